@@ -1,0 +1,237 @@
+package broker
+
+import (
+	"tandem/internal/message"
+	"tandem/internal/store"
+)
+
+// AckMode is how a consumer acknowledges its deliveries.
+type AckMode uint8
+
+// Acknowledgement modes, as STOMP names them.
+const (
+	// AckAuto treats a message as acknowledged once it is handed to the
+	// adapter; the adapter returns credit with AddCredit as it writes.
+	AckAuto AckMode = iota
+	// AckClient acknowledges cumulatively: every earlier delivery too.
+	AckClient
+	// AckIndividual acknowledges one delivery at a time.
+	AckIndividual
+)
+
+// DefaultWindow is the number of unacknowledged deliveries a consumer may
+// hold when the client asks for no particular prefetch.
+const DefaultWindow = 1000
+
+// Delivery is one message handed to a consumer.
+type Delivery struct {
+	// ID identifies the delivery within its session; acknowledge with it.
+	ID            uint64
+	Consumer      *Consumer
+	Message       *message.Message
+	DeliveryCount uint32
+	Redelivered   bool
+}
+
+// Consumer receives messages from one queue. Its methods are safe for
+// concurrent use.
+type Consumer struct {
+	id        uint64
+	s         *Session
+	q         *queue
+	filter    Filter
+	ackMode   AckMode
+	priority  int
+	exclusive bool
+	window    int
+	deliver   func(Delivery)
+	// ownsQueue is set for a non-durable subscription, whose queue goes
+	// with its only consumer.
+	ownsQueue bool
+	// Guarded by q.mu.
+	outstanding int
+	inflight    refList
+	closed      bool
+}
+
+// ID returns the consumer's id, unique within the broker.
+func (c *Consumer) ID() uint64 { return c.id }
+
+// QueueName returns the name of the queue the consumer reads.
+func (c *Consumer) QueueName() string { return c.q.name }
+
+func (c *Consumer) hasCreditLocked() bool {
+	return !c.closed && (c.window < 0 || c.outstanding < c.window)
+}
+
+func (c *Consumer) matches(r *ref) bool {
+	return c.filter == nil || c.filter.Match(r.e.m, r.deliveryCount)
+}
+
+func (c *Consumer) deliverLocked(r *ref) {
+	q := c.q
+	r.deliveryCount++
+	c.outstanding++
+	r.deliveryID = c.s.deliverySeq.Add(1)
+	if c.ackMode == AckAuto {
+		q.finishLocked(r)
+	} else {
+		r.state = refInflight
+		r.consumer = c
+		c.inflight.pushBack(r)
+		q.delivering++
+	}
+	c.deliver(Delivery{
+		ID:            r.deliveryID,
+		Consumer:      c,
+		Message:       r.e.m,
+		DeliveryCount: r.deliveryCount,
+		Redelivered:   r.deliveryCount > 1,
+	})
+}
+
+// AddCredit returns n units of credit to an auto-acknowledging consumer once
+// its adapter has written n deliveries to the client, so a slow client holds
+// at most its window of messages in the broker's buffers.
+func (c *Consumer) AddCredit(n int) {
+	q := c.q
+	q.lock()
+	c.outstanding -= n
+	if c.outstanding < 0 {
+		c.outstanding = 0
+	}
+	q.dispatchLocked()
+	q.unlock()
+}
+
+// Ack acknowledges the delivery id (and, for AckClient, every earlier
+// delivery of this consumer). Within tx the acknowledgement takes effect at
+// commit. done runs once the acknowledgement is durable; it may be nil.
+func (c *Consumer) Ack(id uint64, tx *Tx, done func(error)) {
+	q := c.q
+	q.lock()
+	refs := c.takeLocked(id, c.ackMode == AckClient)
+	if refs == nil {
+		q.unlock()
+		callDone(done, ErrUnknownDelivery)
+		return
+	}
+	q.dispatchLocked()
+	if tx != nil {
+		q.unlock()
+		tx.addAcks(q, refs)
+		callDone(done, nil)
+		return
+	}
+	var b store.Batch
+	for _, r := range refs {
+		r.state = refDone
+		q.stats.Acked++
+		if q.lastValue {
+			q.forgetLastValueLocked(r)
+		}
+		q.b.ackOp(&b, r)
+	}
+	q.unlock()
+	c.s.b.commit(&b, true, done)
+}
+
+// Nack rejects the delivery id: it returns to the queue marked redelivered,
+// or goes to the dead-letter address when its delivery attempts are used up.
+func (c *Consumer) Nack(id uint64, tx *Tx, done func(error)) {
+	q := c.q
+	q.lock()
+	refs := c.takeLocked(id, c.ackMode == AckClient)
+	if refs == nil {
+		q.unlock()
+		callDone(done, ErrUnknownDelivery)
+		return
+	}
+	now := q.b.nowMs()
+	for i := len(refs) - 1; i >= 0; i-- {
+		q.delivering++
+		q.returnLocked(refs[i], now)
+	}
+	q.dispatchLocked()
+	q.unlock()
+	callDone(done, nil)
+}
+
+// takeLocked removes delivery id (and with cumulative every earlier one)
+// from the in-flight list, returning the removed refs in delivery order, or
+// nil if id is unknown.
+func (c *Consumer) takeLocked(id uint64, cumulative bool) []*ref {
+	var target *ref
+	for r := c.inflight.head; r != nil; r = r.next {
+		if r.deliveryID == id {
+			target = r
+			break
+		}
+	}
+	if target == nil {
+		return nil
+	}
+	var out []*ref
+	if cumulative {
+		for r := c.inflight.head; r != nil; {
+			next := r.next
+			c.inflight.remove(r)
+			out = append(out, r)
+			if r == target {
+				break
+			}
+			r = next
+		}
+	} else {
+		c.inflight.remove(target)
+		out = []*ref{target}
+	}
+	c.outstanding -= len(out)
+	c.q.delivering -= len(out)
+	for _, r := range out {
+		r.consumer = nil
+	}
+	return out
+}
+
+// close detaches the consumer and returns its unacknowledged deliveries to
+// the queue, in their original order, marked redelivered.
+func (c *Consumer) close() {
+	q := c.q
+	q.lock()
+	if c.closed {
+		q.unlock()
+		return
+	}
+	c.closed = true
+	for i, x := range q.consumers {
+		if x == c {
+			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			break
+		}
+	}
+	for g, x := range q.groups {
+		if x == c {
+			delete(q.groups, g)
+		}
+	}
+	now := q.b.nowMs()
+	for r := c.inflight.tail; r != nil; {
+		prev := r.prev
+		c.inflight.remove(r)
+		q.returnLocked(r, now)
+		r = prev
+	}
+	c.outstanding = 0
+	q.dispatchLocked()
+	q.unlock()
+	if c.ownsQueue {
+		c.s.b.deleteQueue(q, true)
+	}
+}
+
+func callDone(done func(error), err error) {
+	if done != nil {
+		done(err)
+	}
+}

@@ -1,0 +1,494 @@
+package broker
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"tandem/internal/message"
+	"tandem/internal/store"
+)
+
+// Ref states: where a ref currently is.
+const (
+	refReady     uint8 = iota // in a priority level, waiting for a consumer
+	refScheduled              // in the scheduled heap
+	refInflight               // delivered, awaiting acknowledgement
+	refDone                   // acknowledged, expired, moved or purged
+)
+
+// queue holds references to messages for its consumers. See the package
+// comment for the locking rules; every method ending in Locked requires
+// q.mu.
+type queue struct {
+	b *Broker
+
+	id           uint64
+	name         string
+	address      string
+	rt           message.RoutingType
+	durable      bool
+	temporary    bool
+	autoCreated  bool
+	configured   bool
+	filterText   string
+	filter       Filter
+	maxConsumers int
+	exclusive    bool
+	lastValue    bool
+	lvKey        string
+	// owner, when set, is the session whose end deletes this queue
+	// (temporary queues and non-durable subscriptions).
+	owner *Session
+
+	mu         sync.Mutex
+	levels     [message.MaxPriority + 1]refList
+	ready      int
+	sched      refHeap
+	timer      *time.Timer
+	timerAt    int64
+	lv         map[string]*ref
+	groups     map[string]*Consumer
+	consumers  []*Consumer
+	rr         int
+	delivering int
+	deleted    bool
+
+	// Work collected under mu and carried out by unlock, after mu is
+	// released, so a queue never writes to the store or routes to another
+	// queue while holding its lock.
+	pending store.Batch
+	moves   []move
+
+	stats QueueStats
+}
+
+// QueueStats are a queue's counters since start.
+type QueueStats struct {
+	Added   uint64
+	Acked   uint64
+	Expired uint64
+	Killed  uint64
+}
+
+type moveKind uint8
+
+const (
+	moveExpired moveKind = iota + 1
+	moveDeadLetter
+)
+
+type move struct {
+	r    *ref
+	kind moveKind
+}
+
+func (q *queue) lock() { q.mu.Lock() }
+
+// unlock releases q.mu and then performs the store writes and moves that
+// were collected while it was held.
+func (q *queue) unlock() {
+	if q.pending.Len() == 0 && len(q.moves) == 0 {
+		q.mu.Unlock()
+		return
+	}
+	b := q.pending
+	q.pending = store.Batch{}
+	moves := q.moves
+	q.moves = nil
+	q.mu.Unlock()
+	if b.Len() > 0 {
+		q.b.store.Commit(&b, false, q.b.logStoreError)
+	}
+	for _, mv := range moves {
+		q.b.moveRef(mv)
+	}
+}
+
+func (q *queue) readyPriority(m *message.Message) int {
+	p := int(m.Priority)
+	if p > message.MaxPriority {
+		p = message.MaxPriority
+	}
+	return p
+}
+
+// enqueueLocked adds a new ref at the tail of its priority level, or to the
+// scheduled heap when it is not due yet.
+func (q *queue) enqueueLocked(r *ref, now int64) {
+	q.stats.Added++
+	if q.lastValue {
+		q.replaceLastValueLocked(r)
+	}
+	if r.readyAt > now {
+		q.scheduleLocked(r)
+		return
+	}
+	r.state = refReady
+	q.levels[q.readyPriority(r.e.m)].pushBack(r)
+	q.ready++
+}
+
+// requeueLocked puts a returned ref back at the head of its level, so a
+// redelivery goes out before newer messages.
+func (q *queue) requeueLocked(r *ref) {
+	r.state = refReady
+	r.consumer = nil
+	q.levels[q.readyPriority(r.e.m)].pushFront(r)
+	q.ready++
+}
+
+func (q *queue) replaceLastValueLocked(r *ref) {
+	key := q.lvKey
+	if key == "" {
+		key = message.PropLastValue
+	}
+	v, ok := r.e.m.Property(key)
+	if !ok {
+		return
+	}
+	if q.lv == nil {
+		q.lv = map[string]*ref{}
+	}
+	if old := q.lv[v]; old != nil {
+		switch old.state {
+		case refReady:
+			q.levels[q.readyPriority(old.e.m)].remove(old)
+			q.ready--
+			q.finishLocked(old)
+		case refScheduled:
+			heap.Remove(&q.sched, old.heapIndex)
+			q.finishLocked(old)
+		}
+	}
+	q.lv[v] = r
+}
+
+// finishLocked marks a ref done and records its acknowledgement in the
+// pending batch.
+func (q *queue) finishLocked(r *ref) {
+	r.state = refDone
+	q.stats.Acked++
+	if q.lastValue {
+		q.forgetLastValueLocked(r)
+	}
+	q.b.ackOp(&q.pending, r)
+}
+
+func (q *queue) forgetLastValueLocked(r *ref) {
+	key := q.lvKey
+	if key == "" {
+		key = message.PropLastValue
+	}
+	if v, ok := r.e.m.Property(key); ok && q.lv[v] == r {
+		delete(q.lv, v)
+	}
+}
+
+func (q *queue) scheduleLocked(r *ref) {
+	r.state = refScheduled
+	heap.Push(&q.sched, r)
+	q.armTimerLocked()
+}
+
+func (q *queue) armTimerLocked() {
+	if len(q.sched) == 0 || q.deleted {
+		return
+	}
+	at := q.sched[0].readyAt
+	if q.timer != nil && q.timerAt <= at && q.timerAt != 0 {
+		return
+	}
+	d := time.Duration(at-q.b.nowMs()) * time.Millisecond
+	if d < 0 {
+		d = 0
+	}
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+	q.timerAt = at
+	q.timer = time.AfterFunc(d, q.onTimer)
+}
+
+func (q *queue) onTimer() {
+	q.lock()
+	q.timer = nil
+	q.timerAt = 0
+	q.promoteDueLocked(q.b.nowMs())
+	q.armTimerLocked()
+	q.dispatchLocked()
+	q.unlock()
+}
+
+// promoteDueLocked moves scheduled refs whose time has come to the ready
+// levels.
+func (q *queue) promoteDueLocked(now int64) {
+	for len(q.sched) > 0 && q.sched[0].readyAt <= now {
+		r := heap.Pop(&q.sched).(*ref)
+		r.readyAt = 0
+		if r.deliveryCount > 0 {
+			q.requeueLocked(r)
+		} else {
+			r.state = refReady
+			q.levels[q.readyPriority(r.e.m)].pushBack(r)
+			q.ready++
+		}
+	}
+}
+
+// dispatchLocked hands ready refs to consumers with credit, highest
+// priority first, until refs or credit run out.
+func (q *queue) dispatchLocked() {
+	if q.ready == 0 || len(q.consumers) == 0 || q.deleted {
+		return
+	}
+	if !q.anyCreditLocked() {
+		return
+	}
+	now := q.b.nowMs()
+	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
+		for r := q.levels[lvl].head; r != nil; {
+			next := r.next
+			if r.e.m.Expired(now) {
+				q.levels[lvl].remove(r)
+				q.ready--
+				q.expireLocked(r)
+				r = next
+				continue
+			}
+			if c := q.pickConsumerLocked(r); c != nil {
+				q.levels[lvl].remove(r)
+				q.ready--
+				c.deliverLocked(r)
+				if !q.anyCreditLocked() {
+					return
+				}
+			}
+			r = next
+		}
+	}
+}
+
+func (q *queue) anyCreditLocked() bool {
+	for _, c := range q.consumers {
+		if c.hasCreditLocked() {
+			return true
+		}
+	}
+	return false
+}
+
+// pickConsumerLocked chooses the consumer for r: the exclusive consumer if
+// there is one, the consumer owning r's message group, or else the next
+// consumer in round-robin order among those of the highest priority that
+// have credit and whose selector matches.
+func (q *queue) pickConsumerLocked(r *ref) *Consumer {
+	if c := q.exclusiveConsumerLocked(); c != nil {
+		if c.hasCreditLocked() && c.matches(r) {
+			return c
+		}
+		return nil
+	}
+	group, grouped := r.e.m.Property(message.PropGroupID)
+	if grouped && group != "" {
+		if c := q.groups[group]; c != nil && !c.closed {
+			if c.hasCreditLocked() && c.matches(r) {
+				return c
+			}
+			return nil
+		}
+	}
+	n := len(q.consumers)
+	best := -1 << 31
+	for _, c := range q.consumers {
+		if c.priority > best && c.hasCreditLocked() && c.matches(r) {
+			best = c.priority
+		}
+	}
+	if best == -1<<31 {
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		idx := (q.rr + i) % n
+		c := q.consumers[idx]
+		if c.priority == best && c.hasCreditLocked() && c.matches(r) {
+			q.rr = idx + 1
+			if grouped && group != "" {
+				if q.groups == nil {
+					q.groups = map[string]*Consumer{}
+				}
+				q.groups[group] = c
+			}
+			return c
+		}
+	}
+	return nil
+}
+
+func (q *queue) exclusiveConsumerLocked() *Consumer {
+	for _, c := range q.consumers {
+		if c.exclusive {
+			return c
+		}
+	}
+	if q.exclusive && len(q.consumers) > 0 {
+		return q.consumers[0]
+	}
+	return nil
+}
+
+func (q *queue) expireLocked(r *ref) {
+	r.state = refDone
+	q.stats.Expired++
+	if q.lastValue {
+		q.forgetLastValueLocked(r)
+	}
+	q.moves = append(q.moves, move{r: r, kind: moveExpired})
+}
+
+// returnLocked takes back a ref a consumer did not acknowledge: it goes to
+// the dead-letter address once it has used up its delivery attempts, and
+// otherwise back to the queue, after the redelivery delay if one is set.
+func (q *queue) returnLocked(r *ref, now int64) {
+	r.consumer = nil
+	q.delivering--
+	set := q.b.settingsFor(q.address)
+	if set.MaxDeliveryAttempts > 0 && int(r.deliveryCount) >= set.MaxDeliveryAttempts {
+		r.state = refDone
+		q.stats.Killed++
+		if q.lastValue {
+			q.forgetLastValueLocked(r)
+		}
+		q.moves = append(q.moves, move{r: r, kind: moveDeadLetter})
+		return
+	}
+	if r.stored {
+		q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
+	}
+	if d := redeliveryDelay(set, r.deliveryCount); d > 0 {
+		r.readyAt = now + d.Milliseconds()
+		q.scheduleLocked(r)
+		return
+	}
+	q.requeueLocked(r)
+}
+
+func redeliveryDelay(s AddressSettings, deliveries uint32) time.Duration {
+	if s.RedeliveryDelay <= 0 {
+		return 0
+	}
+	d := float64(s.RedeliveryDelay)
+	mult := s.RedeliveryMultiplier
+	if mult < 1 {
+		mult = 1
+	}
+	for i := uint32(1); i < deliveries; i++ {
+		d *= mult
+		if s.MaxRedeliveryDelay > 0 && time.Duration(d) >= s.MaxRedeliveryDelay {
+			return s.MaxRedeliveryDelay
+		}
+	}
+	if s.MaxRedeliveryDelay > 0 && time.Duration(d) > s.MaxRedeliveryDelay {
+		return s.MaxRedeliveryDelay
+	}
+	return time.Duration(d)
+}
+
+// expireScanLocked removes every expired ref that is waiting, so expired
+// messages leave a queue even while nobody consumes it.
+func (q *queue) expireScanLocked(now int64) {
+	for lvl := range q.levels {
+		for r := q.levels[lvl].head; r != nil; {
+			next := r.next
+			if r.e.m.Expired(now) {
+				q.levels[lvl].remove(r)
+				q.ready--
+				q.expireLocked(r)
+			}
+			r = next
+		}
+	}
+	for i := 0; i < len(q.sched); {
+		r := q.sched[i]
+		if r.e.m.Expired(now) {
+			heap.Remove(&q.sched, i)
+			q.expireLocked(r)
+			continue
+		}
+		i++
+	}
+}
+
+// purgeLocked removes every waiting ref and returns how many went.
+func (q *queue) purgeLocked() int {
+	n := 0
+	for lvl := range q.levels {
+		for r := q.levels[lvl].head; r != nil; {
+			next := r.next
+			q.levels[lvl].remove(r)
+			q.finishLocked(r)
+			n++
+			r = next
+		}
+	}
+	q.ready = 0
+	for len(q.sched) > 0 {
+		r := heap.Pop(&q.sched).(*ref)
+		q.finishLocked(r)
+		n++
+	}
+	return n
+}
+
+// BrowseItem is one message seen by a browser.
+type BrowseItem struct {
+	Message       *message.Message
+	DeliveryCount uint32
+}
+
+// browseLocked lists the waiting messages in delivery order, up to max (0 =
+// all), skipping expired ones and those the filter rejects.
+func (q *queue) browseLocked(f Filter, max int, now int64) []BrowseItem {
+	var out []BrowseItem
+	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
+		for r := q.levels[lvl].head; r != nil; r = r.next {
+			if r.e.m.Expired(now) || (f != nil && !f.Match(r.e.m, r.deliveryCount)) {
+				continue
+			}
+			out = append(out, BrowseItem{Message: r.e.m, DeliveryCount: r.deliveryCount})
+			if max > 0 && len(out) >= max {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// QueueInfo is a snapshot of a queue for management and the console.
+type QueueInfo struct {
+	ID          uint64
+	Name        string
+	Address     string
+	RoutingType message.RoutingType
+	Durable     bool
+	Temporary   bool
+	AutoCreated bool
+	Filter      string
+	Exclusive   bool
+	LastValue   bool
+	Messages    int
+	Scheduled   int
+	Delivering  int
+	Consumers   int
+	Stats       QueueStats
+}
+
+func (q *queue) infoLocked() QueueInfo {
+	return QueueInfo{
+		ID: q.id, Name: q.name, Address: q.address, RoutingType: q.rt,
+		Durable: q.durable, Temporary: q.temporary, AutoCreated: q.autoCreated,
+		Filter: q.filterText, Exclusive: q.exclusive, LastValue: q.lastValue,
+		Messages: q.ready + len(q.sched) + q.delivering, Scheduled: len(q.sched),
+		Delivering: q.delivering, Consumers: len(q.consumers), Stats: q.stats,
+	}
+}

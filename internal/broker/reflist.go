@@ -1,0 +1,104 @@
+package broker
+
+import "tandem/internal/message"
+
+// entry is one message in memory, shared by every queue that references it.
+type entry struct {
+	m *message.Message
+	// storedRefs counts the references still persisted in the store; the
+	// queue whose acknowledgement takes it to zero deletes the message
+	// record instead of writing an ack. Guarded by the Broker's refMu.
+	storedRefs int32
+}
+
+// ref is one queue's reference to a message. It lives in exactly one
+// intrusive list at a time: a queue's priority level while waiting, a
+// consumer's in-flight list while delivered, or a queue's scheduled heap.
+type ref struct {
+	e             *entry
+	q             *queue
+	deliveryCount uint32
+	state         uint8
+	stored        bool
+	// readyAt, when non-zero, is the Unix ms time before which the ref must
+	// not be delivered (scheduled delivery or redelivery delay).
+	readyAt    int64
+	deliveryID uint64
+	consumer   *Consumer
+	next, prev *ref
+	heapIndex  int
+}
+
+// refList is an intrusive doubly linked list of refs. Refs carry their own
+// links, so moving a ref between lists allocates nothing.
+type refList struct {
+	head, tail *ref
+	n          int
+}
+
+func (l *refList) pushBack(r *ref) {
+	r.next, r.prev = nil, l.tail
+	if l.tail != nil {
+		l.tail.next = r
+	} else {
+		l.head = r
+	}
+	l.tail = r
+	l.n++
+}
+
+func (l *refList) pushFront(r *ref) {
+	r.prev, r.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = r
+	} else {
+		l.tail = r
+	}
+	l.head = r
+	l.n++
+}
+
+func (l *refList) remove(r *ref) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		l.head = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		l.tail = r.prev
+	}
+	r.next, r.prev = nil, nil
+	l.n--
+}
+
+// refHeap orders scheduled refs by readyAt, then by message id so refs
+// scheduled for the same moment keep their send order.
+type refHeap []*ref
+
+func (h refHeap) Len() int { return len(h) }
+func (h refHeap) Less(i, j int) bool {
+	if h[i].readyAt != h[j].readyAt {
+		return h[i].readyAt < h[j].readyAt
+	}
+	return h[i].e.m.ID < h[j].e.m.ID
+}
+func (h refHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex = i
+	h[j].heapIndex = j
+}
+func (h *refHeap) Push(x any) {
+	r := x.(*ref)
+	r.heapIndex = len(*h)
+	*h = append(*h, r)
+}
+func (h *refHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.heapIndex = -1
+	return r
+}

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+
+	"tandem/internal/message"
+	"tandem/internal/store"
+)
+
+// addressForSend returns the address a message to name with routing type rt
+// goes to, auto-creating the address and, for anycast, its queue, as the
+// address-settings allow.
+func (b *Broker) addressForSend(name string, rt message.RoutingType, set AddressSettings) (*address, error) {
+	b.mu.RLock()
+	a := b.addresses[name]
+	closed := b.closed
+	ok := a != nil && hasRoutingType(a, rt) && (rt == message.Multicast || hasQueue(a, message.Anycast))
+	b.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if ok {
+		return a, nil
+	}
+	if (a == nil || !hasRoutingType(a, rt)) && !set.AutoCreateAddresses {
+		return nil, fmt.Errorf("%w: address %q (%s) does not exist and %v", ErrNoSuchAddress, name, rt, ErrAutoCreateDenied)
+	}
+	a, err := b.ensureAddress(name, rt == message.Anycast, rt == message.Multicast, true, false)
+	if err != nil {
+		return nil, err
+	}
+	if rt == message.Anycast {
+		b.mu.RLock()
+		has := hasQueue(a, message.Anycast)
+		b.mu.RUnlock()
+		if !has {
+			if !set.AutoCreateQueues {
+				return nil, fmt.Errorf("%w: address %q has no queue and %v", ErrNoSuchQueue, name, ErrAutoCreateDenied)
+			}
+			_, _, err := b.ensureQueue(QueueConfig{Name: name, Address: name, RoutingType: message.Anycast, Durable: true,
+				Exclusive: set.DefaultExclusive, LastValue: set.DefaultLastValue}, true, false, nil)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return a, nil
+}
+
+func hasRoutingType(a *address, rt message.RoutingType) bool {
+	if rt == message.Multicast {
+		return a.multicast
+	}
+	return a.anycast
+}
+
+func hasQueue(a *address, rt message.RoutingType) bool {
+	for _, q := range a.queues {
+		if q.rt == rt {
+			return true
+		}
+	}
+	return false
+}
+
+// targetsLocked picks the queues a message goes to: one anycast queue
+// (round-robin among those whose filter matches) or every matching
+// multicast queue. It requires b.mu held for reading.
+func (b *Broker) targetsLocked(a *address, m *message.Message) []*queue {
+	var out []*queue
+	if m.RoutingType == message.Multicast {
+		for _, q := range a.queues {
+			if q.rt == message.Multicast && (q.filter == nil || q.filter.Match(m, 0)) {
+				out = append(out, q)
+			}
+		}
+		return out
+	}
+	n := len(a.queues)
+	start := int(a.rr.Add(1))
+	for i := 0; i < n; i++ {
+		q := a.queues[(start+i)%n]
+		if q.rt == message.Anycast && (q.filter == nil || q.filter.Match(m, 0)) {
+			return []*queue{q}
+		}
+	}
+	return nil
+}
+
+// routed is a message ready to enter its queues once its batch is durable.
+type routed struct {
+	refs  []*ref
+	batch store.Batch
+	dup   *dupEntry
+	addr  string
+}
+
+// prepare stamps, routes and encodes m without making it visible. It
+// returns nil (and arranges done) when m is a duplicate.
+func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) {
+	set := b.settingsFor(m.Address)
+	a, err := b.addressForSend(m.Address, m.RoutingType, set)
+	if err != nil {
+		return nil, err
+	}
+	now := b.nowMs()
+	if m.Timestamp == 0 {
+		m.Timestamp = now
+	}
+	if m.Expiration == 0 && set.ExpiryDelay > 0 {
+		m.Expiration = now + set.ExpiryDelay.Milliseconds()
+	}
+	if m.ScheduledTime == 0 {
+		if v, ok := m.Property(message.PropScheduledTime); ok {
+			if t, err := strconv.ParseInt(v, 10, 64); err == nil {
+				m.ScheduledTime = t
+			}
+		} else if v, ok := m.Property(message.PropScheduledDelay); ok {
+			if d, err := strconv.ParseInt(v, 10, 64); err == nil && d > 0 {
+				m.ScheduledTime = now + d
+			}
+		}
+	}
+	rt := &routed{addr: m.Address}
+	if id, ok := m.Property(message.PropDuplicateID); ok && id != "" {
+		rt.dup = b.dups.reserve(m.Address, id, &rt.batch, b.store.NewID, m.Durable, done)
+		if rt.dup == nil {
+			return nil, nil
+		}
+	}
+	m.ID = b.store.NewID()
+	e := &entry{m: m}
+	b.mu.RLock()
+	targets := b.targetsLocked(a, m)
+	b.mu.RUnlock()
+	rt.refs = make([]*ref, len(targets))
+	stored := false
+	for i, q := range targets {
+		r := &ref{e: e, q: q, readyAt: m.ScheduledTime, heapIndex: -1}
+		if m.Durable && q.durable {
+			r.stored = true
+			e.storedRefs++
+			if !stored {
+				// The message record must precede its references.
+				rt.batch.Ops = append([]store.Op{{Kind: store.OpAddMessage, ID: m.ID, Message: m}}, rt.batch.Ops...)
+				stored = true
+			}
+			rt.batch.AddRef(m.ID, q.id)
+		}
+		rt.refs[i] = r
+	}
+	return rt, nil
+}
+
+// deliver makes a routed message visible in its queues.
+func (b *Broker) deliver(rt *routed) {
+	now := b.nowMs()
+	for _, r := range rt.refs {
+		q := r.q
+		q.lock()
+		if q.deleted {
+			q.finishLocked(r)
+		} else {
+			q.enqueueLocked(r, now)
+			q.dispatchLocked()
+		}
+		q.unlock()
+	}
+}
+
+// send routes m and makes it visible once it is durable; done reports the
+// outcome, the point at which a producer's send is confirmed.
+func (b *Broker) send(m *message.Message, done func(error)) {
+	rt, err := b.prepare(m, done)
+	if err != nil {
+		callDone(done, err)
+		return
+	}
+	if rt == nil {
+		return
+	}
+	b.commit(&rt.batch, true, func(err error) {
+		if err == nil {
+			b.deliver(rt)
+		}
+		b.dups.settle(rt.addr, rt.dup, err)
+		callDone(done, err)
+	})
+}
+
+// moveRef sends a copy of an expired or dead message to the expiry or
+// dead-letter address of its queue, and removes the original, atomically.
+func (b *Broker) moveRef(mv move) {
+	r := mv.r
+	q := r.q
+	set := b.settingsFor(q.address)
+	target := set.DeadLetterAddress
+	reason := "max-delivery-attempts exceeded"
+	if mv.kind == moveExpired {
+		target = set.ExpiryAddress
+		reason = "expired"
+	}
+	var batch store.Batch
+	if target == "" || target == q.address {
+		b.ackOp(&batch, r)
+		b.commit(&batch, true, nil)
+		b.log.Debug("message dropped", "event", "message_dropped", "queue", q.name, "reason", reason, "id", r.e.m.ID)
+		return
+	}
+	cp := r.e.m.Clone()
+	cp.Address = target
+	cp.RoutingType = message.Anycast
+	cp.ScheduledTime = 0
+	cp.SetProperty(message.PropOriginalAddress, q.address)
+	cp.SetProperty(message.PropOriginalQueue, q.name)
+	cp.DeleteProperty(message.PropDuplicateID)
+	cp.DeleteProperty(message.PropScheduledTime)
+	cp.DeleteProperty(message.PropScheduledDelay)
+	if mv.kind == moveExpired {
+		cp.SetProperty(message.PropActualExpiry, strconv.FormatInt(cp.Expiration, 10))
+		cp.Expiration = 0
+	} else {
+		cp.SetProperty(message.PropDeadLetterReason, reason)
+	}
+	moved, err := b.prepare(cp, nil)
+	if err != nil || moved == nil {
+		b.log.Warn("could not move message; dropping it", "event", "message_dropped", "queue", q.name,
+			"target", target, "reason", reason, "err", err)
+		b.ackOp(&batch, r)
+		b.commit(&batch, true, nil)
+		return
+	}
+	b.ackOp(&moved.batch, r)
+	b.commit(&moved.batch, true, func(err error) {
+		if err != nil {
+			b.logStoreError(err)
+			return
+		}
+		b.deliver(moved)
+	})
+}

@@ -1,0 +1,442 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"tandem/internal/message"
+	"tandem/internal/store"
+)
+
+// SessionInfo describes the client behind a session.
+type SessionInfo struct {
+	User       string
+	Roles      []string
+	ClientID   string
+	RemoteAddr string
+	Protocol   string
+}
+
+// Session is one client connection's view of the broker. Its methods are
+// safe for concurrent use, though a protocol adapter usually calls them from
+// one goroutine.
+type Session struct {
+	b    *Broker
+	id   uint64
+	info SessionInfo
+
+	deliverySeq atomic.Uint64
+
+	mu        sync.Mutex
+	consumers map[uint64]*Consumer
+	txs       map[string]*Tx
+	temps     []*queue
+	closed    bool
+}
+
+// NewSession opens a session for an authenticated client.
+func (b *Broker) NewSession(info SessionInfo) (*Session, error) {
+	s := &Session{b: b, id: b.nextSession.Add(1), info: info, consumers: map[uint64]*Consumer{}, txs: map[string]*Tx{}}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	b.sessions[s.id] = s
+	return s, nil
+}
+
+// Info returns what the session was opened with.
+func (s *Session) Info() SessionInfo { return s.info }
+
+func (s *Session) authorize(perm Permission, addr string) error {
+	az := s.b.opts.Authorizer
+	if az == nil || az.Authorize(s.info.User, s.info.Roles, perm, addr) {
+		return nil
+	}
+	return fmt.Errorf("%w: user %q may not %s on %q", ErrForbidden, s.info.User, perm, addr)
+}
+
+// Send routes m. done runs once the message is accepted: for a durable
+// message, once it is on stable storage. Within tx the message is held until
+// the transaction commits and done runs at once.
+func (s *Session) Send(m *message.Message, tx *Tx, done func(error)) {
+	if err := s.authorize(PermSend, m.Address); err != nil {
+		callDone(done, err)
+		return
+	}
+	if m.Priority > message.MaxPriority {
+		m.Priority = message.MaxPriority
+	}
+	if tx == nil {
+		s.b.send(m, done)
+		return
+	}
+	rt, err := s.b.prepare(m, func(error) {})
+	if err != nil {
+		callDone(done, err)
+		return
+	}
+	if rt != nil {
+		tx.addSend(rt)
+	}
+	callDone(done, nil)
+}
+
+// SubscribeOptions describe a new consumer.
+type SubscribeOptions struct {
+	// Address is the destination; Queue, when set, names the queue to read
+	// directly (Artemis' fully qualified queue name address::queue).
+	Address     string
+	Queue       string
+	RoutingType message.RoutingType
+	Selector    string
+	AckMode     AckMode
+	// Window is the prefetch: the number of unacknowledged (or, with
+	// AckAuto, unwritten) deliveries the consumer may hold. 0 means
+	// DefaultWindow; negative means unlimited.
+	Window    int
+	Priority  int
+	Exclusive bool
+	// DurableName makes a multicast subscription durable, named by the
+	// session's client id and this name.
+	DurableName string
+	// Deliver receives the consumer's messages. It is called with a queue
+	// lock held, so it must only hand the delivery on (for example to a
+	// buffered writer) and never call back into the broker.
+	Deliver func(Delivery)
+}
+
+// Subscribe attaches a consumer.
+func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
+	if opts.Deliver == nil {
+		return nil, fmt.Errorf("broker: SubscribeOptions.Deliver is required")
+	}
+	perm := PermConsume
+	if err := s.authorize(perm, opts.Address); err != nil {
+		return nil, err
+	}
+	var f Filter
+	if opts.Selector != "" {
+		var err error
+		if f, err = s.b.compileFilter(opts.Selector); err != nil {
+			return nil, fmt.Errorf("bad selector %q: %w", opts.Selector, err)
+		}
+	}
+	q, owns, err := s.queueFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	window := opts.Window
+	if window == 0 {
+		window = DefaultWindow
+	}
+	c := &Consumer{id: s.b.nextConsumer.Add(1), s: s, q: q, filter: f, ackMode: opts.AckMode, priority: opts.Priority,
+		exclusive: opts.Exclusive, window: window, deliver: opts.Deliver, ownsQueue: owns}
+	q.lock()
+	if q.deleted {
+		q.unlock()
+		return nil, fmt.Errorf("%w: %q was deleted", ErrNoSuchQueue, q.name)
+	}
+	if q.maxConsumers >= 0 && len(q.consumers) >= q.maxConsumers {
+		q.unlock()
+		return nil, fmt.Errorf("%w (%d) on %q", ErrMaxConsumers, q.maxConsumers, q.name)
+	}
+	if opts.DurableName != "" && len(q.consumers) > 0 {
+		q.unlock()
+		return nil, fmt.Errorf("%w: %q", ErrSubscriptionBusy, q.name)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		q.unlock()
+		return nil, ErrSessionClosed
+	}
+	s.consumers[c.id] = c
+	s.mu.Unlock()
+	q.consumers = append(q.consumers, c)
+	q.dispatchLocked()
+	q.unlock()
+	return c, nil
+}
+
+// queueFor finds or creates the queue a subscription reads. owns reports a
+// non-durable subscription queue that the consumer must delete on close.
+func (s *Session) queueFor(opts SubscribeOptions) (q *queue, owns bool, err error) {
+	b := s.b
+	set := b.settingsFor(opts.Address)
+	if opts.Queue != "" {
+		if q = b.lookupQueue(opts.Queue); q == nil {
+			return nil, false, fmt.Errorf("%w: %q", ErrNoSuchQueue, opts.Queue)
+		}
+		return q, false, nil
+	}
+	if opts.RoutingType == message.Anycast {
+		if q = b.lookupQueue(opts.Address); q != nil {
+			return q, false, nil
+		}
+		if _, err := b.addressForSend(opts.Address, message.Anycast, set); err != nil {
+			return nil, false, err
+		}
+		if q = b.lookupQueue(opts.Address); q == nil {
+			return nil, false, fmt.Errorf("%w: %q", ErrNoSuchQueue, opts.Address)
+		}
+		return q, false, nil
+	}
+	if _, err := b.addressForSend(opts.Address, message.Multicast, set); err != nil {
+		return nil, false, err
+	}
+	if opts.DurableName != "" {
+		if s.info.ClientID == "" {
+			return nil, false, ErrDurableNeedsID
+		}
+		if err := s.authorize(PermCreateDurableQueue, opts.Address); err != nil {
+			return nil, false, err
+		}
+		name := SubscriptionQueueName(s.info.ClientID, opts.DurableName)
+		q, _, err = b.ensureQueue(QueueConfig{Name: name, Address: opts.Address, RoutingType: message.Multicast,
+			Durable: true, Filter: opts.Selector}, false, false, nil)
+		return q, false, err
+	}
+	if err := s.authorize(PermCreateNonDurableQueue, opts.Address); err != nil {
+		return nil, false, err
+	}
+	name := opts.Address + ".sub." + strconv.FormatUint(s.id, 10) + "." + strconv.FormatUint(b.nextConsumer.Add(1), 10)
+	q, _, err = b.ensureQueue(QueueConfig{Name: name, Address: opts.Address, RoutingType: message.Multicast}, true, false, nil)
+	return q, true, err
+}
+
+// SubscriptionQueueName is the queue name of a durable subscription, as
+// Artemis forms it for STOMP clients.
+func SubscriptionQueueName(clientID, name string) string { return clientID + "." + name }
+
+// Unsubscribe closes a consumer, returning its unacknowledged messages.
+func (s *Session) Unsubscribe(c *Consumer) {
+	c.close()
+	s.forget(c)
+}
+
+func (s *Session) forget(c *Consumer) {
+	s.mu.Lock()
+	delete(s.consumers, c.id)
+	s.mu.Unlock()
+}
+
+// DeleteSubscription removes the durable subscription name of this
+// session's client id, with its messages.
+func (s *Session) DeleteSubscription(name string) error {
+	if s.info.ClientID == "" {
+		return ErrDurableNeedsID
+	}
+	q := s.b.lookupQueue(SubscriptionQueueName(s.info.ClientID, name))
+	if q == nil {
+		return fmt.Errorf("%w: no durable subscription %q for client-id %q", ErrNoSuchQueue, name, s.info.ClientID)
+	}
+	if err := s.authorize(PermDeleteDurableQueue, q.address); err != nil {
+		return err
+	}
+	s.b.deleteQueue(q, true)
+	return nil
+}
+
+// CreateTempQueue creates a non-durable anycast queue that lives as long as
+// the session.
+func (s *Session) CreateTempQueue(name string) error {
+	if err := s.authorize(PermCreateNonDurableQueue, name); err != nil {
+		return err
+	}
+	if _, err := s.b.ensureAddress(name, true, false, true, false); err != nil {
+		return err
+	}
+	q, created, err := s.b.ensureQueue(QueueConfig{Name: name, Address: name, RoutingType: message.Anycast}, true, false, s)
+	if err != nil {
+		return err
+	}
+	if created {
+		s.mu.Lock()
+		s.temps = append(s.temps, q)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Browse lists up to max (0 = all) waiting messages of the queue behind a
+// destination without consuming them.
+func (s *Session) Browse(addr string, rt message.RoutingType, selector string, max int) ([]BrowseItem, error) {
+	if err := s.authorize(PermBrowse, addr); err != nil {
+		return nil, err
+	}
+	f, err := s.b.compileFilter(selector)
+	if err != nil {
+		return nil, fmt.Errorf("bad selector %q: %w", selector, err)
+	}
+	q := s.b.lookupQueue(addr)
+	if q == nil {
+		// Browsing a queue nobody created yet shows it empty rather than
+		// creating it as a side effect.
+		return nil, nil
+	}
+	q.lock()
+	items := q.browseLocked(f, max, s.b.nowMs())
+	q.unlock()
+	return items, nil
+}
+
+// Begin starts the named transaction.
+func (s *Session) Begin(name string) (*Tx, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSessionClosed
+	}
+	if _, ok := s.txs[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrTxExists, name)
+	}
+	tx := &Tx{s: s, name: name}
+	s.txs[name] = tx
+	return tx, nil
+}
+
+// Tx returns the open transaction name.
+func (s *Session) Tx(name string) (*Tx, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx := s.txs[name]
+	if tx == nil {
+		return nil, fmt.Errorf("%w: %q (send BEGIN first)", ErrNoSuchTx, name)
+	}
+	return tx, nil
+}
+
+func (s *Session) endTx(tx *Tx) {
+	s.mu.Lock()
+	delete(s.txs, tx.name)
+	s.mu.Unlock()
+}
+
+// Close ends the session: open transactions roll back, consumers close and
+// return their unacknowledged messages, temporary queues go.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	txs := make([]*Tx, 0, len(s.txs))
+	for _, tx := range s.txs {
+		txs = append(txs, tx)
+	}
+	consumers := make([]*Consumer, 0, len(s.consumers))
+	for _, c := range s.consumers {
+		consumers = append(consumers, c)
+	}
+	temps := s.temps
+	s.mu.Unlock()
+	for _, tx := range txs {
+		tx.Rollback()
+	}
+	for _, c := range consumers {
+		c.close()
+	}
+	for _, q := range temps {
+		s.b.deleteQueue(q, true)
+	}
+	s.b.mu.Lock()
+	delete(s.b.sessions, s.id)
+	s.b.mu.Unlock()
+}
+
+// Tx is an open transaction: its sends and acknowledgements take effect
+// together at Commit, in one atomic store batch, or not at all.
+type Tx struct {
+	s    *Session
+	name string
+
+	mu    sync.Mutex
+	sends []*routed
+	acks  []*ref
+	done  bool
+}
+
+func (tx *Tx) addSend(rt *routed) {
+	tx.mu.Lock()
+	tx.sends = append(tx.sends, rt)
+	tx.mu.Unlock()
+}
+
+func (tx *Tx) addAcks(_ *queue, refs []*ref) {
+	tx.mu.Lock()
+	tx.acks = append(tx.acks, refs...)
+	tx.mu.Unlock()
+}
+
+// Commit makes the transaction's work durable and visible; done runs once
+// it is.
+func (tx *Tx) Commit(done func(error)) {
+	tx.mu.Lock()
+	if tx.done {
+		tx.mu.Unlock()
+		callDone(done, fmt.Errorf("%w: %q", ErrNoSuchTx, tx.name))
+		return
+	}
+	tx.done = true
+	sends, acks := tx.sends, tx.acks
+	tx.mu.Unlock()
+	tx.s.endTx(tx)
+
+	var batch store.Batch
+	for _, rt := range sends {
+		batch.Ops = append(batch.Ops, rt.batch.Ops...)
+	}
+	b := tx.s.b
+	for _, r := range acks {
+		q := r.q
+		q.lock()
+		r.state = refDone
+		q.stats.Acked++
+		if q.lastValue {
+			q.forgetLastValueLocked(r)
+		}
+		q.mu.Unlock()
+		b.ackOp(&batch, r)
+	}
+	b.commit(&batch, true, func(err error) {
+		for _, rt := range sends {
+			if err == nil {
+				b.deliver(rt)
+			}
+			b.dups.settle(rt.addr, rt.dup, err)
+		}
+		callDone(done, err)
+	})
+}
+
+// Rollback discards the transaction's sends and returns the messages it
+// acknowledged to their queues, marked redelivered.
+func (tx *Tx) Rollback() {
+	tx.mu.Lock()
+	if tx.done {
+		tx.mu.Unlock()
+		return
+	}
+	tx.done = true
+	sends, acks := tx.sends, tx.acks
+	tx.mu.Unlock()
+	tx.s.endTx(tx)
+	for _, rt := range sends {
+		tx.s.b.dups.settle(rt.addr, rt.dup, ErrTxRolledBack)
+	}
+	now := tx.s.b.nowMs()
+	for i := len(acks) - 1; i >= 0; i-- {
+		r := acks[i]
+		q := r.q
+		q.lock()
+		q.delivering++
+		q.returnLocked(r, now)
+		q.dispatchLocked()
+		q.unlock()
+	}
+}
