@@ -235,3 +235,18 @@ func callDone(done func(error), err error) {
 		done(err)
 	}
 }
+
+// DeliveryOf returns the id of this consumer's unacknowledged delivery of
+// message msgID, for protocols (STOMP 1.0 and 1.1) that acknowledge by
+// message id.
+func (c *Consumer) DeliveryOf(msgID uint64) (uint64, bool) {
+	q := c.q
+	q.lock()
+	defer q.unlock()
+	for r := c.inflight.head; r != nil; r = r.next {
+		if r.e.m.ID == msgID {
+			return r.deliveryID, true
+		}
+	}
+	return 0, false
+}

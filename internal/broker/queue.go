@@ -100,8 +100,17 @@ func (q *queue) unlock() {
 	if b.Len() > 0 {
 		q.b.store.Commit(&b, false, q.b.logStoreError)
 	}
-	for _, mv := range moves {
-		q.b.moveRef(mv)
+	if len(moves) > 0 {
+		// Moves may create the target address and wait for the store; unlock
+		// can run inside a store completion callback, which must never wait
+		// for the store, so moves always run on a goroutine of their own.
+		q.b.wg.Add(1)
+		go func() {
+			defer q.b.wg.Done()
+			for _, mv := range moves {
+				q.b.moveRef(mv)
+			}
+		}()
 	}
 }
 

@@ -1,0 +1,5 @@
+package listener
+
+import "syscall"
+
+var syscallEMFILE = syscall.EMFILE

@@ -1,0 +1,232 @@
+package listener
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Detection results.
+const (
+	NoMatch = iota
+	Match
+	NeedMore
+)
+
+// Protocol is one wire protocol the listener can hand connections to.
+type Protocol interface {
+	// Name is the protocol's name for logs and metrics.
+	Name() string
+	// Detect looks at the first bytes of a connection and answers Match,
+	// NoMatch, or NeedMore when it cannot tell yet.
+	Detect(prefix []byte) int
+	// Serve runs the connection until it ends. The conn's first bytes are
+	// the ones Detect saw. Serve must return when ctx is cancelled.
+	Serve(ctx context.Context, conn net.Conn)
+}
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("listener closed")
+
+// Options configure a Listener.
+type Options struct {
+	Protocols []Protocol
+	// MaxConnections bounds concurrent connections; 0 or less is unlimited.
+	MaxConnections int
+	// HandshakeTimeout bounds how long a new connection may take to send
+	// enough bytes to be recognised; default 10 s.
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+	// OnConnect, if set, is called for every accepted connection and
+	// OnDisconnect when it ends; they feed metrics.
+	OnConnect    func(protocol string)
+	OnDisconnect func(protocol string)
+}
+
+// Listener accepts connections and dispatches them to protocols.
+type Listener struct {
+	ln   net.Listener
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New wraps ln.
+func New(ln net.Listener, opts Options) *Listener {
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Listener{ln: ln, opts: opts, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+}
+
+// Addr returns the address the listener accepts on.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Serve accepts connections until Close. It returns ErrClosed after Close.
+func (l *Listener) Serve() error {
+	var delay time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			l.mu.Lock()
+			closed := l.closed
+			l.mu.Unlock()
+			if closed {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
+				// Out of descriptors or a transient error: back off instead of
+				// spinning, and keep serving the connections we have.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.log.Warn("accept failed; retrying", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accept on %s: %w", l.ln.Addr(), err)
+		}
+		delay = 0
+		if !l.track(c) {
+			continue
+		}
+		l.wg.Add(1)
+		go l.handle(c)
+	}
+}
+
+func (l *Listener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return false
+	}
+	if l.opts.MaxConnections > 0 && len(l.conns) >= l.opts.MaxConnections {
+		l.log.Warn("connection refused: max-connections reached", "event", "connection_refused",
+			"remote", c.RemoteAddr().String(), "max", l.opts.MaxConnections)
+		c.Close()
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *Listener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+func (l *Listener) handle(c net.Conn) {
+	defer l.wg.Done()
+	defer l.untrack(c)
+	defer c.Close()
+	p, pc, err := l.detect(c)
+	if err != nil {
+		l.log.Info("connection closed: protocol not recognised", "event", "unknown_protocol",
+			"remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	if l.opts.OnConnect != nil {
+		l.opts.OnConnect(p.Name())
+	}
+	if l.opts.OnDisconnect != nil {
+		defer l.opts.OnDisconnect(p.Name())
+	}
+	p.Serve(l.ctx, pc)
+}
+
+// detect reads until a protocol claims the connection.
+func (l *Listener) detect(c net.Conn) (Protocol, net.Conn, error) {
+	if err := c.SetReadDeadline(time.Now().Add(l.opts.HandshakeTimeout)); err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	for n := 1; ; n++ {
+		prefix, err := br.Peek(n)
+		if err != nil {
+			if len(prefix) == 0 {
+				return nil, nil, fmt.Errorf("no bytes before the handshake timeout or close: %w", err)
+			}
+			return nil, nil, fmt.Errorf("first bytes %q match no protocol: %w", prefix, err)
+		}
+		undecided := false
+		for _, p := range l.opts.Protocols {
+			switch p.Detect(prefix) {
+			case Match:
+				if err := c.SetReadDeadline(time.Time{}); err != nil {
+					return nil, nil, err
+				}
+				return p, &peekedConn{Conn: c, r: br}, nil
+			case NeedMore:
+				undecided = true
+			}
+		}
+		if !undecided || n >= 64 {
+			return nil, nil, fmt.Errorf("first bytes %q match no protocol", prefix)
+		}
+	}
+}
+
+// Close stops accepting, closes every connection, and waits until their
+// handlers have returned or ctx ends.
+func (l *Listener) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	err := l.ln.Close()
+	l.mu.Unlock()
+	l.cancel()
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		l.mu.Lock()
+		for c := range l.conns {
+			c.Close()
+		}
+		l.mu.Unlock()
+		<-done
+	}
+	return err
+}
+
+// peekedConn is a connection whose first bytes were read for detection and
+// are served again from the buffer.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// CloseWrite half-closes the connection when the transport supports it, so
+// a protocol can send a last frame and still drain the client's bytes.
+func (p *peekedConn) CloseWrite() error {
+	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

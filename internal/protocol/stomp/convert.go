@@ -1,0 +1,129 @@
+package stomp
+
+import (
+	"fmt"
+	"strconv"
+
+	"tandem/internal/broker"
+	"tandem/internal/message"
+	wire "tandem/internal/wire/stomp"
+)
+
+// sendHeaders are SEND headers that map to message fields or steer the
+// frame itself; every other header is kept as a user property.
+var sendHeaders = map[string]bool{
+	"destination": true, "content-length": true, "content-type": true, "receipt": true, "transaction": true,
+	"persistent": true, "priority": true, "expires": true, "correlation-id": true, "reply-to": true, "type": true,
+	"message-id": true, "destination-type": true, "timestamp": true, "redelivered": true, "subscription": true, "ack": true,
+}
+
+// toMessage builds a broker message from a SEND frame.
+func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error) {
+	m := &message.Message{Address: d.address, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
+	h := f.Headers
+	if v, ok := h.Get("persistent"); ok {
+		m.Durable = v == "true"
+	}
+	if v, ok := h.Get("priority"); ok && v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > message.MaxPriority {
+			return nil, fmt.Errorf("priority %q is not a number from 0 to 9", v)
+		}
+		m.Priority = uint8(p)
+	}
+	if v, ok := h.Get("expires"); ok && v != "" {
+		e, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || e < 0 {
+			return nil, fmt.Errorf("expires %q is not a time in milliseconds since the epoch (0 = never)", v)
+		}
+		m.Expiration = e
+	}
+	m.ContentType, _ = h.Get("content-type")
+	m.CorrelationID, _ = h.Get("correlation-id")
+	m.Type, _ = h.Get("type")
+	if v, ok := h.Get("reply-to"); ok {
+		m.ReplyTo = c.exportReplyTo(v)
+	}
+	seen := make(map[string]bool, len(h))
+	for _, kv := range h {
+		if sendHeaders[kv.Key] || seen[kv.Key] {
+			continue
+		}
+		seen[kv.Key] = true
+		m.Properties = append(m.Properties, message.Property{Key: kv.Key, Value: kv.Value})
+	}
+	return m, nil
+}
+
+// exportReplyTo rewrites a reply-to naming this connection's temporary
+// queue into a destination every other client can send to.
+func (c *conn) exportReplyTo(v string) string {
+	d, err := parseDestination(v, "")
+	if err != nil || !d.temp {
+		return v
+	}
+	name := c.tempName(d.address)
+	if d.rt == message.Multicast {
+		return "/topic/" + name
+	}
+	return "/queue/" + name
+}
+
+// messageFrame renders a delivery as a MESSAGE frame for subscription sub.
+func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
+	m := d.Message
+	h := make(wire.Headers, 0, 12+len(m.Properties))
+	h = append(h,
+		wire.Header{Key: "subscription", Value: sub.id},
+		wire.Header{Key: "message-id", Value: message.FormatID(m.ID)},
+		wire.Header{Key: "destination", Value: sub.destination},
+	)
+	if sub.ackMode != broker.AckAuto {
+		h = append(h, wire.Header{Key: "ack", Value: ackID(d.Consumer.ID(), d.ID)})
+	}
+	if m.ContentType != "" {
+		h = append(h, wire.Header{Key: "content-type", Value: m.ContentType})
+	}
+	h = append(h,
+		wire.Header{Key: "expires", Value: strconv.FormatInt(m.Expiration, 10)},
+		wire.Header{Key: "priority", Value: strconv.Itoa(int(m.Priority))},
+		wire.Header{Key: "timestamp", Value: strconv.FormatInt(m.Timestamp, 10)},
+	)
+	if m.Durable {
+		h = append(h, wire.Header{Key: "persistent", Value: "true"})
+	}
+	if d.Redelivered {
+		h = append(h, wire.Header{Key: "redelivered", Value: "true"})
+	}
+	h = append(h, wire.Header{Key: "delivery-count", Value: strconv.FormatUint(uint64(d.DeliveryCount), 10)})
+	if m.CorrelationID != "" {
+		h = append(h, wire.Header{Key: "correlation-id", Value: m.CorrelationID})
+	}
+	if m.ReplyTo != "" {
+		h = append(h, wire.Header{Key: "reply-to", Value: m.ReplyTo})
+	}
+	if m.Type != "" {
+		h = append(h, wire.Header{Key: "type", Value: m.Type})
+	}
+	for _, p := range m.Properties {
+		h = append(h, wire.Header{Key: p.Key, Value: p.Value})
+	}
+	return &wire.Frame{Command: wire.CmdMessage, Headers: h, Body: m.Body}
+}
+
+// ackID is the value of a MESSAGE's ack header: it names the consumer and
+// the delivery, so an ACK needs no lookup table.
+func ackID(consumer, delivery uint64) string {
+	return strconv.FormatUint(consumer, 10) + "." + strconv.FormatUint(delivery, 10)
+}
+
+func parseAckID(s string) (consumer, delivery uint64, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			c, err1 := strconv.ParseUint(s[:i], 10, 64)
+			d, err2 := strconv.ParseUint(s[i+1:], 10, 64)
+			return c, d, err1 == nil && err2 == nil
+		}
+	}
+	return 0, 0, false
+}

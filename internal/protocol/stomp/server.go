@@ -1,0 +1,361 @@
+package stomp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tandem/internal/broker"
+	"tandem/internal/listener"
+	wire "tandem/internal/wire/stomp"
+)
+
+// Authenticator checks a client's login and passcode. An empty login asks
+// for anonymous access.
+type Authenticator interface {
+	Authenticate(login, passcode string) (user string, roles []string, err error)
+}
+
+// SessionFactory opens broker sessions; *broker.Broker is one.
+type SessionFactory interface {
+	NewSession(info broker.SessionInfo) (*broker.Session, error)
+}
+
+// ConnectedHeaders supplies extra CONNECTED headers, such as the HA
+// topology, at the moment a client connects.
+type ConnectedHeaders func() wire.Headers
+
+// Options configure the STOMP server.
+type Options struct {
+	Broker SessionFactory
+	Auth   Authenticator
+	Logger *slog.Logger
+	// Limits on what a client may send; zero values take the codec's
+	// defaults.
+	MaxFrameSize  int
+	MaxHeaders    int
+	MaxHeaderSize int
+	// HeartBeat is the server's wish for heart-beats in both directions;
+	// the negotiated intervals follow STOMP 1.1's rules. Default 10 s.
+	HeartBeat time.Duration
+	// ConnectTimeout bounds the time from the connection's first byte to
+	// its CONNECT frame; default 10 s.
+	ConnectTimeout time.Duration
+	// MaxSubscriptions bounds the subscriptions of one connection; 0 means
+	// 1000.
+	MaxSubscriptions int
+	// MaxPendingBytes bounds the bytes queued for a client that does not
+	// read; beyond it the connection is closed. 0 means 64 MiB.
+	MaxPendingBytes int
+	// ServerName is sent in the CONNECTED frame's server header.
+	ServerName string
+	Connected  ConnectedHeaders
+}
+
+// Server is the STOMP protocol for the listener.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	nextID atomic.Uint64
+}
+
+var _ listener.Protocol = (*Server)(nil)
+
+// NewServer returns a STOMP server.
+func NewServer(opts Options) *Server {
+	if opts.HeartBeat == 0 {
+		opts.HeartBeat = 10 * time.Second
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.MaxSubscriptions == 0 {
+		opts.MaxSubscriptions = 1000
+	}
+	if opts.MaxPendingBytes == 0 {
+		opts.MaxPendingBytes = 64 << 20
+	}
+	if opts.ServerName == "" {
+		opts.ServerName = "tandem"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Server{opts: opts, log: log}
+}
+
+// Name implements listener.Protocol.
+func (s *Server) Name() string { return "STOMP" }
+
+var (
+	prefixConnect = []byte("CONNECT")
+	prefixStomp   = []byte("STOMP")
+)
+
+// Detect implements listener.Protocol: a STOMP client opens with CONNECT or
+// STOMP, possibly after blank lines.
+func (s *Server) Detect(p []byte) int {
+	p = bytes.TrimLeft(p, "\r\n")
+	if len(p) == 0 {
+		return listener.NeedMore
+	}
+	for _, want := range [][]byte{prefixConnect, prefixStomp} {
+		n := min(len(p), len(want))
+		if bytes.Equal(p[:n], want[:n]) {
+			if n == len(want) {
+				return listener.Match
+			}
+			return listener.NeedMore
+		}
+	}
+	return listener.NoMatch
+}
+
+// Serve implements listener.Protocol.
+func (s *Server) Serve(ctx context.Context, nc net.Conn) {
+	c := &conn{
+		srv:     s,
+		nc:      nc,
+		id:      s.nextID.Add(1),
+		log:     s.log.With("remote", nc.RemoteAddr().String()),
+		subs:    map[string]*subscription{},
+		byCons:  map[uint64]*subscription{},
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize, MaxHeaders: s.opts.MaxHeaders,
+		MaxHeaderSize: s.opts.MaxHeaderSize})
+	c.w = wire.NewWriter(nc)
+	stop := context.AfterFunc(ctx, func() { c.shutdown() })
+	defer stop()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.outMu.Lock()
+	final := c.closeAfter
+	c.outMu.Unlock()
+	if final {
+		// Let the writer put the final frame on the wire, then read and
+		// discard what the client still sends for a moment, so the close
+		// does not reset the connection before the client reads the ERROR.
+		select {
+		case <-writerDone:
+		case <-time.After(2 * time.Second):
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, c.nc)
+	}
+	c.shutdown()
+	<-writerDone
+	c.cleanup()
+}
+
+// conn is one STOMP connection.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	id  uint64
+	log *slog.Logger
+	r   *wire.Reader
+	w   *wire.Writer
+
+	session   *broker.Session
+	version   wire.Version
+	readLimit time.Duration // heart-beat read timeout; 0 = none
+	sendBeat  atomic.Int64 // heart-beat send interval in ns; written by the reader, read by the writer
+
+	// Subscriptions, touched only by the read goroutine.
+	subs   map[string]*subscription
+	byCons map[uint64]*subscription
+	mu     sync.Mutex // guards byCons for the writer's credit returns
+
+	// Outbound queue.
+	outMu      sync.Mutex
+	out        []outFrame
+	outBytes   int
+	closeAfter bool
+	wake       chan struct{}
+
+	closeOnce sync.Once
+	closing   chan struct{}
+}
+
+// outFrame is a frame waiting to be written, with the consumer to credit
+// once it is on the wire (auto-acknowledged deliveries only).
+type outFrame struct {
+	f      *wire.Frame
+	credit *broker.Consumer
+}
+
+type subscription struct {
+	id          string
+	destination string
+	ackMode     broker.AckMode
+	consumer    *broker.Consumer
+	durableName string
+}
+
+// shutdown stops both loops; it is safe to call more than once.
+func (c *conn) shutdown() {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.nc.Close()
+	})
+}
+
+// enqueue queues a frame for the writer. It never blocks: a client that
+// stops reading is disconnected once its queue passes MaxPendingBytes.
+func (c *conn) enqueue(f *wire.Frame, credit *broker.Consumer) {
+	size := len(f.Body) + 64
+	for _, h := range f.Headers {
+		size += len(h.Key) + len(h.Value) + 2
+	}
+	c.outMu.Lock()
+	if c.closeAfter {
+		c.outMu.Unlock()
+		return
+	}
+	c.out = append(c.out, outFrame{f: f, credit: credit})
+	c.outBytes += size
+	over := c.outBytes > c.srv.opts.MaxPendingBytes
+	c.outMu.Unlock()
+	if over {
+		c.log.Warn("closing a connection that does not read its messages", "event", "slow_consumer_disconnected",
+			"pending_bytes", size)
+		c.shutdown()
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueFinal queues a last frame (an ERROR or a DISCONNECT receipt);
+// the writer closes the connection after writing it.
+func (c *conn) enqueueFinal(f *wire.Frame) {
+	c.enqueue(f, nil)
+	c.outMu.Lock()
+	c.closeAfter = true
+	c.outMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) writeLoop() {
+	var batch []outFrame
+	credits := map[*broker.Consumer]int{}
+	for {
+		var timeout <-chan time.Time
+		var t *time.Timer
+		if beat := time.Duration(c.sendBeat.Load()); beat > 0 {
+			t = time.NewTimer(beat)
+			timeout = t.C
+		}
+		select {
+		case <-c.wake:
+		case <-timeout:
+			if err := c.w.WriteHeartBeat(); err == nil {
+				err = c.w.Flush()
+			}
+		case <-c.closing:
+			if t != nil {
+				t.Stop()
+			}
+			return
+		}
+		if t != nil {
+			t.Stop()
+		}
+		c.outMu.Lock()
+		batch, c.out = c.out, batch[:0]
+		c.outBytes = 0
+		final := c.closeAfter
+		c.outMu.Unlock()
+		for _, of := range batch {
+			if err := c.w.WriteFrame(of.f); err != nil {
+				c.shutdown()
+				return
+			}
+			if of.credit != nil {
+				credits[of.credit]++
+			}
+		}
+		clear(batch)
+		if err := c.w.Flush(); err != nil {
+			c.shutdown()
+			return
+		}
+		for cons, n := range credits {
+			cons.AddCredit(n)
+			delete(credits, cons)
+		}
+		if final {
+			if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				_ = tc.CloseWrite()
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.readLimit > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
+		}
+		if f.IsHeartBeat() {
+			continue
+		}
+		if !c.handle(f) {
+			return
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return
+	case errors.As(err, &ne) && ne.Timeout():
+		if c.session == nil {
+			c.log.Info("closing a connection that sent no CONNECT in time", "event", "handshake_timeout")
+			return
+		}
+		c.log.Info("closing a connection whose heart-beats stopped", "event", "heartbeat_timeout", "limit", c.readLimit)
+		c.sendError("heart-beat timeout", "no frame or heart-beat arrived within "+c.readLimit.String(), "")
+	case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrTooManyHeaders),
+		errors.Is(err, wire.ErrHeaderTooLarge), errors.Is(err, wire.ErrBadFrame):
+		c.log.Info("closing a connection that sent a malformed frame", "event", "bad_frame", "err", err)
+		c.sendError("malformed frame", err.Error(), "")
+	default:
+		c.log.Debug("connection read failed", "err", err)
+	}
+}
+
+// cleanup releases the broker session: unacknowledged messages go back to
+// their queues and transactions roll back.
+func (c *conn) cleanup() {
+	if c.session != nil {
+		c.session.Close()
+	}
+}
