@@ -1,0 +1,50 @@
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// rules lists, per package, the tandem packages it may depend on
+// (transitively). A package not listed here may import anything.
+var rules = []struct {
+	pkg     string
+	allowed []string
+}{
+	{"tandem/internal/message", nil},
+	{"tandem/internal/journal", nil},
+	{"tandem/internal/wire/stomp", nil},
+	{"tandem/internal/lockfile", nil},
+	{"tandem/internal/selector", []string{"tandem/internal/message"}},
+	{"tandem/client", []string{"tandem/internal/wire/"}},
+	{"tandem/internal/store", []string{"tandem/internal/message"}},
+	{"tandem/internal/broker", []string{"tandem/internal/message", "tandem/internal/store"}},
+	{"tandem/internal/listener", nil},
+}
+
+func TestDependenciesFlowOneWay(t *testing.T) {
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", r.pkg).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "cannot find package") || strings.Contains(string(out), "no Go files") || strings.Contains(string(out), "is not in std") {
+				continue // not written yet
+			}
+			t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(dep, "tandem/") || dep == r.pkg {
+				continue
+			}
+			ok := false
+			for _, a := range r.allowed {
+				if dep == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(dep, a)) || strings.HasPrefix(dep, a+"/") {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s must not depend on %s (see docs/architecture.md)", r.pkg, dep)
+			}
+		}
+	}
+}
