@@ -1,0 +1,296 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tandem/internal/wire/stomp"
+)
+
+// testTimeout bounds every wait in these tests. It is a deadline for
+// polling, never a sleep: a passing test finishes as fast as the code.
+const testTimeout = 5 * time.Second
+
+// fakeServer is a scripted STOMP broker for tests, built on the codec. It
+// performs the handshake by itself and hands each connection to the test,
+// which reads the client's frames and answers them as the scenario needs.
+type fakeServer struct {
+	t     *testing.T
+	ln    net.Listener
+	conns chan *serverConn
+
+	// users, when set, is the only accepted login/passcode pairs.
+	users map[string]string
+	// version is the CONNECTED version header; "-" omits it (STOMP 1.0).
+	version string
+	// heartBeat is the CONNECTED heart-beat header.
+	heartBeat string
+	// autoReceipt makes connections answer every receipt request at once.
+	autoReceipt bool
+	// raw, when set, replaces the handshake: the test gets the raw socket.
+	raw func(net.Conn)
+}
+
+// newFakeServer listens on a free local port; configure sets its fields
+// before it accepts.
+func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{t: t, ln: ln, conns: make(chan *serverConn, 16), version: "1.2", heartBeat: "0,0", autoReceipt: true}
+	if configure != nil {
+		configure(s)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			if s.raw != nil {
+				wg.Go(func() { s.raw(nc) })
+				continue
+			}
+			wg.Go(func() { s.handshake(nc) })
+		}
+	})
+	return s
+}
+
+// URL returns the server's address as a client URL.
+func (s *fakeServer) URL() string { return "tcp://" + s.ln.Addr().String() }
+
+// handshake reads CONNECT, checks the login and answers.
+func (s *fakeServer) handshake(nc net.Conn) {
+	sc := &serverConn{
+		t: s.t, nc: nc,
+		r:      stomp.NewReader(nc, stomp.ReaderOptions{}),
+		w:      stomp.NewWriter(nc),
+		frames: make(chan *stomp.Frame, 10000),
+		closed: make(chan struct{}),
+	}
+	sc.auto.Store(s.autoReceipt)
+	var f *stomp.Frame
+	for {
+		var err error
+		if f, err = sc.r.ReadFrame(); err != nil {
+			nc.Close()
+			return
+		}
+		if !f.IsHeartBeat() {
+			break
+		}
+	}
+	sc.connect = f
+	if s.users != nil {
+		login, _ := f.Headers.Get(stomp.HdrLogin)
+		pass, _ := f.Headers.Get(stomp.HdrPasscode)
+		if want, ok := s.users[login]; !ok || want != pass {
+			sc.send(&stomp.Frame{Command: stomp.CmdError, Headers: stomp.Headers{
+				{Key: stomp.HdrMessage, Value: "Security Error: user " + login + " or password is invalid"},
+			}, Body: []byte("check the\ncredentials")})
+			nc.Close()
+			return
+		}
+	}
+	cf := &stomp.Frame{Command: stomp.CmdConnected}
+	if s.version != "-" {
+		cf.Headers.Add(stomp.HdrVersion, s.version)
+	}
+	cf.Headers.Add(stomp.HdrServer, "fake/1.0")
+	cf.Headers.Add(stomp.HdrSession, "sess-1")
+	cf.Headers.Add(stomp.HdrHeartBeat, s.heartBeat)
+	v, _ := stomp.ParseVersion(strings.TrimPrefix(s.version, "-"))
+	sc.send(cf)
+	sc.r.SetVersion(v)
+	sc.wmu.Lock()
+	sc.w.SetVersion(v)
+	sc.wmu.Unlock()
+	go sc.readLoop()
+	s.conns <- sc
+}
+
+// next returns the next connection that completed the handshake.
+func (s *fakeServer) next(t *testing.T) *serverConn {
+	t.Helper()
+	select {
+	case sc := <-s.conns:
+		return sc
+	case <-time.After(testTimeout):
+		t.Fatal("no client connection arrived")
+		return nil
+	}
+}
+
+// serverConn is the server side of one client connection.
+type serverConn struct {
+	t       *testing.T
+	nc      net.Conn
+	r       *stomp.Reader
+	wmu     sync.Mutex
+	w       *stomp.Writer
+	connect *stomp.Frame
+	frames  chan *stomp.Frame // every non-heart-beat frame from the client
+	closed  chan struct{}     // closed when the client's side ended
+	readErr error             // why; valid after closed
+	auto    atomic.Bool       // answer receipts automatically
+	beats   atomic.Int64      // heart-beats received
+}
+
+func (sc *serverConn) readLoop() {
+	defer close(sc.closed)
+	for {
+		f, err := sc.r.ReadFrame()
+		if err != nil {
+			sc.readErr = err
+			return
+		}
+		if f.IsHeartBeat() {
+			sc.beats.Add(1)
+			continue
+		}
+		if id, ok := f.Headers.Get(stomp.HdrReceipt); ok && sc.auto.Load() {
+			sc.send(&stomp.Frame{Command: stomp.CmdReceipt, Headers: stomp.Headers{{Key: stomp.HdrReceiptID, Value: id}}})
+		}
+		sc.frames <- f
+	}
+}
+
+// send writes a frame to the client; it may be called from any goroutine.
+func (sc *serverConn) send(f *stomp.Frame) {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if err := sc.w.WriteFrame(f); err != nil {
+		sc.t.Errorf("fake server cannot encode %s: %v", f, err)
+		return
+	}
+	sc.w.Flush() // a write error means the client left; the test will see that
+}
+
+// next returns the client's next frame.
+func (sc *serverConn) next(t *testing.T) *stomp.Frame {
+	t.Helper()
+	select {
+	case f := <-sc.frames:
+		return f
+	case <-time.After(testTimeout):
+		t.Fatal("the client sent no frame")
+		return nil
+	}
+}
+
+// expect returns the client's next frame and checks its command.
+func (sc *serverConn) expect(t *testing.T, cmd string) *stomp.Frame {
+	t.Helper()
+	f := sc.next(t)
+	if f.Command != cmd {
+		t.Fatalf("client sent %s, want %s", f, cmd)
+	}
+	return f
+}
+
+// receipt confirms f.
+func (sc *serverConn) receipt(t *testing.T, f *stomp.Frame) {
+	t.Helper()
+	id, ok := f.Headers.Get(stomp.HdrReceipt)
+	if !ok {
+		t.Fatalf("%s has no receipt header", f)
+	}
+	sc.send(&stomp.Frame{Command: stomp.CmdReceipt, Headers: stomp.Headers{{Key: stomp.HdrReceiptID, Value: id}}})
+}
+
+// message delivers a MESSAGE to subscription sub.
+func (sc *serverConn) message(sub, dest, id, body string, kv ...string) {
+	f := &stomp.Frame{Command: stomp.CmdMessage, Body: []byte(body)}
+	f.Headers.Add(stomp.HdrSubscription, sub)
+	f.Headers.Add(stomp.HdrMessageID, id)
+	f.Headers.Add(stomp.HdrDestination, dest)
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Headers.Add(kv[i], kv[i+1])
+	}
+	sc.send(f)
+}
+
+// waitClosed waits until the client closed its side.
+func (sc *serverConn) waitClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-sc.closed:
+		if sc.readErr != nil && !errors.Is(sc.readErr, io.EOF) && !errors.Is(sc.readErr, net.ErrClosed) {
+			t.Logf("client side ended with %v", sc.readErr)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the client did not close the connection")
+	}
+}
+
+// waitFor polls cond until it holds or the test deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // a poll interval, not a guess at timing
+	}
+}
+
+// async runs fn in a goroutine and returns its result channel.
+func async(fn func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	return ch
+}
+
+// result waits for an async call to finish.
+func result(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(testTimeout):
+		t.Fatal("call did not return")
+		return nil
+	}
+}
+
+// pending reports whether an async call is still running.
+func pending(ch <-chan error) bool { return len(ch) == 0 }
+
+// dial connects a client to s and returns both ends; the client is closed
+// at the end of the test.
+func dial(t *testing.T, s *fakeServer, opts ...Option) (*Conn, *serverConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	opts = append([]Option{WithHeartBeat(0, 0), WithCloseTimeout(100 * time.Millisecond)}, opts...)
+	c, err := Dial(ctx, s.URL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, s.next(t)
+}
+
+// testCtx returns a context bounded by the test deadline.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}

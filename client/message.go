@@ -1,0 +1,276 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"tandem/internal/wire/stomp"
+)
+
+// Message is a message received from a subscription or a browse.
+type Message struct {
+	// Destination is where the message was sent, in STOMP form
+	// (/queue/TEST).
+	Destination string
+	// MessageID is the broker's id for the message.
+	MessageID string
+	// Subscription is the id of the subscription that received it.
+	Subscription string
+	// ContentType is the content-type header, if any.
+	ContentType string
+	// Redelivered reports that the broker delivered the message before
+	// without it being acknowledged.
+	Redelivered bool
+	// Headers are all headers of the MESSAGE frame, in order.
+	Headers stomp.Headers
+	// Body is the message body.
+	Body []byte
+
+	sub   *Subscription
+	tr    *transport // the link it came on: acks only make sense there
+	ackID string     // what ACK/NACK name it by in STOMP 1.2
+}
+
+// newMessage converts a MESSAGE frame.
+func newMessage(f *stomp.Frame, s *Subscription, tr *transport) *Message {
+	m := &Message{
+		Destination:  f.Headers.Value(stomp.HdrDestination),
+		MessageID:    f.Headers.Value(stomp.HdrMessageID),
+		Subscription: f.Headers.Value(stomp.HdrSubscription),
+		ContentType:  f.Headers.Value(stomp.HdrContentType),
+		Redelivered:  f.Headers.Value(stomp.HdrRedelivered) == "true",
+		Headers:      f.Headers,
+		Body:         f.Body,
+		sub:          s,
+		tr:           tr,
+	}
+	m.ackID = f.Headers.Value(stomp.HdrAck)
+	if m.ackID == "" {
+		// Some 1.2 brokers omit the ack header; the message id is what
+		// 1.0 and 1.1 use, and the best remaining guess.
+		m.ackID = m.MessageID
+	}
+	return m
+}
+
+// Header returns the value of the first header named key, or "".
+func (m *Message) Header(key string) string { return m.Headers.Value(key) }
+
+// Persistent reports whether the message was sent as persistent.
+func (m *Message) Persistent() bool { return m.Header(stomp.HdrPersistent) == "true" }
+
+// Priority returns the JMS priority, or 4 (the JMS default) if none is set.
+func (m *Message) Priority() int {
+	if p, err := strconv.Atoi(m.Header(stomp.HdrPriority)); err == nil {
+		return p
+	}
+	return 4
+}
+
+// Expiration returns when the message expires, or the zero time if never.
+func (m *Message) Expiration() time.Time {
+	ms, err := strconv.ParseInt(m.Header(stomp.HdrExpires), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// Ack acknowledges the message and waits for the broker to confirm. In
+// AckClient mode that acknowledges every earlier message of the
+// subscription too; in AckAuto mode it does nothing.
+func (m *Message) Ack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdAck, "") }
+
+// Nack tells the broker the message was not processed, so it redelivers it
+// or moves it to a dead-letter queue; it waits for the broker to confirm.
+// STOMP 1.0 has no NACK (ErrNotSupported), and neither does AckAuto mode.
+func (m *Message) Nack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdNack, "") }
+
+// acknowledge sends ACK or NACK for m, inside transaction txID if set.
+func (m *Message) acknowledge(ctx context.Context, cmd, txID string) error {
+	if m.sub == nil {
+		return fmt.Errorf("%w: this message did not come from a subscription", ErrProtocol)
+	}
+	if m.sub.ackMode == AckAuto {
+		if cmd == stomp.CmdNack {
+			return fmt.Errorf("%w: a subscription in auto acknowledgement mode cannot NACK", ErrNotSupported)
+		}
+		return nil
+	}
+	c := m.sub.c
+	tr, err := c.current()
+	if err != nil {
+		return err
+	}
+	if tr != m.tr {
+		return fmt.Errorf("%w: message %s arrived on an earlier connection; the broker will redeliver it", ErrConnectionLost, m.MessageID)
+	}
+	if cmd == stomp.CmdNack && tr.version == stomp.V10 {
+		return fmt.Errorf("%w: NACK needs STOMP 1.1 or later, the broker speaks 1.0", ErrNotSupported)
+	}
+	f := &stomp.Frame{Command: cmd}
+	if tr.version >= stomp.V12 {
+		f.Headers.Add(stomp.HdrID, m.ackID)
+	} else {
+		// STOMP 1.0 needs only message-id; 1.1 adds subscription, which
+		// 1.0 brokers ignore, so send both.
+		f.Headers.Add(stomp.HdrMessageID, m.MessageID)
+		f.Headers.Add(stomp.HdrSubscription, m.Subscription)
+	}
+	if txID != "" {
+		// Inside a transaction the commit confirms the acknowledgement.
+		f.Headers.Add(stomp.HdrTransaction, txID)
+		return c.enqueue(ctx, outFrame{f: f})
+	}
+	if err := c.roundTrip(ctx, f); err != nil {
+		return fmt.Errorf("%s message %s: %w", cmd, m.MessageID, err)
+	}
+	return nil
+}
+
+// Tx is a STOMP transaction: the sends and acknowledgements made through it
+// take effect together on Commit, or not at all on Abort.
+type Tx struct {
+	c  *Conn
+	id string
+
+	mu   sync.Mutex
+	done bool  // committed or aborted
+	err  error // set when the connection broke under it
+}
+
+// Begin starts a transaction and waits for the broker to confirm it.
+func (c *Conn) Begin(ctx context.Context) (*Tx, error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	tx := &Tx{c: c, id: c.nextIDLocked("tx-")}
+	c.txs[tx.id] = tx
+	c.mu.Unlock()
+	f := &stomp.Frame{Command: stomp.CmdBegin}
+	f.Headers.Add(stomp.HdrTransaction, tx.id)
+	if err := c.roundTrip(ctx, f); err != nil {
+		c.mu.Lock()
+		delete(c.txs, tx.id)
+		c.mu.Unlock()
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return tx, nil
+}
+
+// ID returns the transaction id used on the wire.
+func (tx *Tx) ID() string { return tx.id }
+
+// usable reports why tx cannot be used, or nil.
+func (tx *Tx) usable() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	switch {
+	case tx.err != nil:
+		return tx.err
+	case tx.done:
+		return ErrTxDone
+	}
+	return nil
+}
+
+// fail marks tx as rolled back by a broken connection.
+func (tx *Tx) fail(cause error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if !tx.done && tx.err == nil {
+		tx.err = fmt.Errorf("%w: %w", ErrTxRolledBack, cause)
+	}
+}
+
+// Send sends a message as part of the transaction; it takes the same
+// options as Conn.Send. The broker holds the message until Commit, which
+// confirms it, so Send does not wait for the broker.
+func (tx *Tx) Send(ctx context.Context, destination string, body []byte, opts ...SendOption) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	f, _, err := buildSend(destination, body, tx.id, opts)
+	if err != nil {
+		return err
+	}
+	return tx.c.enqueue(ctx, outFrame{f: f})
+}
+
+// Ack acknowledges m as part of the transaction.
+func (tx *Tx) Ack(ctx context.Context, m *Message) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	return m.acknowledge(ctx, stomp.CmdAck, tx.id)
+}
+
+// Nack negatively acknowledges m as part of the transaction.
+func (tx *Tx) Nack(ctx context.Context, m *Message) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	return m.acknowledge(ctx, stomp.CmdNack, tx.id)
+}
+
+// Commit commits the transaction and waits for the broker to confirm. If
+// the connection broke before the commit went out, it returns an error
+// wrapping ErrTxRolledBack; if it broke while waiting for the confirmation,
+// ErrCommitUnknown.
+func (tx *Tx) Commit(ctx context.Context) error { return tx.finish(ctx, stomp.CmdCommit) }
+
+// Abort rolls the transaction back and waits for the broker to confirm.
+func (tx *Tx) Abort(ctx context.Context) error { return tx.finish(ctx, stomp.CmdAbort) }
+
+// finish sends COMMIT or ABORT. It tells apart a transaction that never
+// reached its end on the broker (rolled back, or still open if the caller's
+// context ended first) from one whose end was sent but not confirmed.
+func (tx *Tx) finish(ctx context.Context, cmd string) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	c := tx.c
+	f := &stomp.Frame{Command: cmd}
+	f.Headers.Add(stomp.HdrTransaction, tx.id)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%s: %w: %w", cmd, ErrTxRolledBack, c.err)
+	}
+	req := c.newRequestLocked(f, false)
+	c.mu.Unlock()
+	if err := c.enqueue(ctx, outFrame{f: f, req: req}); err != nil {
+		c.forget(req)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (the transaction is still open)", cmd, err)
+		}
+		return fmt.Errorf("%s: %w: %w", cmd, ErrTxRolledBack, err)
+	}
+	tx.mu.Lock()
+	tx.done = true
+	tx.mu.Unlock()
+	c.mu.Lock()
+	delete(c.txs, tx.id)
+	c.mu.Unlock()
+
+	err := c.wait(ctx, req)
+	var be *BrokerError
+	switch {
+	case err == nil:
+		return nil
+	case cmd != stomp.CmdCommit:
+		return fmt.Errorf("%s: %w", cmd, err)
+	case errors.As(err, &be) && be.ReceiptID == req.id:
+		// The broker refused this very commit: nothing was committed.
+		return fmt.Errorf("commit: %w: %w", ErrTxRolledBack, err)
+	case errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrClosed) || ctx.Err() != nil:
+		return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
+	}
+	return fmt.Errorf("commit: %w", err)
+}

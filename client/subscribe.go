@@ -1,0 +1,298 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"tandem/internal/wire/stomp"
+)
+
+// Subscription receives the messages of one destination. Messages the
+// broker pushes are queued in the Subscription until Receive takes them, so
+// a slow consumer never stalls the connection's other traffic (receipts,
+// other subscriptions). In the client acknowledgement modes the broker's
+// prefetch limit (WithPrefetch) bounds that queue; in AckAuto mode only the
+// consumer's pace does.
+type Subscription struct {
+	c           *Conn
+	id          string
+	destination string
+	ackMode     AckMode
+	// frame is the SUBSCRIBE frame, kept so that a failover can subscribe
+	// again on a new transport.
+	frame *stomp.Frame
+
+	mu     sync.Mutex
+	queue  []*Message // queue[head:] are waiting for Receive
+	head   int
+	err    error         // set when the subscription ended
+	notify chan struct{} // capacity 1: "something changed"
+}
+
+// Subscribe subscribes to destination (see NormalizeDestination) and
+// returns once the broker confirmed the subscription.
+func (c *Conn) Subscribe(ctx context.Context, destination string, opts ...SubscribeOption) (*Subscription, error) {
+	var sc subConfig
+	for _, o := range opts {
+		o(&sc)
+	}
+	return c.subscribe(ctx, destination, sc)
+}
+
+// subscribe does the work of Subscribe and Browse.
+func (c *Conn) subscribe(ctx context.Context, destination string, sc subConfig) (*Subscription, error) {
+	dest, err := NormalizeDestination(destination)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range sc.headers {
+		if h.Key == stomp.HdrID || h.Key == stomp.HdrReceipt {
+			return nil, fmt.Errorf("%w: %q", ErrReservedHeader, h.Key)
+		}
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	s := &Subscription{
+		c: c, id: c.nextIDLocked("sub-"), destination: dest, ackMode: sc.ack,
+		notify: make(chan struct{}, 1),
+	}
+	f := &stomp.Frame{Command: stomp.CmdSubscribe}
+	f.Headers.Add(stomp.HdrID, s.id)
+	f.Headers.Add(stomp.HdrDestination, dest)
+	f.Headers.Add(stomp.HdrAck, sc.ack.String())
+	if sc.prefetch > 0 {
+		f.Headers.Add(stomp.HdrPrefetchSize, strconv.Itoa(sc.prefetch))
+	}
+	if sc.selector != "" {
+		f.Headers.Add(stomp.HdrSelector, sc.selector)
+	}
+	for _, h := range sc.headers {
+		f.Headers.Set(h.Key, h.Value)
+	}
+	s.frame = f
+	// Registered before SUBSCRIBE goes out: the broker may push messages
+	// before its RECEIPT arrives.
+	c.subs[s.id] = s
+	c.mu.Unlock()
+
+	if err := c.roundTrip(ctx, f); err != nil {
+		c.dropSubscription(s, err)
+		if ctx.Err() != nil {
+			// The broker may have the subscription; ask it to drop it,
+			// without waiting, so its messages do not sit unacknowledged.
+			c.tryEnqueue(&stomp.Frame{Command: stomp.CmdUnsubscribe, Headers: stomp.Headers{{Key: stomp.HdrID, Value: s.id}}})
+		}
+		return nil, fmt.Errorf("subscribe to %s: %w", dest, err)
+	}
+	return s, nil
+}
+
+// tryEnqueue queues a best-effort frame without waiting.
+func (c *Conn) tryEnqueue(f *stomp.Frame) {
+	tr, err := c.current()
+	if err != nil {
+		return
+	}
+	select {
+	case tr.out <- outFrame{f: f}:
+	default:
+	}
+}
+
+// dropSubscription forgets s and ends it with err.
+func (c *Conn) dropSubscription(s *Subscription, err error) {
+	c.mu.Lock()
+	delete(c.subs, s.id)
+	c.mu.Unlock()
+	s.end(err)
+}
+
+// dispatchMessage hands a MESSAGE frame to its subscription.
+func (c *Conn) dispatchMessage(tr *transport, f *stomp.Frame) {
+	id := f.Headers.Value(stomp.HdrSubscription)
+	c.mu.Lock()
+	s := c.subs[id]
+	c.mu.Unlock()
+	if s == nil {
+		// Normal right after an Unsubscribe: the broker had it in flight.
+		c.log.Debug("message for no subscription dropped", "subscription", id,
+			"message-id", f.Headers.Value(stomp.HdrMessageID))
+		return
+	}
+	s.deliver(newMessage(f, s, tr))
+}
+
+// ID returns the subscription id used on the wire.
+func (s *Subscription) ID() string { return s.id }
+
+// Destination returns the destination in STOMP form (e.g. /queue/TEST).
+func (s *Subscription) Destination() string { return s.destination }
+
+// AckMode returns the subscription's acknowledgement mode.
+func (s *Subscription) AckMode() AckMode { return s.ackMode }
+
+// deliver queues m for Receive.
+func (s *Subscription) deliver(m *Message) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.head > 0 && len(s.queue) == cap(s.queue) {
+		// Slide the waiting messages to the front rather than let append
+		// grow an array whose start holds only consumed slots.
+		n := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[n:])
+		s.queue, s.head = s.queue[:n], 0
+	}
+	s.queue = append(s.queue, m)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// end stops the subscription with err; the first reason sticks.
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Buffered returns how many received messages wait for Receive.
+func (s *Subscription) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
+
+// Receive returns the next message, waiting for one until ctx ends. Once the
+// subscription ended (Unsubscribe, or the Conn stopped) it still returns the
+// messages already received, then the reason: ErrSubscriptionClosed, or the
+// Conn's error.
+func (s *Subscription) Receive(ctx context.Context) (*Message, error) {
+	for {
+		s.mu.Lock()
+		if s.head < len(s.queue) {
+			m := s.queue[s.head]
+			s.queue[s.head] = nil
+			s.head++
+			if s.head == len(s.queue) {
+				// Empty: reuse the array from its start.
+				s.queue, s.head = s.queue[:0], 0
+			}
+			s.mu.Unlock()
+			return m, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Unsubscribe tells the broker to stop the subscription and waits for its
+// confirmation. Messages already received can still be taken with Receive;
+// after them it returns ErrSubscriptionClosed. Unsubscribing twice is a
+// no-op.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	c := s.c
+	c.mu.Lock()
+	_, live := c.subs[s.id]
+	c.mu.Unlock()
+	if !live {
+		return nil
+	}
+	f := &stomp.Frame{Command: stomp.CmdUnsubscribe}
+	f.Headers.Add(stomp.HdrID, s.id)
+	err := c.roundTrip(ctx, f)
+	c.dropSubscription(s, ErrSubscriptionClosed)
+	if err != nil {
+		return fmt.Errorf("unsubscribe from %s: %w", s.destination, err)
+	}
+	return nil
+}
+
+// Browse returns the messages of a queue without consuming them. It
+// subscribes with the header browser:true; the broker sends the queue's
+// messages, then a message with the header browser:end (the ActiveMQ
+// convention), which ends the browse. For brokers without that marker, set
+// WithBrowseTimeout.
+func (c *Conn) Browse(ctx context.Context, destination string, opts ...BrowseOption) ([]*Message, error) {
+	var out []*Message
+	err := c.BrowseFunc(ctx, destination, func(m *Message) error {
+		out = append(out, m)
+		return nil
+	}, opts...)
+	return out, err
+}
+
+// BrowseFunc is Browse that hands each message to fn as it arrives instead
+// of collecting them, for queues too large to hold in memory. An error from
+// fn ends the browse and is returned.
+func (c *Conn) BrowseFunc(ctx context.Context, destination string, fn func(*Message) error, opts ...BrowseOption) error {
+	var bc browseConfig
+	for _, o := range opts {
+		o(&bc)
+	}
+	sc := subConfig{ack: AckAuto, selector: bc.selector}
+	sc.headers.Add(stomp.HdrBrowser, "true")
+	s, err := c.subscribe(ctx, destination, sc)
+	if err != nil {
+		return fmt.Errorf("browse: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.closeTimeout)
+		defer cancel()
+		s.Unsubscribe(uctx)
+	}()
+	for n := 0; bc.limit == 0 || n < bc.limit; n++ {
+		m, err := receiveIdle(ctx, s, bc.idle)
+		if err != nil {
+			return fmt.Errorf("browse %s: %w", s.destination, err)
+		}
+		if m == nil || m.Headers.Value(stomp.HdrBrowser) == "end" {
+			return nil
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receiveIdle receives with an idle timeout; it returns (nil, nil) when the
+// timeout, not ctx, ended the wait.
+func receiveIdle(ctx context.Context, s *Subscription, idle time.Duration) (*Message, error) {
+	if idle <= 0 {
+		return s.Receive(ctx)
+	}
+	rctx, cancel := context.WithTimeout(ctx, idle)
+	defer cancel()
+	m, err := s.Receive(rctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, nil
+	}
+	return m, err
+}
