@@ -1,0 +1,443 @@
+package journal
+
+import (
+	"fmt"
+	"os"
+	"slices"
+)
+
+// Open opens or creates the journal in opts.Dir and recovers it: it finishes or
+// abandons an interrupted compaction, cuts a torn tail, and refuses with an error
+// wrapping ErrCorrupt (naming file and offset) on corruption anywhere else. It
+// then calls load once for every live record, in increasing order of the position
+// of its surviving add, with its updates in write order. Record.Data and the
+// updates' Data are fresh slices the caller may keep (small ones share larger
+// allocations). If load returns an error, Open stops and returns it.
+func Open(opts Options, load func(rec Record) error) (*Journal, error) {
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{
+		opts:     o,
+		fs:       o.FS,
+		log:      o.Logger,
+		target:   max(1, o.MinFiles-1),
+		kick:     make(chan struct{}, 1),
+		exitedCh: make(chan struct{}),
+		files:    make(map[uint64]*dataFile),
+		recs:     make(map[uint64]entry),
+		upds:     make(map[uint64][]updRef),
+		maint:    newMaintainer(),
+		compRes:  make(chan *compactResult, 1),
+		zero:     make([]byte, min(1<<20, o.FileSize)),
+		nextSeq:  1,
+		nextGen:  1,
+	}
+	if err := j.recover(load); err != nil {
+		for _, f := range j.files {
+			f.f.Close()
+		}
+		return nil, err
+	}
+	j.publish()
+	j.wg.Add(2)
+	go j.runMaintainer(j.maint)
+	go j.run()
+	return j, nil
+}
+
+func (j *Journal) recover(load func(Record) error) error {
+	dir := j.opts.Dir
+	if err := j.fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("journal: create directory %s: %w", dir, err)
+	}
+	names, err := j.fs.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("journal: list %s: %w", dir, err)
+	}
+	if names, err = j.finishControl(names); err != nil {
+		return err
+	}
+	if err := j.removeLeftovers(names); err != nil {
+		return err
+	}
+	files, err := j.openFiles(names)
+	if err != nil {
+		return err
+	}
+
+	// Pass 1: rebuild the index and the per-file accounting, and find where each
+	// file's data ends.
+	walks := make([]walkResult, len(files))
+	var buf []byte
+	for i, f := range files {
+		if buf, err = readAll(f.f, f.size, buf); err != nil {
+			return fmt.Errorf("journal: read %s: %w", f.name, err)
+		}
+		j.files[f.seq] = f
+		walks[i], _ = walkFrames(buf, f.gen, func(off int64, frame []byte) error {
+			for p := frameHeaderSize; p < len(frame); {
+				v, np := nextOp(frame, p)
+				j.applyOp(v.Kind, v.ID, v.Size, f, uint32(off)+uint32(p))
+				p = np
+			}
+			return nil
+		})
+		f.end = walks[i].end
+	}
+	tail := -1
+	for i := range walks {
+		if walks[i].hasData() {
+			tail = i
+		}
+	}
+	for i, f := range files {
+		torn, err := verdict(f.name, f.header(), i == tail, walks[i])
+		if err != nil {
+			return err
+		}
+		if torn {
+			j.log.Warn("journal: cutting a torn write at the end of the journal",
+				"file", f.name, "offset", f.end, "reason", walks[i].problem)
+			if err := j.zeroRange(f.f, f.end, f.size); err != nil {
+				return fmt.Errorf("journal: cut torn tail of %s at offset %d: %w", f.name, f.end, err)
+			}
+		}
+	}
+	if tail >= 0 {
+		// What we just read may only be in the page cache. It has to be durable
+		// before anything is written after it, here or in a newer file.
+		f := files[tail]
+		if err := f.f.Datasync(); err != nil {
+			return fmt.Errorf("journal: sync %s: %w", f.name, err)
+		}
+		f.synced = f.end
+	}
+
+	if err := j.deliver(files, load); err != nil {
+		return err
+	}
+	return j.setupCurrent(files, tail)
+}
+
+func (f *dataFile) header() FileHeader {
+	return FileHeader{Version: formatVersion, Seq: f.seq, Gen: f.gen, Epoch: f.epoch, Compacted: f.compacted}
+}
+
+// finishControl completes a compaction whose control file made it to disk: the
+// outputs replace the old files. Every step is idempotent, so a crash in here is
+// handled by the next Open doing it again.
+func (j *Journal) finishControl(names []string) ([]string, error) {
+	prefix := j.opts.Prefix
+	ctl := ctlName(prefix)
+	if !slices.Contains(names, ctl) {
+		return names, nil
+	}
+	b, err := readSmallFile(j.fs, j.path(ctl))
+	if err != nil {
+		return nil, fmt.Errorf("journal: read %s: %w", ctl, err)
+	}
+	oldSeqs, newSeqs, reason := decodeControl(b)
+	if reason != "" {
+		return nil, corruptf(ctl, 0, "%s", reason)
+	}
+	for _, s := range newSeqs {
+		if slices.Contains(names, cmpName(prefix, s)) {
+			if err := j.fs.Rename(j.path(cmpName(prefix, s)), j.path(dataName(prefix, s))); err != nil {
+				return nil, fmt.Errorf("journal: finish compaction: %w", err)
+			}
+		}
+	}
+	for _, s := range oldSeqs {
+		if !slices.Contains(newSeqs, s) && slices.Contains(names, dataName(prefix, s)) {
+			if err := j.fs.Remove(j.path(dataName(prefix, s))); err != nil {
+				return nil, fmt.Errorf("journal: finish compaction: %w", err)
+			}
+		}
+	}
+	if err := j.fs.SyncDir(j.opts.Dir); err != nil {
+		return nil, fmt.Errorf("journal: finish compaction: %w", err)
+	}
+	if err := j.fs.Remove(j.path(ctl)); err != nil {
+		return nil, fmt.Errorf("journal: finish compaction: %w", err)
+	}
+	if err := j.fs.SyncDir(j.opts.Dir); err != nil {
+		return nil, fmt.Errorf("journal: finish compaction: %w", err)
+	}
+	j.log.Info("journal: finished an interrupted compaction", "files", len(oldSeqs), "outputs", len(newSeqs))
+	names, err = j.fs.ReadDir(j.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: list %s: %w", j.opts.Dir, err)
+	}
+	return names, nil
+}
+
+// removeLeftovers deletes files of unfinished work: files being prepared,
+// uncommitted compaction outputs and half-written control files.
+func (j *Journal) removeLeftovers(names []string) error {
+	removed := false
+	for _, n := range names {
+		switch kind, _ := parseName(j.opts.Prefix, n); kind {
+		case nameTmp, nameCmp, nameCtlTmp:
+			if err := j.fs.Remove(j.path(n)); err != nil {
+				return fmt.Errorf("journal: remove leftover: %w", err)
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := j.fs.SyncDir(j.opts.Dir); err != nil {
+			return fmt.Errorf("journal: sync %s: %w", j.opts.Dir, err)
+		}
+	}
+	return nil
+}
+
+// openFiles opens the data files, checks their headers and returns them in
+// sequence order.
+func (j *Journal) openFiles(names []string) ([]*dataFile, error) {
+	var files []*dataFile
+	closeAll := func() {
+		for _, f := range files {
+			f.f.Close()
+		}
+	}
+	for _, n := range names {
+		kind, seq := parseName(j.opts.Prefix, n)
+		if kind != nameData {
+			continue
+		}
+		f, h, size, err := openData(j.fs, j.path(n), n, seq, os.O_RDWR)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		files = append(files, &dataFile{
+			seq: h.Seq, gen: h.Gen, epoch: h.Epoch, compacted: h.Compacted,
+			name: n, f: f, size: size, end: headerSize, synced: headerSize,
+		})
+		j.maxEpoch = max(j.maxEpoch, h.Epoch)
+		j.nextSeq = max(j.nextSeq, h.Seq+1)
+		j.nextGen = max(j.nextGen, h.Gen+1)
+	}
+	slices.SortFunc(files, func(a, b *dataFile) int {
+		if a.seq < b.seq {
+			return -1
+		}
+		return 1
+	})
+	return files, nil
+}
+
+// openData opens one data file and validates its header against its name.
+func openData(fs FS, path, name string, seq uint64, flag int) (File, FileHeader, int64, error) {
+	f, err := fs.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, FileHeader{}, 0, fmt.Errorf("journal: open %s: %w", name, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, FileHeader{}, 0, fmt.Errorf("journal: stat %s: %w", name, err)
+	}
+	var hb [headerSize]byte
+	n, _ := f.ReadAt(hb[:], 0)
+	h, reason := decodeHeader(hb[:n])
+	if reason == "" && h.Seq != seq {
+		reason = fmt.Sprintf("header has sequence number %d, the name says %d", h.Seq, seq)
+	}
+	if reason != "" {
+		f.Close()
+		return nil, h, 0, corruptf(name, 0, "%s", reason)
+	}
+	return f, h, size, nil
+}
+
+func readSmallFile(fs FS, path string) ([]byte, error) {
+	f, err := fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > 64<<20 {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a control file", path, size)
+	}
+	return readAll(f, size, nil)
+}
+
+// setupCurrent picks the file new writes go to: the tail file if this process
+// stamped it, else the first empty file this process stamped, else a new one.
+// Other empty files are left to reclaim.
+func (j *Journal) setupCurrent(files []*dataFile, tail int) error {
+	var cur *dataFile
+	if tail >= 0 {
+		t := files[tail]
+		if t.epoch == j.opts.Epoch && !t.compacted && t.space() >= frameHeaderSize+opHeaderSize+frameAlign {
+			cur = t
+		}
+	}
+	for _, f := range files[tail+1:] {
+		mine := f.epoch == j.opts.Epoch && !f.compacted && f.size == j.opts.FileSize
+		switch {
+		case !mine:
+		case cur == nil:
+			cur = f
+		case f.seq > cur.seq:
+			f.ready = true
+			j.ready = append(j.ready, f)
+		}
+	}
+	if cur == nil {
+		f, err := j.createFile(j.nextSeq, j.nextGen, j.opts.FileSize)
+		if err != nil {
+			return err
+		}
+		j.nextSeq++
+		j.nextGen++
+		f.ready = false
+		j.files[f.seq] = f
+		cur = f
+	}
+	j.cur = cur
+	j.recount()
+	return nil
+}
+
+// recount recomputes the file totals from the files.
+func (j *Journal) recount() {
+	j.dataFiles, j.usedBytes = 0, 0
+	for _, f := range j.files {
+		if !f.ready {
+			j.dataFiles++
+			j.usedBytes += f.used()
+		}
+	}
+	j.orderDirty = true
+}
+
+// pendingRec is a live record found on replay that still waits for updates
+// stored further on.
+type pendingRec struct {
+	rec  Record
+	left int
+}
+
+// deliver is replay's second pass: it reads the files again and hands each live
+// record to load, in order of its surviving add, once all its updates are in.
+func (j *Journal) deliver(files []*dataFile, load func(Record) error) error {
+	var (
+		buf     []byte
+		q       []pendingRec
+		head    int
+		waiting = make(map[uint64]int) // id -> index in q
+		mem     slab
+		err     error
+	)
+	flush := func() error {
+		for head < len(q) && q[head].left == 0 {
+			if err := load(q[head].rec); err != nil {
+				return err
+			}
+			q[head] = pendingRec{}
+			head++
+		}
+		if head == len(q) {
+			q, head = q[:0], 0
+		} else if head > 1024 && head > len(q)/2 {
+			n := copy(q, q[head:])
+			clear(q[n:])
+			q = q[:n]
+			for id, i := range waiting {
+				waiting[id] = i - head
+			}
+			head = 0
+		}
+		return nil
+	}
+	for _, f := range files {
+		if f.end <= headerSize {
+			continue
+		}
+		if buf, err = readAll(f.f, f.end, buf); err != nil {
+			return fmt.Errorf("journal: read %s: %w", f.name, err)
+		}
+		for off := int64(headerSize); off < f.end; {
+			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
+			for p := frameHeaderSize; p < len(frame); {
+				v, np := nextOp(frame, p)
+				pos := uint32(off) + uint32(p)
+				p = np
+				switch v.Kind {
+				case OpAdd:
+					e, ok := j.recs[v.ID]
+					if !ok || e.seq != f.seq || e.off != pos {
+						continue
+					}
+					rec := Record{ID: v.ID, Type: v.Type, Data: mem.copy(v.Data)}
+					n := 0
+					if len(j.upds) > 0 {
+						n = j.liveUpdates(v.ID)
+					}
+					if n == 0 && head == len(q) {
+						if err := load(rec); err != nil {
+							return err
+						}
+						continue
+					}
+					if n > 0 {
+						rec.Updates = make([]Update, 0, n)
+						waiting[v.ID] = len(q)
+					}
+					q = append(q, pendingRec{rec: rec, left: n})
+				case OpUpdate:
+					i, ok := waiting[v.ID]
+					if !ok {
+						continue
+					}
+					pr := &q[i]
+					pr.rec.Updates = append(pr.rec.Updates, Update{Type: v.Type, Data: mem.copy(v.Data)})
+					if pr.left--; pr.left == 0 {
+						delete(waiting, v.ID)
+						if i == head {
+							if err := flush(); err != nil {
+								return err
+							}
+						}
+					}
+				}
+			}
+			off = align8(off + int64(len(frame)))
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if head != len(q) {
+		return fmt.Errorf("journal: internal error: %d records still wait for updates after replay", len(q)-head)
+	}
+	return nil
+}
+
+// slab hands out copies of small payloads carved from shared blocks, so replay
+// does not make one allocation per record.
+type slab struct{ block []byte }
+
+func (s *slab) copy(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > 4<<10 {
+		return slices.Clone(b)
+	}
+	if cap(s.block)-len(s.block) < len(b) {
+		s.block = make([]byte, 0, 64<<10)
+	}
+	start := len(s.block)
+	s.block = append(s.block, b...)
+	return s.block[start:len(s.block):len(s.block)]
+}

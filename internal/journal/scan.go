@@ -1,0 +1,194 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// ScanKind says what a ScanEntry describes.
+type ScanKind uint8
+
+// The kinds of entries Scan reports.
+const (
+	ScanFile     ScanKind = iota + 1 // a data file's header, before its records
+	ScanRecord                       // one operation, live or dead
+	ScanTornTail                     // a torn write at the end of the journal, which Open would cut
+	ScanCorrupt                      // corruption, which makes Open fail
+)
+
+// String returns a short lower-case name of the kind.
+func (k ScanKind) String() string {
+	switch k {
+	case ScanFile:
+		return "file"
+	case ScanRecord:
+		return "record"
+	case ScanTornTail:
+		return "torn-tail"
+	case ScanCorrupt:
+		return "corrupt"
+	}
+	return fmt.Sprintf("ScanKind(%d)", uint8(k))
+}
+
+// ScanEntry is one thing Scan found.
+type ScanEntry struct {
+	Kind   ScanKind
+	File   string     // base name of the file
+	Header FileHeader // header of the file (zero if the header itself is corrupt)
+	Size   int64      // ScanFile: size of the file in bytes
+	End    int64      // ScanFile: offset where the file's good frames end
+	Offset int64      // ScanRecord: offset of the operation; ScanTornTail, ScanCorrupt: where the problem starts
+	Frame  int64      // ScanRecord: offset of the frame holding the operation
+	Op     Op         // ScanRecord: the operation; Op.Data is only valid during the call
+	Err    error      // ScanTornTail, ScanCorrupt: what is wrong
+}
+
+// ScanFunc receives the entries of Scan in order: for each data file in
+// sequence order a ScanFile entry, then a ScanRecord entry per operation, then at
+// most one ScanTornTail or ScanCorrupt entry. Returning an error stops Scan,
+// which returns that error.
+type ScanFunc func(e ScanEntry) error
+
+// Scan reads the journal with the given prefix ("" means "tandem") in dir without
+// modifying anything and reports every file header and every operation,
+// including dead ones, to fn. It sees the directory the way Open would: a
+// committed but unfinished compaction counts as finished, files of unfinished
+// work are ignored. A torn tail is reported as a ScanTornTail entry and is not an
+// error; corruption is reported as a ScanCorrupt entry, scanning goes on, and
+// Scan returns the first corruption error (wrapping ErrCorrupt).
+func Scan(dir, prefix string, fn ScanFunc) error { return ScanFS(OSFS{}, dir, prefix, fn) }
+
+// ScanFS is Scan on the given file system.
+func ScanFS(fs FS, dir, prefix string, fn ScanFunc) error {
+	if prefix == "" {
+		prefix = "tandem"
+	}
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("journal: list %s: %w", dir, err)
+	}
+	var first error
+	report := func(e ScanEntry) error {
+		if e.Kind == ScanCorrupt && first == nil {
+			first = e.Err
+		}
+		return fn(e)
+	}
+
+	// The directory as recovery would leave it.
+	view := make(map[uint64]string)
+	for _, n := range names {
+		if kind, seq := parseName(prefix, n); kind == nameData {
+			view[seq] = n
+		}
+	}
+	if slices.Contains(names, ctlName(prefix)) {
+		b, err := readSmallFile(fs, filepath.Join(dir, ctlName(prefix)))
+		oldSeqs, newSeqs, reason := decodeControl(b)
+		if err != nil {
+			reason = err.Error()
+		}
+		if reason != "" {
+			cerr := corruptf(ctlName(prefix), 0, "%s", reason)
+			if err := report(ScanEntry{Kind: ScanCorrupt, File: ctlName(prefix), Err: cerr}); err != nil {
+				return err
+			}
+		} else {
+			for _, s := range oldSeqs {
+				delete(view, s)
+			}
+			for _, s := range newSeqs {
+				if n := cmpName(prefix, s); slices.Contains(names, n) {
+					view[s] = n
+				} else if n := dataName(prefix, s); slices.Contains(names, n) {
+					view[s] = n
+				}
+			}
+		}
+	}
+
+	type scanned struct {
+		name string
+		f    File
+		h    FileHeader
+		size int64
+		w    walkResult
+	}
+	var files []*scanned
+	defer func() {
+		for _, s := range files {
+			s.f.Close()
+		}
+	}()
+	seqs := make([]uint64, 0, len(view))
+	for s := range view {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	var buf []byte
+	for _, seq := range seqs {
+		name := view[seq]
+		f, h, size, err := openData(fs, filepath.Join(dir, name), name, seq, os.O_RDONLY)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return err
+			}
+			if err := report(ScanEntry{Kind: ScanCorrupt, File: name, Err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		s := &scanned{name: name, f: f, h: h, size: size}
+		files = append(files, s)
+		if buf, err = readAll(f, size, buf); err != nil {
+			return fmt.Errorf("journal: read %s: %w", name, err)
+		}
+		s.w, _ = walkFrames(buf, h.Gen, nil)
+	}
+	tail := -1
+	for i, s := range files {
+		if s.w.hasData() {
+			tail = i
+		}
+	}
+	for i, s := range files {
+		if err := report(ScanEntry{Kind: ScanFile, File: s.name, Header: s.h, Size: s.size, End: s.w.end}); err != nil {
+			return err
+		}
+		if buf, err = readAll(s.f, s.w.end, buf); err != nil {
+			return fmt.Errorf("journal: read %s: %w", s.name, err)
+		}
+		for off := int64(headerSize); off < s.w.end; {
+			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
+			for p := frameHeaderSize; p < len(frame); {
+				v, np := nextOp(frame, p)
+				e := ScanEntry{
+					Kind: ScanRecord, File: s.name, Header: s.h, Offset: off + int64(p), Frame: off,
+					Op: Op{Kind: v.Kind, ID: v.ID, Type: v.Type, Data: v.Data},
+				}
+				if err := report(e); err != nil {
+					return err
+				}
+				p = np
+			}
+			off = align8(off + int64(len(frame)))
+		}
+		torn, verr := verdict(s.name, s.h, i == tail, s.w)
+		switch {
+		case torn:
+			e := ScanEntry{Kind: ScanTornTail, File: s.name, Header: s.h, Offset: s.w.end, Err: errors.New(s.w.problem)}
+			if err := report(e); err != nil {
+				return err
+			}
+		case verr != nil:
+			if err := report(ScanEntry{Kind: ScanCorrupt, File: s.name, Header: s.h, Offset: s.w.end, Err: verr}); err != nil {
+				return err
+			}
+		}
+	}
+	return first
+}
