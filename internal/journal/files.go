@@ -130,14 +130,14 @@ type jobResult struct {
 // maintainer runs file jobs in order on its own goroutine. Queues are unbounded
 // slices so that neither side ever blocks on the other.
 type maintainer struct {
-	mu       sync.Mutex
-	jobs     []job
-	results  []jobResult
-	stopped  bool
-	wake     chan struct{} // to the maintainer
-	notify   chan struct{} // to the writer: results are waiting
-	inflight int           // writer-owned: jobs queued and not yet drained
-	preparing int          // writer-owned: create and recycle jobs among them
+	mu        sync.Mutex
+	jobs      []job
+	results   []jobResult
+	stopped   bool
+	wake      chan struct{} // to the maintainer
+	notify    chan struct{} // to the writer: results are waiting
+	inflight  int           // writer-owned: jobs queued and not yet drained
+	preparing int           // writer-owned: create and recycle jobs among them
 }
 
 func newMaintainer() *maintainer {

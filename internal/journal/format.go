@@ -245,10 +245,10 @@ func checkFrame(data []byte, off int64, gen uint64) (n int64, synced uint32, rea
 
 func dataName(prefix string, seq uint64) string { return seqName(prefix, seq) + dataExt }
 func tmpName(prefix string, seq uint64) string  { return seqName(prefix, seq) + tmpExt }
-func cmpName(prefix string, seq uint64) string { return seqName(prefix, seq) + cmpExt }
-func seqName(prefix string, seq uint64) string { return fmt.Sprintf("%s-%0*d", prefix, seqDigits, seq) }
-func ctlName(prefix string) string             { return prefix + ctlExt }
-func ctlTmpName(prefix string) string          { return prefix + ctlTmpExt }
+func cmpName(prefix string, seq uint64) string  { return seqName(prefix, seq) + cmpExt }
+func seqName(prefix string, seq uint64) string  { return fmt.Sprintf("%s-%0*d", prefix, seqDigits, seq) }
+func ctlName(prefix string) string              { return prefix + ctlExt }
+func ctlTmpName(prefix string) string           { return prefix + ctlTmpExt }
 
 type nameKind uint8
 

@@ -13,8 +13,8 @@ import (
 // model is the reference semantics of the journal: what Open must deliver after
 // a given sequence of batches.
 type model struct {
-	next  int
-	recs  map[uint64]*modelRec
+	next int
+	recs map[uint64]*modelRec
 }
 
 type modelRec struct {

@@ -176,28 +176,28 @@ type Journal struct {
 	fenced   atomic.Bool
 
 	// Writer-owned state; Open fills it in before the writer starts.
-	files      map[uint64]*dataFile
-	order      []*dataFile
-	orderDirty bool
-	cur        *dataFile
-	ready      []*dataFile
-	nextSeq    uint64
-	nextGen    uint64
-	failErr    error
-	buf        []byte
-	frames     []frameDesc
-	spare      []*request
-	ctl        []*request
-	timer      *time.Timer
-	maint      *maintainer
-	comp       *compaction
-	compRes    chan *compactResult
-	compTried  uint64 // current-file seq at the last automatic compaction attempt
-	prepBackoff bool  // preparing a file failed; wait for a rollover before retrying
-	dataFiles  int
-	usedBytes  int64
-	liveBytes  int64
-	counters   Stats
+	files       map[uint64]*dataFile
+	order       []*dataFile
+	orderDirty  bool
+	cur         *dataFile
+	ready       []*dataFile
+	nextSeq     uint64
+	nextGen     uint64
+	failErr     error
+	buf         []byte
+	frames      []frameDesc
+	spare       []*request
+	ctl         []*request
+	timer       *time.Timer
+	maint       *maintainer
+	comp        *compaction
+	compRes     chan *compactResult
+	compTried   uint64 // current-file seq at the last automatic compaction attempt
+	prepBackoff bool   // preparing a file failed; wait for a rollover before retrying
+	dataFiles   int
+	usedBytes   int64
+	liveBytes   int64
+	counters    Stats
 
 	// idxMu guards recs and upds: the writer changes them under Lock, the
 	// compactor reads them under RLock.
