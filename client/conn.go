@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"tandem/internal/wire/stomp"
@@ -137,6 +139,9 @@ func (c *Conn) connect(ctx context.Context, ep Endpoint) (*transport, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", ep.Addr())
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("connect to %s: %w (is the broker running and listening there?)", ep, err)
+		}
 		return nil, fmt.Errorf("connect to %s: %w", ep, err)
 	}
 	tr, err := c.handshake(ctx, nc, ep)
@@ -198,7 +203,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, ep Endpoint) (*transp
 	switch f.Command {
 	case stomp.CmdConnected:
 	case stomp.CmdError:
-		return nil, fmt.Errorf("%w: %w", ErrConnectRejected, newBrokerError(f))
+		return nil, &rejectedError{be: newBrokerError(f)}
 	default:
 		return nil, fmt.Errorf("%w: expected CONNECTED, got %s", ErrProtocol, f.Command)
 	}
@@ -362,6 +367,9 @@ func (c *Conn) transportFailed(tr *transport, cause error) {
 	case errors.As(cause, &be):
 		err = fmt.Errorf("%w: %w", ErrConnectionLost, be)
 	default:
+		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
+			cause = fmt.Errorf("the broker closed the connection: %w", cause)
+		}
 		err = fmt.Errorf("%w (%s): %w", ErrConnectionLost, tr.ep, cause)
 	}
 	if !c.leaving {
@@ -515,7 +523,7 @@ func (c *Conn) Err() error {
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Version returns the STOMP version agreed with the broker.
-func (c *Conn) Version() stomp.Version {
+func (c *Conn) Version() Version {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.tr.version
@@ -556,11 +564,14 @@ func (c *Conn) Close() error {
 	defer cancel()
 	var err error
 	if !dead {
-		err = c.Flush(ctx)
+		if err = c.Flush(ctx); err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("close: the broker did not confirm every send within %v: %w", c.cfg.closeTimeout, err)
+		}
 		c.mu.Lock()
 		c.leaving = true
 		c.mu.Unlock()
-		if derr := c.roundTrip(ctx, &stomp.Frame{Command: stomp.CmdDisconnect}); derr != nil && err == nil && !errors.Is(derr, ErrClosed) {
+		if derr := c.roundTrip(ctx, &stomp.Frame{Command: stomp.CmdDisconnect}); derr != nil {
+			// The broker may hang up without confirming; nothing is lost.
 			c.log.Debug("DISCONNECT not confirmed", "error", derr)
 		}
 	} else {

@@ -40,8 +40,9 @@ var (
 	// ErrTxDone is returned when a transaction is used after Commit or
 	// Abort.
 	ErrTxDone = errors.New("transaction already committed or aborted")
-	// ErrTxRolledBack reports a transaction the broker rolled back because
-	// the connection was lost before the commit was sent.
+	// ErrTxRolledBack reports a transaction that did not commit: the
+	// connection broke before the COMMIT went out, or the broker refused
+	// the commit.
 	ErrTxRolledBack = errors.New("transaction was rolled back")
 	// ErrCommitUnknown reports that the connection broke after a COMMIT was
 	// sent and before the broker confirmed it, so the transaction may or
@@ -59,7 +60,7 @@ type BrokerError struct {
 	// when the broker said which one it was.
 	ReceiptID string
 	// Headers are all headers of the ERROR frame.
-	Headers stomp.Headers
+	Headers Headers
 }
 
 // maxErrorBody bounds how much of an ERROR body goes into Error(), which is
@@ -94,6 +95,16 @@ func newBrokerError(f *stomp.Frame) *BrokerError {
 		Headers:   f.Headers,
 	}
 }
+
+// rejectedError is the broker's refusal of CONNECT. It matches both
+// ErrConnectRejected and the *BrokerError, and says it in one phrase.
+type rejectedError struct{ be *BrokerError }
+
+func (e *rejectedError) Error() string {
+	return ErrConnectRejected.Error() + strings.TrimPrefix(e.be.Error(), "broker error")
+}
+
+func (e *rejectedError) Unwrap() []error { return []error{ErrConnectRejected, e.be} }
 
 // dialError gathers the failures of every broker a Dial tried. Its Error is
 // one line, so that a command-line tool can print it as is.

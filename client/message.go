@@ -11,6 +11,25 @@ import (
 	"tandem/internal/wire/stomp"
 )
 
+// Header and Headers are the codec's header types, re-exported so that
+// programs outside tandem can name them. Headers keeps every header of a
+// message in order; Get returns the first occurrence of a name, which is the
+// one STOMP says counts.
+type (
+	Header  = stomp.Header
+	Headers = stomp.Headers
+)
+
+// Version is a STOMP protocol version, as returned by Conn.Version.
+type Version = stomp.Version
+
+// The STOMP versions a Conn may negotiate.
+const (
+	V10 = stomp.V10
+	V11 = stomp.V11
+	V12 = stomp.V12
+)
+
 // Message is a message received from a subscription or a browse.
 type Message struct {
 	// Destination is where the message was sent, in STOMP form
@@ -26,7 +45,7 @@ type Message struct {
 	// without it being acknowledged.
 	Redelivered bool
 	// Headers are all headers of the MESSAGE frame, in order.
-	Headers stomp.Headers
+	Headers Headers
 	// Body is the message body.
 	Body []byte
 
