@@ -1,0 +1,366 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tandem/internal/journal"
+	"tandem/internal/store"
+)
+
+// idBlock is how many ids one counter record reserves. A new block is
+// reserved when half of the current one is used, ahead of need, so handing
+// out an id never waits for the disk.
+const idBlock = 1 << 20
+
+// counterIDBit marks the record ids of id-counter records, which live in a
+// space of their own so they never collide with the ids they hand out.
+const counterIDBit = 1 << 63
+
+// Options configure a file store.
+type Options struct {
+	JournalDir  string
+	BindingsDir string
+	// FileSize, MinFiles, Sync, BufferTimeout, CompactMinFiles and
+	// CompactPercentage are passed to the message journal.
+	FileSize          int64
+	MinFiles          int
+	Sync              bool
+	BufferTimeout     time.Duration
+	CompactMinFiles   int
+	CompactPercentage int
+	// Epoch is stamped on every journal file this store creates.
+	Epoch  uint64
+	FS     journal.FS
+	Logger *slog.Logger
+}
+
+// Store is a store.Store on the journal.
+type Store struct {
+	opts     Options
+	msgs     *journal.Journal
+	bindings *journal.Journal
+	state    *store.State
+
+	nextID      atomic.Uint64
+	reserveMu   sync.Mutex
+	reservedEnd uint64 // end of the last block whose reservation was issued
+	counterID   uint64 // record id of the live counter record
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (or creates) both journals and recovers their state, which
+// Load then returns.
+func Open(opts Options) (*Store, error) {
+	s := &Store{opts: opts, state: &store.State{}}
+	if opts.BindingsDir == "" || opts.JournalDir == "" {
+		return nil, errors.New("filestore: journal and bindings directories are required")
+	}
+	var maxID uint64
+	seen := func(id uint64) {
+		if id&counterIDBit == 0 && id > maxID {
+			maxID = id
+		}
+	}
+	var err error
+	s.bindings, err = journal.Open(journal.Options{
+		Dir: opts.BindingsDir, Prefix: "tandem-bindings", FileSize: 1 << 20, MinFiles: 2, Sync: true,
+		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger,
+	}, func(rec journal.Record) error {
+		seen(rec.ID)
+		switch rec.Type {
+		case recAddress:
+			a, err := decodeAddress(rec.ID, rec.Data)
+			if err != nil {
+				return err
+			}
+			s.state.Addresses = append(s.state.Addresses, a)
+		case recQueue:
+			q, err := decodeQueue(rec.ID, rec.Data)
+			if err != nil {
+				return err
+			}
+			s.state.Queues = append(s.state.Queues, q)
+		default:
+			return fmt.Errorf("bindings journal: unknown record type %d for id %d", rec.Type, rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open bindings journal in %s: %w", opts.BindingsDir, err)
+	}
+	var counterEnd uint64
+	var stale []uint64
+	s.msgs, err = journal.Open(journal.Options{
+		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
+		BufferTimeout: opts.BufferTimeout, CompactMinFiles: opts.CompactMinFiles, CompactPercentage: opts.CompactPercentage,
+		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger,
+	}, func(rec journal.Record) error {
+		seen(rec.ID)
+		switch rec.Type {
+		case recMessage:
+			sm, err := replayMessage(rec)
+			if err != nil {
+				return err
+			}
+			if len(sm.Refs) == 0 {
+				stale = append(stale, rec.ID)
+				return nil
+			}
+			s.state.Messages = append(s.state.Messages, sm)
+		case recDuplicateID:
+			d := &decoder{b: rec.Data}
+			dup := store.DuplicateID{RecordID: rec.ID, Address: d.str(), ID: d.str()}
+			if d.err != nil {
+				return fmt.Errorf("duplicate-id record %d: %w", rec.ID, d.err)
+			}
+			s.state.DuplicateIDs = append(s.state.DuplicateIDs, dup)
+		case recIDCounter:
+			end, n := binary.Uvarint(rec.Data)
+			if n <= 0 {
+				return fmt.Errorf("id counter record %d: %w", rec.ID, errShort)
+			}
+			if end > counterEnd {
+				counterEnd = end
+			}
+			if s.counterID != 0 {
+				stale = append(stale, s.counterID)
+			}
+			s.counterID = rec.ID
+		default:
+			return fmt.Errorf("message journal: unknown record type %d for id %d", rec.Type, rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		s.bindings.Close()
+		return nil, fmt.Errorf("open message journal in %s: %w", opts.JournalDir, err)
+	}
+	next := max(counterEnd, maxID+1)
+	s.nextID.Store(next)
+	s.state.NextID = next
+	s.reservedEnd = next
+	if err := s.reserve(next, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if len(stale) > 0 {
+		ops := make([]journal.Op, len(stale))
+		for i, id := range stale {
+			ops[i] = journal.Op{Kind: journal.OpDelete, ID: id}
+		}
+		if err := s.msgs.Write(ops, false); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("clean up fully acknowledged messages: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// replayMessage rebuilds a message and its references from its add record
+// and updates.
+func replayMessage(rec journal.Record) (store.StoredMessage, error) {
+	m, err := decodeMessage(rec.Data)
+	if err != nil {
+		return store.StoredMessage{}, fmt.Errorf("message %d: %w", rec.ID, err)
+	}
+	sm := store.StoredMessage{Message: m}
+	for _, u := range rec.Updates {
+		d := &decoder{b: u.Data}
+		qid := d.uvarint()
+		switch u.Type {
+		case recAddRef:
+			sm.Refs = append(sm.Refs, store.Ref{QueueID: qid})
+		case recAck:
+			for i := range sm.Refs {
+				if sm.Refs[i].QueueID == qid {
+					sm.Refs = append(sm.Refs[:i], sm.Refs[i+1:]...)
+					break
+				}
+			}
+		case recDeliveryCount:
+			count := d.uvarint()
+			for i := range sm.Refs {
+				if sm.Refs[i].QueueID == qid {
+					sm.Refs[i].DeliveryCount = uint32(count)
+				}
+			}
+		default:
+			return sm, fmt.Errorf("message %d: unknown update type %d", rec.ID, u.Type)
+		}
+		if d.err != nil {
+			return sm, fmt.Errorf("message %d update: %w", rec.ID, d.err)
+		}
+	}
+	return sm, nil
+}
+
+// reserve writes a counter record claiming ids below from+idBlock. The
+// previous counter record is deleted in the same batch.
+func (s *Store) reserve(from uint64, wait bool) error {
+	s.reserveMu.Lock()
+	end := from + idBlock
+	if end <= s.reservedEnd && !wait {
+		s.reserveMu.Unlock()
+		return nil
+	}
+	s.reservedEnd = end
+	rid := counterIDBit | from
+	ops := []journal.Op{{Kind: journal.OpAdd, ID: rid, Type: recIDCounter, Data: binary.AppendUvarint(nil, end)}}
+	if s.counterID != 0 && s.counterID != rid {
+		ops = append(ops, journal.Op{Kind: journal.OpDelete, ID: s.counterID})
+	}
+	s.counterID = rid
+	s.reserveMu.Unlock()
+	if wait {
+		if err := s.msgs.Write(ops, true); err != nil {
+			return fmt.Errorf("reserve message ids: %w", err)
+		}
+		return nil
+	}
+	s.msgs.WriteAsync(ops, true, func(err error) {
+		if err != nil && s.opts.Logger != nil {
+			s.opts.Logger.Error("reserve message ids failed", "err", err)
+		}
+	})
+	return nil
+}
+
+// Load implements store.Store.
+func (s *Store) Load() (*store.State, error) {
+	if s.state == nil {
+		return nil, errors.New("filestore: Load called twice")
+	}
+	st := s.state
+	s.state = nil
+	return st, nil
+}
+
+// NewID implements store.Store. The ids of a reserved block are handed out
+// without I/O; the next block is reserved, asynchronously and ahead of any
+// record that could use it, when half of the current block is gone.
+func (s *Store) NewID() uint64 {
+	id := s.nextID.Add(1) - 1
+	s.reserveMu.Lock()
+	end := s.reservedEnd
+	s.reserveMu.Unlock()
+	if id+idBlock/2 >= end {
+		_ = s.reserve(end, false)
+	}
+	return id
+}
+
+// Commit implements store.Store. Address and queue operations go to the
+// bindings journal, synchronously and first, so a message reference never
+// reaches the disk before the queue it names.
+func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
+	var bops, mops []journal.Op
+	var be, me encoder
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		switch op.Kind {
+		case store.OpAddAddress:
+			start := len(be.b)
+			encodeAddress(&be, op.Address)
+			bops = append(bops, journal.Op{Kind: journal.OpAdd, ID: op.ID, Type: recAddress, Data: be.b[start:len(be.b):len(be.b)]})
+		case store.OpAddQueue:
+			start := len(be.b)
+			encodeQueue(&be, op.Queue)
+			bops = append(bops, journal.Op{Kind: journal.OpAdd, ID: op.ID, Type: recQueue, Data: be.b[start:len(be.b):len(be.b)]})
+		case store.OpDeleteAddress, store.OpDeleteQueue:
+			bops = append(bops, journal.Op{Kind: journal.OpDelete, ID: op.ID})
+		case store.OpAddMessage:
+			start := len(me.b)
+			encodeMessage(&me, op.Message)
+			mops = append(mops, journal.Op{Kind: journal.OpAdd, ID: op.ID, Type: recMessage, Data: me.b[start:]})
+		case store.OpAddRef, store.OpAck:
+			typ := recAddRef
+			if op.Kind == store.OpAck {
+				typ = recAck
+			}
+			start := len(me.b)
+			me.uvarint(op.QueueID)
+			mops = append(mops, journal.Op{Kind: journal.OpUpdate, ID: op.ID, Type: typ, Data: me.b[start:]})
+		case store.OpDeliveryCount:
+			start := len(me.b)
+			me.uvarint(op.QueueID)
+			me.uvarint(uint64(op.Count))
+			mops = append(mops, journal.Op{Kind: journal.OpUpdate, ID: op.ID, Type: recDeliveryCount, Data: me.b[start:]})
+		case store.OpDeleteMessage, store.OpDeleteDuplicateID:
+			mops = append(mops, journal.Op{Kind: journal.OpDelete, ID: op.ID})
+		case store.OpAddDuplicateID:
+			start := len(me.b)
+			me.str(op.Dup.Address)
+			me.str(op.Dup.ID)
+			mops = append(mops, journal.Op{Kind: journal.OpAdd, ID: op.ID, Type: recDuplicateID, Data: me.b[start:]})
+		}
+	}
+	// The encoder may have grown (and moved) while ops were appended, so
+	// re-slice every payload from the final buffer.
+	reslice(mops, me.b)
+	reslice(bops, be.b)
+	if len(bops) > 0 {
+		if err := s.bindings.Write(bops, true); err != nil {
+			done(fmt.Errorf("write bindings: %w", err))
+			return
+		}
+	}
+	if len(mops) == 0 {
+		done(nil)
+		return
+	}
+	s.msgs.WriteAsync(mops, sync, done)
+}
+
+// reslice points each op's Data into buf. While encoding, Data holds a
+// slice of an earlier version of buf whose offsets are still valid; the
+// capacity-limited slices carry the start and length.
+func reslice(ops []journal.Op, buf []byte) {
+	off := 0
+	for i := range ops {
+		if ops[i].Kind == journal.OpDelete {
+			continue
+		}
+		n := len(ops[i].Data)
+		ops[i].Data = buf[off : off+n : off+n]
+		off += n
+	}
+}
+
+// Fence stops all writing at once: every later Commit fails with
+// store.ErrFenced (wrapped with cause).
+func (s *Store) Fence(cause error) {
+	err := fmt.Errorf("%w: %v", store.ErrFenced, cause)
+	s.msgs.Fence(err)
+	s.bindings.Fence(err)
+}
+
+// MaxEpoch returns the highest fencing epoch found in either journal.
+func (s *Store) MaxEpoch() uint64 { return max(s.msgs.MaxEpoch(), s.bindings.MaxEpoch()) }
+
+// Stats returns the message journal's statistics.
+func (s *Store) Stats() journal.Stats { return s.msgs.Stats() }
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.msgs != nil {
+			errs = append(errs, s.msgs.Close())
+		}
+		if s.bindings != nil {
+			errs = append(errs, s.bindings.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

@@ -1,0 +1,234 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+
+	"tandem/internal/message"
+	"tandem/internal/store"
+)
+
+// Opener opens a store on the same backing state every time it is called;
+// the previous store has been closed before the next call.
+type Opener func(t *testing.T) store.Store
+
+// Run runs the conformance suite. newOpener returns a fresh, empty backing
+// state for each test.
+func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"EmptyStoreLoadsEmpty", testEmpty},
+		{"BindingsSurviveReopen", testBindings},
+		{"MessagesAndRefsSurviveReopen", testMessages},
+		{"AckAndDeleteRemoveRefs", testAcks},
+		{"DeliveryCountsSurvive", testDeliveryCounts},
+		{"DuplicateIDs", testDuplicateIDs},
+		{"IDsNeverRepeat", testIDs},
+		{"OrderIsKept", testOrder},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newOpener(t)) })
+	}
+}
+
+func commit(t *testing.T, s store.Store, b *store.Batch) {
+	t.Helper()
+	ch := make(chan error, 1)
+	s.Commit(b, true, func(err error) { ch <- err })
+	if err := <-ch; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
+
+func load(t *testing.T, s store.Store) *store.State {
+	t.Helper()
+	st, err := s.Load()
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return st
+}
+
+func reopen(t *testing.T, s store.Store, open Opener) (store.Store, *store.State) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s = open(t)
+	return s, load(t, s)
+}
+
+func newMessage(s store.Store, body string) *message.Message {
+	return &message.Message{ID: s.NewID(), Address: "orders", Durable: true, Priority: 7, Timestamp: 1700000000000,
+		Expiration: 1800000000000, ScheduledTime: 1750000000000, ContentType: "text/plain", CorrelationID: "c-1",
+		ReplyTo: "/queue/replies", Type: "order", Body: []byte(body),
+		Properties: []message.Property{{Key: "color", Value: "red"}, {Key: "escaped:key", Value: "line\nbreak"}}}
+}
+
+func testEmpty(t *testing.T, open Opener) {
+	s := open(t)
+	defer s.Close()
+	st := load(t, s)
+	if len(st.Addresses)+len(st.Queues)+len(st.Messages)+len(st.DuplicateIDs) != 0 {
+		t.Fatalf("new store is not empty: %+v", st)
+	}
+}
+
+func testBindings(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	var b store.Batch
+	a := store.Address{ID: s.NewID(), Name: "orders", Anycast: true, AutoCreated: true}
+	q := store.Queue{ID: s.NewID(), Name: "orders", Address: "orders", Filter: "color = 'red'", MaxConsumers: -1,
+		Exclusive: true, LastValue: true, LastValueKey: "k", Configured: true}
+	gone := store.Queue{ID: s.NewID(), Name: "gone", Address: "orders"}
+	b.AddAddress(a)
+	b.AddQueue(q)
+	b.AddQueue(gone)
+	commit(t, s, &b)
+	b.Reset()
+	b.DeleteQueue(gone.ID)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.Addresses) != 1 || st.Addresses[0] != a {
+		t.Fatalf("addresses %+v, want %+v", st.Addresses, a)
+	}
+	if len(st.Queues) != 1 || st.Queues[0] != q {
+		t.Fatalf("queues %+v, want %+v", st.Queues, q)
+	}
+}
+
+func sameMessage(t *testing.T, got, want *message.Message) {
+	t.Helper()
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *want) {
+		t.Fatalf("message\n got %+v\nwant %+v", *got, *want)
+	}
+}
+
+func testMessages(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	m := newMessage(s, "hello")
+	var b store.Batch
+	b.AddMessage(m)
+	b.AddRef(m.ID, 10)
+	b.AddRef(m.ID, 11)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.Messages) != 1 {
+		t.Fatalf("got %d messages", len(st.Messages))
+	}
+	sameMessage(t, st.Messages[0].Message, m)
+	if refs := st.Messages[0].Refs; len(refs) != 2 || refs[0].QueueID != 10 || refs[1].QueueID != 11 {
+		t.Fatalf("refs %+v", refs)
+	}
+}
+
+func testAcks(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	m1, m2 := newMessage(s, "one"), newMessage(s, "two")
+	var b store.Batch
+	for _, m := range []*message.Message{m1, m2} {
+		b.AddMessage(m)
+		b.AddRef(m.ID, 1)
+		b.AddRef(m.ID, 2)
+	}
+	commit(t, s, &b)
+	b.Reset()
+	b.Ack(m1.ID, 1)
+	b.DeleteMessage(m2.ID)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.Messages) != 1 || st.Messages[0].Message.ID != m1.ID {
+		t.Fatalf("messages %+v", st.Messages)
+	}
+	if refs := st.Messages[0].Refs; len(refs) != 1 || refs[0].QueueID != 2 {
+		t.Fatalf("refs %+v", refs)
+	}
+}
+
+func testDeliveryCounts(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	m := newMessage(s, "x")
+	var b store.Batch
+	b.AddMessage(m)
+	b.AddRef(m.ID, 1)
+	b.SetDeliveryCount(m.ID, 1, 3)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if got := st.Messages[0].Refs[0].DeliveryCount; got != 3 {
+		t.Fatalf("delivery count %d, want 3", got)
+	}
+}
+
+func testDuplicateIDs(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	keep := store.DuplicateID{RecordID: s.NewID(), Address: "orders", ID: "abc"}
+	drop := store.DuplicateID{RecordID: s.NewID(), Address: "orders", ID: "def"}
+	var b store.Batch
+	b.AddDuplicateID(keep)
+	b.AddDuplicateID(drop)
+	commit(t, s, &b)
+	b.Reset()
+	b.DeleteDuplicateID(drop.RecordID)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.DuplicateIDs) != 1 || st.DuplicateIDs[0] != keep {
+		t.Fatalf("duplicate ids %+v", st.DuplicateIDs)
+	}
+}
+
+func testIDs(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	seen := map[uint64]bool{}
+	var last uint64
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 100; i++ {
+			id := s.NewID()
+			if id == 0 || seen[id] || id <= last {
+				t.Fatalf("round %d: id %d repeats or goes backwards (last %d)", round, id, last)
+			}
+			seen[id] = true
+			last = id
+		}
+		m := &message.Message{ID: last, Address: "a", Durable: true}
+		var b store.Batch
+		b.AddMessage(m)
+		b.AddRef(m.ID, 1)
+		commit(t, s, &b)
+		s, _ = reopen(t, s, open)
+	}
+	s.Close()
+}
+
+func testOrder(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	var ids []uint64
+	for i := 0; i < 50; i++ {
+		m := newMessage(s, fmt.Sprint(i))
+		ids = append(ids, m.ID)
+		var b store.Batch
+		b.AddMessage(m)
+		b.AddRef(m.ID, 1)
+		commit(t, s, &b)
+	}
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	for i, sm := range st.Messages {
+		if sm.Message.ID != ids[i] {
+			t.Fatalf("message %d has id %d, want %d", i, sm.Message.ID, ids[i])
+		}
+	}
+}
