@@ -1,0 +1,357 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"tandem/internal/security"
+)
+
+// Config is the whole configuration of one broker. Load and Parse return a
+// Config with defaults applied and every path absolute; Default returns the
+// embedded configuration `tandem run` uses without an instance.
+type Config struct {
+	// File is the broker.yaml this configuration came from, "" for Default.
+	// Problems found by Validate carry it.
+	File string
+	// BaseDir is the instance directory relative paths were resolved
+	// against, "" for Default.
+	BaseDir string
+
+	// Name names the broker in logs, in the console and in the topology
+	// a live announces to its clients.
+	Name string
+	// Acceptors are the client listeners. Every acceptor speaks every
+	// protocol; the protocol is detected from a connection's first bytes.
+	Acceptors []Acceptor
+	// Web is the HTTP console, management API and metrics endpoint.
+	Web Web
+
+	// The four data directories. With a shared store they all point at
+	// the shared mount; the journal directory also holds the HA lock files.
+	JournalDirectory       string
+	BindingsDirectory      string
+	PagingDirectory        string
+	LargeMessagesDirectory string
+
+	// JournalFileSize is the size in bytes of each pre-allocated journal file.
+	JournalFileSize int64
+	// JournalMinFiles is how many journal files are kept pre-allocated.
+	JournalMinFiles int
+	// JournalSync makes a durable write wait for fdatasync before it is
+	// confirmed; turning it off trades durability for speed.
+	JournalSync bool
+	// JournalBufferTimeout is how long the journal writer waits to batch
+	// more records into one write and sync (group commit); 0 writes at once.
+	JournalBufferTimeout time.Duration
+	// JournalCompactMinFiles and JournalCompactPercentage trigger
+	// compaction: when at least that many files exist and live data is
+	// below that percentage of their size.
+	JournalCompactMinFiles   int
+	JournalCompactPercentage int
+
+	// IDCacheSize is how many duplicate-detection ids each address
+	// remembers.
+	IDCacheSize int
+	// PersistenceEnabled turns the journal on; without it every message is
+	// kept in memory only and a restart loses it.
+	PersistenceEnabled bool
+	// GlobalMaxSize bounds the memory of all addresses together, in bytes;
+	// -1 means unlimited.
+	GlobalMaxSize int64
+	// MaxFrameSize bounds one protocol frame, in bytes.
+	MaxFrameSize int64
+	// MaxConnections bounds the open client connections; -1 means
+	// unlimited.
+	MaxConnections int
+
+	Security         Security
+	SecuritySettings []SecuritySetting
+	AddressSettings  []AddressSetting
+	Addresses        []Address
+	HA               HAPolicy
+	Connectors       []Connector
+	// ClusterConnections tell a node how to reach its peers; a backup uses
+	// them to announce itself to the live.
+	ClusterConnections []ClusterConnection
+	Log                Log
+
+	// lines maps a key path such as "acceptors[0].url" to its line in
+	// File, so that Validate can report where a bad value was written.
+	lines map[string]int
+}
+
+// Acceptor is a client listener.
+type Acceptor struct {
+	Name string
+	// URL is tcp://HOST:PORT with optional query options, as in Artemis
+	// (e.g. tcp://0.0.0.0:61616?sslEnabled=true).
+	URL string
+	// Options are the URL's query options; later features (TLS) read
+	// them from here.
+	Options map[string]string
+}
+
+// Addr returns the acceptor's host:port to listen on, or "" when URL is not
+// a valid acceptor URL (Validate reports that).
+func (a Acceptor) Addr() string {
+	host, port, _, err := splitURL(a.URL)
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Web configures the HTTP console.
+type Web struct {
+	// Bind is host:port; a leading http:// is accepted and dropped.
+	Bind    string
+	Enabled bool
+}
+
+// Security configures authentication.
+type Security struct {
+	// AllowAnonymous lets clients connect without a user name; they get
+	// AnonymousRole.
+	AllowAnonymous bool
+	// UsersFile is the users file, absolute after Load; "" means no users.
+	UsersFile string
+	// AnonymousRole is the role of anonymous clients.
+	AnonymousRole string
+}
+
+// SecuritySetting grants permissions on the addresses matching Match: one
+// entry of security-settings, evaluated by security.Permissions.
+type SecuritySetting struct {
+	Match       string
+	Permissions map[security.Permission][]string
+}
+
+// SecurityRules converts the security settings for security.NewPermissions.
+func (c *Config) SecurityRules() []security.Rule {
+	rules := make([]security.Rule, 0, len(c.SecuritySettings))
+	for _, s := range c.SecuritySettings {
+		roles := make(map[security.Permission][]string, len(s.Permissions))
+		for p, r := range s.Permissions {
+			roles[p] = slices.Clone(r)
+		}
+		rules = append(rules, security.Rule{Match: s.Match, Roles: roles})
+	}
+	return rules
+}
+
+// RoutingType says how an address routes a message to its queues:
+// ANYCAST to one queue (point-to-point), MULTICAST to every queue
+// (publish/subscribe).
+type RoutingType string
+
+// The routing types.
+const (
+	Anycast   RoutingType = "ANYCAST"
+	Multicast RoutingType = "MULTICAST"
+)
+
+// AddressFullPolicy says what happens when an address reaches max-size-bytes.
+type AddressFullPolicy string
+
+// The address-full policies, as in Artemis.
+const (
+	// PolicyPage writes further messages to page files on disk.
+	PolicyPage AddressFullPolicy = "PAGE"
+	// PolicyBlock makes producers wait for room.
+	PolicyBlock AddressFullPolicy = "BLOCK"
+	// PolicyFail rejects further sends with an error.
+	PolicyFail AddressFullPolicy = "FAIL"
+	// PolicyDrop drops further messages silently.
+	PolicyDrop AddressFullPolicy = "DROP"
+)
+
+// Address is an address created at start, with its queues.
+type Address struct {
+	Name         string
+	RoutingTypes []RoutingType
+	Queues       []Queue
+}
+
+// Queue is a queue created at start on its address.
+type Queue struct {
+	Name        string
+	RoutingType RoutingType
+	Durable     bool
+	// Filter is a JMS selector; only matching messages enter the queue.
+	Filter string
+	// MaxConsumers bounds the consumers of the queue; -1 is unlimited.
+	MaxConsumers int
+	// Exclusive delivers every message to one consumer at a time.
+	Exclusive bool
+	// LastValue keeps only the newest message per LastValueKey value.
+	LastValue    bool
+	LastValueKey string
+}
+
+// HAMode is a broker's role in a shared-store pair.
+type HAMode int
+
+// The HA modes.
+const (
+	// HANone is a standalone broker.
+	HANone HAMode = iota
+	// HAPrimary is the live of a shared-store pair (Artemis' master).
+	HAPrimary
+	// HABackup waits for the primary's lock (Artemis' slave).
+	HABackup
+)
+
+// String returns the mode's name as written in broker.yaml.
+func (m HAMode) String() string {
+	switch m {
+	case HAPrimary:
+		return "primary"
+	case HABackup:
+		return "backup"
+	default:
+		return "none"
+	}
+}
+
+// HAPolicy is the shared-store high-availability policy.
+type HAPolicy struct {
+	Mode HAMode
+	// FailoverOnShutdown makes a graceful stop of the live hand over to the
+	// backup; without it only a crash fails over (Artemis semantics).
+	FailoverOnShutdown bool
+	// AllowFailback makes a backup that became live hand back to the
+	// primary when the primary restarts. It only applies to a backup.
+	AllowFailback bool
+}
+
+// Connector names a URL at which a node (this one or a peer) is reachable.
+type Connector struct {
+	Name string
+	URL  string
+}
+
+// ClusterConnection links this node to its peers.
+type ClusterConnection struct {
+	Name string
+	// ConnectorRef names the connector peers use to reach this node.
+	ConnectorRef string
+	// StaticConnectors name the connectors of the peers.
+	StaticConnectors []string
+	User, Password   string
+}
+
+// LogFormat is the format of log lines.
+type LogFormat string
+
+// The log formats.
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
+
+// Log configures the broker's log.
+type Log struct {
+	Level  slog.Level
+	Format LogFormat
+	// File is the log file, absolute after Load; "" logs to stderr only.
+	File string
+}
+
+// Default values shared by Default and by Parse for keys a file leaves out.
+const (
+	defaultName             = "tandem"
+	defaultAcceptorURL      = "tcp://127.0.0.1:61616"
+	defaultWebBind          = "localhost:8161"
+	defaultJournalFileSize  = 10 << 20
+	defaultMaxFrameSize     = 100 << 20
+	defaultAnonymousRole    = "guest"
+	defaultUsersFile        = "users.yaml"
+	defaultLogFile          = "log/tandem.log"
+	defaultIDCacheSize      = 20000
+	defaultCompactMinFiles  = 10
+	defaultCompactPercent   = 30
+	defaultJournalMinFiles  = 2
+	defaultDataDir          = "data"
+	journalDirName          = "journal"
+	bindingsDirName         = "bindings"
+	pagingDirName           = "paging"
+	largeMessagesDirName    = "large-messages"
+	defaultSecurityAllMatch = "#"
+)
+
+// Default returns the embedded configuration of a broker run without an
+// instance: named "tandem", one acceptor on tcp://127.0.0.1:61616 (loopback
+// only, since nothing protects it), the console on localhost:8161, anonymous
+// access with role "guest" allowed to do everything, logs on stderr, and data
+// under ./data. Its directories are relative to the working directory;
+// Resolve makes them absolute.
+func Default() *Config {
+	c := baseDefaults()
+	c.Security = Security{AllowAnonymous: true, AnonymousRole: defaultAnonymousRole}
+	c.Log.File = ""
+	return c
+}
+
+// baseDefaults are the values of every key a broker.yaml leaves out.
+func baseDefaults() *Config {
+	return &Config{
+		Name:                     defaultName,
+		Acceptors:                []Acceptor{{Name: defaultName, URL: defaultAcceptorURL, Options: map[string]string{}}},
+		Web:                      Web{Bind: defaultWebBind, Enabled: true},
+		JournalDirectory:         defaultDataDir + "/" + journalDirName,
+		BindingsDirectory:        defaultDataDir + "/" + bindingsDirName,
+		PagingDirectory:          defaultDataDir + "/" + pagingDirName,
+		LargeMessagesDirectory:   defaultDataDir + "/" + largeMessagesDirName,
+		JournalFileSize:          defaultJournalFileSize,
+		JournalMinFiles:          defaultJournalMinFiles,
+		JournalSync:              true,
+		JournalCompactMinFiles:   defaultCompactMinFiles,
+		JournalCompactPercentage: defaultCompactPercent,
+		IDCacheSize:              defaultIDCacheSize,
+		PersistenceEnabled:       true,
+		GlobalMaxSize:            -1,
+		MaxFrameSize:             defaultMaxFrameSize,
+		MaxConnections:           -1,
+		Security:                 Security{UsersFile: defaultUsersFile, AnonymousRole: defaultAnonymousRole},
+		SecuritySettings:         []SecuritySetting{AllowAll(defaultSecurityAllMatch, defaultAnonymousRole)},
+		Log:                      Log{Level: slog.LevelInfo, Format: LogText, File: defaultLogFile},
+	}
+}
+
+// AllowAll returns a security setting granting every permission on match to
+// roles; tandem create and the defaults use it.
+func AllowAll(match string, roles ...string) SecuritySetting {
+	perms := make(map[security.Permission][]string)
+	for _, p := range security.AllPermissions() {
+		perms[p] = slices.Clone(roles)
+	}
+	return SecuritySetting{Match: match, Permissions: perms}
+}
+
+// splitURL parses a tcp://HOST:PORT?opts URL into host, port and options.
+func splitURL(raw string) (host, port string, opts map[string]string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if u.Scheme != "tcp" {
+		return "", "", nil, errNotTCP
+	}
+	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+		return "", "", nil, errNotTCP
+	}
+	host, port = u.Hostname(), u.Port()
+	if port == "" || strings.HasSuffix(u.Host, ":") {
+		return "", "", nil, errNoPort
+	}
+	opts = make(map[string]string)
+	for k, vs := range u.Query() {
+		opts[k] = vs[len(vs)-1]
+	}
+	return host, port, opts, nil
+}

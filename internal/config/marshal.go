@@ -1,0 +1,336 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/internal/security"
+)
+
+// Marshal renders c as a readable, commented broker.yaml that Parse reads
+// back to the same configuration. Every key is written, defaults included,
+// so the file doubles as a reference of what can be tuned. Marshal refuses a
+// configuration that does not validate, so it never writes a file that
+// would stop the broker from starting.
+func Marshal(c *Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("refusing to write an invalid configuration: %w", err)
+	}
+	w := &yamlWriter{}
+	w.comment(0, fileHeader)
+	w.section("name identifies this broker in logs, in the console and in the cluster topology.")
+	w.kv(0, "name", quote(c.Name))
+
+	w.section("acceptors are the client ports. Each speaks every protocol, detected from a\n" +
+		"connection's first bytes. Options go in the URL query, as in Artemis.")
+	w.line(0, "acceptors:%s", emptyList(len(c.Acceptors)))
+	for _, a := range c.Acceptors {
+		w.kv(1, "- name", quote(a.Name))
+		w.kv(2, "url", quote(a.URL))
+	}
+
+	w.section("web serves the console, the management API, metrics and health checks.")
+	w.line(0, "web:")
+	w.kv(1, "bind", quote(c.Web.Bind))
+	w.kv(1, "enabled", strconv.FormatBool(c.Web.Enabled))
+
+	w.section("Data directories; relative paths are under the instance directory. With a\n" +
+		"shared store all four point at the shared mount, and the journal directory\n" +
+		"also holds the lock files that decide which node is live.")
+	w.kv(0, "journal-directory", quote(c.JournalDirectory))
+	w.kv(0, "bindings-directory", quote(c.BindingsDirectory))
+	w.kv(0, "paging-directory", quote(c.PagingDirectory))
+	w.kv(0, "large-messages-directory", quote(c.LargeMessagesDirectory))
+
+	w.section("Persistence. journal-sync: false acknowledges sends before they reach the\n" +
+		"disk: faster, but a crash can lose confirmed messages. journal-buffer-timeout\n" +
+		"lets the writer batch records into one write and sync (an integer counts\n" +
+		"nanoseconds, as in Artemis).")
+	w.kv(0, "persistence-enabled", strconv.FormatBool(c.PersistenceEnabled))
+	w.kv(0, "journal-file-size", FormatSize(c.JournalFileSize))
+	w.kv(0, "journal-min-files", strconv.Itoa(c.JournalMinFiles))
+	w.kv(0, "journal-sync", strconv.FormatBool(c.JournalSync))
+	w.kv(0, "journal-buffer-timeout", quote(FormatDuration(c.JournalBufferTimeout)))
+	w.kv(0, "journal-compact-min-files", strconv.Itoa(c.JournalCompactMinFiles))
+	w.kv(0, "journal-compact-percentage", strconv.Itoa(c.JournalCompactPercentage))
+
+	w.section("Limits; -1 means unlimited. Sizes take K, M, G units (KiB = KB = 1024).")
+	w.kv(0, "id-cache-size", strconv.Itoa(c.IDCacheSize))
+	w.kv(0, "global-max-size", FormatSize(c.GlobalMaxSize))
+	w.kv(0, "max-frame-size", FormatSize(c.MaxFrameSize))
+	w.kv(0, "max-connections", strconv.Itoa(c.MaxConnections))
+
+	w.section("security: users-file is relative to this file's directory and holds argon2id\n" +
+		"password hashes. Anonymous clients get anonymous-role.")
+	w.line(0, "security:")
+	w.kv(1, "allow-anonymous", strconv.FormatBool(c.Security.AllowAnonymous))
+	w.kv(1, "users-file", quote(c.Security.UsersFile))
+	w.kv(1, "anonymous-role", quote(c.Security.AnonymousRole))
+
+	w.section("security-settings grant permissions per address pattern to roles. For an\n" +
+		"address only the most specific matching pattern applies. Patterns: words\n" +
+		"separated by '.', '*' matches one word, '#' (or '>') zero or more.")
+	w.line(0, "security-settings:%s", emptyMap(len(c.SecuritySettings)))
+	for _, s := range c.SecuritySettings {
+		w.line(1, "%s:", quote(s.Match))
+		for _, p := range security.AllPermissions() {
+			if roles, ok := s.Permissions[p]; ok {
+				w.kv(2, string(p), flowList(roles))
+			}
+		}
+	}
+
+	w.section("address-settings per address pattern. The most specific match wins for each\n" +
+		"key it sets; other keys come from less specific matches, then the defaults.\n" +
+		"Delays take durations (5s, 100ms) or integers in milliseconds.")
+	w.line(0, "address-settings:%s", emptyMap(len(c.AddressSettings)))
+	for i := range c.AddressSettings {
+		writeAddressSetting(w, &c.AddressSettings[i])
+	}
+
+	w.section("addresses and queues created at start (others are auto-created on use).")
+	w.line(0, "addresses:%s", emptyList(len(c.Addresses)))
+	for _, a := range c.Addresses {
+		writeAddress(w, a)
+	}
+
+	writeHA(w, c.HA)
+
+	w.section("connectors name the URLs at which this node and its peers are reachable.")
+	w.line(0, "connectors:%s", emptyMap(len(c.Connectors)))
+	for _, cn := range c.Connectors {
+		w.kv(1, quote(cn.Name), quote(cn.URL))
+	}
+
+	w.section("cluster-connections link this node to its peers: connector-ref is this\n" +
+		"node's connector, static-connectors are the peers'. A backup announces\n" +
+		"itself to the live through them.")
+	w.line(0, "cluster-connections:%s", emptyList(len(c.ClusterConnections)))
+	for _, cc := range c.ClusterConnections {
+		w.kv(1, "- name", quote(cc.Name))
+		w.kv(2, "connector-ref", quote(cc.ConnectorRef))
+		w.kv(2, "static-connectors", flowList(cc.StaticConnectors))
+		if cc.User != "" {
+			w.kv(2, "user", quote(cc.User))
+		}
+		if cc.Password != "" {
+			w.kv(2, "password", quote(cc.Password))
+		}
+	}
+
+	w.section("log: level debug, info, warn or error; format text or json; file relative to\n" +
+		"the instance directory (\"\" logs to stderr only).")
+	w.line(0, "log:")
+	w.kv(1, "level", formatLogLevel(c.Log.Level))
+	w.kv(1, "format", string(c.Log.Format))
+	w.kv(1, "file", quote(c.Log.File))
+	return []byte(w.String()), nil
+}
+
+// fileHeader opens every generated broker.yaml.
+const fileHeader = `tandem broker configuration.
+
+Keys follow Artemis' broker.xml names in kebab-case; docs/configuration.md
+documents each one with its default. An unknown key or a bad value stops the
+broker at start with "file:line: what is wrong", listing every problem.`
+
+func writeAddressSetting(w *yamlWriter, s *AddressSetting) {
+	w.line(1, "%s:%s", quote(s.Match), emptyMapIf(isEmptySetting(s)))
+	b := func(key string, v *bool) {
+		if v != nil {
+			w.kv(2, key, strconv.FormatBool(*v))
+		}
+	}
+	str := func(key string, v *string) {
+		if v != nil {
+			w.kv(2, key, quote(*v))
+		}
+	}
+	dur := func(key string, v *time.Duration) {
+		if v != nil {
+			w.kv(2, key, quote(FormatDuration(*v)))
+		}
+	}
+	size := func(key string, v *int64) {
+		if v != nil {
+			w.kv(2, key, FormatSize(*v))
+		}
+	}
+	rt := func(key string, v *RoutingType) {
+		if v != nil {
+			w.kv(2, key, string(*v))
+		}
+	}
+	b("auto-create-queues", s.AutoCreateQueues)
+	b("auto-create-addresses", s.AutoCreateAddresses)
+	b("auto-delete-queues", s.AutoDeleteQueues)
+	b("auto-delete-addresses", s.AutoDeleteAddresses)
+	str("dead-letter-address", s.DeadLetterAddress)
+	str("expiry-address", s.ExpiryAddress)
+	dur("expiry-delay", s.ExpiryDelay)
+	if s.MaxDeliveryAttempts != nil {
+		w.kv(2, "max-delivery-attempts", strconv.Itoa(*s.MaxDeliveryAttempts))
+	}
+	dur("redelivery-delay", s.RedeliveryDelay)
+	if s.RedeliveryDelayMultiplier != nil {
+		w.kv(2, "redelivery-delay-multiplier", formatFloat(*s.RedeliveryDelayMultiplier))
+	}
+	dur("max-redelivery-delay", s.MaxRedeliveryDelay)
+	size("max-size-bytes", s.MaxSizeBytes)
+	if s.AddressFullPolicy != nil {
+		w.kv(2, "address-full-policy", string(*s.AddressFullPolicy))
+	}
+	size("page-size-bytes", s.PageSizeBytes)
+	b("default-last-value-queue", s.DefaultLastValueQueue)
+	b("default-exclusive-queue", s.DefaultExclusiveQueue)
+	size("default-consumer-window-size", s.DefaultConsumerWindowSize)
+	rt("default-queue-routing-type", s.DefaultQueueRoutingType)
+	rt("default-address-routing-type", s.DefaultAddressRoutingType)
+	size("min-large-message-size", s.MinLargeMessageSize)
+}
+
+// isEmptySetting reports whether an address setting sets nothing, which is
+// written as {} so that the pattern still reads back.
+func isEmptySetting(s *AddressSetting) bool {
+	probe := *s
+	probe.Match = ""
+	return probe == AddressSetting{}
+}
+
+func writeAddress(w *yamlWriter, a Address) {
+	w.kv(1, "- name", quote(a.Name))
+	rts := make([]string, len(a.RoutingTypes))
+	for i, rt := range a.RoutingTypes {
+		rts[i] = string(rt)
+	}
+	w.kv(2, "routing-types", flowList(rts))
+	w.line(2, "queues:%s", emptyList(len(a.Queues)))
+	for _, q := range a.Queues {
+		w.kv(3, "- name", quote(q.Name))
+		w.kv(4, "routing-type", string(q.RoutingType))
+		w.kv(4, "durable", strconv.FormatBool(q.Durable))
+		if q.Filter != "" {
+			w.kv(4, "filter", quote(q.Filter))
+		}
+		w.kv(4, "max-consumers", strconv.Itoa(q.MaxConsumers))
+		w.kv(4, "exclusive", strconv.FormatBool(q.Exclusive))
+		w.kv(4, "last-value", strconv.FormatBool(q.LastValue))
+		if q.LastValueKey != "" {
+			w.kv(4, "last-value-key", quote(q.LastValueKey))
+		}
+	}
+}
+
+func writeHA(w *yamlWriter, ha HAPolicy) {
+	w.section("ha-policy: live/backup over a shared store. The primary serves clients; the\n" +
+		"backup waits for the primary's lock in the journal directory and takes over\n" +
+		"when the primary dies. A graceful stop of the live fails over only with\n" +
+		"failover-on-shutdown: true; allow-failback makes a backup hand back to a\n" +
+		"restarted primary. Leave ha-policy out for a standalone broker.")
+	switch ha.Mode {
+	case HAPrimary:
+		w.line(0, "ha-policy:")
+		w.line(1, "shared-store:")
+		w.line(2, "primary:")
+		w.kv(3, "failover-on-shutdown", strconv.FormatBool(ha.FailoverOnShutdown))
+	case HABackup:
+		w.line(0, "ha-policy:")
+		w.line(1, "shared-store:")
+		w.line(2, "backup:")
+		w.kv(3, "allow-failback", strconv.FormatBool(ha.AllowFailback))
+		w.kv(3, "failover-on-shutdown", strconv.FormatBool(ha.FailoverOnShutdown))
+	default:
+		w.comment(0, "ha-policy:\n  shared-store:\n    primary:\n      failover-on-shutdown: false")
+	}
+}
+
+// yamlWriter builds the YAML text line by line with two-space indentation.
+type yamlWriter struct{ strings.Builder }
+
+func (w *yamlWriter) line(indent int, format string, args ...any) {
+	w.WriteString(strings.Repeat("  ", indent))
+	fmt.Fprintf(w, format, args...)
+	w.WriteByte('\n')
+}
+
+func (w *yamlWriter) kv(indent int, key, value string) {
+	w.line(indent, "%s: %s", key, value)
+}
+
+func (w *yamlWriter) comment(indent int, text string) {
+	for _, l := range strings.Split(text, "\n") {
+		w.line(indent, "%s", strings.TrimRight("# "+l, " "))
+	}
+}
+
+// section starts a top-level block with a blank line and a comment.
+func (w *yamlWriter) section(text string) {
+	w.WriteByte('\n')
+	w.comment(0, text)
+}
+
+func emptyList(n int) string { return emptyMapOr(n == 0, " []") }
+func emptyMap(n int) string  { return emptyMapOr(n == 0, " {}") }
+func emptyMapIf(b bool) string {
+	return emptyMapOr(b, " {}")
+}
+func emptyMapOr(empty bool, s string) string {
+	if empty {
+		return s
+	}
+	return ""
+}
+
+// flowList writes a list of strings in flow style: [a, b].
+func flowList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// formatFloat writes a float so that it reads back as a float ("1.0").
+func formatFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
+}
+
+// plainSafe matches strings that YAML reads back as the same string when
+// written without quotes, inside block and flow collections alike.
+var plainSafe = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9_./:@+=?&-]*$`)
+
+// quote writes s as a YAML scalar: plain when that is unambiguous, else
+// double-quoted. Words YAML or tandem would read as something other than a
+// string (true, no, null, 10, 0x1f) are quoted too.
+func quote(s string) string {
+	if plainSafe.MatchString(s) && !ambiguous(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// ambiguous reports whether a plain scalar would not read back as a string.
+func ambiguous(s string) bool {
+	if _, ok := parseBool(s); ok {
+		return true
+	}
+	switch strings.ToLower(s) {
+	case "null", "~", "y", "n", ".inf", ".nan":
+		return true
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return true
+	}
+	if _, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64); err == nil {
+		return true
+	}
+	return slices.Contains([]string{"=", "<<"}, s)
+}
