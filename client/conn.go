@@ -398,13 +398,15 @@ func (c *Conn) failLocked(err error) {
 	clear(c.txs)
 }
 
-// nextID returns a connection-unique id with the given prefix.
+// nextIDLocked returns a connection-unique id with the given prefix. The
+// caller holds c.mu.
 func (c *Conn) nextIDLocked(prefix string) string {
 	c.seq++
 	return prefix + strconv.FormatUint(c.seq, 10)
 }
 
-// newRequest registers a receipt for f and returns its request.
+// newRequestLocked registers a receipt for f, sets f's receipt header and
+// returns the request. The caller holds c.mu.
 func (c *Conn) newRequestLocked(f *stomp.Frame, send bool) *request {
 	req := &request{id: c.nextIDLocked("r-"), frame: f, send: send, done: make(chan struct{})}
 	f.Headers.Set(stomp.HdrReceipt, req.id)

@@ -100,10 +100,12 @@ func newBrokerError(f *stomp.Frame) *BrokerError {
 // ErrConnectRejected and the *BrokerError, and says it in one phrase.
 type rejectedError struct{ be *BrokerError }
 
+// Error says the broker refused, and why, in one phrase.
 func (e *rejectedError) Error() string {
 	return ErrConnectRejected.Error() + strings.TrimPrefix(e.be.Error(), "broker error")
 }
 
+// Unwrap exposes both the sentinel and the broker's error.
 func (e *rejectedError) Unwrap() []error { return []error{ErrConnectRejected, e.be} }
 
 // dialError gathers the failures of every broker a Dial tried. Its Error is
@@ -113,6 +115,7 @@ type dialError struct {
 	errs []error
 }
 
+// Error lists each broker's failure on one line.
 func (e *dialError) Error() string {
 	if len(e.errs) == 1 {
 		return "client: " + e.errs[0].Error()
@@ -124,4 +127,5 @@ func (e *dialError) Error() string {
 	return "client: could not connect to any broker of " + e.url + ": " + strings.Join(parts, "; ")
 }
 
+// Unwrap exposes each broker's failure to errors.Is and errors.As.
 func (e *dialError) Unwrap() []error { return e.errs }

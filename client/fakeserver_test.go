@@ -22,7 +22,7 @@ const testTimeout = 5 * time.Second
 // performs the handshake by itself and hands each connection to the test,
 // which reads the client's frames and answers them as the scenario needs.
 type fakeServer struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	conns chan *serverConn
 
@@ -40,7 +40,7 @@ type fakeServer struct {
 
 // newFakeServer listens on a free local port; configure sets its fields
 // before it accepts.
-func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
+func newFakeServer(t testing.TB, configure func(*fakeServer)) *fakeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *fakeServer) handshake(nc net.Conn) {
 }
 
 // next returns the next connection that completed the handshake.
-func (s *fakeServer) next(t *testing.T) *serverConn {
+func (s *fakeServer) next(t testing.TB) *serverConn {
 	t.Helper()
 	select {
 	case sc := <-s.conns:
@@ -139,7 +139,7 @@ func (s *fakeServer) next(t *testing.T) *serverConn {
 
 // serverConn is the server side of one client connection.
 type serverConn struct {
-	t       *testing.T
+	t       testing.TB
 	nc      net.Conn
 	r       *stomp.Reader
 	wmu     sync.Mutex
@@ -183,7 +183,7 @@ func (sc *serverConn) send(f *stomp.Frame) {
 }
 
 // next returns the client's next frame.
-func (sc *serverConn) next(t *testing.T) *stomp.Frame {
+func (sc *serverConn) next(t testing.TB) *stomp.Frame {
 	t.Helper()
 	select {
 	case f := <-sc.frames:
@@ -195,7 +195,7 @@ func (sc *serverConn) next(t *testing.T) *stomp.Frame {
 }
 
 // expect returns the client's next frame and checks its command.
-func (sc *serverConn) expect(t *testing.T, cmd string) *stomp.Frame {
+func (sc *serverConn) expect(t testing.TB, cmd string) *stomp.Frame {
 	t.Helper()
 	f := sc.next(t)
 	if f.Command != cmd {
@@ -205,7 +205,7 @@ func (sc *serverConn) expect(t *testing.T, cmd string) *stomp.Frame {
 }
 
 // receipt confirms f.
-func (sc *serverConn) receipt(t *testing.T, f *stomp.Frame) {
+func (sc *serverConn) receipt(t testing.TB, f *stomp.Frame) {
 	t.Helper()
 	id, ok := f.Headers.Get(stomp.HdrReceipt)
 	if !ok {
@@ -227,7 +227,7 @@ func (sc *serverConn) message(sub, dest, id, body string, kv ...string) {
 }
 
 // waitClosed waits until the client closed its side.
-func (sc *serverConn) waitClosed(t *testing.T) {
+func (sc *serverConn) waitClosed(t testing.TB) {
 	t.Helper()
 	select {
 	case <-sc.closed:
@@ -240,7 +240,7 @@ func (sc *serverConn) waitClosed(t *testing.T) {
 }
 
 // waitFor polls cond until it holds or the test deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)
 	for !cond() {
@@ -259,7 +259,7 @@ func async(fn func() error) <-chan error {
 }
 
 // result waits for an async call to finish.
-func result(t *testing.T, ch <-chan error) error {
+func result(t testing.TB, ch <-chan error) error {
 	t.Helper()
 	select {
 	case err := <-ch:
@@ -275,7 +275,7 @@ func pending(ch <-chan error) bool { return len(ch) == 0 }
 
 // dial connects a client to s and returns both ends; the client is closed
 // at the end of the test.
-func dial(t *testing.T, s *fakeServer, opts ...Option) (*Conn, *serverConn) {
+func dial(t testing.TB, s *fakeServer, opts ...Option) (*Conn, *serverConn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -289,7 +289,7 @@ func dial(t *testing.T, s *fakeServer, opts ...Option) (*Conn, *serverConn) {
 }
 
 // testCtx returns a context bounded by the test deadline.
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx

@@ -38,6 +38,7 @@ type config struct {
 	closeTimeout    time.Duration
 }
 
+// defaultConfig returns the configuration before any Option.
 func defaultConfig() config {
 	return config{
 		window:         1,
@@ -80,7 +81,17 @@ func WithSendWindow(n int) Option {
 // to hear from the broker. Zero disables that direction. The broker's own
 // wishes are combined with these as STOMP prescribes. Default: 10s both.
 func WithHeartBeat(send, recv time.Duration) Option {
-	return func(c *config) { c.hbSend, c.hbRecv = max(send, 0), max(recv, 0) }
+	return func(c *config) { c.hbSend, c.hbRecv = wholeMillis(send), wholeMillis(recv) }
+}
+
+// wholeMillis rounds a heart-beat interval to what the header can carry:
+// whole milliseconds, at least one unless disabled. Offering exactly what
+// goes on the wire keeps both sides' negotiation in agreement.
+func wholeMillis(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return max(d.Truncate(time.Millisecond), time.Millisecond)
 }
 
 // WithConnectTimeout bounds connecting to one broker, including the STOMP
@@ -106,6 +117,7 @@ func WithCloseTimeout(d time.Duration) Option {
 // SendOption configures one Send.
 type SendOption func(*sendConfig)
 
+// sendConfig is the result of applying SendOptions; priority -1 means unset.
 type sendConfig struct {
 	nonPersistent bool
 	contentType   string
@@ -189,6 +201,7 @@ func (m AckMode) String() string {
 // SubscribeOption configures one Subscribe.
 type SubscribeOption func(*subConfig)
 
+// subConfig is the result of applying SubscribeOptions.
 type subConfig struct {
 	ack      AckMode
 	prefetch int
@@ -216,6 +229,7 @@ func WithSubscriptionHeader(key, value string) SubscribeOption {
 // BrowseOption configures one Browse.
 type BrowseOption func(*browseConfig)
 
+// browseConfig is the result of applying BrowseOptions.
 type browseConfig struct {
 	idle     time.Duration
 	selector string

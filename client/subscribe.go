@@ -167,6 +167,8 @@ func (s *Subscription) end(err error) {
 	s.signal()
 }
 
+// signal wakes a Receive waiting on s, if any; a wake-up already pending
+// is enough, so it never blocks.
 func (s *Subscription) signal() {
 	select {
 	case s.notify <- struct{}{}:

@@ -128,10 +128,14 @@ func ParseURL(s string) ([]Endpoint, URLOptions, error) {
 // urlProblem is a plain error whose text ParseURL folds into its own.
 type urlProblem string
 
+// Error returns the problem's text.
 func (p urlProblem) Error() string { return string(p) }
 
+// problemf formats a urlProblem.
 func problemf(format string, args ...any) error { return urlProblem(fmt.Sprintf(format, args...)) }
 
+// parseURL does the work of ParseURL on a trimmed URL; its errors are bare
+// descriptions that ParseURL prefixes with the URL.
 func parseURL(s string) ([]Endpoint, URLOptions, error) {
 	if s == "" {
 		return nil, URLOptions{}, problemf("the URL is empty; write tcp://host:port")
@@ -306,6 +310,7 @@ func parseOptions(form URLForm, params map[string]string) (URLOptions, error) {
 	return o, nil
 }
 
+// parseBool reads a true/false option.
 func parseBool(k, v string) (bool, error) {
 	b, err := strconv.ParseBool(v)
 	if err != nil {
@@ -314,6 +319,7 @@ func parseBool(k, v string) (bool, error) {
 	return b, nil
 }
 
+// parseAttempts reads an attempt count: a whole number, -1 for no limit.
 func parseAttempts(k, v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < -1 {
@@ -334,6 +340,7 @@ func parseMillis(k, v string) (time.Duration, error) {
 	return time.Duration(n) * time.Millisecond, nil
 }
 
+// parseMultiplier reads a back-off multiplier of at least 1.
 func parseMultiplier(k, v string) (float64, error) {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 1 || f > 1000 {

@@ -160,6 +160,7 @@ func appendContentLength(dst []byte, n int) []byte {
 // errText is a plain error whose text AppendFrame folds into its own message.
 type errText string
 
+// Error returns the text.
 func (e errText) Error() string { return string(e) }
 
 // appendHeader appends one "key:value" line. It refuses what the reader
