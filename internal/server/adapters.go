@@ -1,0 +1,87 @@
+package server
+
+import (
+	"tandem/internal/broker"
+	"tandem/internal/config"
+	"tandem/internal/security"
+)
+
+// authAdapter lets the protocol adapters authenticate through security.
+type authAdapter struct{ a *security.Authenticator }
+
+func (a authAdapter) Authenticate(login, pass string) (string, []string, error) {
+	p, err := a.a.Authenticate(login, pass)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.User, p.Roles, nil
+}
+
+// permAdapter lets the broker check security-settings.
+type permAdapter struct{ p *security.Permissions }
+
+func (a permAdapter) Authorize(user string, roles []string, perm broker.Permission, address string) bool {
+	return a.p.Check(security.Principal{User: user, Roles: roles}, security.Permission(perm), address)
+}
+
+// brokerSettings resolves broker.yaml's address-settings into the plain
+// form the broker uses.
+func brokerSettings(cfg *config.Config) func(string) broker.AddressSettings {
+	return func(addr string) broker.AddressSettings {
+		s := cfg.AddressSettingsFor(addr)
+		out := broker.AddressSettings{
+			AutoCreateQueues:     s.AutoCreateQueues,
+			AutoCreateAddresses:  s.AutoCreateAddresses,
+			AutoDeleteQueues:     s.AutoDeleteQueues,
+			AutoDeleteAddresses:  s.AutoDeleteAddresses,
+			DeadLetterAddress:    s.DeadLetterAddress,
+			ExpiryAddress:        s.ExpiryAddress,
+			MaxDeliveryAttempts:  s.MaxDeliveryAttempts,
+			RedeliveryDelay:      s.RedeliveryDelay,
+			RedeliveryMultiplier: s.RedeliveryDelayMultiplier,
+			MaxRedeliveryDelay:   s.MaxRedeliveryDelay,
+			MaxSizeBytes:         s.MaxSizeBytes,
+			DefaultLastValue:     s.DefaultLastValueQueue,
+			DefaultExclusive:     s.DefaultExclusiveQueue,
+		}
+		if s.ExpiryDelay > 0 {
+			out.ExpiryDelay = s.ExpiryDelay
+		}
+		switch s.AddressFullPolicy {
+		case config.PolicyBlock:
+			out.FullPolicy = broker.FullBlock
+		case config.PolicyFail:
+			out.FullPolicy = broker.FullFail
+		case config.PolicyDrop:
+			out.FullPolicy = broker.FullDrop
+		default:
+			out.FullPolicy = broker.FullPage
+		}
+		return out
+	}
+}
+
+// brokerAddresses converts broker.yaml's addresses section.
+func brokerAddresses(cfg *config.Config) []broker.AddressConfig {
+	out := make([]broker.AddressConfig, 0, len(cfg.Addresses))
+	for _, a := range cfg.Addresses {
+		ac := broker.AddressConfig{Name: a.Name}
+		for _, rt := range a.RoutingTypes {
+			if rt == config.Multicast {
+				ac.Multicast = true
+			} else {
+				ac.Anycast = true
+			}
+		}
+		for _, q := range a.Queues {
+			qc := broker.QueueConfig{Name: q.Name, Address: a.Name, Durable: q.Durable, Filter: q.Filter,
+				MaxConsumers: q.MaxConsumers, Exclusive: q.Exclusive, LastValue: q.LastValue, LastValueKey: q.LastValueKey}
+			if q.RoutingType == config.Multicast {
+				qc.RoutingType = 1
+			}
+			ac.Queues = append(ac.Queues, qc)
+		}
+		out = append(out, ac)
+	}
+	return out
+}

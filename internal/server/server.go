@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"tandem/internal/broker"
+	"tandem/internal/config"
+	"tandem/internal/listener"
+	stompproto "tandem/internal/protocol/stomp"
+	"tandem/internal/security"
+	"tandem/internal/store"
+	"tandem/internal/store/filestore"
+	"tandem/internal/store/memstore"
+)
+
+// Server is one broker process: store, broker core and client listeners.
+type Server struct {
+	cfg *config.Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	store     store.Store
+	broker    *broker.Broker
+	listeners []*listener.Listener
+	serveErr  chan error
+	started   time.Time
+}
+
+// New returns a server for cfg. It does not start anything.
+func New(cfg *config.Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Server{cfg: cfg, log: log, serveErr: make(chan error, 4)}
+}
+
+// Run starts the server and serves until ctx is cancelled or a listener
+// fails, then stops it.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.serveErr:
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(err, s.Stop(stopCtx))
+}
+
+// Start opens the store, recovers the broker and opens the acceptors.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	begin := time.Now()
+	st, err := s.openStore()
+	if err != nil {
+		return err
+	}
+	s.store = st
+	auth, perms, err := s.security()
+	if err != nil {
+		st.Close()
+		return err
+	}
+	b, err := broker.New(broker.Options{
+		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
+		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log,
+	})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	if err := b.Start(); err != nil {
+		st.Close()
+		return fmt.Errorf("recover broker state: %w", err)
+	}
+	s.broker = b
+	stompSrv := stompproto.NewServer(stompproto.Options{
+		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
+	})
+	for _, a := range s.cfg.Acceptors {
+		ln, err := net.Listen("tcp", a.Addr())
+		if err != nil {
+			s.stopLocked(context.Background())
+			return fmt.Errorf("acceptor %q cannot listen on %s: %w (is another broker running there? use --port-offset or edit acceptors in broker.yaml)", a.Name, a.Addr(), err)
+		}
+		l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{stompSrv},
+			MaxConnections: s.cfg.MaxConnections, Logger: s.log})
+		s.listeners = append(s.listeners, l)
+		go func() {
+			if err := l.Serve(); err != nil && !errors.Is(err, listener.ErrClosed) {
+				s.serveErr <- err
+			}
+		}()
+		s.log.Info("acceptor listening", "event", "acceptor_started", "name", a.Name, "addr", ln.Addr().String())
+	}
+	s.started = time.Now()
+	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "startup", time.Since(begin).Round(time.Microsecond).String())
+	return nil
+}
+
+func (s *Server) openStore() (store.Store, error) {
+	if !s.cfg.PersistenceEnabled {
+		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
+		return memstore.New(), nil
+	}
+	fs, err := filestore.Open(filestore.Options{
+		JournalDir: s.cfg.JournalDirectory, BindingsDir: s.cfg.BindingsDirectory,
+		FileSize: s.cfg.JournalFileSize, MinFiles: s.cfg.JournalMinFiles, Sync: s.cfg.JournalSync,
+		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
+		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the journal: %w", err)
+	}
+	return fs, nil
+}
+
+func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error) {
+	users := security.NewUsers()
+	if s.cfg.Security.UsersFile != "" {
+		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load users: %w", err)
+		}
+		users = u
+	}
+	auth := authAdapter{security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)}
+	var perms broker.Authorizer
+	if rules := s.cfg.SecurityRules(); len(rules) > 0 {
+		p, err := security.NewPermissions(rules)
+		if err != nil {
+			return nil, nil, fmt.Errorf("security-settings: %w", err)
+		}
+		perms = permAdapter{p}
+	}
+	return auth, perms, nil
+}
+
+// Broker returns the running broker core, or nil before Start.
+func (s *Server) Broker() *broker.Broker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broker
+}
+
+// Addrs returns the addresses the acceptors listen on.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Stop closes the acceptors and client connections, then the broker, then
+// the store (which syncs the journal).
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopLocked(ctx)
+}
+
+func (s *Server) stopLocked(ctx context.Context) error {
+	var errs []error
+	for _, l := range s.listeners {
+		errs = append(errs, l.Close(ctx))
+	}
+	s.listeners = nil
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+		s.store = nil
+	}
+	s.log.Info("broker stopped", "event", "server_stopped", "name", s.cfg.Name)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,69 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"tandem/internal/journal"
+)
+
+// Journal file prefixes, for tools that read the journals offline.
+const (
+	MessagesPrefix = "tandem-data"
+	BindingsPrefix = "tandem-bindings"
+)
+
+// Describe renders one journal operation of a tandem store as a line of
+// text for `tandem data print`, and reports whether its payload decodes.
+func Describe(op journal.Op) (string, error) {
+	switch op.Kind {
+	case journal.OpDelete:
+		return fmt.Sprintf("delete id=%d", op.ID), nil
+	case journal.OpUpdate:
+		d := &decoder{b: op.Data}
+		qid := d.uvarint()
+		var s string
+		switch op.Type {
+		case recAddRef:
+			s = fmt.Sprintf("add-ref message=%d queue=%d", op.ID, qid)
+		case recAck:
+			s = fmt.Sprintf("ack message=%d queue=%d", op.ID, qid)
+		case recDeliveryCount:
+			s = fmt.Sprintf("delivery-count message=%d queue=%d count=%d", op.ID, qid, d.uvarint())
+		default:
+			return fmt.Sprintf("update id=%d type=%d", op.ID, op.Type), fmt.Errorf("unknown update type %d", op.Type)
+		}
+		return s, d.err
+	}
+	switch op.Type {
+	case recMessage:
+		m, err := decodeMessage(op.Data)
+		if err != nil {
+			return fmt.Sprintf("message id=%d", op.ID), err
+		}
+		props := make([]string, len(m.Properties))
+		for i, p := range m.Properties {
+			props[i] = p.Key + "=" + p.Value
+		}
+		return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d expires=%d body=%dB props=[%s]",
+			m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Expiration, len(m.Body), strings.Join(props, ",")), nil
+	case recDuplicateID:
+		d := &decoder{b: op.Data}
+		addr, id := d.str(), d.str()
+		return fmt.Sprintf("duplicate-id record=%d address=%s id=%s", op.ID, addr, id), d.err
+	case recIDCounter:
+		end, n := binary.Uvarint(op.Data)
+		if n <= 0 {
+			return "id-counter", errShort
+		}
+		return fmt.Sprintf("id-counter reserved-below=%d", end), nil
+	case recAddress:
+		a, err := decodeAddress(op.ID, op.Data)
+		return fmt.Sprintf("address id=%d name=%s anycast=%v multicast=%v", a.ID, a.Name, a.Anycast, a.Multicast), err
+	case recQueue:
+		q, err := decodeQueue(op.ID, op.Data)
+		return fmt.Sprintf("queue id=%d name=%s address=%s routing=%s filter=%q", q.ID, q.Name, q.Address, q.RoutingType, q.Filter), err
+	}
+	return fmt.Sprintf("add id=%d type=%d", op.ID, op.Type), fmt.Errorf("unknown record type %d", op.Type)
+}
