@@ -172,7 +172,7 @@ type conn struct {
 	session   *broker.Session
 	version   wire.Version
 	readLimit time.Duration // heart-beat read timeout; 0 = none
-	sendBeat  atomic.Int64 // heart-beat send interval in ns; written by the reader, read by the writer
+	sendBeat  atomic.Int64  // heart-beat send interval in ns; written by the reader, read by the writer
 
 	// Subscriptions, touched only by the read goroutine.
 	subs   map[string]*subscription
