@@ -217,6 +217,9 @@ func (j *Journal) compact(c *compaction) *compactResult {
 	if err == nil {
 		err = w.finish()
 	}
+	if err == nil && j.afterCopy != nil {
+		j.afterCopy()
+	}
 	res.outs, res.err = w.outs, err
 	return res
 }

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -28,6 +29,27 @@ const (
 	FaultRemove                      // FS.Remove
 	FaultSyncDir                     // FS.SyncDir
 )
+
+// String returns the name of the operation.
+func (op FaultOp) String() string {
+	switch op {
+	case FaultWrite:
+		return "write"
+	case FaultSync:
+		return "sync"
+	case FaultTruncate:
+		return "truncate"
+	case FaultCreate:
+		return "create"
+	case FaultRename:
+		return "rename"
+	case FaultRemove:
+		return "remove"
+	case FaultSyncDir:
+		return "syncdir"
+	}
+	return fmt.Sprintf("FaultOp(%d)", uint8(op))
+}
 
 // Fault describes one injected failure.
 type Fault struct {

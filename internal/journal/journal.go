@@ -212,6 +212,11 @@ type Journal struct {
 	stats   Stats
 
 	wg sync.WaitGroup
+
+	// afterCopy, when set by a test before compaction starts, runs on the
+	// compactor goroutine once the live records are copied and before the
+	// writer commits them.
+	afterCopy func()
 }
 
 // reqKind distinguishes batches from control requests that travel the same queue

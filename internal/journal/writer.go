@@ -184,39 +184,43 @@ func (j *Journal) group(reqs []*request) {
 			break
 		}
 	}
-	for i := 0; i < firstDurable; i++ {
-		j.finish(reqs[i], i, failAt, failErr, nil)
-	}
+	j.finish(reqs[:firstDurable], 0, failAt, failErr, nil)
 	var syncErr error
 	if firstDurable < len(reqs) && j.opts.Sync && j.cur.synced < j.cur.end {
 		syncErr = j.syncCurrent()
 	}
-	for i := firstDurable; i < len(reqs); i++ {
-		j.finish(reqs[i], i, failAt, failErr, syncErr)
-	}
+	j.finish(reqs[firstDurable:], firstDurable, failAt, failErr, syncErr)
 }
 
-// finish completes write request i of a group.
-func (j *Journal) finish(r *request, i, failAt int, failErr, syncErr error) {
-	if r.kind != reqWrite {
-		return
+// finish completes the write requests reqs, which start at index base of their
+// group. Outcomes are decided and published to Stats before anyone hears back.
+func (j *Journal) finish(reqs []*request, base, failAt int, failErr, syncErr error) {
+	fenced := j.fenced.Load()
+	for k, r := range reqs {
+		if r.kind != reqWrite {
+			continue
+		}
+		switch {
+		case r.reject != nil:
+			r.err = r.reject
+		case r.err != nil:
+		case base+k >= failAt:
+			r.err = failErr
+		case syncErr != nil:
+			r.err = syncErr
+		case fenced:
+			// Fenced while this batch was in flight: never confirm it.
+			r.err = j.blockedErr()
+		default:
+			j.counters.Batches++
+		}
 	}
-	err := r.reject
-	switch {
-	case err != nil:
-	case r.err != nil:
-		err = r.err
-	case i >= failAt:
-		err = failErr
-	case syncErr != nil:
-		err = syncErr
-	case j.fenced.Load():
-		// Fenced while this batch was in flight: never confirm it.
-		err = j.blockedErr()
-	default:
-		j.counters.Batches++
+	j.publish()
+	for _, r := range reqs {
+		if r.kind == reqWrite {
+			j.complete(r, r.err)
+		}
 	}
-	j.complete(r, err)
 }
 
 // flushFrame seals the frame in j.buf, holding requests [lo, hi), and writes it
