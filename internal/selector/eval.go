@@ -1,0 +1,415 @@
+package selector
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"tandem/internal/message"
+)
+
+// vkind is the run-time type of a value.
+type vkind uint8
+
+const (
+	// vNull is SQL's NULL, and also the unknown truth value: a condition
+	// that is neither TRUE nor FALSE evaluates to it.
+	vNull vkind = iota
+	vBool
+	vLong
+	vDouble
+	// vString is a typed string: a literal or a string header.
+	vString
+	// vText is a user property's text, whose type depends on the operand
+	// it meets; see doc.go.
+	vText
+)
+
+// value is the result of evaluating an expression. It is a plain struct,
+// returned by value, so evaluation allocates nothing.
+type value struct {
+	k vkind
+	b bool
+	i int64
+	f float64
+	s string
+}
+
+func boolVal(b bool) value      { return value{k: vBool, b: b} }
+func longVal(i int64) value     { return value{k: vLong, i: i} }
+func doubleVal(f float64) value { return value{k: vDouble, f: f} }
+func stringVal(s string) value  { return value{k: vString, s: s} }
+func textVal(s string) value    { return value{k: vText, s: s} }
+
+// fromLong returns v as a double, applying Java's long-to-double promotion.
+func fromLong(v value) float64 {
+	if v.k == vLong {
+		return float64(v.i)
+	}
+	return v.f
+}
+
+// negate returns -v for a numeric v; long negation wraps as in Java.
+func negate(v value) value {
+	if v.k == vLong {
+		return longVal(-v.i)
+	}
+	return doubleVal(-v.f)
+}
+
+// truth reads v as a truth value. known is false for NULL (unknown) and for
+// property text that is neither true nor false.
+func truth(v value) (b, known bool) {
+	switch v.k {
+	case vBool:
+		return v.b, true
+	case vText:
+		return parseBool(v.s)
+	}
+	return false, false
+}
+
+// parseBool reads property text as a boolean, in any letter case, as Java's
+// Boolean.parseBoolean does for "true".
+func parseBool(s string) (b, ok bool) {
+	switch {
+	case strings.EqualFold(s, "true"):
+		return true, true
+	case strings.EqualFold(s, "false"):
+		return false, true
+	}
+	return false, false
+}
+
+// toNumber returns v as a long or double. Property text is parsed; NULL,
+// strings, booleans and text that is not a number give ok == false.
+func toNumber(v value) (value, bool) {
+	switch v.k {
+	case vLong, vDouble:
+		return v, true
+	case vText:
+		return parseNumber(v.s)
+	}
+	return value{}, false
+}
+
+// parseNumber reads property text as a number: an optionally signed decimal
+// integer is a long (or a double if it overflows a long); with a fraction or
+// an exponent it is a double. The syntax is checked before strconv runs,
+// because strconv accepts more (underscores, "Inf", hexadecimal floats) and
+// allocates an error for every failure, which Match must not do.
+func parseNumber(s string) (value, bool) {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+		digits++
+	}
+	isFloat := false
+	if i < len(s) && s[i] == '.' {
+		isFloat = true
+		i++
+		for i < len(s) && isDigit(s[i]) {
+			i++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return value{}, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		isFloat = true
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == exp {
+			return value{}, false
+		}
+	}
+	if i != len(s) {
+		return value{}, false
+	}
+	if !isFloat {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return longVal(n), true
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && math.IsInf(f, 0) {
+		// Out of range: too big to be a number the selector can compare.
+		return value{}, false
+	}
+	return doubleVal(f), true
+}
+
+// cmpOp is a comparison operator.
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+// cmpOpText spells each operator for String.
+var cmpOpText = [...]string{opEq: "=", opNe: "<>", opLt: "<", opLe: "<=", opGt: ">", opGe: ">="}
+
+// compare applies op to a and b with the JMS rules: NULL on either side is
+// unknown; numbers compare after promotion to double when the types differ;
+// strings and booleans only compare for equality; values of unlike types
+// are unequal (FALSE, not unknown); property text takes the type of the
+// other side, and text that cannot take it makes the comparison unknown.
+func compare(op cmpOp, a, b value) value {
+	if a.k == vNull || b.k == vNull {
+		return value{}
+	}
+	if op == opEq || op == opNe {
+		eq, known := equal(a, b)
+		if !known {
+			return value{}
+		}
+		return boolVal(eq == (op == opEq))
+	}
+	x, okA := toNumber(a)
+	y, okB := toNumber(b)
+	if !okA || !okB {
+		if a.k == vText || b.k == vText {
+			return value{}
+		}
+		return boolVal(false)
+	}
+	c, ordered := compareNumbers(x, y)
+	if !ordered {
+		// NaN is unordered: every ordering comparison is false, as in Java.
+		return boolVal(false)
+	}
+	switch op {
+	case opLt:
+		return boolVal(c < 0)
+	case opLe:
+		return boolVal(c <= 0)
+	case opGt:
+		return boolVal(c > 0)
+	}
+	return boolVal(c >= 0)
+}
+
+// compareNumbers returns -1, 0 or 1. Two longs compare exactly; otherwise
+// both are promoted to double. ordered is false if either is NaN.
+func compareNumbers(x, y value) (c int, ordered bool) {
+	if x.k == vLong && y.k == vLong {
+		switch {
+		case x.i < y.i:
+			return -1, true
+		case x.i > y.i:
+			return 1, true
+		}
+		return 0, true
+	}
+	f, g := fromLong(x), fromLong(y)
+	switch {
+	case f < g:
+		return -1, true
+	case f > g:
+		return 1, true
+	case f == g:
+		return 0, true
+	}
+	return 0, false
+}
+
+// equal decides a = b for non-NULL a and b. known is false when property
+// text cannot be read as the type of the other side.
+func equal(a, b value) (eq, known bool) {
+	if b.k == vText && a.k != vText {
+		a, b = b, a
+	}
+	if a.k == vText {
+		switch b.k {
+		case vString:
+			return a.s == b.s, true
+		case vLong, vDouble:
+			x, ok := parseNumber(a.s)
+			if !ok {
+				return false, false
+			}
+			return numbersEqual(x, b), true
+		case vBool:
+			x, ok := parseBool(a.s)
+			if !ok {
+				return false, false
+			}
+			return x == b.b, true
+		}
+		// Two properties: equal as numbers if both are numbers, as
+		// booleans if both are booleans, and otherwise as text.
+		if x, ok := parseNumber(a.s); ok {
+			if y, ok := parseNumber(b.s); ok {
+				return numbersEqual(x, y), true
+			}
+		}
+		if x, ok := parseBool(a.s); ok {
+			if y, ok := parseBool(b.s); ok {
+				return x == y, true
+			}
+		}
+		return a.s == b.s, true
+	}
+	switch {
+	case (a.k == vLong || a.k == vDouble) && (b.k == vLong || b.k == vDouble):
+		return numbersEqual(a, b), true
+	case a.k != b.k:
+		return false, true
+	case a.k == vString:
+		return a.s == b.s, true
+	}
+	return a.b == b.b, true
+}
+
+func numbersEqual(x, y value) bool {
+	c, ordered := compareNumbers(x, y)
+	return ordered && c == 0
+}
+
+// arith applies +, -, * or / with Java's numeric promotion: two longs give
+// a long (wrapping on overflow), anything else a double. NULL, non-numeric
+// text and division by zero give NULL rather than an error or a panic.
+func arith(op byte, a, b value) value {
+	x, okA := toNumber(a)
+	y, okB := toNumber(b)
+	if !okA || !okB {
+		return value{}
+	}
+	if x.k == vLong && y.k == vLong {
+		switch op {
+		case '+':
+			return longVal(x.i + y.i)
+		case '-':
+			return longVal(x.i - y.i)
+		case '*':
+			return longVal(x.i * y.i)
+		}
+		if y.i == 0 {
+			return value{}
+		}
+		// Go defines MinInt64 / -1 as MinInt64, as Java does; no panic.
+		return longVal(x.i / y.i)
+	}
+	f, g := fromLong(x), fromLong(y)
+	switch op {
+	case '+':
+		return doubleVal(f + g)
+	case '-':
+		return doubleVal(f - g)
+	case '*':
+		return doubleVal(f * g)
+	}
+	if g == 0 {
+		return value{}
+	}
+	return doubleVal(f / g)
+}
+
+// header names a message header that selectors can reference.
+type header uint8
+
+const (
+	hPriority header = iota
+	hTimestamp
+	hExpiration
+	hDeliveryCount
+	hCorrelationID
+	hType
+	hMessageID
+	hDeliveryMode
+	hReplyTo
+	hDurable
+)
+
+// headers maps identifiers to headers. The AMQ names are the aliases
+// Artemis' core filters use.
+var headers = [...]struct {
+	name string
+	h    header
+}{
+	{"JMSPriority", hPriority},
+	{"JMSTimestamp", hTimestamp},
+	{"JMSExpiration", hExpiration},
+	{"JMSXDeliveryCount", hDeliveryCount},
+	{"JMSCorrelationID", hCorrelationID},
+	{"JMSType", hType},
+	{"JMSMessageID", hMessageID},
+	{"JMSDeliveryMode", hDeliveryMode},
+	{"JMSReplyTo", hReplyTo},
+	{"AMQPriority", hPriority},
+	{"AMQTimestamp", hTimestamp},
+	{"AMQExpiration", hExpiration},
+	{"AMQDurable", hDurable},
+}
+
+// lookupHeader resolves a header identifier; identifiers are case-sensitive.
+func lookupHeader(name string) (header, bool) {
+	for _, e := range headers {
+		if e.name == name {
+			return e.h, true
+		}
+	}
+	return 0, false
+}
+
+// numeric reports whether the header's value is a number.
+func (h header) numeric() bool { return h <= hDeliveryCount }
+
+// value returns the header's value in m. Empty optional headers are NULL,
+// since the message model stores an absent header as "".
+func (h header) value(m *message.Message, deliveryCount uint32) value {
+	optional := func(s string) value {
+		if s == "" {
+			return value{}
+		}
+		return stringVal(s)
+	}
+	switch h {
+	case hPriority:
+		return longVal(int64(m.Priority))
+	case hTimestamp:
+		return longVal(m.Timestamp)
+	case hExpiration:
+		return longVal(m.Expiration)
+	case hDeliveryCount:
+		return longVal(int64(deliveryCount))
+	case hCorrelationID:
+		return optional(m.CorrelationID)
+	case hType:
+		return optional(m.Type)
+	case hReplyTo:
+		return optional(m.ReplyTo)
+	case hMessageID:
+		if m.ID == 0 {
+			// Not yet assigned: the message has not been routed.
+			return value{}
+		}
+		// The one header that allocates; selectors on it are rare.
+		return stringVal(message.FormatID(m.ID))
+	case hDeliveryMode:
+		if m.Durable {
+			return stringVal("PERSISTENT")
+		}
+		return stringVal("NON_PERSISTENT")
+	}
+	if m.Durable {
+		return stringVal("DURABLE")
+	}
+	return stringVal("NON_DURABLE")
+}
