@@ -83,6 +83,7 @@ func (t *transport) stop() {
 // future failover can send it again on a new transport.
 type request struct {
 	id    string
+	seq   uint64 // issue order, so a resend can keep the original order
 	frame *stomp.Frame
 	send  bool // a persistent send holding a window slot
 	done  chan struct{}
@@ -351,7 +352,14 @@ func (c *Conn) encode(tr *transport, o outFrame) {
 }
 
 // transportFailed handles the end of tr: unless the Conn is closing, every
-// waiter learns why, and the Conn stops. (Failover will reconnect here.)
+// waiter learns why, and the Conn stops.
+//
+// Failover will branch here instead: keep c.pending, c.subs and c.txs, dial
+// the next endpoint, log in, replay each subscription's SUBSCRIBE frame,
+// resend each pending request's frame in seq order (sends keep their
+// duplicate-detection id, so the broker drops copies it already has), fail
+// the open transactions with ErrTxRolledBack, and install the new transport
+// as c.tr; enqueue then waits for c.tr instead of failing.
 func (c *Conn) transportFailed(tr *transport, cause error) {
 	c.mu.Lock()
 	if c.tr != tr || c.err != nil {
@@ -408,7 +416,7 @@ func (c *Conn) nextIDLocked(prefix string) string {
 // newRequestLocked registers a receipt for f, sets f's receipt header and
 // returns the request. The caller holds c.mu.
 func (c *Conn) newRequestLocked(f *stomp.Frame, send bool) *request {
-	req := &request{id: c.nextIDLocked("r-"), frame: f, send: send, done: make(chan struct{})}
+	req := &request{id: c.nextIDLocked("r-"), seq: c.seq, frame: f, send: send, done: make(chan struct{})}
 	f.Headers.Set(stomp.HdrReceipt, req.id)
 	c.pending[req.id] = req
 	return req

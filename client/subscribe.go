@@ -194,16 +194,23 @@ func (s *Subscription) Receive(ctx context.Context) (*Message, error) {
 			m := s.queue[s.head]
 			s.queue[s.head] = nil
 			s.head++
-			if s.head == len(s.queue) {
+			more := s.head < len(s.queue)
+			if !more {
 				// Empty: reuse the array from its start.
 				s.queue, s.head = s.queue[:0], 0
 			}
 			s.mu.Unlock()
+			if more {
+				// One wake-up may stand for several messages: pass it on
+				// to any other goroutine waiting in Receive.
+				s.signal()
+			}
 			return m, nil
 		}
 		err := s.err
 		s.mu.Unlock()
 		if err != nil {
+			s.signal() // let other waiting receivers see the end too
 			return nil, err
 		}
 		select {

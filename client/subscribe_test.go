@@ -233,6 +233,60 @@ func TestManyMessagesDoNotStallReceipts(t *testing.T) {
 	}
 }
 
+func TestConcurrentReceivers(t *testing.T) {
+	s := newFakeServer(t, nil)
+	c, sc := dial(t, s)
+	ctx := testCtx(t)
+	sub, err := c.Subscribe(ctx, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.expect(t, stomp.CmdSubscribe)
+	const receivers, total = 4, 400
+	got := make(chan string, total)
+	errs := make(chan error, receivers)
+	for range receivers {
+		go func() {
+			for {
+				m, err := sub.Receive(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got <- m.MessageID
+			}
+		}()
+	}
+	for i := range total {
+		sc.message(sub.ID(), "/queue/q", fmt.Sprint(i), "x")
+	}
+	seen := map[string]bool{}
+	for range total {
+		select {
+		case id := <-got:
+			seen[id] = true
+		case <-time.After(testTimeout):
+			t.Fatalf("only %d of %d messages received", len(seen), total)
+		}
+	}
+	if len(seen) != total {
+		t.Fatalf("%d distinct messages, want %d", len(seen), total)
+	}
+	if err := sub.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range receivers {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrSubscriptionClosed) {
+				t.Errorf("receiver ended with %v", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("a receiver was not woken by Unsubscribe")
+		}
+	}
+}
+
 func TestBrowse(t *testing.T) {
 	s := newFakeServer(t, nil)
 	c, sc := dial(t, s)
