@@ -1,0 +1,342 @@
+package instance
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/security"
+)
+
+// Base ports; PortOffset is added to both, as in Artemis.
+const (
+	baseAcceptorPort = 61616
+	baseWebPort      = 8161
+)
+
+// Names written into the generated broker.yaml, as in the Artemis lab this
+// layout follows.
+const (
+	acceptorName      = "tandem"
+	primaryConnector  = "master-connector"
+	backupConnector   = "slave-connector"
+	clusterName       = "static-cluster"
+	manageRole        = "manage"
+	defaultRole       = "amq"
+	defaultHost       = "0.0.0.0"
+	connectorHost     = "localhost"
+	staticPeerPrefix  = "node"
+	dlqName           = "DLQ"
+	expiryQueueName   = "ExpiryQueue"
+	allAddresses      = "#"
+	maxDeliveryTries  = 10
+	defaultPolicyName = config.PolicyPage
+)
+
+// CreateOptions are the options of Create. They mirror the flags of
+// `tandem create`, and errors about them name those flags, since that is how
+// a user sets them.
+type CreateOptions struct {
+	// Dir is the instance directory to create.
+	Dir string
+	// Name is the broker name; default: the base name of Dir.
+	Name string
+	// User and Password create a user with Role and the manage role.
+	// Both or neither must be given; neither requires AllowAnonymous.
+	User, Password string
+	// Role is the role of the created user, granted every permission on
+	// every address, and the role of anonymous clients; default amq.
+	Role string
+	// AllowAnonymous lets clients connect without logging in.
+	AllowAnonymous bool
+	// PortOffset is added to the client port 61616 and the web port 8161.
+	PortOffset int
+	// Host is the address the client acceptor binds to; default 0.0.0.0.
+	Host string
+	// DataDir, when set, holds the journal, bindings, paging and large
+	// messages directories (the shared mount of a shared store).
+	DataDir string
+	// Force allows creating into a non-empty directory or over an existing
+	// instance; configuration, users and script are replaced, data and
+	// logs kept.
+	Force bool
+	// SharedStore makes the broker one node of a shared-store pair: the
+	// primary, or the backup with Backup.
+	SharedStore bool
+	Backup      bool
+	// FailoverOnShutdown makes a graceful stop hand over to the backup.
+	FailoverOnShutdown bool
+	// NoFailback stops a backup that became live from handing back to a
+	// restarted primary (Artemis' allow-failback=false).
+	NoFailback bool
+	// StaticCluster lists the peers' URLs (tcp://HOST:PORT); without it a
+	// shared-store node's peer is assumed on the neighbouring port of
+	// localhost.
+	StaticCluster []string
+	// NoWeb disables the HTTP console.
+	NoWeb bool
+	// Executable is the tandem binary bin/tandem runs; default: the
+	// running binary.
+	Executable string
+}
+
+// Create writes a new instance directory and returns it. It refuses a
+// non-empty directory unless Force is set, and fails if the broker.yaml it
+// generated does not load, which would be a bug.
+func Create(opts CreateOptions) (*Instance, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", o.Dir, err)
+	}
+	if err := checkTarget(dir, o.Force); err != nil {
+		return nil, err
+	}
+	exe := o.Executable
+	if exe == "" {
+		if exe, err = executable(); err != nil {
+			return nil, err
+		}
+	}
+	if exe, err = filepath.Abs(exe); err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", o.Executable, err)
+	}
+	if o.DataDir != "" {
+		if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+			return nil, fmt.Errorf("resolve --data %s: %w", o.DataDir, err)
+		}
+	}
+
+	cfg := brokerConfig(o)
+	yml, err := config.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("generate broker.yaml (a tandem bug; please report it): %w", err)
+	}
+	users := security.NewUsers()
+	if o.User != "" {
+		if err := users.AddUser(o.User, o.Password, userRoles(o.Role)); err != nil {
+			return nil, fmt.Errorf("--user %s: %w", o.User, err)
+		}
+	}
+
+	inst := at(dir)
+	for _, d := range []string{inst.Dir, inst.BinDir, inst.EtcDir, inst.DataDir, inst.LogDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create instance directory: %w", err)
+		}
+	}
+	if err := writeFileAtomic(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
+		return nil, fmt.Errorf("write %s: %w", inst.ScriptPath(), err)
+	}
+	if err := writeFileAtomic(inst.ConfigPath(), yml, 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", inst.ConfigPath(), err)
+	}
+	if err := security.WriteUsers(inst.UsersPath(), users); err != nil {
+		return nil, fmt.Errorf("write %s: %w", inst.UsersPath(), err)
+	}
+	if _, err := inst.LoadConfig(); err != nil {
+		return nil, fmt.Errorf("the generated %s does not load (a tandem bug; please report it): %w", inst.ConfigPath(), err)
+	}
+	return inst, nil
+}
+
+// withDefaults checks the options and fills in their defaults.
+func (o CreateOptions) withDefaults() (CreateOptions, error) {
+	bad := func(format string, args ...any) (CreateOptions, error) {
+		return o, fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+	}
+	if strings.TrimSpace(o.Dir) == "" {
+		return bad("no instance directory given; name one, e.g. tandem create brokers/master")
+	}
+	if o.Name == "" {
+		abs, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return o, fmt.Errorf("resolve %s: %w", o.Dir, err)
+		}
+		o.Name = filepath.Base(abs)
+	}
+	if o.Role == "" {
+		o.Role = defaultRole
+	}
+	if o.Host == "" {
+		o.Host = defaultHost
+	}
+	switch {
+	case (o.User == "") != (o.Password == ""):
+		return bad("--user and --password go together; pass both, e.g. --user admin --password admin")
+	case o.User == "" && !o.AllowAnonymous:
+		return bad("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users")
+	case o.PortOffset < 0 || baseAcceptorPort+o.PortOffset > 65535:
+		return bad("--port-offset %d is out of range; expected 0 to %d", o.PortOffset, 65535-baseAcceptorPort)
+	case o.Backup && !o.SharedStore:
+		return bad("--backup needs --shared-store: a backup waits for the primary's lock on the shared store")
+	case o.FailoverOnShutdown && !o.SharedStore:
+		return bad("--failover-on-shutdown needs --shared-store: only a shared-store pair has a backup to fail over to")
+	case o.NoFailback && !o.Backup:
+		return bad("--no-failback applies to a backup; add --backup or drop --no-failback")
+	case strings.ContainsAny(o.Name, "\n\r"):
+		return bad("--name %q spans lines; choose a one-line name", o.Name)
+	}
+	if net.ParseIP(o.Host) == nil && !validHostname(o.Host) {
+		return bad("--host %q is not an IP address or host name", o.Host)
+	}
+	for _, u := range o.StaticCluster {
+		if err := checkPeerURL(u); err != nil {
+			return bad("--static-cluster %q: %v", u, err)
+		}
+	}
+	return o, nil
+}
+
+// validHostname accepts DNS-style names (letters, digits, '-', '.').
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	return strings.IndexFunc(h, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+	}) < 0
+}
+
+// checkPeerURL validates one --static-cluster URL.
+func checkPeerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "tcp" || u.Hostname() == "" || u.Port() == "" {
+		return fmt.Errorf("expected tcp://HOST:PORT, e.g. tcp://broker2:61616")
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", u.Port())
+	}
+	return nil
+}
+
+// userRoles returns the roles of the created user: its role plus manage,
+// so that the same account can use the console.
+func userRoles(role string) []string {
+	if role == manageRole {
+		return []string{role}
+	}
+	return []string{role, manageRole}
+}
+
+// brokerConfig builds the configuration of the new instance. Paths under
+// the instance stay relative so the instance can be moved.
+func brokerConfig(o CreateOptions) *config.Config {
+	c := config.Default()
+	c.Name = o.Name
+	port := baseAcceptorPort + o.PortOffset
+	c.Acceptors = []config.Acceptor{{
+		Name:    acceptorName,
+		URL:     "tcp://" + net.JoinHostPort(o.Host, strconv.Itoa(port)),
+		Options: map[string]string{},
+	}}
+	c.Web = config.Web{Bind: net.JoinHostPort("localhost", strconv.Itoa(baseWebPort+o.PortOffset)), Enabled: !o.NoWeb}
+
+	data := dataDirName
+	if o.DataDir != "" {
+		data = o.DataDir
+	}
+	c.JournalDirectory = filepath.Join(data, "journal")
+	c.BindingsDirectory = filepath.Join(data, "bindings")
+	c.PagingDirectory = filepath.Join(data, "paging")
+	c.LargeMessagesDirectory = filepath.Join(data, "large-messages")
+
+	c.Security = config.Security{AllowAnonymous: o.AllowAnonymous, UsersFile: usersName, AnonymousRole: o.Role}
+	all := config.AllowAll(allAddresses, o.Role)
+	if o.Role != manageRole {
+		all.Permissions[security.PermManage] = []string{o.Role, manageRole}
+	}
+	c.SecuritySettings = []config.SecuritySetting{all}
+	c.AddressSettings = []config.AddressSetting{defaultAddressSetting()}
+	c.Addresses = []config.Address{anycastQueue(dlqName), anycastQueue(expiryQueueName)}
+
+	if o.SharedStore {
+		c.HA = config.HAPolicy{Mode: config.HAPrimary, FailoverOnShutdown: o.FailoverOnShutdown}
+		if o.Backup {
+			c.HA = config.HAPolicy{Mode: config.HABackup, FailoverOnShutdown: o.FailoverOnShutdown, AllowFailback: !o.NoFailback}
+		}
+	}
+	c.Connectors, c.ClusterConnections = cluster(o, port)
+	c.Log = config.Log{Level: c.Log.Level, Format: config.LogText, File: filepath.Join(logDirName, logFileName)}
+	return c
+}
+
+// cluster returns the connectors and cluster connection of the new node.
+// A shared-store pair on one host sits on neighbouring ports, as in the
+// Artemis lab: the primary's peer listens one port up, the backup's one port
+// down. --static-cluster replaces that guess with explicit peers.
+func cluster(o CreateOptions, port int) ([]config.Connector, []config.ClusterConnection) {
+	host := connectorHost
+	if ip := net.ParseIP(o.Host); (ip == nil && o.Host != "") || (ip != nil && !ip.IsUnspecified()) {
+		host = o.Host
+	}
+	self := config.Connector{Name: acceptorName, URL: "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))}
+	var peers []config.Connector
+	if o.SharedStore {
+		self.Name = primaryConnector
+		peer := config.Connector{Name: backupConnector}
+		peerPort := port + 1
+		if o.Backup {
+			self.Name, peer.Name = backupConnector, primaryConnector
+			if port > baseAcceptorPort {
+				peerPort = port - 1
+			}
+		}
+		peer.URL = "tcp://" + net.JoinHostPort(connectorHost, strconv.Itoa(peerPort))
+		peers = []config.Connector{peer}
+	}
+	if len(o.StaticCluster) > 0 {
+		peers = peers[:0]
+		for i, u := range o.StaticCluster {
+			peers = append(peers, config.Connector{Name: staticPeerPrefix + strconv.Itoa(i), URL: u})
+		}
+	}
+	connectors := append([]config.Connector{self}, peers...)
+	if len(peers) == 0 {
+		return connectors, nil
+	}
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Name
+	}
+	return connectors, []config.ClusterConnection{{Name: clusterName, ConnectorRef: self.Name, StaticConnectors: names}}
+}
+
+// defaultAddressSetting is the "#" entry Artemis' create writes, spelled
+// out so users see what they can tune.
+func defaultAddressSetting() config.AddressSetting {
+	t, zero := true, time.Duration(0)
+	dla, exp := dlqName, expiryQueueName
+	attempts, unlimited := maxDeliveryTries, int64(-1)
+	policy := defaultPolicyName
+	return config.AddressSetting{
+		Match:               allAddresses,
+		DeadLetterAddress:   &dla,
+		ExpiryAddress:       &exp,
+		MaxDeliveryAttempts: &attempts,
+		RedeliveryDelay:     &zero,
+		MaxSizeBytes:        &unlimited,
+		AddressFullPolicy:   &policy,
+		AutoCreateQueues:    &t,
+		AutoCreateAddresses: &t,
+	}
+}
+
+// anycastQueue is an address with one durable anycast queue of the same
+// name, as Artemis creates DLQ and ExpiryQueue.
+func anycastQueue(name string) config.Address {
+	return config.Address{
+		Name:         name,
+		RoutingTypes: []config.RoutingType{config.Anycast},
+		Queues:       []config.Queue{{Name: name, RoutingType: config.Anycast, Durable: true, MaxConsumers: -1}},
+	}
+}
