@@ -150,7 +150,7 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 }
 
 // shQuote quotes s for a POSIX shell: single quotes, with each embedded
-// single quote written as '\''.
+// single quote written as '\”.
 func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
