@@ -149,8 +149,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// shQuote quotes s for a POSIX shell: single quotes, with each embedded
-// single quote written as '\”.
+// shQuote quotes s for a POSIX shell: inside single quotes, where an
+// embedded single quote is written by closing the quotes, escaping it with
+// a backslash and reopening them.
 func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
