@@ -272,7 +272,9 @@ func (j *Journal) maintain() {
 			continue
 		}
 		f.busy = true
-		if len(j.ready)+j.maint.preparing < j.target && f.size == j.opts.FileSize {
+		// Recycling beats creating (no zero-filling), so a dead file is kept
+		// as one spare beyond the ready target; further ones are removed.
+		if len(j.ready)+j.maint.preparing < j.target+1 && f.size == j.opts.FileSize {
 			j.maint.push(job{kind: jobRecycle, file: f, seq: j.nextSeq, gen: j.nextGen})
 			j.nextSeq++
 			j.nextGen++

@@ -67,11 +67,18 @@ func (m *model) records() []Record {
 
 func recordString(r Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d/%d:%q", r.ID, r.Type, r.Data)
+	fmt.Fprintf(&b, "%d/%d:%s", r.ID, r.Type, short(r.Data))
 	for _, u := range r.Updates {
-		fmt.Fprintf(&b, " +%d:%q", u.Type, u.Data)
+		fmt.Fprintf(&b, " +%d:%s", u.Type, short(u.Data))
 	}
 	return b.String()
+}
+
+func short(b []byte) string {
+	if len(b) > 32 {
+		return fmt.Sprintf("%q...(%d bytes)", b[:32], len(b))
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 func sameRecords(t *testing.T, got, want []Record) {

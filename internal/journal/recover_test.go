@@ -251,10 +251,10 @@ func TestCorruption(t *testing.T) {
 		t.Fatal("last file has a single frame")
 	}
 	tests := []struct {
-		name    string
-		file    string
-		off     int64 // where the damage is reported
-		flipAt  []int64
+		name   string
+		file   string
+		off    int64 // where the damage is reported
+		flipAt []int64
 	}{
 		{"header of the first file", fs[0].file, 0, []int64{0, 20, 59}},
 		{"old frame, every byte", first.file, first.off, seq(first.off, first.off+first.len)},
