@@ -152,7 +152,7 @@ func Create(opts CreateOptions) (*Instance, error) {
 // withDefaults checks the options and fills in their defaults.
 func (o CreateOptions) withDefaults() (CreateOptions, error) {
 	bad := func(format string, args ...any) (CreateOptions, error) {
-		return o, fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+		return o, &userError{ErrInvalidOptions, fmt.Sprintf(format, args...)}
 	}
 	if strings.TrimSpace(o.Dir) == "" {
 		return bad("no instance directory given; name one, e.g. tandem create brokers/master")

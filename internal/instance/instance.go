@@ -41,6 +41,16 @@ var (
 	ErrInvalidOptions = errors.New("invalid create options")
 )
 
+// userError is an error whose message is complete for the user of the
+// command line, while callers still match its sentinel with errors.Is.
+type userError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *userError) Error() string { return e.msg }
+func (e *userError) Unwrap() error { return e.sentinel }
+
 // Instance is an instance directory. All paths are absolute.
 type Instance struct {
 	// Dir is the instance directory.
@@ -89,8 +99,8 @@ func Locate(dir string) (*Instance, error) {
 	}
 	inst := at(abs)
 	if !isInstance(abs) {
-		return nil, fmt.Errorf("%w: %s has no etc/broker.yaml; create an instance with 'tandem create %s' or point --instance (or %s) at one",
-			ErrNotInstance, dir, dir, EnvInstance)
+		return nil, &userError{ErrNotInstance, fmt.Sprintf("%s is not a tandem instance (no etc/broker.yaml); create one with 'tandem create %s' or point --instance (or %s) at one",
+			dir, dir, EnvInstance)}
 	}
 	return inst, nil
 }
@@ -116,9 +126,9 @@ func checkTarget(dir string, force bool) error {
 	case len(entries) == 0 || force:
 		return nil
 	case isInstance(dir):
-		return fmt.Errorf("%w: %s already holds a tandem instance; pass --force to overwrite it (its configuration and users are replaced, data and logs are kept)", ErrExists, dir)
+		return &userError{ErrExists, dir + " already holds a tandem instance; pass --force to overwrite it (its configuration and users are replaced, data and logs are kept)"}
 	default:
-		return fmt.Errorf("%w: %s is not empty and does not hold a tandem instance; choose a new or empty directory, or pass --force to create the instance in it anyway", ErrNotEmpty, dir)
+		return &userError{ErrNotEmpty, dir + " is not empty and does not hold a tandem instance; choose a new or empty directory, or pass --force to create the instance in it anyway"}
 	}
 }
 

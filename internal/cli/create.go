@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"tandem/internal/config"
+	"tandem/internal/instance"
+)
+
+// createOptions holds the flags of `tandem create`, named as in Artemis'
+// `artemis create`.
+type createOptions struct {
+	dir                string
+	name               string
+	user, password     string
+	role               string
+	allowAnonymous     bool
+	requireLogin       bool
+	portOffset         int
+	host               string
+	data               string
+	force              bool
+	sharedStore        bool
+	backup             bool
+	failoverOnShutdown bool
+	allowFailback      bool
+	noFailback         bool
+	staticCluster      []string
+	noWeb              bool
+}
+
+func init() { register(newCreateCommand) }
+
+func newCreateCommand(e *env) *cobra.Command {
+	var o createOptions
+	cmd := &cobra.Command{
+		Use:   "create DIR",
+		Short: "Create a broker instance directory",
+		Long: `Create a broker instance in DIR, as Artemis' 'artemis create' does:
+
+  DIR/bin/tandem        runs this tandem binary with this instance (bin/tandem run)
+  DIR/etc/broker.yaml   the broker configuration, commented, Artemis' names
+  DIR/etc/users.yaml    users with argon2id password hashes (mode 0600)
+  DIR/data/             journal, bindings, paging, large messages (unless --data)
+  DIR/log/              log files
+
+The command is non-interactive: give --user and --password, or
+--allow-anonymous for a broker without users. Anonymous access is off
+unless --allow-anonymous is given.
+
+A shared-store pair on one host (SCENARIOS.md, lab A):
+
+  tandem create brokers/master --name master --user admin --password admin \
+      --allow-anonymous --shared-store --data /mnt/shared/tandem
+  tandem create brokers/slave --name slave --user admin --password admin \
+      --allow-anonymous --shared-store --backup --port-offset 1 --data /mnt/shared/tandem`,
+		Example: `  tandem create brokers/b1 --user admin --password admin
+  tandem create /srv/tandem --user admin --password s3cret --host 10.0.0.5 --no-web`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("create takes one argument, the instance directory, e.g. tandem create brokers/master (got %d)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.dir = args[0]
+			return runCreate(cmd.Context(), o, e.stdout)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.name, "name", "", "broker name (default: the base name of DIR)")
+	fs.StringVar(&o.user, "user", "", "user to create; its password is stored hashed in etc/users.yaml")
+	fs.StringVar(&o.password, "password", "", "password of --user")
+	fs.StringVar(&o.role, "role", "amq", "role of --user (which also gets the manage role) and of anonymous clients; it may do everything on every address")
+	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let clients connect without logging in")
+	fs.BoolVar(&o.requireLogin, "require-login", false, "require clients to log in (the default)")
+	fs.IntVar(&o.portOffset, "port-offset", 0, "add N to the client port 61616 and the console port 8161")
+	fs.StringVar(&o.host, "host", "0.0.0.0", "address the client port binds to")
+	fs.StringVar(&o.data, "data", "", "directory for journal, bindings, paging and large messages (the shared mount of a shared store)")
+	fs.BoolVar(&o.force, "force", false, "overwrite an existing instance's configuration, users and script (data and logs are kept)")
+	fs.BoolVar(&o.sharedStore, "shared-store", false, "make this broker one node of a live/backup pair over a shared store (--data)")
+	fs.BoolVar(&o.backup, "backup", false, "with --shared-store: be the backup, which waits for the primary's lock (alias --slave)")
+	fs.BoolVar(&o.failoverOnShutdown, "failover-on-shutdown", false, "with --shared-store: a graceful stop of the live also fails over to the backup")
+	fs.BoolVar(&o.allowFailback, "allow-failback", false, "with --backup: hand back to the primary when it restarts (the default)")
+	fs.BoolVar(&o.noFailback, "no-failback", false, "with --backup: stay live when the primary restarts")
+	fs.StringSliceVar(&o.staticCluster, "static-cluster", nil, "peer URLs, comma-separated (tcp://HOST:PORT,...), for the cluster connection")
+	fs.BoolVar(&o.noWeb, "no-web", false, "disable the HTTP console")
+	fs.SetNormalizeFunc(createFlagAliases)
+	return cmd
+}
+
+// createFlagAliases accepts Artemis' other spellings of create's flags.
+func createFlagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "slave":
+		name = "backup"
+	case "staticCluster":
+		name = "static-cluster"
+	}
+	return pflag.NormalizedName(name)
+}
+
+// runCreate creates the instance and tells the user what it wrote and how
+// to start it.
+func runCreate(_ context.Context, o createOptions, out io.Writer) error {
+	switch {
+	case o.allowAnonymous && o.requireLogin:
+		return errors.New("--allow-anonymous and --require-login contradict each other; pass one of them")
+	case o.allowFailback && o.noFailback:
+		return errors.New("--allow-failback and --no-failback contradict each other; pass one of them")
+	case o.allowFailback && !o.backup:
+		return errors.New("--allow-failback applies to a backup; add --shared-store --backup or drop --allow-failback")
+	case o.user == "" && o.password == "" && !o.allowAnonymous:
+		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin")
+	}
+	inst, err := instance.Create(instance.CreateOptions{
+		Dir:                o.dir,
+		Name:               o.name,
+		User:               o.user,
+		Password:           o.password,
+		Role:               o.role,
+		AllowAnonymous:     o.allowAnonymous,
+		PortOffset:         o.portOffset,
+		Host:               o.host,
+		DataDir:            o.data,
+		Force:              o.force,
+		SharedStore:        o.sharedStore,
+		Backup:             o.backup,
+		FailoverOnShutdown: o.failoverOnShutdown,
+		NoFailback:         o.noFailback,
+		StaticCluster:      o.staticCluster,
+		NoWeb:              o.noWeb,
+	})
+	if err != nil {
+		return err
+	}
+	cfg, err := inst.LoadConfig()
+	if err != nil {
+		return err
+	}
+	printCreated(out, inst, cfg, o)
+	return nil
+}
+
+// printCreated describes the new instance from the configuration it holds,
+// so what the user reads is what the broker will do.
+func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o createOptions) {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(inst.Dir, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		return p
+	}
+	users := "no users: clients connect anonymously"
+	if o.user != "" {
+		users = fmt.Sprintf("user %s (roles %s, %s), password hashed", o.user, o.role, "manage")
+		if o.role == "manage" {
+			users = fmt.Sprintf("user %s (role manage), password hashed", o.user)
+		}
+	}
+	fmt.Fprintf(out, "Creating tandem instance at: %s\n\n", inst.Dir)
+	fmt.Fprintf(out, "  %-18s runs tandem with this instance\n", rel(inst.ScriptPath()))
+	fmt.Fprintf(out, "  %-18s broker configuration\n", rel(inst.ConfigPath()))
+	fmt.Fprintf(out, "  %-18s %s\n", rel(inst.UsersPath()), users)
+	data := "journal, bindings, paging, large messages"
+	if rel(cfg.JournalDirectory) == cfg.JournalDirectory {
+		data = "instance data; the store is under " + filepath.Dir(cfg.JournalDirectory)
+	}
+	fmt.Fprintf(out, "  %-18s %s\n", rel(inst.DataDir)+"/", data)
+	fmt.Fprintf(out, "  %-18s logs\n\n", rel(inst.LogDir)+"/")
+
+	fmt.Fprintf(out, "Broker %q\n", cfg.Name)
+	for _, a := range cfg.Acceptors {
+		fmt.Fprintf(out, "  clients:  %s\n", a.URL)
+	}
+	if cfg.Web.Enabled {
+		fmt.Fprintf(out, "  console:  http://%s\n", cfg.Web.Bind)
+	}
+	fmt.Fprintf(out, "  journal:  %s\n", rel(cfg.JournalDirectory))
+	login := "required"
+	if cfg.Security.AllowAnonymous {
+		login = "optional (anonymous clients get role " + cfg.Security.AnonymousRole + ")"
+	}
+	fmt.Fprintf(out, "  login:    %s\n", login)
+	switch cfg.HA.Mode {
+	case config.HAPrimary:
+		fmt.Fprintf(out, "  HA:       shared-store primary (failover-on-shutdown: %t)\n", cfg.HA.FailoverOnShutdown)
+	case config.HABackup:
+		fmt.Fprintf(out, "  HA:       shared-store backup (allow-failback: %t, failover-on-shutdown: %t)\n", cfg.HA.AllowFailback, cfg.HA.FailoverOnShutdown)
+	}
+	for _, cc := range cfg.ClusterConnections {
+		fmt.Fprintf(out, "  cluster:  %s, peers %s\n", cc.Name, peerURLs(cfg, cc.StaticConnectors))
+	}
+	fmt.Fprintf(out, "\nYou can now start the broker by executing:\n\n   %q run\n\n", inst.ScriptPath())
+	fmt.Fprintf(out, "Check its configuration without starting it:\n\n   %q run --config-check\n", inst.ScriptPath())
+}
+
+// peerURLs lists the URLs of the named connectors.
+func peerURLs(cfg *config.Config, names []string) string {
+	urls := make([]string, 0, len(names))
+	for _, n := range names {
+		for _, c := range cfg.Connectors {
+			if c.Name == n {
+				urls = append(urls, c.URL)
+			}
+		}
+	}
+	return strings.Join(urls, ", ")
+}
