@@ -31,6 +31,8 @@ type Protocol interface {
 	Serve(ctx context.Context, conn net.Conn)
 }
 
+var errNoBytes = errors.New("no bytes before the handshake timeout or close")
+
 // ErrClosed is returned by Serve after Close.
 var ErrClosed = errors.New("listener closed")
 
@@ -140,6 +142,12 @@ func (l *Listener) handle(c net.Conn) {
 	defer l.untrack(c)
 	defer c.Close()
 	p, pc, err := l.detect(c)
+	if errors.Is(err, errNoBytes) {
+		// A connect-and-close with no bytes is a port probe or a load
+		// balancer's health check, not worth more than a debug line.
+		l.log.Debug("connection closed before sending anything", "remote", c.RemoteAddr().String())
+		return
+	}
 	if err != nil {
 		l.log.Info("connection closed: protocol not recognised", "event", "unknown_protocol",
 			"remote", c.RemoteAddr().String(), "err", err)
@@ -164,7 +172,7 @@ func (l *Listener) detect(c net.Conn) (Protocol, net.Conn, error) {
 		prefix, err := br.Peek(n)
 		if err != nil {
 			if len(prefix) == 0 {
-				return nil, nil, fmt.Errorf("no bytes before the handshake timeout or close: %w", err)
+				return nil, nil, fmt.Errorf("%w: %w", errNoBytes, err)
 			}
 			return nil, nil, fmt.Errorf("first bytes %q match no protocol: %w", prefix, err)
 		}

@@ -133,6 +133,7 @@ func (s *Server) Serve(ctx context.Context, nc net.Conn) {
 	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize, MaxHeaders: s.opts.MaxHeaders,
 		MaxHeaderSize: s.opts.MaxHeaderSize})
 	c.w = wire.NewWriter(nc)
+	c.w.SetEOLAfterFrame(true)
 	stop := context.AfterFunc(ctx, func() { c.shutdown() })
 	defer stop()
 	writerDone := make(chan struct{})

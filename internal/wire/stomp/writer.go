@@ -21,6 +21,7 @@ type Writer struct {
 	buf     []byte
 	version Version
 	err     error // sticky: after a failed write the stream is broken
+	eol     bool  // write an EOL after each frame's NUL
 }
 
 // NewWriter returns a Writer on w. It speaks STOMP 1.0 (no header escaping)
@@ -32,6 +33,12 @@ func NewWriter(w io.Writer) *Writer {
 // SetVersion sets the protocol version whose escaping rules apply to the
 // frames written from now on.
 func (w *Writer) SetVersion(v Version) { w.version = v }
+
+// SetEOLAfterFrame makes the writer follow every frame's NUL with an EOL,
+// as ActiveMQ and Artemis do. STOMP allows EOLs between frames, and some
+// client libraries (PHP's stomp extension, for one) read two bytes after a
+// body and fail when the second is the start of the next frame.
+func (w *Writer) SetEOLAfterFrame(on bool) { w.eol = on }
 
 // Version returns the version set by SetVersion.
 func (w *Writer) Version() Version { return w.version }
@@ -53,6 +60,9 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	buf, err := AppendFrame(w.buf, f, w.version)
 	if err != nil {
 		return err
+	}
+	if w.eol && !f.IsHeartBeat() {
+		buf = append(buf, '\n')
 	}
 	w.buf = buf
 	return nil
