@@ -1,0 +1,112 @@
+package listener
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// echoProto claims connections starting with its magic and echoes what it
+// reads, so a test can check the first bytes reach the protocol intact.
+type echoProto struct{ magic []byte }
+
+func (e echoProto) Name() string { return string(e.magic) }
+
+func (e echoProto) Detect(p []byte) int {
+	n := min(len(p), len(e.magic))
+	if !bytes.Equal(p[:n], e.magic[:n]) {
+		return NoMatch
+	}
+	if n < len(e.magic) {
+		return NeedMore
+	}
+	return Match
+}
+
+func (e echoProto) Serve(ctx context.Context, c net.Conn) {
+	go func() { <-ctx.Done(); c.Close() }()
+	io.Copy(c, c)
+}
+
+func serve(t *testing.T, opts Options) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(ln, opts)
+	go l.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.Close(ctx)
+	})
+	return ln.Addr().String()
+}
+
+func roundTrip(t *testing.T, addr string, send string) (string, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte(send)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, len(send))
+	_, err = io.ReadFull(c, buf)
+	return string(buf), err
+}
+
+func TestDetectsProtocolFromFirstBytes(t *testing.T) {
+	addr := serve(t, Options{Protocols: []Protocol{echoProto{[]byte("AAA")}, echoProto{[]byte("ABB")}}})
+	for _, msg := range []string{"AAA hello", "ABB world"} {
+		got, err := roundTrip(t, addr, msg)
+		if err != nil || got != msg {
+			t.Fatalf("%q came back as %q (%v)", msg, got, err)
+		}
+	}
+}
+
+func TestUnknownProtocolIsClosed(t *testing.T) {
+	addr := serve(t, Options{Protocols: []Protocol{echoProto{[]byte("AAA")}}})
+	if got, err := roundTrip(t, addr, "GET / HTTP/1.1\r\n"); err == nil {
+		t.Fatalf("unknown protocol was served: %q", got)
+	}
+}
+
+func TestSilentConnectionTimesOut(t *testing.T) {
+	addr := serve(t, Options{Protocols: []Protocol{echoProto{[]byte("AAA")}}, HandshakeTimeout: 100 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("silent connection: read returned %v, want EOF from the server's close", err)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	addr := serve(t, Options{Protocols: []Protocol{echoProto{[]byte("AAA")}}, MaxConnections: 1})
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.Write([]byte("AAA"))
+	buf := make([]byte, 3)
+	first.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(first, buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := roundTrip(t, addr, "AAA second"); err == nil {
+		t.Fatalf("second connection beyond the limit was served: %q", got)
+	}
+}
