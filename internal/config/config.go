@@ -288,8 +288,8 @@ const (
 // instance: named "tandem", one acceptor on tcp://127.0.0.1:61616 (loopback
 // only, since nothing protects it), the console on localhost:8161, anonymous
 // access with role "guest" allowed to do everything, logs on stderr, and data
-// under ./data. Its directories are relative to the working directory;
-// Resolve makes them absolute.
+// under ./data. Its directories are relative (data/journal, ...);
+// ResolvePaths makes them absolute.
 func Default() *Config {
 	c := baseDefaults()
 	c.Security = Security{AllowAnonymous: true, AnonymousRole: defaultAnonymousRole}

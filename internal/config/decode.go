@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,16 +116,17 @@ func (c *Config) ResolvePaths(baseDir string) error {
 	return nil
 }
 
-// yamlLine finds the line number in yaml.v3's syntax error messages.
-var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
-
-// syntaxProblem turns a YAML syntax error into a Problem with its line.
+// syntaxProblem turns a YAML syntax error, which yaml.v3 words as
+// "yaml: line N: what", into a Problem with its line.
 func syntaxProblem(file string, err error) Problem {
-	msg := err.Error()
 	p := Problem{File: file}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, what, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil {
+				p.Line, msg = n, what
+			}
+		}
 	}
 	p.Msg = "YAML syntax error: " + msg + "; check the indentation and quoting around this line"
 	return p

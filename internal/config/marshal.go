@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,7 +138,7 @@ documents each one with its default. An unknown key or a bad value stops the
 broker at start with "file:line: what is wrong", listing every problem.`
 
 func writeAddressSetting(w *yamlWriter, s *AddressSetting) {
-	w.line(1, "%s:%s", quote(s.Match), emptyMapIf(isEmptySetting(s)))
+	w.line(1, "%s:%s", quote(s.Match), orEmpty(isEmptySetting(s), " {}"))
 	b := func(key string, v *bool) {
 		if v != nil {
 			w.kv(2, key, strconv.FormatBool(*v))
@@ -273,13 +272,13 @@ func (w *yamlWriter) section(text string) {
 	w.comment(0, text)
 }
 
-func emptyList(n int) string { return emptyMapOr(n == 0, " []") }
-func emptyMap(n int) string  { return emptyMapOr(n == 0, " {}") }
-func emptyMapIf(b bool) string {
-	return emptyMapOr(b, " {}")
-}
-func emptyMapOr(empty bool, s string) string {
-	if empty {
+// emptyList and emptyMap return the flow form of an empty collection, to
+// follow its key on the same line, or "" when the collection has items.
+func emptyList(n int) string { return orEmpty(n == 0, " []") }
+func emptyMap(n int) string  { return orEmpty(n == 0, " {}") }
+
+func orEmpty(cond bool, s string) string {
+	if cond {
 		return s
 	}
 	return ""
@@ -303,15 +302,31 @@ func formatFloat(f float64) string {
 	return s
 }
 
-// plainSafe matches strings that YAML reads back as the same string when
-// written without quotes, inside block and flow collections alike.
-var plainSafe = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9_./:@+=?&-]*$`)
+// plainSafe reports whether YAML reads s back as the same string when it
+// is written without quotes, inside block and flow collections alike: it
+// starts with a letter, digit, '_' or '/' and continues with those or
+// ".:@+=?&-", which never start a YAML indicator in that position.
+func plainSafe(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '/'
+		if !ok && i > 0 {
+			ok = strings.ContainsRune(".:@+=?&-", r)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // quote writes s as a YAML scalar: plain when that is unambiguous, else
 // double-quoted. Words YAML or tandem would read as something other than a
 // string (true, no, null, 10, 0x1f) are quoted too.
 func quote(s string) string {
-	if plainSafe.MatchString(s) && !ambiguous(s) {
+	if plainSafe(s) && !ambiguous(s) {
 		return s
 	}
 	return strconv.Quote(s)

@@ -25,11 +25,25 @@ var (
 	errNoPort = errors.New("the URL has no port; expected tcp://HOST:PORT")
 )
 
-// sizeUnits maps a unit (lower case, without the optional "i" and "b") to
-// its multiplier. Units are binary whatever the spelling: Artemis reads
-// "10M", "10MB" and "10MiB" all as 10×1024×1024, and broker.xml files
+// sizeUnit returns the multiplier of a unit (lower case, without the
+// optional "i" and "b"). Units are binary whatever the spelling: Artemis
+// reads "10M", "10MB" and "10MiB" all as 10×1024×1024, and broker.xml files
 // translated to broker.yaml must keep their meaning.
-var sizeUnits = map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+func sizeUnit(unit string) (int64, bool) {
+	switch unit {
+	case "":
+		return 1, true
+	case "k":
+		return 1 << 10, true
+	case "m":
+		return 1 << 20, true
+	case "g":
+		return 1 << 30, true
+	case "t":
+		return 1 << 40, true
+	}
+	return 0, false
+}
 
 // ParseSize reads a size in bytes: a plain integer (negative values are
 // returned as they are, for the -1 = unlimited convention) or a
@@ -57,7 +71,7 @@ func ParseSize(s string) (int64, error) {
 	if len(unit) == 2 && unit[1] == 'i' {
 		unit = unit[:1]
 	}
-	mul, ok := sizeUnits[unit]
+	mul, ok := sizeUnit(unit)
 	if !ok {
 		return 0, fmt.Errorf("%w: %q has an unknown unit", ErrBadSize, s)
 	}

@@ -53,9 +53,6 @@ const (
 	maxKeyLen    = 1024
 )
 
-// b64 is the unpadded standard base64 the PHC string format prescribes.
-var b64 = base64.RawStdEncoding
-
 // HashPassword hashes pw with argon2id, a fresh random salt and the default
 // parameters, and returns the self-describing PHC string to store.
 func HashPassword(pw string) (string, error) {
@@ -77,7 +74,7 @@ func HashPasswordWith(pw string, p HashParams) (string, error) {
 	}
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.Memory, p.Time, p.Threads, base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 // VerifyPassword reports whether pw matches the stored PHC hash. It returns
@@ -117,11 +114,11 @@ func parseHash(hash string) (HashParams, []byte, []byte, error) {
 	if err := p.parseParams(fields[3]); err != nil {
 		return p, nil, nil, err
 	}
-	salt, err := b64.DecodeString(fields[4])
+	salt, err := base64.RawStdEncoding.DecodeString(fields[4])
 	if err != nil || len(salt) == 0 || len(salt) > maxSaltLen {
 		return p, nil, nil, fmt.Errorf("%w: the salt is not valid unpadded base64 of 1 to %d bytes", ErrMalformedHash, maxSaltLen)
 	}
-	key, err := b64.DecodeString(fields[5])
+	key, err := base64.RawStdEncoding.DecodeString(fields[5])
 	if err != nil || len(key) < minKeyLen || len(key) > maxKeyLen {
 		return p, nil, nil, fmt.Errorf("%w: the hash is not valid unpadded base64 of %d to %d bytes", ErrMalformedHash, minKeyLen, maxKeyLen)
 	}
