@@ -11,12 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem/internal/config"
+	"tandem/internal/instance"
 	"tandem/internal/server"
 )
 
 // instanceEnv names the environment variable an instance's bin/tandem
 // script sets, so every command run through it finds its instance.
-const instanceEnv = "TANDEM_INSTANCE"
+const instanceEnv = instance.EnvInstance
 
 type runOptions struct {
 	instance    string
