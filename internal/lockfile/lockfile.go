@@ -96,6 +96,7 @@ func OpenRange(path string, offset, length int64) (*Lock, error) {
 	return &Lock{path: path, span: sp, f: f, fi: fi}, nil
 }
 
+// maxInt64 bounds offset+length, which fcntl takes as a signed 64-bit end.
 const maxInt64 = 1<<63 - 1
 
 // openFile opens path read-write, creating it, and returns its identity.
