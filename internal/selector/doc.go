@@ -13,11 +13,15 @@
 //
 // Keywords (AND OR NOT BETWEEN IN LIKE ESCAPE IS NULL TRUE FALSE) match in
 // any letter case; identifiers follow Java's identifier rules and are
-// case-sensitive. Literals are strings in single quotes ('it''s' holds one
-// quote), exact numerics with Java's integer syntax (57, 0x1F, 017 for octal,
-// 10L; a long), approximate numerics with Java's floating-point syntax (1.5,
-// .5, 5., 1e3, 2d, 2.5f; a double, even with the f suffix) and TRUE and
-// FALSE. Precedence, tightest first: unary + and -, then * and /, then + and
+// case-sensitive. Literals are strings in single quotes, in which a quote is
+// written twice,
+//
+//	'it''s'
+//
+// exact numerics with Java's integer syntax (57, 0x1F, 017 for octal, 10L; a
+// long), approximate numerics with Java's floating-point syntax (1.5, .5, 5.,
+// 1e3, 2d, 2.5f; a double, even with the f suffix) and TRUE and FALSE.
+// Precedence, tightest first: unary + and -, then * and /, then + and
 // -, then comparisons (= <> < <= > >=, [NOT] BETWEEN, [NOT] IN, [NOT] LIKE,
 // IS [NOT] NULL), then NOT, AND and OR. Comparisons do not chain.
 //
@@ -74,8 +78,9 @@
 // Java would throw; so is division by zero of doubles, where Java would give
 // an infinity. Long arithmetic wraps on overflow, as in Java.
 //
-// LIKE patterns compile to a matcher that runs in time linear in the text
-// for each segment between '%' wildcards, never backtracking; '_' matches
+// LIKE patterns compile to a matcher that never backtracks: it places each
+// run of the pattern between '%' wildcards once, so a match costs at most
+// the text's length times the pattern's, whatever the pattern. '_' matches
 // one Unicode character (Java's matches one UTF-16 unit, which differs only
 // outside the Basic Multilingual Plane).
 //

@@ -25,28 +25,34 @@ const (
 	vText
 )
 
-// value is the result of evaluating an expression. It is a plain struct,
-// returned by value, so evaluation allocates nothing.
+// value is the result of evaluating an expression. It is a small plain
+// struct, returned by value, so evaluation allocates nothing; a boolean or a
+// double lives in the bits of i, which keeps the struct at 32 bytes.
 type value struct {
 	k vkind
-	b bool
 	i int64
-	f float64
 	s string
 }
 
-func boolVal(b bool) value      { return value{k: vBool, b: b} }
+func boolVal(b bool) value {
+	if b {
+		return value{k: vBool, i: 1}
+	}
+	return value{k: vBool}
+}
 func longVal(i int64) value     { return value{k: vLong, i: i} }
-func doubleVal(f float64) value { return value{k: vDouble, f: f} }
+func doubleVal(f float64) value { return value{k: vDouble, i: int64(math.Float64bits(f))} }
 func stringVal(s string) value  { return value{k: vString, s: s} }
 func textVal(s string) value    { return value{k: vText, s: s} }
+func (v value) bool() bool      { return v.i != 0 }
+func (v value) double() float64 { return math.Float64frombits(uint64(v.i)) }
 
 // fromLong returns v as a double, applying Java's long-to-double promotion.
 func fromLong(v value) float64 {
 	if v.k == vLong {
 		return float64(v.i)
 	}
-	return v.f
+	return v.double()
 }
 
 // negate returns -v for a numeric v; long negation wraps as in Java.
@@ -54,7 +60,7 @@ func negate(v value) value {
 	if v.k == vLong {
 		return longVal(-v.i)
 	}
-	return doubleVal(-v.f)
+	return doubleVal(-v.double())
 }
 
 // truth reads v as a truth value. known is false for NULL (unknown) and for
@@ -62,7 +68,7 @@ func negate(v value) value {
 func truth(v value) (b, known bool) {
 	switch v.k {
 	case vBool:
-		return v.b, true
+		return v.bool(), true
 	case vText:
 		return parseBool(v.s)
 	}
@@ -250,7 +256,7 @@ func equal(a, b value) (eq, known bool) {
 			if !ok {
 				return false, false
 			}
-			return x == b.b, true
+			return x == b.bool(), true
 		}
 		// Two properties: equal as numbers if both are numbers, as
 		// booleans if both are booleans, and otherwise as text.
@@ -274,7 +280,7 @@ func equal(a, b value) (eq, known bool) {
 	case a.k == vString:
 		return a.s == b.s, true
 	}
-	return a.b == b.b, true
+	return a.bool() == b.bool(), true
 }
 
 func numbersEqual(x, y value) bool {

@@ -281,8 +281,8 @@ func (l *lexer) next() (token, *SyntaxError) {
 	return token{kind: tIdent, pos: start, end: l.pos, text: word}, nil
 }
 
-// lexString reads a single-quoted string literal, in which ” stands for
-// one quote.
+// lexString reads a single-quoted string literal, in which a doubled quote
+// stands for one.
 func (l *lexer) lexString() (token, *SyntaxError) {
 	start := l.pos
 	i := start + 1

@@ -60,7 +60,7 @@ func (n *litNode) prec() int                           { return precPrimary }
 func (n *litNode) write(b *strings.Builder) {
 	switch n.v.k {
 	case vBool:
-		if n.v.b {
+		if n.v.bool() {
 			b.WriteString("TRUE")
 		} else {
 			b.WriteString("FALSE")
@@ -68,7 +68,7 @@ func (n *litNode) write(b *strings.Builder) {
 	case vLong:
 		b.WriteString(strconv.FormatInt(n.v.i, 10))
 	case vDouble:
-		s := strconv.FormatFloat(n.v.f, 'g', -1, 64)
+		s := strconv.FormatFloat(n.v.double(), 'g', -1, 64)
 		b.WriteString(s)
 		// Keep it approximate when it reads back: "1" would be a long.
 		if !strings.ContainsAny(s, ".eE") {
