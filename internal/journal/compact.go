@@ -89,6 +89,7 @@ func (j *Journal) compactNow(r *request) {
 	}
 	j.settleNow()
 	if j.comp == nil && !j.startCompaction(true) {
+		j.publish()
 		j.complete(r, j.blockedErr())
 		return
 	}
@@ -373,10 +374,10 @@ func (j *Journal) finishCompaction(res *compactResult) {
 	if errors.Is(err, errCompactionNoRoom) {
 		err = nil
 	}
+	j.publish()
 	for _, r := range c.waiters {
 		j.complete(r, err)
 	}
-	j.publish()
 }
 
 func (j *Journal) abortCompaction(res *compactResult, err error) {

@@ -2,10 +2,12 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -331,4 +333,21 @@ func TestStaleRecycledDataNeverReplays(t *testing.T) {
 	}
 	_, recs := reopen(t, j, o)
 	sameRecords(t, recs, m.records())
+}
+
+func TestSortHigh32(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 100, 5000} {
+		keys := make([]uint64, n)
+		for i := range keys {
+			keys[i] = uint64((i*7919)%1_000_003)<<32 | uint64(i)
+		}
+		want := slices.Clone(keys)
+		slices.SortStableFunc(want, func(a, b uint64) int { return cmp.Compare(a>>32, b>>32) })
+		sortHigh32(keys, nil)
+		for i := range keys {
+			if keys[i]>>32 != want[i]>>32 {
+				t.Fatalf("n=%d: keys[%d] = %x, want %x", n, i, keys[i], want[i])
+			}
+		}
+	}
 }
