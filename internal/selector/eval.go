@@ -4,8 +4,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"tandem/internal/message"
 )
 
 // vkind is the run-time type of a value.
@@ -325,97 +323,4 @@ func arith(op byte, a, b value) value {
 		return value{}
 	}
 	return doubleVal(f / g)
-}
-
-// header names a message header that selectors can reference.
-type header uint8
-
-const (
-	hPriority header = iota
-	hTimestamp
-	hExpiration
-	hDeliveryCount
-	hCorrelationID
-	hType
-	hMessageID
-	hDeliveryMode
-	hReplyTo
-	hDurable
-)
-
-// headers maps identifiers to headers. The AMQ names are the aliases
-// Artemis' core filters use.
-var headers = [...]struct {
-	name string
-	h    header
-}{
-	{"JMSPriority", hPriority},
-	{"JMSTimestamp", hTimestamp},
-	{"JMSExpiration", hExpiration},
-	{"JMSXDeliveryCount", hDeliveryCount},
-	{"JMSCorrelationID", hCorrelationID},
-	{"JMSType", hType},
-	{"JMSMessageID", hMessageID},
-	{"JMSDeliveryMode", hDeliveryMode},
-	{"JMSReplyTo", hReplyTo},
-	{"AMQPriority", hPriority},
-	{"AMQTimestamp", hTimestamp},
-	{"AMQExpiration", hExpiration},
-	{"AMQDurable", hDurable},
-}
-
-// lookupHeader resolves a header identifier; identifiers are case-sensitive.
-func lookupHeader(name string) (header, bool) {
-	for _, e := range headers {
-		if e.name == name {
-			return e.h, true
-		}
-	}
-	return 0, false
-}
-
-// numeric reports whether the header's value is a number.
-func (h header) numeric() bool { return h <= hDeliveryCount }
-
-// value returns the header's value in m. Empty optional headers are NULL,
-// since the message model stores an absent header as "".
-func (h header) value(m *message.Message, deliveryCount uint32) value {
-	optional := func(s string) value {
-		if s == "" {
-			return value{}
-		}
-		return stringVal(s)
-	}
-	switch h {
-	case hPriority:
-		return longVal(int64(m.Priority))
-	case hTimestamp:
-		return longVal(m.Timestamp)
-	case hExpiration:
-		return longVal(m.Expiration)
-	case hDeliveryCount:
-		return longVal(int64(deliveryCount))
-	case hCorrelationID:
-		return optional(m.CorrelationID)
-	case hType:
-		return optional(m.Type)
-	case hReplyTo:
-		return optional(m.ReplyTo)
-	case hMessageID:
-		if m.ID == 0 {
-			// Not yet assigned: the message has not been routed.
-			return value{}
-		}
-		// The one header that allocates; selectors on it are rare.
-		return stringVal(message.FormatID(m.ID))
-	case hDeliveryMode:
-		if m.Durable {
-			return stringVal("PERSISTENT")
-		}
-		return stringVal("NON_PERSISTENT")
-	}
-	if m.Durable {
-		return stringVal("DURABLE")
-	}
-	return stringVal("NON_DURABLE")
 }

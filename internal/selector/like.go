@@ -3,6 +3,8 @@ package selector
 import (
 	"strings"
 	"unicode/utf8"
+
+	"tandem/internal/message"
 )
 
 // A LIKE pattern is compiled to a list of segments, the runs of the pattern
@@ -183,4 +185,32 @@ func (seg segment) find(s string, from int) (int, bool) {
 		from += size
 	}
 	return 0, false
+}
+
+// likeNode is x [NOT] LIKE pattern [ESCAPE c]. A NULL x is unknown.
+type likeNode struct {
+	x   expr
+	pat *likePattern
+	not bool
+}
+
+func (n *likeNode) eval(m *message.Message, dc uint32) value {
+	x := n.x.eval(m, dc)
+	if x.k != vString && x.k != vText {
+		return value{}
+	}
+	return boolVal(n.pat.match(x.s) != n.not)
+}
+func (n *likeNode) prec() int { return precCompare }
+func (n *likeNode) write(b *strings.Builder) {
+	writeAt(b, n.x, precAdd)
+	if n.not {
+		b.WriteString(" NOT")
+	}
+	b.WriteString(" LIKE ")
+	writeString(b, n.pat.src)
+	if n.pat.esc >= 0 {
+		b.WriteString(" ESCAPE ")
+		writeString(b, string(n.pat.esc))
+	}
 }
