@@ -32,6 +32,8 @@ type value struct {
 	s string
 }
 
+// boolVal, longVal, doubleVal, stringVal and textVal make values of each
+// kind; bool and double read the first and third back.
 func boolVal(b bool) value {
 	if b {
 		return value{k: vBool, i: 1}
@@ -281,6 +283,7 @@ func equal(a, b value) (eq, known bool) {
 	return a.bool() == b.bool(), true
 }
 
+// numbersEqual reports x = y for numbers; NaN equals nothing.
 func numbersEqual(x, y value) bool {
 	c, ordered := compareNumbers(x, y)
 	return ordered && c == 0

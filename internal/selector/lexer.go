@@ -234,6 +234,7 @@ func (l *lexer) lexString() (token, *SyntaxError) {
 	return token{kind: tString, pos: start, end: i, text: text}, nil
 }
 
+// isDigit and isHexDigit classify ASCII digits.
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isHexDigit(c byte) bool {

@@ -91,20 +91,16 @@ func (n *propNode) eval(m *message.Message, _ uint32) value {
 func (n *propNode) write(b *strings.Builder) { b.WriteString(n.name) }
 func (n *propNode) prec() int                { return precPrimary }
 
-// headerNode is a header reference.
-type headerNode struct{ h header }
+// headerNode is a header reference. name is the identifier as written, so
+// that String keeps an Artemis alias rather than its JMS twin.
+type headerNode struct {
+	h    header
+	name string
+}
 
 func (n *headerNode) eval(m *message.Message, dc uint32) value { return n.h.value(m, dc) }
 func (n *headerNode) prec() int                                { return precPrimary }
-
-func (n *headerNode) write(b *strings.Builder) {
-	for _, e := range headers {
-		if e.h == n.h {
-			b.WriteString(e.name)
-			return
-		}
-	}
-}
+func (n *headerNode) write(b *strings.Builder)                 { b.WriteString(n.name) }
 
 // negNode is unary minus on a non-literal.
 type negNode struct{ x expr }
@@ -310,6 +306,7 @@ type inNode struct {
 	not   bool
 }
 
+// newInNode builds an inNode, with a set for long lists.
 func newInNode(x expr, items []string, not bool) *inNode {
 	n := &inNode{x: x, items: items, not: not}
 	if len(items) >= inSetMin {

@@ -54,6 +54,7 @@ type parser struct {
 	depth int
 }
 
+// errAt builds a SyntaxError at pos of the selector being parsed.
 func (p *parser) errAt(pos int, format string, args ...any) *SyntaxError {
 	return &SyntaxError{Selector: p.lx.src, Pos: pos, Msg: fmt.Sprintf(format, args...)}
 }
@@ -86,6 +87,7 @@ func (p *parser) enter(pos int) error {
 	return nil
 }
 
+// leave ends a descent that enter began.
 func (p *parser) leave() { p.depth-- }
 
 // build wraps e as an operand one level above its children, rejecting trees
@@ -217,6 +219,7 @@ func (p *parser) parseChain(first operand, op tokKind, sub func() (operand, erro
 	return p.build(e, kBool, first.pos, operand{h: h})
 }
 
+// parseNot parses a chain of NOTs and the comparison they apply to.
 func (p *parser) parseNot() (operand, error) {
 	if p.tok.kind != tNot {
 		return p.parseComparison()
@@ -548,7 +551,7 @@ func (p *parser) parsePrimary() (operand, error) {
 			if h.numeric() {
 				k = kNum
 			}
-			return leaf(&headerNode{h: h}, k)
+			return leaf(&headerNode{h: h, name: t.text}, k)
 		}
 		return leaf(&propNode{name: t.text}, kText)
 	case tNull:

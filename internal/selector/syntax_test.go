@@ -228,6 +228,7 @@ var stringCases = []struct{ in, want string }{
 	{"((flag))", "flag"},
 	{"true", "TRUE"},
 	{"JMSPriority > 4 and AMQDurable = 'DURABLE'", "JMSPriority > 4 AND AMQDurable = 'DURABLE'"},
+	{"AMQPriority > 4 or AMQTimestamp < JMSTimestamp", "AMQPriority > 4 OR AMQTimestamp < JMSTimestamp"},
 	{"(a > 1) = (b > 2)", "(a > 1) = (b > 2)"},
 }
 
