@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,24 +18,40 @@ import (
 
 // Conn is a connection to a broker. It keeps the state that must outlive
 // one TCP connection (subscriptions, unconfirmed sends, transactions) apart
-// from the transport that carries it, so that failover can later swap the
+// from the transport that carries it, so that failover can swap the
 // transport underneath without the caller noticing.
 type Conn struct {
 	cfg  config
 	url  string
-	eps  []Endpoint
 	opts URLOptions
 	log  *slog.Logger
+
+	// failover says whether a lost transport is replaced (the URL asked
+	// for it); rounds bounds how many rounds a reconnect may take, -1 for
+	// ever.
+	failover bool
+	rounds   int
+	events   eventQueue
 
 	// slots is the send window: a persistent send takes a slot before it is
 	// written and gives it back when the broker confirms it.
 	slots chan struct{}
-	// done is closed when the Conn stops for good (Close or a lost
-	// connection); err says why.
+	// done is closed when the Conn stops for good (Close, a lost connection
+	// without failover, or a reconnect that gave up); err says why.
 	done chan struct{}
+	// life lives as long as the Conn; stop cancels it, which ends a
+	// reconnect in progress at once.
+	life context.Context
+	stop context.CancelFunc
+	// reconnecting tracks the reconnect goroutine, so that Close can wait
+	// for it.
+	reconnecting sync.WaitGroup
 
 	mu          sync.Mutex
-	tr          *transport
+	tr          *transport               // the latest transport; while outage is set, a dead one
+	outage      *outage                  // set while the Conn reconnects
+	unstable    int                      // outages in a row whose transport did no useful work
+	eps         []Endpoint               // brokers to try: the URL's, then backups the brokers advertised
 	err         error                    // terminal error; set once, with done closed
 	closing     bool                     // Close has begun
 	leaving     bool                     // Close sent DISCONNECT: losing the link is expected
@@ -56,19 +72,27 @@ type transport struct {
 	version    stomp.Version
 	server     string
 	session    string
+	backups    []Endpoint    // the broker's tandem-backups header
 	sendEvery  time.Duration // how often we must send something
 	recvWithin time.Duration // how long the broker may stay silent
+	started    time.Time     // end of the handshake
+	progress   atomic.Bool   // a RECEIPT or MESSAGE arrived: the broker works
 	out        chan outFrame
 	quit       chan struct{} // closed to stop both loops
 	quitOnce   sync.Once
 	loops      sync.WaitGroup
 }
 
-// outFrame is a frame queued for the writer, with the request (if any)
-// that must fail should the frame be impossible to encode.
+// outFrame is a frame queued for the writer. req is the request (if any)
+// that the frame's receipt completes. bound, when set, is the only transport
+// the frame makes sense on (an acknowledgement names a delivery of that
+// connection), and tx is the transaction the frame belongs to, which must
+// still be open on the transport it goes to.
 type outFrame struct {
-	f   *stomp.Frame
-	req *request
+	f     *stomp.Frame
+	req   *request
+	bound *transport
+	tx    *Tx
 }
 
 // stop ends the transport's loops and closes its socket. It is idempotent.
@@ -79,24 +103,57 @@ func (t *transport) stop() {
 	})
 }
 
+// reqKind says what a request is for, which decides what a failover does
+// with it: resend it, or settle it because the new connection cannot carry
+// it.
+type reqKind uint8
+
+// The request kinds.
+const (
+	kindOther       reqKind = iota // DISCONNECT
+	kindSend                       // a persistent SEND outside a transaction
+	kindSubscribe                  // Subscribe's SUBSCRIBE
+	kindResubscribe                // a SUBSCRIBE replayed after a failover
+	kindUnsubscribe                // UNSUBSCRIBE
+	kindAck                        // ACK or NACK outside a transaction
+	kindBegin                      // BEGIN
+	kindCommit                     // COMMIT
+	kindAbort                      // ABORT
+)
+
 // request is a frame that asked for a receipt. It keeps the frame so that a
-// future failover can send it again on a new transport.
+// failover can send it again on a new transport.
 type request struct {
 	id    string
 	seq   uint64 // issue order, so a resend can keep the original order
+	kind  reqKind
 	frame *stomp.Frame
-	send  bool // a persistent send holding a window slot
 	done  chan struct{}
 	err   error
+	// tr is the transport the frame was last handed to, so that a frame
+	// the failover already resent is not sent a second time by its caller.
+	tr  *transport
+	sub *Subscription // for the subscription kinds
+	tx  *Tx           // for BEGIN, COMMIT and ABORT
 	// abandoned is set when nobody waits for the outcome any more (the
 	// caller's context ended), so a failure must be kept for later.
 	abandoned bool
 }
 
-// Dial connects to the broker at url and completes the STOMP handshake. With
-// several brokers in the URL it tries them in order and uses the first that
-// accepts. Failing that, the error is one line naming every broker tried and
-// why it failed.
+// holdsSlot reports whether req occupies a place in the send window.
+func (r *request) holdsSlot() bool { return r.kind == kindSend }
+
+// Dial connects to the broker at url and completes the STOMP handshake.
+//
+// It tries the URL's brokers in order (shuffled when the URL says
+// randomize=true, ActiveMQ Classic's default), a round at a time, and uses
+// the first that accepts. A URL that allows failover retries failed rounds
+// with the URL's back-off, up to startupMaxReconnectAttempts (Classic; by
+// default the same limit as maxReconnectAttempts, so for ever) or
+// initialConnectAttempts rounds (Artemis; default 1); ctx bounds the whole
+// wait. A broker that refuses the login ends Dial at once: retrying cannot
+// fix credentials. Failing that, the error is one line naming every broker
+// tried and why it failed.
 func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -112,25 +169,58 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	}
 	c := &Conn{
 		cfg: cfg, url: url, eps: eps, opts: uo, log: log,
-		slots:   make(chan struct{}, cfg.window),
-		done:    make(chan struct{}),
-		pending: map[string]*request{},
-		subs:    map[string]*Subscription{},
-		txs:     map[string]*Tx{},
+		failover: uo.Failover() && reconnectRounds(uo) != 0,
+		rounds:   reconnectRounds(uo),
+		events:   eventQueue{fn: cfg.onEvent},
+		slots:    make(chan struct{}, cfg.window),
+		done:     make(chan struct{}),
+		pending:  map[string]*request{},
+		subs:     map[string]*Subscription{},
+		txs:      map[string]*Tx{},
 	}
-	derr := &dialError{url: url}
-	for _, ep := range eps {
-		tr, err := c.connect(ctx, ep)
-		if err == nil {
-			c.start(tr)
-			return c, nil
-		}
-		derr.errs = append(derr.errs, err)
-		if ctx.Err() != nil {
-			break
-		}
+	c.life, c.stop = context.WithCancel(context.Background())
+	tr, round, err := c.dialRounds(ctx)
+	if err != nil {
+		c.stop()
+		return nil, err
 	}
-	return nil, derr
+	c.mu.Lock()
+	c.installLocked(tr)
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventConnected, Endpoint: tr.ep.String(), Attempt: round}, tr)
+	c.run(tr, nil)
+	return c, nil
+}
+
+// dialRounds makes the first connection: rounds over every endpoint, with
+// the URL's back-off between them, until one accepts or the startup limit
+// is reached. It returns the transport and the round that produced it.
+func (c *Conn) dialRounds(ctx context.Context) (*transport, int, error) {
+	limit := startupRounds(c.opts)
+	var errs []error
+	for round := 1; ; round++ {
+		if round > 1 {
+			if err := c.cfg.sleep(ctx, backoffDelay(c.opts, round-1)); err != nil {
+				return nil, 0, &dialError{url: c.url, errs: append(errs, err), attempts: round - 1}
+			}
+		}
+		errs = nil
+		for _, ep := range c.roundEndpoints(nil) {
+			tr, err := c.connect(ctx, ep)
+			if err == nil {
+				return tr, round, nil
+			}
+			errs = append(errs, err)
+			if ctx.Err() != nil || errors.Is(err, ErrConnectRejected) {
+				return nil, 0, &dialError{url: c.url, errs: errs, attempts: round}
+			}
+		}
+		if limit >= 0 && round >= limit {
+			return nil, 0, &dialError{url: c.url, errs: errs, attempts: round}
+		}
+		c.log.Info("no broker accepted the connection; retrying", "url", c.url, "attempt", round,
+			"error", (&dialError{url: c.url, errs: errs}).Error())
+	}
 }
 
 // connect opens a TCP connection to ep and exchanges CONNECT/CONNECTED.
@@ -221,12 +311,14 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, ep Endpoint) (*transp
 	tr.w.SetVersion(v)
 	tr.server = f.Headers.Value(stomp.HdrServer)
 	tr.session = f.Headers.Value(stomp.HdrSession)
+	tr.backups = c.parseBackups(ep, f.Headers.Value(hdrBackups))
 	tr.sendEvery, tr.recvWithin = stomp.NegotiateHeartBeat(c.cfg.hbSend, c.cfg.hbRecv,
 		time.Duration(sx)*time.Millisecond, time.Duration(sy)*time.Millisecond)
 	if !stop() {
 		return nil, ctx.Err()
 	}
 	nc.SetDeadline(time.Time{})
+	tr.started = time.Now()
 	return tr, nil
 }
 
@@ -243,17 +335,22 @@ func (c *Conn) handshakeIOError(ctx context.Context, err error) error {
 	return fmt.Errorf("connection closed during the STOMP handshake: %w", err)
 }
 
-// start installs tr as the current transport and runs its loops.
-func (c *Conn) start(tr *transport) {
-	c.mu.Lock()
+// installLocked makes tr the current transport and, when the Conn may fail
+// over, adds the backups tr's broker advertised to the endpoints. The
+// caller holds c.mu.
+func (c *Conn) installLocked(tr *transport) {
 	c.tr = tr
-	c.mu.Unlock()
-	c.log.Info("connected to broker", "url", c.url, "endpoint", tr.ep.String(),
-		"version", tr.version.String(), "server", tr.server, "session", tr.session,
-		"heart-beat-send", tr.sendEvery, "heart-beat-recv", tr.recvWithin)
+	if c.failover {
+		c.learnBackupsLocked(tr.backups)
+	}
+}
+
+// run starts tr's loops. replay holds the frames a failover sends before
+// anything queued by callers.
+func (c *Conn) run(tr *transport, replay []outFrame) {
 	tr.loops.Add(2)
 	go c.readLoop(tr)
-	go c.writeLoop(tr)
+	go c.writeLoop(tr, replay)
 }
 
 // readLoop reads frames from tr and dispatches them until tr fails.
@@ -276,12 +373,17 @@ func (c *Conn) readLoop(tr *transport) {
 		switch f.Command {
 		case "":
 		case stomp.CmdMessage:
+			tr.progress.Store(true)
 			c.dispatchMessage(tr, f)
 		case stomp.CmdReceipt:
+			tr.progress.Store(true)
 			c.completeReceipt(f.Headers.Value(stomp.HdrReceiptID), nil)
 		case stomp.CmdError:
 			be := newBrokerError(f)
-			if be.ReceiptID != "" {
+			// A broker that is going away refuses whatever is in
+			// flight; with failover those requests are resent to the
+			// next broker instead of failing.
+			if be.ReceiptID != "" && !(c.failover && connectionLevel(be)) {
 				c.completeReceipt(be.ReceiptID, be)
 			}
 			c.transportFailed(tr, be)
@@ -293,11 +395,25 @@ func (c *Conn) readLoop(tr *transport) {
 	}
 }
 
-// writeLoop writes queued frames. It drains everything queued before it
-// flushes, so a burst of frames from many goroutines costs one system call;
-// when idle it sends heart-beats as negotiated.
-func (c *Conn) writeLoop(tr *transport) {
+// writeLoop writes the replay frames, then queued frames. It drains
+// everything queued before it flushes, so a burst of frames from many
+// goroutines costs one system call; when idle it sends heart-beats as
+// negotiated.
+func (c *Conn) writeLoop(tr *transport, replay []outFrame) {
 	defer tr.loops.Done()
+	for _, o := range replay {
+		c.encode(tr, o)
+		if tr.w.Buffered() >= 1<<20 {
+			if err := tr.w.Flush(); err != nil {
+				c.transportFailed(tr, err)
+				return
+			}
+		}
+	}
+	if err := tr.w.Flush(); err != nil {
+		c.transportFailed(tr, err)
+		return
+	}
 	var tick <-chan time.Time
 	if tr.sendEvery > 0 {
 		// Checking at half the interval keeps the longest silence below
@@ -306,7 +422,7 @@ func (c *Conn) writeLoop(tr *transport) {
 		defer t.Stop()
 		tick = t.C
 	}
-	wrote := false
+	wrote := len(replay) > 0
 	for {
 		select {
 		case o := <-tr.out:
@@ -351,48 +467,16 @@ func (c *Conn) encode(tr *transport, o outFrame) {
 	c.log.Warn("frame not sent", "frame", o.f.String(), "error", err)
 }
 
-// transportFailed handles the end of tr: unless the Conn is closing, every
-// waiter learns why, and the Conn stops.
-//
-// Failover will branch here instead: keep c.pending, c.subs and c.txs, dial
-// the next endpoint, log in, replay each subscription's SUBSCRIBE frame,
-// resend each pending request's frame in seq order (sends keep their
-// duplicate-detection id, so the broker drops copies it already has), fail
-// the open transactions with ErrTxRolledBack, and install the new transport
-// as c.tr; enqueue then waits for c.tr instead of failing.
-func (c *Conn) transportFailed(tr *transport, cause error) {
-	c.mu.Lock()
-	if c.tr != tr || c.err != nil {
-		c.mu.Unlock()
-		tr.stop()
-		return
-	}
-	var err error
-	var be *BrokerError
-	switch {
-	case c.leaving:
-		err = ErrClosed
-	case errors.As(cause, &be):
-		err = fmt.Errorf("%w: %w", ErrConnectionLost, be)
-	default:
-		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
-			cause = fmt.Errorf("the broker closed the connection: %w", cause)
-		}
-		err = fmt.Errorf("%w (%s): %w", ErrConnectionLost, tr.ep, cause)
-	}
-	if !c.leaving {
-		c.log.Warn("connection to broker lost", "endpoint", tr.ep.String(), "error", cause)
-	}
-	c.failLocked(err)
-	c.mu.Unlock()
-	tr.stop()
-}
-
 // failLocked stops the Conn for good with err: it fails every pending
-// request, ends every subscription and rolls back every transaction.
+// request, ends every subscription, rolls back every transaction and ends
+// a reconnect in progress.
 func (c *Conn) failLocked(err error) {
 	c.err = err
 	close(c.done)
+	c.stop()
+	if c.outage != nil && c.outage.timer != nil {
+		c.outage.timer.Stop()
+	}
 	for _, req := range c.pending {
 		c.finishLocked(req, err)
 	}
@@ -400,7 +484,7 @@ func (c *Conn) failLocked(err error) {
 		s.end(err)
 	}
 	for _, tx := range c.txs {
-		tx.fail(err)
+		tx.fail(fmt.Errorf("%w: %w", ErrTxRolledBack, err))
 	}
 	clear(c.subs)
 	clear(c.txs)
@@ -415,8 +499,8 @@ func (c *Conn) nextIDLocked(prefix string) string {
 
 // newRequestLocked registers a receipt for f, sets f's receipt header and
 // returns the request. The caller holds c.mu.
-func (c *Conn) newRequestLocked(f *stomp.Frame, send bool) *request {
-	req := &request{id: c.nextIDLocked("r-"), seq: c.seq, frame: f, send: send, done: make(chan struct{})}
+func (c *Conn) newRequestLocked(f *stomp.Frame, kind reqKind) *request {
+	req := &request{id: c.nextIDLocked("r-"), seq: c.seq, kind: kind, frame: f, done: make(chan struct{})}
 	f.Headers.Set(stomp.HdrReceipt, req.id)
 	c.pending[req.id] = req
 	return req
@@ -439,38 +523,100 @@ func (c *Conn) finishLocked(req *request, err error) {
 	delete(c.pending, req.id)
 	req.err = err
 	close(req.done)
-	if req.send {
+	if req.holdsSlot() {
 		<-c.slots
 		if err != nil && (req.abandoned || c.cfg.window > 1) && c.asyncErr == nil {
 			c.asyncErr = err
 		}
 	}
+	if req.kind == kindResubscribe && err != nil {
+		// Nobody waits for a replayed SUBSCRIBE: its subscription
+		// carries the refusal to Receive.
+		delete(c.subs, req.sub.id)
+		req.sub.end(fmt.Errorf("subscribe to %s again after failover: %w", req.sub.destination, err))
+	}
 }
 
 // current returns the transport to write to, or the Conn's terminal error.
+// While the Conn reconnects it returns neither.
 func (c *Conn) current() (*transport, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return nil, c.err
 	}
+	if c.outage != nil {
+		return nil, nil
+	}
 	return c.tr, nil
 }
 
-// enqueue hands a frame to the writer, waiting while its queue is full.
+// errStale reports a frame bound to a transport that is gone.
+var errStale = errors.New("frame belongs to an earlier connection")
+
+// enqueue hands a frame to the writer of the current transport, waiting
+// while the queue is full and, during a failover, until a new transport is
+// up. It returns errStale for a frame bound to a transport that is no
+// longer current, and nil without sending for a request the failover
+// already resent or that is already settled.
 func (c *Conn) enqueue(ctx context.Context, o outFrame) error {
-	tr, err := c.current()
-	if err != nil {
-		return err
+	for {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return err
+		}
+		if out := c.outage; out != nil {
+			c.mu.Unlock()
+			if err := c.awaitReconnect(ctx, out); err != nil {
+				return err
+			}
+			continue
+		}
+		tr := c.tr
+		if err := c.checkOutLocked(o, tr); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		if o.req != nil {
+			if _, ok := c.pending[o.req.id]; !ok || o.req.tr == tr {
+				c.mu.Unlock()
+				return nil
+			}
+			o.req.tr = tr
+		}
+		c.mu.Unlock()
+		select {
+		case tr.out <- o:
+			return nil
+		case <-tr.quit:
+			// The transport died while its queue was full: a request is
+			// resent by the failover; anything else tries the next one.
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return c.Err()
+		}
 	}
-	select {
-	case tr.out <- o:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.Err()
+}
+
+// checkOutLocked says why o cannot go out on tr: a frame bound to another
+// transport is stale, and a transaction's frame needs the transaction open
+// on tr. The caller holds c.mu.
+func (c *Conn) checkOutLocked(o outFrame, tr *transport) error {
+	if o.bound != nil && o.bound != tr {
+		return errStale
 	}
+	if o.tx != nil {
+		if err := o.tx.usable(); err != nil {
+			return err
+		}
+		if o.tx.begin.tr != tr {
+			return errStale
+		}
+	}
+	return nil
 }
 
 // wait waits for req's outcome. If ctx ends first the request is marked
@@ -492,20 +638,31 @@ func (c *Conn) wait(ctx context.Context, req *request) error {
 	}
 }
 
-// roundTrip sends f with a receipt and waits for the broker to confirm it.
-func (c *Conn) roundTrip(ctx context.Context, f *stomp.Frame) error {
+// call sends o.f with a receipt and waits for the broker to confirm it.
+// link, if set, ties the new request to its subscription or transaction
+// while c.mu is held.
+func (c *Conn) call(ctx context.Context, o outFrame, kind reqKind, link func(*request)) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return c.err
 	}
-	req := c.newRequestLocked(f, false)
+	req := c.newRequestLocked(o.f, kind)
+	if link != nil {
+		link(req)
+	}
 	c.mu.Unlock()
-	if err := c.enqueue(ctx, outFrame{f: f, req: req}); err != nil {
+	o.req = req
+	if err := c.enqueue(ctx, o); err != nil {
 		c.forget(req)
 		return err
 	}
 	return c.wait(ctx, req)
+}
+
+// roundTrip sends f with a receipt and waits for the broker to confirm it.
+func (c *Conn) roundTrip(ctx context.Context, f *stomp.Frame) error {
+	return c.call(ctx, outFrame{f: f}, kindOther, nil)
 }
 
 // forget drops a request whose frame was never queued.
@@ -514,14 +671,15 @@ func (c *Conn) forget(req *request) {
 	defer c.mu.Unlock()
 	if _, ok := c.pending[req.id]; ok {
 		delete(c.pending, req.id)
-		if req.send {
+		if req.holdsSlot() {
 			<-c.slots
 		}
 	}
 }
 
-// Err returns why the Conn stopped (ErrClosed after Close, or an error
-// wrapping ErrConnectionLost), or nil while it is usable.
+// Err returns why the Conn stopped (ErrClosed after Close, an error
+// wrapping ErrConnectionLost, or one wrapping ErrReconnectFailed when a
+// failover gave up), or nil while it is usable, reconnecting included.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -529,10 +687,11 @@ func (c *Conn) Err() error {
 }
 
 // Done returns a channel that is closed when the Conn stops; Err then says
-// why.
+// why. A failover that succeeds does not close it.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Version returns the STOMP version agreed with the broker.
+// Version returns the STOMP version agreed with the broker (the latest one,
+// after a failover).
 func (c *Conn) Version() Version {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -546,11 +705,20 @@ func (c *Conn) Server() string {
 	return c.tr.server
 }
 
-// Endpoint returns the broker the Conn is connected to.
+// Endpoint returns the broker the Conn is connected to (while it
+// reconnects, the one it lost).
 func (c *Conn) Endpoint() Endpoint {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.tr.ep
+}
+
+// Endpoints returns the brokers the Conn would try if it had to reconnect:
+// the URL's, then the backups the brokers advertised.
+func (c *Conn) Endpoints() []Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Endpoint(nil), c.eps...)
 }
 
 // URLOptions returns the options parsed from the Dial URL.
@@ -559,6 +727,8 @@ func (c *Conn) URLOptions() URLOptions { return c.opts }
 // Close confirms every unconfirmed send (waiting up to the close timeout),
 // tells the broker goodbye with a confirmed DISCONNECT and closes the
 // connection. It returns the first send failure not yet reported, if any.
+// During a failover it does not wait for the reconnect: it stops it at once,
+// and sends not yet confirmed fail with an error wrapping ErrClosed.
 // Closing a closed Conn returns nil.
 func (c *Conn) Close() error {
 	c.mu.Lock()
@@ -567,13 +737,23 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closing = true
-	tr, dead := c.tr, c.err != nil
+	dead, down := c.err != nil, c.outage != nil
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
 	defer cancel()
 	var err error
-	if !dead {
+	switch {
+	case dead:
+		err = c.takeAsyncErr()
+	case down:
+		c.mu.Lock()
+		if c.err == nil {
+			c.failLocked(fmt.Errorf("%w while reconnecting: the send may not have reached the broker", ErrClosed))
+		}
+		c.mu.Unlock()
+		err = c.takeAsyncErr()
+	default:
 		if err = c.Flush(ctx); err != nil && ctx.Err() != nil {
 			err = fmt.Errorf("close: the broker did not confirm every send within %v: %w", c.cfg.closeTimeout, err)
 		}
@@ -584,8 +764,6 @@ func (c *Conn) Close() error {
 			// The broker may hang up without confirming; nothing is lost.
 			c.log.Debug("DISCONNECT not confirmed", "error", derr)
 		}
-	} else {
-		err = c.takeAsyncErr()
 	}
 	c.mu.Lock()
 	if c.err == nil {
@@ -594,6 +772,12 @@ func (c *Conn) Close() error {
 	// After Close every call says the Conn is closed, even if the link
 	// had been lost before.
 	c.err = ErrClosed
+	c.mu.Unlock()
+	// failLocked cancelled c.life, so a reconnect ends promptly, and
+	// once it has, no new transport can appear.
+	c.reconnecting.Wait()
+	c.mu.Lock()
+	tr := c.tr
 	c.mu.Unlock()
 	tr.stop()
 	tr.loops.Wait()

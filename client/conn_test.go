@@ -169,7 +169,9 @@ func TestDialTriesEndpointsInOrder(t *testing.T) {
 		c.Close()
 	}
 
-	_, err = Dial(testCtx(t), "failover:(tcp://"+dead+",tcp://"+dead+")")
+	// startupMaxReconnectAttempts=0: one round, no retry (by default
+	// Classic's failover: retries for ever).
+	_, err = Dial(testCtx(t), "failover:(tcp://"+dead+",tcp://"+dead+")?startupMaxReconnectAttempts=0")
 	if err == nil || !strings.Contains(err.Error(), "could not connect to any broker of failover:") || strings.Count(err.Error(), dead) < 3 {
 		t.Fatalf("error should name the URL and each broker: %v", err)
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"tandem/internal/wire/stomp"
@@ -41,13 +42,20 @@ var (
 	// Abort.
 	ErrTxDone = errors.New("transaction already committed or aborted")
 	// ErrTxRolledBack reports a transaction that did not commit: the
-	// connection broke before the COMMIT went out, or the broker refused
-	// the commit.
+	// connection broke before the COMMIT went out (with failover: while
+	// the transaction was open, see Tx), or the broker refused the commit.
 	ErrTxRolledBack = errors.New("transaction was rolled back")
 	// ErrCommitUnknown reports that the connection broke after a COMMIT was
 	// sent and before the broker confirmed it, so the transaction may or
 	// may not have been committed.
 	ErrCommitUnknown = errors.New("connection lost during commit: the transaction may or may not have been committed")
+	// ErrReconnectFailed reports that a Conn with a failover URL lost its
+	// connection and gave up reconnecting after the attempts the URL
+	// allows (maxReconnectAttempts or reconnectAttempts).
+	ErrReconnectFailed = errors.New("gave up reconnecting")
+	// ErrFailoverTimeout reports a call that waited for a reconnect longer
+	// than the URL's timeout option allows. The Conn keeps reconnecting.
+	ErrFailoverTimeout = errors.New("failover timeout")
 )
 
 // BrokerError is an ERROR frame from the broker, as a Go error.
@@ -108,24 +116,77 @@ func (e *rejectedError) Error() string {
 // Unwrap exposes both the sentinel and the broker's error.
 func (e *rejectedError) Unwrap() []error { return []error{ErrConnectRejected, e.be} }
 
-// dialError gathers the failures of every broker a Dial tried. Its Error is
-// one line, so that a command-line tool can print it as is.
+// dialError gathers the failures of every broker the last round of a Dial
+// tried. Its Error is one line, so that a command-line tool can print it as
+// is.
 type dialError struct {
-	url  string
-	errs []error
+	url      string
+	errs     []error
+	attempts int // rounds tried
 }
 
 // Error lists each broker's failure on one line.
 func (e *dialError) Error() string {
-	if len(e.errs) == 1 {
+	if len(e.errs) == 1 && e.attempts <= 1 {
 		return "client: " + e.errs[0].Error()
 	}
 	parts := make([]string, len(e.errs))
 	for i, err := range e.errs {
 		parts[i] = err.Error()
 	}
-	return "client: could not connect to any broker of " + e.url + ": " + strings.Join(parts, "; ")
+	after := ""
+	if e.attempts > 1 {
+		after = " after " + plural(e.attempts, "attempt")
+	}
+	return "client: could not connect to any broker of " + e.url + after + ": " + strings.Join(parts, "; ")
 }
 
 // Unwrap exposes each broker's failure to errors.Is and errors.As.
 func (e *dialError) Unwrap() []error { return e.errs }
+
+// reconnectError is the final error of a Conn whose reconnect gave up.
+type reconnectError struct {
+	endpoints []string
+	attempts  int
+	last      error
+}
+
+// Error names the brokers, the number of rounds and the last failure, on
+// one line.
+func (e *reconnectError) Error() string {
+	msg := "gave up reconnecting to " + strings.Join(e.endpoints, ", ") + " after " + plural(e.attempts, "attempt")
+	if e.last != nil {
+		msg += ": last error: " + e.last.Error()
+	}
+	return msg
+}
+
+// Unwrap exposes ErrReconnectFailed, ErrConnectionLost (the Conn is no
+// longer connected) and the last failure.
+func (e *reconnectError) Unwrap() []error {
+	if e.last == nil {
+		return []error{ErrReconnectFailed, ErrConnectionLost}
+	}
+	return []error{ErrReconnectFailed, ErrConnectionLost, e.last}
+}
+
+// txFailoverError is the fate of a transaction that was open when a
+// failover replaced the connection: the broker rolled it back.
+type txFailoverError struct{ cause error }
+
+// Error says what happened and what to do, then why.
+func (e *txFailoverError) Error() string {
+	return "transaction rolled back by failover; retry it (the connection was lost: " + e.cause.Error() + ")"
+}
+
+// Unwrap exposes ErrTxRolledBack. It does not expose ErrConnectionLost:
+// the Conn itself carries on.
+func (e *txFailoverError) Unwrap() error { return ErrTxRolledBack }
+
+// plural formats a count with its noun, "1 attempt" or "3 attempts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,15 +103,23 @@ func (m *Message) Expiration() time.Time {
 // Ack acknowledges the message and waits for the broker to confirm. In
 // AckClient mode that acknowledges every earlier message of the
 // subscription too; in AckAuto mode it does nothing.
-func (m *Message) Ack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdAck, "") }
+//
+// A message that arrived before a failover cannot be acknowledged on the
+// new connection: the old broker session ended, and the broker put the
+// message back on its queue and will deliver it again, marked redelivered.
+// Ack then returns nil without sending anything. Delivery is at least once:
+// a consumer that fails over sees such messages again.
+func (m *Message) Ack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdAck, nil) }
 
 // Nack tells the broker the message was not processed, so it redelivers it
 // or moves it to a dead-letter queue; it waits for the broker to confirm.
 // STOMP 1.0 has no NACK (ErrNotSupported), and neither does AckAuto mode.
-func (m *Message) Nack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdNack, "") }
+// Like Ack, it returns nil without sending anything for a message that
+// arrived before a failover: the broker redelivers that message anyway.
+func (m *Message) Nack(ctx context.Context) error { return m.acknowledge(ctx, stomp.CmdNack, nil) }
 
-// acknowledge sends ACK or NACK for m, inside transaction txID if set.
-func (m *Message) acknowledge(ctx context.Context, cmd, txID string) error {
+// acknowledge sends ACK or NACK for m, inside tx if set.
+func (m *Message) acknowledge(ctx context.Context, cmd string, tx *Tx) error {
 	if m.sub == nil {
 		return fmt.Errorf("%w: this message did not come from a subscription", ErrProtocol)
 	}
@@ -120,19 +129,19 @@ func (m *Message) acknowledge(ctx context.Context, cmd, txID string) error {
 		}
 		return nil
 	}
+	if cmd == stomp.CmdNack && m.tr.version == stomp.V10 {
+		return fmt.Errorf("%w: NACK needs STOMP 1.1 or later, the broker speaks 1.0", ErrNotSupported)
+	}
 	c := m.sub.c
-	tr, err := c.current()
+	c.mu.Lock()
+	err := c.err
+	stale := c.tr != m.tr || c.outage != nil
+	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if tr != m.tr {
-		return fmt.Errorf("%w: message %s arrived on an earlier connection; the broker will redeliver it", ErrConnectionLost, m.MessageID)
-	}
-	if cmd == stomp.CmdNack && tr.version == stomp.V10 {
-		return fmt.Errorf("%w: NACK needs STOMP 1.1 or later, the broker speaks 1.0", ErrNotSupported)
-	}
 	f := &stomp.Frame{Command: cmd}
-	if tr.version >= stomp.V12 {
+	if m.tr.version >= stomp.V12 {
 		f.Headers.Add(stomp.HdrID, m.ackID)
 	} else {
 		// STOMP 1.0 needs only message-id; 1.1 adds subscription, which
@@ -140,12 +149,29 @@ func (m *Message) acknowledge(ctx context.Context, cmd, txID string) error {
 		f.Headers.Add(stomp.HdrMessageID, m.MessageID)
 		f.Headers.Add(stomp.HdrSubscription, m.Subscription)
 	}
-	if txID != "" {
-		// Inside a transaction the commit confirms the acknowledgement.
-		f.Headers.Add(stomp.HdrTransaction, txID)
-		return c.enqueue(ctx, outFrame{f: f})
+	if !stale {
+		if tx != nil {
+			// Inside a transaction the commit confirms the
+			// acknowledgement.
+			f.Headers.Add(stomp.HdrTransaction, tx.id)
+			err = c.enqueue(ctx, outFrame{f: f, bound: m.tr, tx: tx})
+		} else {
+			err = c.call(ctx, outFrame{f: f, bound: m.tr}, kindAck, nil)
+		}
 	}
-	if err := c.roundTrip(ctx, f); err != nil {
+	if stale || errors.Is(err, errStale) {
+		if tx != nil {
+			// A frame of tx can be stale because tx itself died with its
+			// connection; that must not pass for a skipped ACK.
+			if terr := tx.usable(); terr != nil {
+				return terr
+			}
+		}
+		c.log.Debug("acknowledgement of a message from an earlier connection skipped; the broker redelivers it",
+			"command", cmd, "message-id", m.MessageID)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("%s message %s: %w", cmd, m.MessageID, err)
 	}
 	return nil
@@ -153,28 +179,34 @@ func (m *Message) acknowledge(ctx context.Context, cmd, txID string) error {
 
 // Tx is a STOMP transaction: the sends and acknowledgements made through it
 // take effect together on Commit, or not at all on Abort.
+//
+// A transaction is tied to its connection. When a failover replaces the
+// connection, the broker rolls the open transaction back: Send, Ack and
+// Commit then return an error wrapping ErrTxRolledBack that says
+// "transaction rolled back by failover; retry it", and Abort returns nil.
+// Begin a new transaction and do the work again.
 type Tx struct {
-	c  *Conn
-	id string
+	c     *Conn
+	id    string
+	begin *request // BEGIN; its transport is the transaction's (set once, under c.mu)
 
 	mu   sync.Mutex
 	done bool  // committed or aborted
 	err  error // set when the connection broke under it
 }
 
-// Begin starts a transaction and waits for the broker to confirm it.
+// Begin starts a transaction and waits for the broker to confirm it. A
+// BEGIN not yet confirmed when a failover happens is sent again, so Begin
+// rides through it.
 func (c *Conn) Begin(ctx context.Context) (*Tx, error) {
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return nil, c.err
-	}
-	tx := &Tx{c: c, id: c.nextIDLocked("tx-")}
-	c.txs[tx.id] = tx
-	c.mu.Unlock()
+	tx := &Tx{c: c}
 	f := &stomp.Frame{Command: stomp.CmdBegin}
-	f.Headers.Add(stomp.HdrTransaction, tx.id)
-	if err := c.roundTrip(ctx, f); err != nil {
+	err := c.call(ctx, outFrame{f: f}, kindBegin, func(req *request) {
+		tx.id, tx.begin, req.tx = c.nextIDLocked("tx-"), req, tx
+		f.Headers.Add(stomp.HdrTransaction, tx.id)
+		c.txs[tx.id] = tx
+	})
+	if err != nil {
 		c.mu.Lock()
 		delete(c.txs, tx.id)
 		c.mu.Unlock()
@@ -199,12 +231,13 @@ func (tx *Tx) usable() error {
 	return nil
 }
 
-// fail marks tx as rolled back by a broken connection.
-func (tx *Tx) fail(cause error) {
+// fail marks tx as rolled back by a broken connection; err wraps
+// ErrTxRolledBack.
+func (tx *Tx) fail(err error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if !tx.done && tx.err == nil {
-		tx.err = fmt.Errorf("%w: %w", ErrTxRolledBack, cause)
+		tx.err = err
 	}
 }
 
@@ -219,7 +252,11 @@ func (tx *Tx) Send(ctx context.Context, destination string, body []byte, opts ..
 	if err != nil {
 		return err
 	}
-	return tx.c.enqueue(ctx, outFrame{f: f})
+	err = tx.c.enqueue(ctx, outFrame{f: f, tx: tx})
+	if errors.Is(err, errStale) {
+		return tx.usable()
+	}
+	return err
 }
 
 // Ack acknowledges m as part of the transaction.
@@ -227,7 +264,7 @@ func (tx *Tx) Ack(ctx context.Context, m *Message) error {
 	if err := tx.usable(); err != nil {
 		return err
 	}
-	return m.acknowledge(ctx, stomp.CmdAck, tx.id)
+	return m.acknowledge(ctx, stomp.CmdAck, tx)
 }
 
 // Nack negatively acknowledges m as part of the transaction.
@@ -235,7 +272,7 @@ func (tx *Tx) Nack(ctx context.Context, m *Message) error {
 	if err := tx.usable(); err != nil {
 		return err
 	}
-	return m.acknowledge(ctx, stomp.CmdNack, tx.id)
+	return m.acknowledge(ctx, stomp.CmdNack, tx)
 }
 
 // Commit commits the transaction and waits for the broker to confirm. If
@@ -244,7 +281,9 @@ func (tx *Tx) Nack(ctx context.Context, m *Message) error {
 // ErrCommitUnknown.
 func (tx *Tx) Commit(ctx context.Context) error { return tx.finish(ctx, stomp.CmdCommit) }
 
-// Abort rolls the transaction back and waits for the broker to confirm.
+// Abort rolls the transaction back and waits for the broker to confirm. A
+// transaction the broker already rolled back, because its connection was
+// lost, needs nothing more: Abort returns nil.
 func (tx *Tx) Abort(ctx context.Context) error { return tx.finish(ctx, stomp.CmdAbort) }
 
 // finish sends COMMIT or ABORT. It tells apart a transaction that never
@@ -252,21 +291,44 @@ func (tx *Tx) Abort(ctx context.Context) error { return tx.finish(ctx, stomp.Cmd
 // context ended first) from one whose end was sent but not confirmed.
 func (tx *Tx) finish(ctx context.Context, cmd string) error {
 	if err := tx.usable(); err != nil {
+		if cmd == stomp.CmdAbort && errors.Is(err, ErrTxRolledBack) {
+			return nil
+		}
+		if errors.Is(err, ErrTxRolledBack) {
+			return fmt.Errorf("%s: %w", strings.ToLower(cmd), err)
+		}
 		return err
 	}
 	c := tx.c
+	kind := kindCommit
+	if cmd == stomp.CmdAbort {
+		kind = kindAbort
+	}
 	f := &stomp.Frame{Command: cmd}
 	f.Headers.Add(stomp.HdrTransaction, tx.id)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		if cmd == stomp.CmdAbort {
+			return nil
+		}
 		return fmt.Errorf("%s: %w: %w", cmd, ErrTxRolledBack, c.err)
 	}
-	req := c.newRequestLocked(f, false)
+	req := c.newRequestLocked(f, kind)
+	req.tx = tx
 	c.mu.Unlock()
-	if err := c.enqueue(ctx, outFrame{f: f, req: req}); err != nil {
+	if err := c.enqueue(ctx, outFrame{f: f, req: req, tx: tx}); err != nil {
 		c.forget(req)
-		if ctx.Err() != nil {
+		switch {
+		case errors.Is(err, errStale) || errors.Is(err, ErrTxRolledBack):
+			if terr := tx.usable(); terr != nil {
+				err = terr
+			}
+			if cmd == stomp.CmdAbort {
+				return nil
+			}
+			return fmt.Errorf("commit: %w", err)
+		case ctx.Err() != nil:
 			return fmt.Errorf("%s: %w (the transaction is still open)", cmd, err)
 		}
 		return fmt.Errorf("%s: %w: %w", cmd, ErrTxRolledBack, err)
@@ -285,6 +347,9 @@ func (tx *Tx) finish(ctx context.Context, cmd string) error {
 		return nil
 	case cmd != stomp.CmdCommit:
 		return fmt.Errorf("%s: %w", cmd, err)
+	case errors.Is(err, ErrTxRolledBack):
+		// A failover settled this commit before it reached a broker.
+		return fmt.Errorf("commit: %w", err)
 	case errors.As(err, &be) && be.ReceiptID == req.id:
 		// The broker refused this very commit: nothing was committed.
 		return fmt.Errorf("commit: %w: %w", ErrTxRolledBack, err)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"time"
@@ -36,6 +37,10 @@ type config struct {
 	hbSend, hbRecv  time.Duration
 	connectTimeout  time.Duration
 	closeTimeout    time.Duration
+	onEvent         func(Event)
+	// sleep waits between connect rounds; tests replace it to observe the
+	// back-off without waiting.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // defaultConfig returns the configuration before any Option.
@@ -46,6 +51,7 @@ func defaultConfig() config {
 		hbRecv:         DefaultHeartBeat,
 		connectTimeout: DefaultConnectTimeout,
 		closeTimeout:   DefaultCloseTimeout,
+		sleep:          sleepCtx,
 	}
 }
 
@@ -63,9 +69,18 @@ func WithClientID(id string) Option { return func(c *config) { c.clientID = id }
 // default it is the host name of the broker being connected to.
 func WithHost(host string) Option { return func(c *config) { c.host = host } }
 
-// WithLogger sets where the Conn logs connection events. nil, the default,
-// discards them.
+// WithLogger sets where the Conn logs connection events. Each Event is
+// logged at info level with its stable name in the attribute "event"
+// (connected, connection_lost, reconnecting, reconnected, failed). nil, the
+// default, discards them.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithEventHandler sets a function called for every connection Event:
+// the first connection, a loss, each reconnect attempt, the reconnection,
+// and a reconnect that gave up. It is called on a goroutine of the client,
+// one event at a time and in order; it should return quickly (events queue
+// up behind it), and it may call any method of the Conn, Close included.
+func WithEventHandler(fn func(Event)) Option { return func(c *config) { c.onEvent = fn } }
 
 // WithSendWindow sets how many persistent sends may wait for their
 // confirmation at once. With 1, the default, each Send waits for its own

@@ -22,6 +22,12 @@ import (
 // Each message carries a random duplicate-detection id (header
 // _AMQ_DUPL_ID) unless WithoutDuplicateID or WithDuplicateID says otherwise,
 // so a resend after a failover is not stored twice.
+//
+// With a failover URL, a Send made or waiting while the Conn reconnects
+// keeps waiting (bounded by ctx and by the URL's timeout option), and an
+// unconfirmed persistent send is resent on the new connection; the
+// failover does not show in the result. A non-persistent message queued
+// but not yet written when the connection broke is lost.
 func (c *Conn) Send(ctx context.Context, destination string, body []byte, opts ...SendOption) error {
 	if err := c.takeAsyncErr(); err != nil {
 		return err
@@ -42,7 +48,7 @@ func (c *Conn) Send(ctx context.Context, destination string, body []byte, opts .
 		c.mu.Unlock()
 		return c.err
 	}
-	req := c.newRequestLocked(f, true)
+	req := c.newRequestLocked(f, kindSend)
 	c.mu.Unlock()
 	if err := c.enqueue(ctx, outFrame{f: f, req: req}); err != nil {
 		c.forget(req)
@@ -90,14 +96,14 @@ func (c *Conn) takeAsyncErr() error {
 }
 
 // Flush waits until the broker has confirmed every persistent send made so
-// far, and returns the first failure not yet reported, or the Conn's error
-// if it stopped. Non-persistent sends are not confirmed, so Flush does not
+// far (through failovers, which resend them), and returns the first failure
+// not yet reported, or the Conn's error if it stopped. Non-persistent sends are not confirmed, so Flush does not
 // cover them.
 func (c *Conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
 	var waits []*request
 	for _, req := range c.pending {
-		if req.send {
+		if req.holdsSlot() {
 			waits = append(waits, req)
 		}
 	}

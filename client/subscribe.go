@@ -22,9 +22,16 @@ type Subscription struct {
 	id          string
 	destination string
 	ackMode     AckMode
+	seq         uint64 // creation order, kept by a failover's re-SUBSCRIBEs
 	// frame is the SUBSCRIBE frame, kept so that a failover can subscribe
-	// again on a new transport.
+	// again on a new transport with the same id and headers.
 	frame *stomp.Frame
+	// req is Subscribe's request; while it is pending a failover resends
+	// it rather than a copy. leaving is set once Unsubscribe began, so a
+	// failover does not bring the subscription back. Both are guarded by
+	// c.mu.
+	req     *request
+	leaving bool
 
 	mu     sync.Mutex
 	queue  []*Message // queue[head:] are waiting for Receive
@@ -54,35 +61,32 @@ func (c *Conn) subscribe(ctx context.Context, destination string, sc subConfig) 
 			return nil, fmt.Errorf("%w: %q", ErrReservedHeader, h.Key)
 		}
 	}
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return nil, c.err
-	}
-	s := &Subscription{
-		c: c, id: c.nextIDLocked("sub-"), destination: dest, ackMode: sc.ack,
-		notify: make(chan struct{}, 1),
-	}
+	s := &Subscription{destination: dest, ackMode: sc.ack, notify: make(chan struct{}, 1)}
 	f := &stomp.Frame{Command: stomp.CmdSubscribe}
-	f.Headers.Add(stomp.HdrID, s.id)
-	f.Headers.Add(stomp.HdrDestination, dest)
-	f.Headers.Add(stomp.HdrAck, sc.ack.String())
-	if sc.prefetch > 0 {
-		f.Headers.Add(stomp.HdrPrefetchSize, strconv.Itoa(sc.prefetch))
-	}
-	if sc.selector != "" {
-		f.Headers.Add(stomp.HdrSelector, sc.selector)
-	}
-	for _, h := range sc.headers {
-		f.Headers.Set(h.Key, h.Value)
-	}
-	s.frame = f
-	// Registered before SUBSCRIBE goes out: the broker may push messages
-	// before its RECEIPT arrives.
-	c.subs[s.id] = s
-	c.mu.Unlock()
-
-	if err := c.roundTrip(ctx, f); err != nil {
+	err = c.call(ctx, outFrame{f: f}, kindSubscribe, func(req *request) {
+		// Under c.mu: the subscription is registered before SUBSCRIBE
+		// goes out, since the broker may push messages before its
+		// RECEIPT arrives.
+		s.c, s.id, s.seq, s.frame, s.req = c, c.nextIDLocked("sub-"), c.seq, f, req
+		f.Headers.Add(stomp.HdrID, s.id)
+		f.Headers.Add(stomp.HdrDestination, dest)
+		f.Headers.Add(stomp.HdrAck, sc.ack.String())
+		if sc.prefetch > 0 {
+			f.Headers.Add(stomp.HdrPrefetchSize, strconv.Itoa(sc.prefetch))
+		}
+		if sc.selector != "" {
+			f.Headers.Add(stomp.HdrSelector, sc.selector)
+		}
+		for _, h := range sc.headers {
+			f.Headers.Set(h.Key, h.Value)
+		}
+		req.sub = s
+		c.subs[s.id] = s
+	})
+	if err != nil {
+		if s.c == nil {
+			return nil, fmt.Errorf("subscribe to %s: %w", dest, err)
+		}
 		c.dropSubscription(s, err)
 		if ctx.Err() != nil {
 			// The broker may have the subscription; ask it to drop it,
@@ -97,7 +101,7 @@ func (c *Conn) subscribe(ctx context.Context, destination string, sc subConfig) 
 // tryEnqueue queues a best-effort frame without waiting.
 func (c *Conn) tryEnqueue(f *stomp.Frame) {
 	tr, err := c.current()
-	if err != nil {
+	if err != nil || tr == nil {
 		return
 	}
 	select {
@@ -119,6 +123,11 @@ func (c *Conn) dispatchMessage(tr *transport, f *stomp.Frame) {
 	id := f.Headers.Value(stomp.HdrSubscription)
 	c.mu.Lock()
 	s := c.subs[id]
+	if s != nil && s.ackMode != AckAuto && (c.tr != tr || c.outage != nil) {
+		// The transport is failing: the broker will redeliver this
+		// unacknowledged message on the next one.
+		s = nil
+	}
 	c.mu.Unlock()
 	if s == nil {
 		// Normal right after an Unsubscribe: the broker had it in flight.
@@ -157,6 +166,21 @@ func (s *Subscription) deliver(m *Message) {
 	s.signal()
 }
 
+// dropFrom removes the waiting messages that arrived on tr: after a
+// failover they cannot be acknowledged, and the broker redelivers them.
+func (s *Subscription) dropFrom(tr *transport) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.queue[:s.head]
+	for _, m := range s.queue[s.head:] {
+		if m.tr != tr {
+			kept = append(kept, m)
+		}
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+}
+
 // end stops the subscription with err; the first reason sticks.
 func (s *Subscription) end(err error) {
 	s.mu.Lock()
@@ -186,7 +210,12 @@ func (s *Subscription) Buffered() int {
 // Receive returns the next message, waiting for one until ctx ends. Once the
 // subscription ended (Unsubscribe, or the Conn stopped) it still returns the
 // messages already received, then the reason: ErrSubscriptionClosed, or the
-// Conn's error.
+// Conn's error. A failover does not end it: Receive keeps waiting while the
+// Conn reconnects and subscribes again (unless the outage outlasts the URL's
+// timeout option: then it returns an error wrapping ErrFailoverTimeout).
+// In the client acknowledgement modes, messages that arrived before the
+// failover and were not yet received are dropped; the broker redelivers
+// them, marked redelivered.
 func (s *Subscription) Receive(ctx context.Context) (*Message, error) {
 	for {
 		s.mu.Lock()
@@ -213,6 +242,9 @@ func (s *Subscription) Receive(ctx context.Context) (*Message, error) {
 			s.signal() // let other waiting receivers see the end too
 			return nil, err
 		}
+		if err := s.c.stalled(); err != nil {
+			return nil, err
+		}
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
@@ -235,7 +267,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	}
 	f := &stomp.Frame{Command: stomp.CmdUnsubscribe}
 	f.Headers.Add(stomp.HdrID, s.id)
-	err := c.roundTrip(ctx, f)
+	err := c.call(ctx, outFrame{f: f}, kindUnsubscribe, func(*request) { s.leaving = true })
 	c.dropSubscription(s, ErrSubscriptionClosed)
 	if err != nil {
 		return fmt.Errorf("unsubscribe from %s: %w", s.destination, err)
@@ -259,7 +291,9 @@ func (c *Conn) Browse(ctx context.Context, destination string, opts ...BrowseOpt
 
 // BrowseFunc is Browse that hands each message to fn as it arrives instead
 // of collecting them, for queues too large to hold in memory. An error from
-// fn ends the browse and is returned.
+// fn ends the browse and is returned. A browse survives a failover: the new
+// broker starts it over and BrowseFunc skips the message ids it already
+// handed to fn, which costs a few dozen bytes of memory per message.
 func (c *Conn) BrowseFunc(ctx context.Context, destination string, fn func(*Message) error, opts ...BrowseOption) error {
 	var bc browseConfig
 	for _, o := range opts {
@@ -276,7 +310,10 @@ func (c *Conn) BrowseFunc(ctx context.Context, destination string, fn func(*Mess
 		defer cancel()
 		s.Unsubscribe(uctx)
 	}()
-	for n := 0; bc.limit == 0 || n < bc.limit; n++ {
+	// A failover re-creates the browse, and the broker starts it over; the
+	// ids of the messages already handed out tell the repeats apart.
+	seen := map[string]struct{}{}
+	for n := 0; bc.limit == 0 || n < bc.limit; {
 		m, err := receiveIdle(ctx, s, bc.idle)
 		if err != nil {
 			return fmt.Errorf("browse %s: %w", s.destination, err)
@@ -284,9 +321,16 @@ func (c *Conn) BrowseFunc(ctx context.Context, destination string, fn func(*Mess
 		if m == nil || m.Headers.Value(stomp.HdrBrowser) == "end" {
 			return nil
 		}
+		if m.MessageID != "" {
+			if _, dup := seen[m.MessageID]; dup {
+				continue
+			}
+			seen[m.MessageID] = struct{}{}
+		}
 		if err := fn(m); err != nil {
 			return err
 		}
+		n++
 	}
 	return nil
 }

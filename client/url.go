@@ -60,14 +60,17 @@ type URLOptions struct {
 	// order).
 	Randomize bool
 	// ReconnectAttempts is how often to try to reconnect after losing an
-	// established connection: -1 for ever, 0 never. Classic's
+	// established connection: -1 for ever, 0 never. One attempt tries
+	// every known broker once. Classic's
 	// maxReconnectAttempts (default -1) or Artemis' reconnectAttempts
 	// (default 0).
 	ReconnectAttempts int
 	// InitialConnectAttempts is how often to try to connect at all before
-	// giving up: -1 for ever. Classic's startupMaxReconnectAttempts (default
-	// -1; the value counts retries, so n means n+1 attempts) or Artemis'
-	// initialConnectAttempts (default 1).
+	// giving up: -1 for ever. Classic's startupMaxReconnectAttempts (the
+	// value counts retries, so n means n+1 attempts; unset or -1 means
+	// the maxReconnectAttempts limit, so for ever by default) or Artemis'
+	// initialConnectAttempts (default 1). One attempt tries every broker
+	// of the list once.
 	InitialConnectAttempts int
 	// ReconnectDelay is the wait before the first reconnect attempt:
 	// Classic's initialReconnectDelay (10ms) or Artemis' retryInterval (2s).
@@ -273,6 +276,7 @@ func parseOptions(form URLForm, params map[string]string) (URLOptions, error) {
 	o := defaultURLOptions(form)
 	o.Params = params
 	expBackOff := true
+	startup := false // startupMaxReconnectAttempts or initialConnectAttempts given
 	for k, v := range params {
 		var err error
 		switch k {
@@ -286,9 +290,11 @@ func parseOptions(form URLForm, params map[string]string) (URLOptions, error) {
 			o.InitialConnectAttempts, err = parseAttempts(k, v)
 			if err == nil && o.InitialConnectAttempts >= 0 {
 				o.InitialConnectAttempts++ // Classic counts retries, we count attempts
+				startup = true
 			}
 		case "initialConnectAttempts":
 			o.InitialConnectAttempts, err = parseAttempts(k, v)
+			startup = true
 		case "initialReconnectDelay", "retryInterval":
 			o.ReconnectDelay, err = parseMillis(k, v)
 		case "maxReconnectDelay", "maxRetryInterval":
@@ -306,6 +312,15 @@ func parseOptions(form URLForm, params map[string]string) (URLOptions, error) {
 	}
 	if !expBackOff {
 		o.BackOffMultiplier = 1
+	}
+	if form == FormFailover && !startup {
+		// Classic: without startupMaxReconnectAttempts (or with -1) the
+		// first connection is bound by maxReconnectAttempts, which also
+		// counts retries.
+		o.InitialConnectAttempts = o.ReconnectAttempts
+		if o.ReconnectAttempts >= 0 {
+			o.InitialConnectAttempts++
+		}
 	}
 	return o, nil
 }
