@@ -55,8 +55,8 @@ func TestWriteFaults(t *testing.T) {
 			_, recs := open(t, o)
 			with := m.clone()
 			with.apply(failed)
-			if tt.mayPersist && len(recs) == len(with.records()) {
-				sameRecords(t, recs, with.records())
+			if tt.mayPersist && equalRecords(recs, with.records()) {
+				t.Log("the batch whose sync failed made it to disk")
 			} else {
 				sameRecords(t, recs, m.records())
 			}

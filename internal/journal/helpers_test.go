@@ -81,6 +81,24 @@ func short(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
+func equalRecords(got, want []Record) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.ID != w.ID || g.Type != w.Type || !bytes.Equal(g.Data, w.Data) || len(g.Updates) != len(w.Updates) {
+			return false
+		}
+		for k := range g.Updates {
+			if g.Updates[k].Type != w.Updates[k].Type || !bytes.Equal(g.Updates[k].Data, w.Updates[k].Data) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func sameRecords(t *testing.T, got, want []Record) {
 	t.Helper()
 	if len(got) != len(want) {
