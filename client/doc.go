@@ -18,8 +18,33 @@
 // ParseURL accepts a single broker (tcp://host:port), ActiveMQ Classic's
 // failover:(tcp://a:61616,tcp://b:61616)?randomize=false form and Artemis'
 // (tcp://a:61616,tcp://b:61616)?ha=true&reconnectAttempts=-1 form, with those
-// brokers' option names and defaults. Dial tries the listed brokers in order
-// and uses the first that accepts the connection.
+// brokers' option names and defaults. Dial tries every listed broker in each
+// round (in order, or shuffled with randomize=true, Classic's default) and
+// uses the first that accepts the connection; see Dial for the retries.
+//
+// # Failover
+//
+// A failover: URL, or an Artemis URL with ha=true or reconnectAttempts set,
+// makes the Conn fail over; a plain tcp:// URL never does (an explicit
+// opt-in). When the connection breaks (a read or write error, a heart-beat
+// timeout, or an ERROR from the broker), the Conn reconnects with the URL's
+// back-off across every known broker, logs in again with the same
+// credentials and client id, subscribes again with the same subscription
+// ids and headers, and resends every persistent send not yet confirmed, in
+// the original order and with the same duplicate id, so a broker that
+// stored the message before the break drops the copy and just confirms it.
+// Calls waiting in Send, Flush or Receive keep waiting and then succeed; the
+// failover does not show in their results. Because a tandem live broker
+// advertises its backups (the CONNECTED header tandem-backups), a URL
+// naming only the live, such as failover:(tcp://live:61616), is enough.
+//
+// What cannot cross a failover: a message received before it cannot be
+// acknowledged after it (Ack returns nil and sends nothing; the broker
+// redelivers the message, so delivery is at least once), and a transaction
+// open across it was rolled back by the broker (Commit returns an error
+// wrapping ErrTxRolledBack). WithEventHandler and WithLogger report each
+// step as an Event. When the URL's attempts run out, the Conn stops with an
+// error wrapping ErrReconnectFailed.
 //
 // # Destinations
 //
@@ -38,9 +63,8 @@
 // later Send, Flush or Close. Every message carries a duplicate-detection id
 // (header _AMQ_DUPL_ID) so that a resend never makes a second copy.
 //
-// The Conn keeps its subscriptions and unconfirmed sends in client-side state
-// so that a later version can reconnect underneath them (failover); this
-// version reports a lost connection as an error wrapping ErrConnectionLost.
+// Without failover, a lost connection stops the Conn with an error wrapping
+// ErrConnectionLost.
 //
 // Every method of Conn, Subscription, Message and Tx is safe for concurrent
 // use.

@@ -546,8 +546,20 @@ func TestFailoverTimeoutOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gone, err := c.Subscribe(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa.expect(t, stomp.CmdSubscribe)
 	sa.expect(t, stomp.CmdSubscribe)
 	a.stop()
+	evs.wait(t, EventConnectionLost)
+	if err := gone.Unsubscribe(ctx); err != nil {
+		t.Errorf("Unsubscribe during the outage = %v", err)
+	}
+	if _, err := gone.Receive(ctx); !errors.Is(err, ErrSubscriptionClosed) {
+		t.Errorf("Receive after Unsubscribe = %v", err)
+	}
 	if err := c.Send(ctx, "q", []byte("x")); !errors.Is(err, ErrFailoverTimeout) {
 		t.Errorf("Send while no broker is reachable past the timeout = %v", err)
 	}
@@ -567,6 +579,10 @@ func TestFailoverTimeoutOption(t *testing.T) {
 	evs.wait(t, EventReconnected)
 	if err := c.Send(ctx, "q", []byte("y")); err != nil {
 		t.Fatalf("Send after the broker came back = %v", err)
+	}
+	// Neither the timed-out send nor the dropped subscription comes back.
+	if f := sa.expect(t, stomp.CmdSend); string(f.Body) != "y" {
+		t.Errorf("frame after the re-SUBSCRIBE = %v, want the new SEND", f)
 	}
 	sa.message(sub.ID(), "/queue/q", "m-1", "z")
 	if _, err := sub.Receive(ctx); err != nil {

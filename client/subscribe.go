@@ -256,13 +256,24 @@ func (s *Subscription) Receive(ctx context.Context) (*Message, error) {
 // Unsubscribe tells the broker to stop the subscription and waits for its
 // confirmation. Messages already received can still be taken with Receive;
 // after them it returns ErrSubscriptionClosed. Unsubscribing twice is a
-// no-op.
+// no-op. While the Conn reconnects it returns at once: the new connection
+// simply does not subscribe again.
 func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	c := s.c
 	c.mu.Lock()
 	_, live := c.subs[s.id]
+	down := live && c.outage != nil
+	if down {
+		// The connection that had the subscription is gone, and the next
+		// one will not get it: there is nothing to tell a broker.
+		s.leaving = true
+		delete(c.subs, s.id)
+	}
 	c.mu.Unlock()
-	if !live {
+	if down {
+		s.end(ErrSubscriptionClosed)
+	}
+	if !live || down {
 		return nil
 	}
 	f := &stomp.Frame{Command: stomp.CmdUnsubscribe}
