@@ -298,12 +298,12 @@ func (n *node) primary(ctx context.Context, st *store) (*Live, error) {
 		// A failback request changes only the state letter: the other
 		// fields keep describing the live node, which is what the
 		// console shows while this node waits.
-		rec, err := st.update(ctx, n.opts.recordTimeout, func(r *Record) (bool, error) {
+		rec, uerr := st.update(ctx, n.opts.recordTimeout, func(r *Record) (bool, error) {
 			r.State = StoreFailingBack
 			return true, nil
 		})
-		if err != nil {
-			return nil, err
+		if uerr != nil {
+			return nil, uerr
 		}
 		msg := fmt.Sprintf("node %s is live on %s; requested failback (state F) and waiting for the live lock", rec.Who(), n.opts.Dir)
 		n.log.Info(msg, "event", "ha_failback_requested", "node_id", rec.NodeID, "epoch", rec.Epoch, "live", rec.Name)
