@@ -367,7 +367,11 @@ func TestFailoverOnHeartBeatTimeout(t *testing.T) {
 }
 
 func TestFailoverTopology(t *testing.T) {
-	b := newFakeServer(t, nil)
+	third := newFakeServer(t, nil)
+	b := newFakeServer(t, func(s *fakeServer) {
+		// The new live advertises its own backup, and the old live again.
+		s.connected = stomp.Headers{{Key: hdrBackups, Value: third.URL() + "," + s.URL()}}
+	})
 	a := newFakeServer(t, func(s *fakeServer) {
 		s.connected = stomp.Headers{{Key: hdrBackups, Value: b.URL() + ", tcp://bad:port"}}
 	})
@@ -397,6 +401,13 @@ func TestFailoverTopology(t *testing.T) {
 	}
 	if c.Endpoint().String() != b.URL() {
 		t.Errorf("Endpoint = %v", c.Endpoint())
+	}
+	var eps []string
+	for _, ep := range c.Endpoints() {
+		eps = append(eps, ep.String())
+	}
+	if want := []string{a.URL(), b.URL(), third.URL()}; !slices.Equal(eps, want) {
+		t.Errorf("endpoints after the reconnect = %v, want %v (learned again, without duplicates)", eps, want)
 	}
 	select {
 	case <-plain.Done():
