@@ -55,7 +55,8 @@ func freePortOffset(t *testing.T) int {
 	for i := 0; i < 200; i++ {
 		off := 100 + rand.IntN(3800)
 		ok := true
-		for _, p := range []int{61616 + off, 8161 + off} {
+		// Check the offset and the next one, so pairs can use off and off+1.
+		for _, p := range []int{61616 + off, 8161 + off, 61617 + off, 8162 + off} {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 			if err != nil {
 				ok = false
@@ -120,8 +121,13 @@ func (i instance) addr() string {
 // port offset; extra flags are passed through.
 func create(t *testing.T, name string, extra ...string) instance {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	off := freePortOffset(t)
+	return createAt(t, filepath.Join(t.TempDir(), name), freePortOffset(t), extra...)
+}
+
+// createAt makes an instance in dir at a given port offset.
+func createAt(t *testing.T, dir string, off int, extra ...string) instance {
+	t.Helper()
+	name := filepath.Base(dir)
 	args := []string{"create", dir, "--name", name, "--user", "admin", "--password", "admin", "--port-offset", fmt.Sprint(off)}
 	if !slices.Contains(extra, "--require-login") {
 		args = append(args, "--allow-anonymous")
@@ -195,6 +201,29 @@ func (p *proc) kill() {
 	<-p.done
 }
 
+// exitCode waits up to within for the process to exit and returns its
+// exit status.
+func (p *proc) exitCode(within time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		p.t.Fatalf("broker still running after %v:\n%s", within, p.output())
+		return 0
+	}
+}
+
+// alive reports whether the process is still running.
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // stop sends SIGTERM and waits up to 15 s for a clean exit.
 func (p *proc) stop() {
 	p.t.Helper()
@@ -224,6 +253,31 @@ func (p *proc) waitLog(s string, within time.Duration) {
 		}
 	}
 	p.t.Fatalf("broker did not log %q within %v:\n%s", s, within, p.output())
+}
+
+// waitClosed waits until addr refuses connections.
+func waitClosed(t *testing.T, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s still accepting connections after %v", addr, within)
+}
+
+// listening reports whether addr accepts a connection right now.
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // waitListening waits until addr accepts connections.

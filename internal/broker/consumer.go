@@ -64,8 +64,10 @@ func (c *Consumer) hasCreditLocked() bool {
 	return !c.closed && (c.window < 0 || c.outstanding < c.window)
 }
 
+// matches applies the consumer's selector. JMSXDeliveryCount is the count
+// this delivery would have, so a first delivery sees 1.
 func (c *Consumer) matches(r *ref) bool {
-	return c.filter == nil || c.filter.Match(r.e.m, r.deliveryCount)
+	return c.filter == nil || c.filter.Match(r.e.m, r.deliveryCount+1)
 }
 
 func (c *Consumer) deliverLocked(r *ref) {

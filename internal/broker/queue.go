@@ -461,7 +461,7 @@ func (q *queue) browseLocked(f Filter, max int, now int64) []BrowseItem {
 	var out []BrowseItem
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; r = r.next {
-			if r.e.m.Expired(now) || (f != nil && !f.Match(r.e.m, r.deliveryCount)) {
+			if r.e.m.Expired(now) || (f != nil && !f.Match(r.e.m, r.deliveryCount+1)) {
 				continue
 			}
 			out = append(out, BrowseItem{Message: r.e.m, DeliveryCount: r.deliveryCount})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,7 +91,11 @@ func runRun(ctx context.Context, o runOptions, e *env) error {
 		return err
 	}
 	defer closeLog()
-	return server.New(cfg, log).Run(ctx)
+	err = server.New(cfg, log).Run(ctx)
+	if errors.Is(err, server.ErrLockLost) {
+		return &exitError{code: 3, err: err}
+	}
+	return err
 }
 
 // newLogger logs to stderr and, when the configuration names one, to a

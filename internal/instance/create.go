@@ -134,6 +134,19 @@ func Create(opts CreateOptions) (*Instance, error) {
 			return nil, fmt.Errorf("create instance directory: %w", err)
 		}
 	}
+	// The store's directories are made now, at creation, as Artemis does. At
+	// run time a shared-store node refuses a missing journal directory rather
+	// than create one, because a missing directory usually means the shared
+	// mount is not there, and a local copy would make a second live.
+	store := filepath.Join(inst.DataDir)
+	if o.DataDir != "" {
+		store = o.DataDir
+	}
+	for _, sub := range []string{"journal", "bindings", "paging", "large-messages"} {
+		if err := os.MkdirAll(filepath.Join(store, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("create the data directory %s (check --data): %w", filepath.Join(store, sub), err)
+		}
+	}
 	if err := writeFileAtomic(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ScriptPath(), err)
 	}

@@ -4,7 +4,18 @@ import (
 	"tandem/internal/broker"
 	"tandem/internal/config"
 	"tandem/internal/security"
+	"tandem/internal/selector"
 )
+
+// compileSelector compiles JMS selectors for the broker's consumers and
+// queue filters.
+func compileSelector(sel string) (broker.Filter, error) {
+	s, err := selector.Compile(sel)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 // authAdapter lets the protocol adapters authenticate through security.
 type authAdapter struct{ a *security.Authenticator }

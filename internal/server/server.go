@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/internal/broker"
 	"tandem/internal/config"
+	"tandem/internal/ha"
 	"tandem/internal/listener"
 	stompproto "tandem/internal/protocol/stomp"
 	"tandem/internal/security"
@@ -31,6 +33,10 @@ type Server struct {
 	listeners []*listener.Listener
 	serveErr  chan error
 	started   time.Time
+
+	topo      *topology
+	fenceable atomic.Pointer[filestore.Store]
+	haState   atomic.Pointer[ha.State]
 }
 
 // New returns a server for cfg. It does not start anything.
@@ -38,12 +44,26 @@ func New(cfg *config.Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{cfg: cfg, log: log, serveErr: make(chan error, 4)}
+	s := &Server{cfg: cfg, log: log, serveErr: make(chan error, 4), topo: &topology{log: log}}
+	for _, cc := range cfg.ClusterConnections {
+		if cc.User != "" {
+			s.topo.clusterUser = cc.User
+		}
+	}
+	return s
 }
 
-// Run starts the server and serves until ctx is cancelled or a listener
-// fails, then stops it.
+// ErrLockLost is returned by Run when a live node lost the shared store to
+// another node: its journal is fenced and the process must exit (status 3).
+var ErrLockLost = errors.New("lost the shared store lock; this node stopped writing and must exit")
+
+// Run serves until ctx is cancelled or a listener fails, then stops. A
+// node in a shared-store pair first waits to become live (see docs/ha.md)
+// and may go back to waiting when its primary fails back.
 func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.HA.Mode != config.HANone {
+		return s.runHA(ctx)
+	}
 	if err := s.Start(); err != nil {
 		return err
 	}
@@ -52,17 +72,26 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-s.serveErr:
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return errors.Join(err, s.Stop(stopCtx))
+	return errors.Join(err, s.stopWithTimeout())
 }
 
-// Start opens the store, recovers the broker and opens the acceptors.
-func (s *Server) Start() error {
+func (s *Server) stopWithTimeout() error {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Stop(stopCtx)
+}
+
+// Start opens the store, recovers the broker and opens the acceptors of a
+// standalone broker.
+func (s *Server) Start() error { return s.startServing(0) }
+
+// startServing opens the store with the given fencing epoch, recovers the
+// broker and opens the acceptors.
+func (s *Server) startServing(epoch uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
-	st, err := s.openStore()
+	st, err := s.openStore(epoch)
 	if err != nil {
 		return err
 	}
@@ -74,7 +103,7 @@ func (s *Server) Start() error {
 	}
 	b, err := broker.New(broker.Options{
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
-		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log,
+		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
 	})
 	if err != nil {
 		st.Close()
@@ -87,6 +116,7 @@ func (s *Server) Start() error {
 	s.broker = b
 	stompSrv := stompproto.NewServer(stompproto.Options{
 		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
+		Connected: s.topo.headers, Announce: s.topo.announce,
 	})
 	for _, a := range s.cfg.Acceptors {
 		ln, err := net.Listen("tcp", a.Addr())
@@ -105,11 +135,12 @@ func (s *Server) Start() error {
 		s.log.Info("acceptor listening", "event", "acceptor_started", "name", a.Name, "addr", ln.Addr().String())
 	}
 	s.started = time.Now()
-	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "startup", time.Since(begin).Round(time.Microsecond).String())
+	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "epoch", epoch,
+		"startup", time.Since(begin).Round(time.Microsecond).String())
 	return nil
 }
 
-func (s *Server) openStore() (store.Store, error) {
+func (s *Server) openStore(epoch uint64) (store.Store, error) {
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
@@ -118,11 +149,12 @@ func (s *Server) openStore() (store.Store, error) {
 		JournalDir: s.cfg.JournalDirectory, BindingsDir: s.cfg.BindingsDirectory,
 		FileSize: s.cfg.JournalFileSize, MinFiles: s.cfg.JournalMinFiles, Sync: s.cfg.JournalSync,
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
-		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log,
+		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
+	s.fenceable.Store(fs)
 	return fs, nil
 }
 
@@ -186,6 +218,7 @@ func (s *Server) stopLocked(ctx context.Context) error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 		s.store = nil
+		s.fenceable.Store(nil)
 	}
 	s.log.Info("broker stopped", "event", "server_stopped", "name", s.cfg.Name)
 	return errors.Join(errs...)

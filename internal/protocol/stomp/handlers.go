@@ -103,6 +103,9 @@ func (c *conn) connect(f *wire.Frame) bool {
 		c.sendError("login failed", fmt.Sprintf("login failed for user %q: %v", login, err), "")
 		return false
 	}
+	if kind, ok := h.Get("tandem-announce"); ok {
+		return c.announce(h, kind, user)
+	}
 	clientID, _ := h.Get("client-id")
 	sess, err := c.srv.opts.Broker.NewSession(broker.SessionInfo{User: user, Roles: roles, ClientID: clientID,
 		RemoteAddr: c.nc.RemoteAddr().String(), Protocol: "STOMP"})
@@ -468,4 +471,54 @@ func (c *conn) abort(f *wire.Frame) error {
 	}
 	tx.Rollback()
 	return nil
+}
+
+// announce registers a waiting HA node that introduced itself with
+// tandem-announce. The connection then carries only heart-beats; its end
+// unregisters the node.
+func (c *conn) announce(h wire.Headers, kind, user string) bool {
+	if c.srv.opts.Announce == nil || kind != "backup" {
+		c.sendError("announcement refused", "this node does not accept HA announcements (it is not a live node of a shared-store pair)", "")
+		return false
+	}
+	a := Announcement{NodeID: h.Value("tandem-node-id"), URL: h.Value("tandem-url"), Name: h.Value("tandem-name"), User: user}
+	release, err := c.srv.opts.Announce(a)
+	if err != nil {
+		c.sendError(shortReason(err), err.Error(), "")
+		return false
+	}
+	c.release = release
+	resp := wire.Headers{{Key: "version", Value: c.version.String()}, {Key: "server", Value: c.srv.opts.ServerName}}
+	if hb, ok := h.Get("heart-beat"); ok && c.version >= wire.V11 {
+		cx, cy, err := wire.ParseHeartBeat(hb)
+		if err == nil {
+			want := c.srv.opts.HeartBeat
+			send, recv := wire.NegotiateHeartBeat(want, want, time.Duration(cx)*time.Millisecond, time.Duration(cy)*time.Millisecond)
+			c.sendBeat.Store(int64(send))
+			if recv > 0 {
+				c.readLimit = recv*3/2 + time.Second
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
+			}
+			resp = append(resp, wire.Header{Key: "heart-beat", Value: wire.FormatHeartBeat(send, recv)})
+		}
+	}
+	if c.readLimit == 0 {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	if c.srv.opts.Connected != nil {
+		resp = append(resp, c.srv.opts.Connected()...)
+	}
+	c.enqueue(&wire.Frame{Command: wire.CmdConnected, Headers: resp}, nil)
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			return false
+		}
+		if c.readLimit > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
+		}
+		if !f.IsHeartBeat() && f.Command == wire.CmdDisconnect {
+			return false
+		}
+	}
 }

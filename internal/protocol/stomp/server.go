@@ -31,6 +31,20 @@ type SessionFactory interface {
 // topology, at the moment a client connects.
 type ConnectedHeaders func() wire.Headers
 
+// Announcement is a waiting HA node introducing itself to the live node
+// (see docs/ha.md, section 4).
+type Announcement struct {
+	NodeID string
+	URL    string
+	Name   string
+	User   string
+}
+
+// Announcer registers waiting nodes. It returns a function that
+// unregisters the node, called when its connection ends, or an error whose
+// text is sent to the node in an ERROR frame.
+type Announcer func(a Announcement) (release func(), err error)
+
 // Options configure the STOMP server.
 type Options struct {
 	Broker SessionFactory
@@ -56,6 +70,9 @@ type Options struct {
 	// ServerName is sent in the CONNECTED frame's server header.
 	ServerName string
 	Connected  ConnectedHeaders
+	// Announce, when set, accepts CONNECT frames carrying tandem-announce
+	// from waiting HA nodes; without it they are refused.
+	Announce Announcer
 }
 
 // Server is the STOMP protocol for the listener.
@@ -159,6 +176,9 @@ func (s *Server) Serve(ctx context.Context, nc net.Conn) {
 	c.shutdown()
 	<-writerDone
 	c.cleanup()
+	if c.release != nil {
+		c.release()
+	}
 }
 
 // conn is one STOMP connection.
@@ -171,6 +191,7 @@ type conn struct {
 	w   *wire.Writer
 
 	session   *broker.Session
+	release   func() // unregisters an announced HA node
 	version   wire.Version
 	readLimit time.Duration // heart-beat read timeout; 0 = none
 	sendBeat  atomic.Int64  // heart-beat send interval in ns; written by the reader, read by the writer

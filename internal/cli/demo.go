@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tandem/client"
+	"tandem/internal/instance"
+)
+
+type demoOptions struct {
+	dir      string
+	messages int
+	keep     bool
+	verbose  bool
+}
+
+func init() { register(newDemoCommand) }
+
+func newDemoCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "demo", Short: "Run guided demonstrations on this machine"}
+	var o demoOptions
+	fo := &cobra.Command{
+		Use:   "failover",
+		Short: "Run a live/backup pair on a shared store, kill the live, and watch the backup take over",
+		Long: `Run lab A by itself in a temporary directory: create a master and a slave on one
+shared store, start both, send persistent messages to the master, kill the
+master with SIGKILL, consume every message from the slave, then restart the
+master and watch it take the store back (failback). Each step prints its
+timing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemoFailover(cmd.Context(), o, e) },
+	}
+	fo.Flags().StringVar(&o.dir, "dir", "", "directory for the two instances and the shared store (default: a new temporary directory)")
+	fo.Flags().IntVar(&o.messages, "message-count", 100, "persistent messages to send before the kill")
+	fo.Flags().BoolVar(&o.keep, "keep", false, "keep the directory afterwards")
+	fo.Flags().BoolVar(&o.verbose, "verbose", false, "show the brokers' logs")
+	cmd.AddCommand(fo)
+	return cmd
+}
+
+// demoNode is one broker process of the demo.
+type demoNode struct {
+	name string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	log  strings.Builder
+}
+
+func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
+	out := e.stdout
+	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+	root := o.dir
+	if root == "" {
+		var err error
+		if root, err = os.MkdirTemp("", "tandem-demo-"); err != nil {
+			return err
+		}
+	}
+	if !o.keep {
+		defer os.RemoveAll(root)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	offset, err := freePairOffset()
+	if err != nil {
+		return err
+	}
+	shared := filepath.Join(root, "shared")
+	step("creating brokers/master and brokers/slave on the shared store %s", shared)
+	nodes := make([]*demoNode, 2)
+	for i, name := range []string{"master", "slave"} {
+		dir := filepath.Join(root, "brokers", name)
+		_, err := instance.Create(instance.CreateOptions{Dir: dir, Name: name, User: "admin", Password: "admin",
+			AllowAnonymous: true, PortOffset: offset + i, DataDir: shared, SharedStore: true, Backup: i == 1,
+			Executable: exe, NoWeb: true})
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		nodes[i] = &demoNode{name: name, dir: dir, port: 61616 + offset + i}
+	}
+	master, slave := nodes[0], nodes[1]
+	defer func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	}()
+
+	t0 := time.Now()
+	if err := master.start(exe, o.verbose, out); err != nil {
+		return err
+	}
+	if err := waitPort(ctx, master.port, 20*time.Second); err != nil {
+		return fmt.Errorf("master: %w\n%s", err, master.output())
+	}
+	step("master is live on tcp://localhost:%d (started in %v)", master.port, since(t0))
+	if err := slave.start(exe, o.verbose, out); err != nil {
+		return err
+	}
+	if err := waitLog(ctx, slave, "waiting for the live lock", 20*time.Second); err != nil {
+		return fmt.Errorf("slave: %w\n%s", err, slave.output())
+	}
+	step("slave is waiting for the lock (no client port open on %d)", slave.port)
+
+	url := fmt.Sprintf("failover:(tcp://localhost:%d,tcp://localhost:%d)", master.port, slave.port)
+	t0 = time.Now()
+	if err := demoProduce(ctx, fmt.Sprintf("tcp://localhost:%d", master.port), o.messages); err != nil {
+		return err
+	}
+	step("sent %d persistent messages to the master, each confirmed after its fsync (%v)", o.messages, since(t0))
+
+	step("killing the master with SIGKILL")
+	killed := time.Now()
+	master.kill()
+	if err := waitPort(ctx, slave.port, 30*time.Second); err != nil {
+		return fmt.Errorf("slave did not take over: %w\n%s", err, slave.output())
+	}
+	accept := time.Since(killed)
+	c, err := client.Dial(ctx, url, client.WithCredentials("admin", "admin"))
+	if err != nil {
+		return fmt.Errorf("failover client: %w", err)
+	}
+	if err := c.Send(ctx, "queue://demo.probe", []byte("probe")); err != nil {
+		c.Close()
+		return fmt.Errorf("first send after failover: %w", err)
+	}
+	firstSend := time.Since(killed)
+	c.Close()
+	step("slave is live: accepting clients %v after the kill; a failover client's first confirmed send %v after it",
+		accept.Round(time.Millisecond), firstSend.Round(time.Millisecond))
+
+	got, err := demoConsume(ctx, url, o.messages)
+	if err != nil {
+		return err
+	}
+	step("consumed %d of %d messages from the slave, each exactly once", got, o.messages)
+	if got != o.messages {
+		return fmt.Errorf("lost messages: consumed %d of %d", got, o.messages)
+	}
+
+	step("restarting the master: with allow-failback it takes the store back")
+	t0 = time.Now()
+	if err := master.start(exe, o.verbose, out); err != nil {
+		return err
+	}
+	if err := waitPort(ctx, master.port, 30*time.Second); err != nil {
+		return fmt.Errorf("master did not fail back: %w\n%s", err, master.output())
+	}
+	step("master is live again after %v; the slave went back to waiting", since(t0))
+	fmt.Fprintf(out, "\nDone: no message lost, takeover in %v.\n", accept.Round(time.Millisecond))
+	if o.keep {
+		fmt.Fprintf(out, "The instances are in %s.\n", root)
+	}
+	return nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+func (n *demoNode) start(exe string, verbose bool, out io.Writer) error {
+	n.cmd = exec.Command(exe, "run", "--instance", n.dir)
+	pr, pw := io.Pipe()
+	n.cmd.Stdout, n.cmd.Stderr = pw, pw
+	n.done = make(chan struct{})
+	n.mu.Lock()
+	n.log.Reset()
+	n.mu.Unlock()
+	if err := n.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			n.mu.Lock()
+			n.log.WriteString(sc.Text() + "\n")
+			n.mu.Unlock()
+			if verbose {
+				fmt.Fprintf(out, "    [%s] %s\n", n.name, sc.Text())
+			}
+		}
+	}()
+	go func() {
+		n.cmd.Wait()
+		pw.Close()
+		close(n.done)
+	}()
+	return nil
+}
+
+func (n *demoNode) output() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.log.String()
+}
+
+func (n *demoNode) kill() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.done
+}
+
+func (n *demoNode) stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(15 * time.Second):
+		n.kill()
+	}
+}
+
+func waitPort(ctx context.Context, port int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing listening on %s within %v", addr, within)
+}
+
+func waitLog(ctx context.Context, n *demoNode, text string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if strings.Contains(n.output(), text) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return errors.New("the process exited")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no %q in the log within %v", text, within)
+}
+
+// freePairOffset finds a port offset whose two client ports are free.
+func freePairOffset() (int, error) {
+	for off := 0; off < 2000; off += 10 {
+		ok := true
+		for _, p := range []int{61616 + off, 61617 + off} {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			return off, nil
+		}
+	}
+	return 0, errors.New("no free pair of client ports above 61616")
+}
+
+func demoProduce(ctx context.Context, url string, n int) error {
+	c, err := client.Dial(ctx, url, client.WithCredentials("admin", "admin"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i := 0; i < n; i++ {
+		if err := c.Send(ctx, "queue://demo", []byte(fmt.Sprintf("demo message %d", i))); err != nil {
+			return fmt.Errorf("send %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func demoConsume(ctx context.Context, url string, want int) (int, error) {
+	c, err := client.Dial(ctx, url, client.WithCredentials("admin", "admin"))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	sub, err := c.Subscribe(ctx, "queue://demo", client.WithAckMode(client.AckClientIndividual))
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	for len(seen) < want {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		m, err := sub.Receive(rctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		if seen[string(m.Body)] {
+			return len(seen), fmt.Errorf("message %q delivered twice", m.Body)
+		}
+		seen[string(m.Body)] = true
+		if err := m.Ack(ctx); err != nil {
+			return len(seen), err
+		}
+	}
+	return len(seen), nil
+}

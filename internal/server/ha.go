@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"tandem/internal/config"
+	"tandem/internal/ha"
+	"tandem/internal/journal"
+	"tandem/internal/store/filestore"
+)
+
+// runHA runs a node of a shared-store pair: wait for the live lock, serve
+// while holding it, and go back to waiting after handing the store back to
+// a returning primary.
+func (s *Server) runHA(ctx context.Context) error {
+	if !s.cfg.PersistenceEnabled {
+		return errors.New("ha-policy shared-store needs persistence-enabled: true (the journal is the shared store)")
+	}
+	opts := ha.Options{
+		Dir: s.cfg.JournalDirectory, Role: ha.Backup, FailoverOnShutdown: s.cfg.HA.FailoverOnShutdown,
+		AllowFailback: s.cfg.HA.AllowFailback, Name: s.cfg.Name, MaxEpochOnDisk: s.maxEpochOnDisk,
+		Fence: s.fence, Logger: s.log, OnState: s.setHAState,
+	}
+	if s.cfg.HA.Mode == config.HAPrimary {
+		opts.Role = ha.Primary
+	}
+	ann := s.newAnnouncer()
+	for {
+		annCtx, stopAnnouncing := context.WithCancel(ctx)
+		if ann != nil {
+			go ann.run(annCtx)
+		}
+		live, err := ha.Wait(ctx, opts)
+		stopAnnouncing()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting: nothing to release
+			}
+			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
+		}
+		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
+		if err := s.startServing(live.Epoch()); err != nil {
+			return errors.Join(err, live.Stop())
+		}
+		live.Monitor()
+		select {
+		case <-ctx.Done():
+			err := s.stopWithTimeout()
+			return errors.Join(err, live.Stop())
+		case <-live.Lost():
+			s.log.Error("lost the shared store: stopped writing, closing clients and exiting", "event", "ha_fenced", "err", live.Err())
+			s.stopWithTimeout()
+			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
+		case err := <-s.serveErr:
+			return errors.Join(err, s.stopWithTimeout(), live.Stop())
+		case <-live.FailbackRequested():
+			s.log.Info("the primary is back: handing the store back (allow-failback)", "event", "ha_failback")
+			if err := s.stopWithTimeout(); err != nil {
+				s.log.Warn("stopping for failback", "err", err)
+			}
+			s.topo.activate("", 0, "")
+			if err := live.HandBack(); err != nil {
+				return fmt.Errorf("hand the store back to the primary: %w", err)
+			}
+		}
+	}
+}
+
+// fence stops all journal writing at once; the lock monitor calls it the
+// moment it finds the store taken by another node.
+func (s *Server) fence(cause error) {
+	if fs := s.fenceable.Load(); fs != nil {
+		fs.Fence(cause)
+	}
+}
+
+// maxEpochOnDisk reads the fencing epochs in the journal file headers.
+func (s *Server) maxEpochOnDisk() (uint64, error) {
+	a, err := journal.MaxEpoch(s.cfg.JournalDirectory, filestore.MessagesPrefix)
+	if err != nil {
+		return 0, err
+	}
+	b, err := journal.MaxEpoch(s.cfg.BindingsDirectory, filestore.BindingsPrefix)
+	if err != nil {
+		return 0, err
+	}
+	return max(a, b), nil
+}
+
+func (s *Server) setHAState(st ha.State) {
+	s.haState.Store(&st)
+}
+
+// HAState returns the node's current HA state, or nil for a standalone
+// broker.
+func (s *Server) HAState() *ha.State { return s.haState.Load() }
+
+// ownURL is this node's client URL as its peers reach it: the connector its
+// cluster connection names.
+func (s *Server) ownURL() string {
+	for _, cc := range s.cfg.ClusterConnections {
+		if u := s.connectorURL(cc.ConnectorRef); u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+func (s *Server) connectorURL(name string) string {
+	for _, c := range s.cfg.Connectors {
+		if c.Name == name {
+			return c.URL
+		}
+	}
+	return ""
+}
+
+// newAnnouncer builds the announcer of a waiting node from its cluster
+// connection, or returns nil when none is configured.
+func (s *Server) newAnnouncer() *announcer {
+	for _, cc := range s.cfg.ClusterConnections {
+		var peers []string
+		for _, name := range cc.StaticConnectors {
+			if u := s.connectorURL(name); u != "" {
+				peers = append(peers, u)
+			}
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		dir := s.cfg.JournalDirectory
+		return &announcer{urls: peers, user: cc.User, password: cc.Password, selfURL: s.connectorURL(cc.ConnectorRef),
+			name: s.cfg.Name, log: s.log, nodeID: func() string {
+				rec, err := ha.ReadRecord(dir)
+				if err != nil {
+					return ""
+				}
+				return rec.NodeID
+			}}
+	}
+	return nil
+}
