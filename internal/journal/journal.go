@@ -82,7 +82,7 @@ type Options struct {
 	Dir           string        // created if missing
 	Prefix        string        // file name prefix (default "tandem"); data files are <prefix>-<seq>.tj
 	FileSize      int64         // size of each pre-allocated file (default 10 MiB)
-	MinFiles      int           // files kept: MinFiles-1 (at least 1) ready files ahead of the current one (default 2)
+	MinFiles      int           // MinFiles-1 (at least 1) empty files kept ready ahead of the current one, plus one recycled spare (default 2)
 	Sync          bool          // fdatasync durable writes; when false they return after write(2)
 	BufferTimeout time.Duration // extra time the writer may wait to gather a bigger batch (default 0)
 	Epoch         uint64        // fencing epoch stamped into the header of every file this process creates

@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -211,5 +212,12 @@ func TestMaxEpoch(t *testing.T) {
 	}
 	if !epochs[3] || !epochs[5] {
 		t.Fatalf("epochs on disk: %v", epochs)
+	}
+	// The offline reader used before activation agrees.
+	if e, err := MaxEpoch(dir, ""); err != nil || e != 5 {
+		t.Fatalf("MaxEpoch(dir) = %d, %v", e, err)
+	}
+	if e, err := MaxEpoch(filepath.Join(dir, "missing"), ""); err != nil || e != 0 {
+		t.Fatalf("MaxEpoch(missing) = %d, %v", e, err)
 	}
 }
