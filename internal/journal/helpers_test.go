@@ -153,6 +153,7 @@ func reopen(t *testing.T, j *Journal, o Options) (*Journal, []Record) {
 	if err := j.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	checkAccounting(t, j)
 	return open(t, o)
 }
 
@@ -211,5 +212,46 @@ func settle(t *testing.T, j *Journal) {
 	t.Helper()
 	if err := j.settle(); err != nil {
 		t.Fatalf("settle: %v", err)
+	}
+}
+
+// checkAccounting recomputes the liveness accounting of a closed journal from
+// its index and compares it with what the writer maintained incrementally.
+func checkAccounting(t *testing.T, j *Journal) {
+	t.Helper()
+	ops := map[uint64]int64{}
+	bytes := map[uint64]int64{}
+	var total int64
+	for id, e := range j.recs {
+		if j.files[e.seq] == nil {
+			t.Fatalf("record %d points at missing file %d", id, e.seq)
+		}
+		ops[e.seq]++
+		bytes[e.seq] += int64(e.size)
+		total += int64(e.size)
+	}
+	for id, refs := range j.upds {
+		if _, ok := j.recs[id]; !ok {
+			t.Fatalf("updates of dead record %d still indexed", id)
+		}
+		for _, r := range refs {
+			ops[r.seq] += int64(r.n)
+			bytes[r.seq] += int64(r.bytes)
+			total += int64(r.bytes)
+		}
+	}
+	var data int
+	var used int64
+	for seq, f := range j.files {
+		if f.liveOps != ops[seq] || f.liveBytes != bytes[seq] {
+			t.Fatalf("file %d: accounted %d ops/%d bytes, index says %d/%d", seq, f.liveOps, f.liveBytes, ops[seq], bytes[seq])
+		}
+		if !f.ready {
+			data++
+			used += f.used()
+		}
+	}
+	if j.liveBytes != total || j.dataFiles != data || j.usedBytes != used {
+		t.Fatalf("totals: live %d/%d, files %d/%d, used %d/%d", j.liveBytes, total, j.dataFiles, data, j.usedBytes, used)
 	}
 }

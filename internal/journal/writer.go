@@ -28,10 +28,10 @@ func (j *Journal) run() {
 		case res := <-j.compRes:
 			j.finishCompaction(res)
 		}
-		if j.drainMaint() != nil {
-			j.prepBackoff = true
-		}
 		for {
+			if j.drainMaint() != nil {
+				j.prepBackoff = true
+			}
 			if j.opts.BufferTimeout > 0 && j.hasPending() {
 				j.linger()
 			}
@@ -40,15 +40,19 @@ func (j *Journal) run() {
 				j.shutdown()
 				return
 			}
+			if len(reqs) > 0 {
+				j.process(reqs)
+				clear(reqs)
+				j.spare = reqs[:0]
+			}
+			// Maintenance runs after every group, not only when the queue
+			// runs dry, so that sustained load cannot starve reclaim.
+			j.maintain()
+			j.publish()
 			if len(reqs) == 0 {
 				break
 			}
-			j.process(reqs)
-			clear(reqs)
-			j.spare = reqs[:0]
 		}
-		j.maintain()
-		j.publish()
 	}
 }
 
@@ -271,6 +275,11 @@ func (j *Journal) syncCurrent() error {
 }
 
 func (j *Journal) syncFile(f *dataFile) error {
+	if j.failErr != nil {
+		// Never retry a failed fdatasync: the kernel may have dropped the
+		// dirty pages and a second call can report success for lost data.
+		return j.failErr
+	}
 	end := f.end
 	if err := f.f.Datasync(); err != nil {
 		return j.fail(fmt.Errorf("fdatasync %s: %w", f.name, err))
