@@ -35,7 +35,7 @@ func newBrowseCommand(e *env) *cobra.Command {
 }
 
 func runBrowse(ctx context.Context, o browseOptions, e *env) error {
-	conn, err := o.conn.dial(ctx)
+	conn, err := o.conn.dial(ctx, e.stderr)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ message arrives within --receive-timeout. Prints "Consumed: N messages".`,
 }
 
 func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
-	conn, err := o.conn.dial(ctx)
+	conn, err := o.conn.dial(ctx, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -68,6 +68,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 		return fmt.Errorf("subscribe to %s: %w", o.conn.destination, err)
 	}
 	n := 0
+	seen := map[string]bool{}
 	var runErr error
 	for n < o.messageCount {
 		rctx, cancel := context.WithTimeout(ctx, o.receiveTimeout)
@@ -84,6 +85,12 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 			runErr = fmt.Errorf("acknowledge message %s: %w", m.MessageID, err)
 			break
 		}
+		// Across a failover a message whose acknowledgement was lost comes
+		// back redelivered; it is acknowledged again but counted once.
+		if seen[m.MessageID] {
+			continue
+		}
+		seen[m.MessageID] = true
 		n++
 		if o.conn.verbose {
 			fmt.Fprintf(e.stdout, "Consumer %s, thread=0 Received %s\n", o.conn.destination, preview(m.Body))

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -30,9 +31,19 @@ func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.verbose, "verbose", false, "print a line for every message")
 }
 
-// dial connects with the shared flags; the error names the URL.
-func (f *connFlags) dial(ctx context.Context, extra ...client.Option) (*client.Conn, error) {
-	opts := []client.Option{client.WithCredentials(f.user, f.password), client.WithConnectTimeout(10 * time.Second)}
+// dial connects with the shared flags; the error names the URL. Failover
+// events are reported on stderr, one line each, so a user watching a
+// failover sees the client reconnect.
+func (f *connFlags) dial(ctx context.Context, stderr io.Writer, extra ...client.Option) (*client.Conn, error) {
+	opts := []client.Option{client.WithCredentials(f.user, f.password), client.WithConnectTimeout(10 * time.Second),
+		client.WithEventHandler(func(ev client.Event) {
+			switch ev.Kind {
+			case client.EventConnectionLost:
+				fmt.Fprintf(stderr, "connection to %s lost (%v); failing over\n", ev.Endpoint, ev.Err)
+			case client.EventReconnected:
+				fmt.Fprintf(stderr, "reconnected to %s\n", ev.Endpoint)
+			}
+		})}
 	if f.clientID != "" {
 		opts = append(opts, client.WithClientID(f.clientID))
 	}

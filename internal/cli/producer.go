@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +75,7 @@ func runProducer(ctx context.Context, o producerOptions, e *env) error {
 		wg.Add(1)
 		go func(thread int) {
 			defer wg.Done()
-			n, err := produce(ctx, o, thread, out)
+			n, err := produce(ctx, o, thread, out, e.stderr)
 			mu.Lock()
 			total += n
 			if err != nil && firstErr == nil {
@@ -88,8 +89,8 @@ func runProducer(ctx context.Context, o producerOptions, e *env) error {
 	return firstErr
 }
 
-func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter) (int, error) {
-	conn, err := o.conn.dial(ctx, client.WithSendWindow(o.window))
+func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter, stderr io.Writer) (int, error) {
+	conn, err := o.conn.dial(ctx, stderr, client.WithSendWindow(o.window))
 	if err != nil {
 		return 0, err
 	}

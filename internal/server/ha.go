@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"tandem/internal/config"
 	"tandem/internal/ha"
@@ -41,9 +42,13 @@ func (s *Server) runHA(ctx context.Context) error {
 			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
+		granted := time.Now()
 		if err := s.startServing(live.Epoch()); err != nil {
 			return errors.Join(err, live.Stop())
 		}
+		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",
+			s.cfg.JournalDirectory, live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
+			"event", "ha_live", "role", opts.Role.String(), "epoch", live.Epoch())
 		live.Monitor()
 		select {
 		case <-ctx.Done():
