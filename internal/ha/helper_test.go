@@ -62,7 +62,7 @@ func runHelper(mode, dir, role string) int {
 		return 0
 	case "wait-error":
 		o.Logger = slog.New(slog.NewTextHandler(os.Stdout, nil))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		l, err := Wait(ctx, o)
 		if l != nil {

@@ -66,7 +66,7 @@ func openStore(dir string) (*store, error) {
 	s.claim = open(stateFileName, claimLockStart, claimLockLen)
 	if err != nil {
 		s.close()
-		return nil, explain(err, dir)
+		return nil, explain(err)
 	}
 	return s, nil
 }
@@ -100,7 +100,7 @@ func (s *store) lockRecord(ctx context.Context, timeout time.Duration) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %s held by another node for more than %v", errRecordBusy, s.record.Path(), timeout)
 	}
-	return explain(err, s.dir)
+	return explain(err)
 }
 
 // read returns the record, read under the record lock. empty reports a
@@ -111,7 +111,7 @@ func (s *store) read(ctx context.Context, timeout time.Duration) (rec Record, em
 	}
 	defer s.record.Unlock()
 	rec, empty, err = readRecordAt(s.record.File())
-	return rec, empty, explain(err, s.dir)
+	return rec, empty, explain(err)
 }
 
 // update is a read-modify-write of the record under the record lock. fn
@@ -126,7 +126,7 @@ func (s *store) update(ctx context.Context, timeout time.Duration, fn func(rec *
 	f := s.record.File()
 	rec, empty, err := readRecordAt(f)
 	if err != nil {
-		return Record{}, explain(err, s.dir)
+		return Record{}, explain(err)
 	}
 	if empty {
 		return Record{}, fmt.Errorf("%w: %s is empty; it was truncated or replaced while in use", ErrDamaged, f.Name())
@@ -135,7 +135,7 @@ func (s *store) update(ctx context.Context, timeout time.Duration, fn func(rec *
 	if err != nil || !write {
 		return rec, err
 	}
-	return rec, explain(writeRecord(f, rec), s.dir)
+	return rec, explain(writeRecord(f, rec))
 }
 
 // writeRecord writes rec at offset 0 and syncs it.
@@ -170,7 +170,7 @@ func (s *store) loadOrInit(ctx context.Context, timeout time.Duration, fresh Rec
 		if errors.Is(err, ErrDamaged) {
 			return Record{}, false, fmt.Errorf("%s is damaged (%w); if no tandem node uses this store, move it away and start again (the store gets a new node id)", f.Name(), err)
 		}
-		return Record{}, false, explain(err, s.dir)
+		return Record{}, false, explain(err)
 	}
 	if !empty {
 		return rec, false, nil
@@ -182,12 +182,12 @@ func (s *store) loadOrInit(ctx context.Context, timeout time.Duration, fresh Rec
 		return Record{}, false, err
 	}
 	if err := writeRecord(f, fresh); err != nil {
-		return Record{}, false, explain(err, s.dir)
+		return Record{}, false, explain(err)
 	}
 	// The node id must survive a power cut, so the directory entry of
 	// server.lock is synced too.
 	if err := syncDir(s.dir); err != nil {
-		return Record{}, false, explain(err, s.dir)
+		return Record{}, false, explain(err)
 	}
 	return fresh, true, nil
 }
@@ -220,7 +220,7 @@ func prepareDir(dir, remembered, idFile string) (created bool, err error) {
 		return false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return false, explain(err, dir)
+		return false, explain(err)
 	}
 	parent := filepath.Dir(filepath.Clean(dir))
 	if pfi, perr := os.Stat(parent); perr != nil || !pfi.IsDir() {
@@ -230,14 +230,14 @@ func prepareDir(dir, remembered, idFile string) (created bool, err error) {
 		return false, fmt.Errorf("%w: this instance last ran on store %s but journal directory %s does not exist: is the shared store mounted? (remove %s to start a new store)", ErrWrongStore, remembered, dir, idFile)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return false, explain(fmt.Errorf("create journal directory: %w", err), dir)
+		return false, explain(fmt.Errorf("create journal directory: %w", err))
 	}
 	return true, nil
 }
 
 // explain appends what to check to an error about the lock files, so the
 // log line tells the operator what to fix (docs/ha.md, 5).
-func explain(err error, dir string) error {
+func explain(err error) error {
 	var hint string
 	switch {
 	case err == nil:
@@ -255,7 +255,7 @@ func explain(err error, dir string) error {
 	default:
 		return err
 	}
-	return fmt.Errorf("%w (%s: %s)", err, dir, hint)
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 // currentUser names the effective user for error messages.
