@@ -43,8 +43,12 @@ const (
 type Options struct {
 	// Dir is the journal directory, where the lock files live. A missing
 	// Dir is created only if its parent exists (see the package comment).
-	Dir                string
-	Role               Role
+	Dir string
+	// Role is the configured role; it never changes at run time.
+	Role Role
+	// FailoverOnShutdown makes a graceful Stop leave state L, so that a
+	// waiting backup takes over; without it Stop writes P and the
+	// backups wait for a primary (Artemis semantics).
 	FailoverOnShutdown bool
 	// AllowFailback lets a live backup hand the store back to a returning
 	// primary. Primaries ignore it.
