@@ -262,7 +262,13 @@ func (r *stateRecorder) names() []string {
 // waitFor waits until the node's current state is name.
 func (r *stateRecorder) waitFor(t *testing.T, name string) State {
 	t.Helper()
-	eventually(t, 5*time.Second, "state "+name+" (now "+r.current().Name+")", func() bool { return r.current().Name == name })
+	deadline := time.Now().Add(5 * time.Second)
+	for r.current().Name != name {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for state %s; states so far: %v", name, r.names())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return r.current()
 }
 

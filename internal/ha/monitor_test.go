@@ -292,3 +292,48 @@ func TestBackupYieldsToFailingBackPrimary(t *testing.T) {
 	}
 	b.log.waitEvent(t, "ha_failback_orphaned")
 }
+
+// TestFailbackRequestDuringActivation covers a primary that writes F after
+// the backup read L but before it wrote its own L: the backup must see the
+// request in its read-modify-write and yield, not overwrite it.
+func TestFailbackRequestDuringActivation(t *testing.T) {
+	dir := t.TempDir()
+	newNode(t, dir, Primary, "master").live(t).crashForTest()
+	claim, err := lockfile.OpenRange(filepath.Join(dir, stateFileName), claimLockStart, claimLockLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Close()
+	b := newNode(t, dir, Backup, "slave")
+	var scans atomic.Int32
+	// The journal scan runs between the backup's read of the record and
+	// its write: the moment the primary comes back.
+	b.opts.MaxEpochOnDisk = func() (uint64, error) {
+		if scans.Add(1) == 1 {
+			if err := claim.TryLock(); err != nil {
+				return 0, err
+			}
+			editRecord(t, dir, func(r *Record) { r.State = StoreFailingBack })
+		}
+		return 0, nil
+	}
+	res := b.start(t, context.Background())
+	b.states.waitFor(t, StateYielding)
+	if rec := mustRecord(t, dir); rec.State != StoreFailingBack || rec.Epoch != 1 {
+		t.Fatalf("the failback request was overwritten: %+v", rec)
+	}
+	// The primary gets the lock the backup gave back, activates and
+	// releases the claim; the backup then waits behind it.
+	live := openLock(t, filepath.Join(dir, liveFileName))
+	if err := live.TryLock(); err != nil {
+		t.Fatalf("a yielding backup kept live.lock: %v", err)
+	}
+	editRecord(t, dir, func(r *Record) { r.State, r.Epoch, r.Name = StoreLive, 2, "master" })
+	claim.Unlock()
+	b.states.waitFor(t, StateWaiting)
+	stillWaiting(t, res, 5*b.opts.pausedPoll, "the primary is live")
+	live.Unlock()
+	if lb := awaitLive(t, res, promptly); lb.Epoch() != 3 {
+		t.Errorf("backup epoch %d, want 3", lb.Epoch())
+	}
+}
