@@ -65,5 +65,5 @@
 // ha_paused, ha_yielding, ha_failback_requested, ha_failback_orphaned,
 // ha_live, ha_failing_back, ha_failback_refused, ha_failback_ignored,
 // ha_handed_back, ha_stopped, ha_lock_lost, ha_record_unreadable,
-// ha_error, ha_config and ha_node_id_file.
+// ha_monitor, ha_error, ha_config and ha_node_id_file.
 package ha

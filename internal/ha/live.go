@@ -120,7 +120,7 @@ func (l *Live) LeaseDeadline() time.Time {
 // Monitor starts the lock monitor of docs/ha.md section 3 and returns at
 // once. Every LockCheckPeriod it asks the kernel whether this node still
 // holds live.lock and rereads the record; a watchdog declares the lock lost
-// if no round completes for four periods. On loss it calls Fence, then
+// if no good round has started for four periods. On loss it calls Fence, then
 // closes Lost. Calling Monitor again, or after Stop, does nothing.
 func (l *Live) Monitor() {
 	l.mu.Lock()

@@ -267,11 +267,14 @@ func currentUser() string {
 }
 
 // isFatal reports whether waiting cannot cure err: a damaged record, a
-// kernel without OFD locks (EINVAL from fcntl), an NFS mount with local
-// locking, or invalid options. Wait returns these instead of retrying.
+// kernel without OFD locks (EINVAL from fcntl), a system whose lockfile
+// fallback cannot lock byte ranges (errors.ErrUnsupported: server.lock
+// needs two), an NFS mount with local locking, or invalid options. Wait
+// returns these instead of retrying.
 func isFatal(err error) bool {
 	return errors.Is(err, ErrDamaged) || errors.Is(err, ErrLocalLocking) ||
-		errors.Is(err, ErrInvalidOptions) || errors.Is(err, syscall.EINVAL)
+		errors.Is(err, ErrInvalidOptions) || errors.Is(err, syscall.EINVAL) ||
+		errors.Is(err, errors.ErrUnsupported)
 }
 
 // checkMount refuses a journal directory on an NFS mount with local
