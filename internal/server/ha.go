@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"tandem/internal/config"
@@ -27,6 +28,11 @@ func (s *Server) runHA(ctx context.Context) error {
 	if s.cfg.HA.Mode == config.HAPrimary {
 		opts.Role = ha.Primary
 	}
+	if s.cfg.BaseDir != "" {
+		// The instance remembers the store it served, so a node whose
+		// shared mount is missing refuses to start a new, local store.
+		opts.NodeIDFile = filepath.Join(s.cfg.BaseDir, "data", "ha-node-id")
+	}
 	ann := s.newAnnouncer()
 	for {
 		annCtx, stopAnnouncing := context.WithCancel(ctx)
@@ -42,7 +48,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
-		granted := time.Now()
+		granted := live.AcquiredAt()
 		if err := s.startServing(live.Epoch()); err != nil {
 			return errors.Join(err, live.Stop())
 		}
