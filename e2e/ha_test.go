@@ -94,7 +94,9 @@ func TestLabB(t *testing.T) {
 	}
 	first.kill()
 	waitListening(t, p.slave.addr(), 20*time.Second)
-	after := mustTandem(t, cli("browse", "--verbose", "--destination", "test", "--url", url)...)
+	// The same browse in Artemis' URL form must find the same message.
+	artemisURL := "(" + p.slave.url() + "," + p.master.url() + ")?ha=true&reconnectAttempts=-1&retryInterval=100"
+	after := mustTandem(t, cli("browse", "--verbose", "--destination", "test", "--url", artemisURL)...)
 	if !strings.Contains(after.stdout, "Browsed: 1 messages") || browsedIDs(before.stdout) != browsedIDs(after.stdout) {
 		t.Fatalf("browse after the kill differs:\nbefore:\n%s\nafter:\n%s", before.stdout, after.stdout)
 	}
