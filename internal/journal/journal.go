@@ -270,7 +270,8 @@ func (j *Journal) Write(ops []Op, durable bool) error {
 // never concurrently and in submission order, once the batch is durable (or
 // written, for a non-durable batch) or has failed. done must not block. ops and
 // their Data must stay unchanged until done is called; the journal does not
-// retain them afterwards.
+// retain them afterwards. Once the journal is closed, done is called with
+// ErrClosed before WriteAsync returns.
 func (j *Journal) WriteAsync(ops []Op, durable bool, done func(error)) {
 	r := j.getReq()
 	r.kind, r.ops, r.durable, r.done = reqWrite, ops, durable, done
