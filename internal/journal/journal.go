@@ -268,7 +268,9 @@ func (j *Journal) Write(ops []Op, durable bool) error {
 
 // WriteAsync is Write without blocking: done is called from the writer goroutine,
 // never concurrently and in submission order, once the batch is durable (or
-// written, for a non-durable batch) or has failed. done must not block. ops and
+// written, for a non-durable batch) or has failed. done must not block; in
+// particular it must not call Write, Sync, Compact or Close, which wait for the
+// writer goroutine it runs on. ops and
 // their Data must stay unchanged until done is called; the journal does not
 // retain them afterwards. Once the journal is closed, done is called with
 // ErrClosed before WriteAsync returns.
