@@ -159,15 +159,23 @@ type Journal struct {
 	target int // ready files to keep ahead of the current one
 
 	// Submission side.
-	mu       sync.Mutex
-	pending  []*request
-	closing  bool
-	exited   bool
-	kick     chan struct{}
-	exitedCh chan struct{}
-	lateMu   sync.Mutex // serializes done callbacks run after the writer exited
-	reqPool  sync.Pool
-	closeErr error
+	mu      sync.Mutex
+	pending []*request
+	closing bool
+	exited  bool
+	kick    chan struct{}
+
+	// Group-commit pacing, owned by the writer goroutine (see gather).
+	released         int
+	waitingAtRelease int
+	lastSyncDur      time.Duration
+	releasedAt       time.Time
+	returnAvg        time.Duration
+	gatherTimer      *time.Timer
+	exitedCh         chan struct{}
+	lateMu           sync.Mutex // serializes done callbacks run after the writer exited
+	reqPool          sync.Pool
+	closeErr         error
 
 	// ioMu is held around every call that changes the disk, so that once Fence
 	// returns nothing more is written.

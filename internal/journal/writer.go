@@ -32,8 +32,12 @@ func (j *Journal) run() {
 			if j.drainMaint() != nil {
 				j.prepBackoff = true
 			}
-			if j.opts.BufferTimeout > 0 && j.hasPending() {
-				j.linger()
+			if j.hasPending() {
+				if j.opts.BufferTimeout > 0 {
+					j.linger()
+				} else {
+					j.gather()
+				}
 			}
 			reqs, exit := j.take()
 			if exit {
@@ -70,6 +74,57 @@ func (j *Journal) linger() {
 		j.timer.Reset(j.opts.BufferTimeout)
 	}
 	<-j.timer.C
+}
+
+// gather waits, briefly, for the writers that the last sync released to
+// submit again, so that they share the next sync instead of splitting into
+// two cohorts that alternate between syncs at half the rate each. The
+// target is every writer released by the last sync plus every writer that
+// was already waiting then. The wait is bounded by twice the time released
+// writers have recently taken to come back (a moving average, learnt only
+// from rounds where they did), at least half a sync and at most 2 ms, so a
+// writer that goes quiet costs little. A lone writer never waits: it is its
+// own target the moment it submits.
+func (j *Journal) gather() {
+	target, released := j.released+j.waitingAtRelease, j.releasedAt
+	window := max(2*j.returnAvg, j.lastSyncDur/2)
+	j.released, j.waitingAtRelease, j.lastSyncDur = 0, 0, 0
+	if target <= 1 || window < 20*time.Microsecond {
+		return
+	}
+	window = min(window, 2*time.Millisecond)
+	deadline := released.Add(window)
+	for {
+		j.mu.Lock()
+		n := len(j.pending)
+		j.mu.Unlock()
+		if n >= target {
+			back := time.Since(released)
+			if j.returnAvg == 0 {
+				j.returnAvg = back
+			} else {
+				j.returnAvg = (7*j.returnAvg + back) / 8
+			}
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		if j.gatherTimer == nil {
+			j.gatherTimer = time.NewTimer(left)
+		} else {
+			j.gatherTimer.Reset(left)
+		}
+		select {
+		case <-j.kick:
+			if !j.gatherTimer.Stop() {
+				<-j.gatherTimer.C
+			}
+		case <-j.gatherTimer.C:
+			return
+		}
+	}
 }
 
 // take swaps out the pending requests. exit is true when the journal is closing
@@ -191,7 +246,19 @@ func (j *Journal) group(reqs []*request) {
 	j.finish(reqs[:firstDurable], 0, failAt, failErr, nil)
 	var syncErr error
 	if firstDurable < len(reqs) && j.opts.Sync && j.cur.synced < j.cur.end {
+		began := time.Now()
 		syncErr = j.syncCurrent()
+		j.lastSyncDur = time.Since(began)
+		j.released = 0
+		for _, r := range reqs[firstDurable:] {
+			if r.kind == reqWrite && r.durable {
+				j.released++
+			}
+		}
+		j.mu.Lock()
+		j.waitingAtRelease = len(j.pending)
+		j.mu.Unlock()
+		j.releasedAt = time.Now()
 	}
 	j.finish(reqs[firstDurable:], firstDurable, failAt, failErr, syncErr)
 }

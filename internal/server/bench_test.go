@@ -22,6 +22,7 @@ func startServer(tb testing.TB) (*Server, string) {
 		tb.Fatal(err)
 	}
 	cfg.Acceptors = []config.Acceptor{{Name: "test", URL: "tcp://127.0.0.1:0"}}
+	cfg.JournalSync = os.Getenv("BENCH_NOSYNC") == ""
 	s := New(cfg, nil)
 	if err := s.Start(); err != nil {
 		tb.Fatal(err)
@@ -41,7 +42,7 @@ func startServer(tb testing.TB) (*Server, string) {
 func BenchmarkPersistentSend(b *testing.B) {
 	for _, producers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
-			_, url := startServer(b)
+			srv, url := startServer(b)
 			ctx := context.Background()
 			conns := make([]*client.Conn, producers)
 			for i := range conns {
@@ -75,6 +76,11 @@ func BenchmarkPersistentSend(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			if fs := srv.fenceable.Load(); fs != nil {
+				if st := fs.Stats(); st.Syncs > 0 {
+					b.ReportMetric(float64(b.N)/float64(st.Syncs), "msgs/sync")
+				}
+			}
 		})
 	}
 }
