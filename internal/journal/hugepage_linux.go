@@ -15,6 +15,10 @@ const hugePage = 2 << 20
 // replay by up to 512 times. The advice may be ignored; the block works
 // either way.
 func hugeBlock(n int) []byte {
+	if n < 8*hugePage {
+		// Aligning costs up to a huge page of slack: not worth it here.
+		return make([]byte, 0, n)
+	}
 	raw := make([]byte, n+hugePage)
 	off := 0
 	if rem := uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % hugePage; rem != 0 {

@@ -319,6 +319,29 @@ func (j *Journal) setupCurrent(files []*dataFile, tail int) error {
 		}
 	}
 	if cur == nil {
+		// A new epoch (an HA takeover) cannot append to the old epoch's
+		// files, but an empty pre-allocated one of them only needs a new
+		// header: re-stamping it costs one small write and a sync, where a
+		// new file costs zero-filling FileSize bytes on the takeover path.
+		for _, f := range files[tail+1:] {
+			if f.ready || f.compacted || f.size != j.opts.FileSize || f.end != headerSize {
+				continue
+			}
+			nf, err := j.recycleFile(f, j.nextSeq, j.nextGen)
+			if err != nil {
+				j.log.Warn("journal: could not re-stamp an empty file; creating a new one", "file", f.name, "err", err)
+				break
+			}
+			delete(j.files, f.seq)
+			j.nextSeq++
+			j.nextGen++
+			nf.ready = false
+			j.files[nf.seq] = nf
+			cur = nf
+			break
+		}
+	}
+	if cur == nil {
 		f, err := j.createFile(j.nextSeq, j.nextGen, j.opts.FileSize)
 		if err != nil {
 			return err
@@ -508,15 +531,27 @@ func (j *Journal) deliver(files []*dataFile, load func(Record) error) error {
 	return nil
 }
 
-// slabBlock is the size of one slab block. Replay of a large journal copies
-// hundreds of megabytes into fresh memory, where the cost is the page faults
-// of first touch rather than the copy; large blocks let the kernel back them
-// with huge pages (see adviseHugePages), which fault 512 times less often.
-const slabBlock = 32 << 20
+// Slab blocks start small, so a small journal costs little memory, and
+// double up to slabBlock. Replay of a large journal copies hundreds of
+// megabytes into fresh memory, where the cost is the page faults of first
+// touch rather than the copy; the large blocks are backed by huge pages where
+// the kernel allows (see hugeBlock) and prefaulted on another goroutine.
+const (
+	slabFirst    = 64 << 10
+	slabBlock    = 32 << 20
+	slabPrefault = 4 << 20
+)
 
 // slab hands out copies of small payloads carved from shared blocks, so replay
-// does not make one allocation per record.
-type slab struct{ block []byte }
+// does not make one allocation per record. Once blocks are large, the next one
+// is allocated and its pages touched on another goroutine while the current one
+// fills, so the page faults of fresh memory run beside the copying instead of in
+// its way.
+type slab struct {
+	block []byte
+	size  int
+	next  chan []byte
+}
 
 func (s *slab) copy(b []byte) []byte {
 	if len(b) == 0 {
@@ -526,9 +561,36 @@ func (s *slab) copy(b []byte) []byte {
 		return slices.Clone(b)
 	}
 	if cap(s.block)-len(s.block) < len(b) {
-		s.block = hugeBlock(slabBlock)
+		s.block = s.take()
 	}
 	start := len(s.block)
 	s.block = append(s.block, b...)
 	return s.block[start:len(s.block):len(s.block)]
+}
+
+// take returns the next block: twice the size of the last, up to slabBlock.
+func (s *slab) take() []byte {
+	s.size = min(max(2*s.size, slabFirst), slabBlock)
+	if s.size < slabPrefault {
+		return make([]byte, 0, s.size)
+	}
+	var b []byte
+	if s.next != nil && cap(s.next) == 1 {
+		b = <-s.next
+	}
+	if cap(b) < s.size {
+		b = hugeBlock(s.size)
+	}
+	next := make(chan []byte, 1)
+	s.next = next
+	size := min(2*s.size, slabBlock)
+	go func() {
+		nb := hugeBlock(size)
+		full := nb[:size]
+		for i := 0; i < len(full); i += 4096 {
+			full[i] = 0
+		}
+		next <- nb
+	}()
+	return b
 }
