@@ -21,6 +21,8 @@ var rules = []struct {
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
 	{"tandem/internal/broker", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/listener", nil},
+	{"tandem/internal/security", nil},
+	{"tandem/internal/ha", []string{"tandem/internal/lockfile"}},
 }
 
 func TestDependenciesFlowOneWay(t *testing.T) {
