@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync/atomic"
 	"tandem/internal/message"
 	"tandem/internal/store"
 )
@@ -47,7 +48,7 @@ type Consumer struct {
 	deliver   func(Delivery)
 	// ownsQueue is set for a non-durable subscription, whose queue goes
 	// with its only consumer.
-	ownsQueue bool
+	ownsQueue atomic.Bool
 	// Guarded by q.mu.
 	outstanding int
 	inflight    refList
@@ -227,7 +228,7 @@ func (c *Consumer) close() {
 	c.outstanding = 0
 	q.dispatchLocked()
 	q.unlock()
-	if c.ownsQueue {
+	if c.ownsQueue.Load() {
 		c.s.b.deleteQueue(q, true)
 	}
 }

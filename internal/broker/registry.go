@@ -116,7 +116,7 @@ func (b *Broker) deleteQueue(q *queue, _ bool) {
 	consumers := append([]*Consumer(nil), q.consumers...)
 	q.unlock()
 	for _, c := range consumers {
-		c.ownsQueue = false
+		c.ownsQueue.Store(false)
 		c.close()
 		c.s.forget(c)
 	}

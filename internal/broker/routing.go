@@ -15,7 +15,8 @@ func (b *Broker) addressForSend(name string, rt message.RoutingType, set Address
 	b.mu.RLock()
 	a := b.addresses[name]
 	closed := b.closed
-	ok := a != nil && hasRoutingType(a, rt) && (rt == message.Multicast || hasQueue(a, message.Anycast))
+	hasRT := a != nil && hasRoutingType(a, rt)
+	ok := hasRT && (rt == message.Multicast || hasQueue(a, message.Anycast))
 	b.mu.RUnlock()
 	if closed {
 		return nil, ErrClosed
@@ -23,7 +24,7 @@ func (b *Broker) addressForSend(name string, rt message.RoutingType, set Address
 	if ok {
 		return a, nil
 	}
-	if (a == nil || !hasRoutingType(a, rt)) && !set.AutoCreateAddresses {
+	if !hasRT && !set.AutoCreateAddresses {
 		return nil, fmt.Errorf("%w: address %q (%s) does not exist and %v", ErrNoSuchAddress, name, rt, ErrAutoCreateDenied)
 	}
 	a, err := b.ensureAddress(name, rt == message.Anycast, rt == message.Multicast, true, false)

@@ -134,7 +134,8 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 		window = DefaultWindow
 	}
 	c := &Consumer{id: s.b.nextConsumer.Add(1), s: s, q: q, filter: f, ackMode: opts.AckMode, priority: opts.Priority,
-		exclusive: opts.Exclusive, window: window, deliver: opts.Deliver, ownsQueue: owns}
+		exclusive: opts.Exclusive, window: window, deliver: opts.Deliver}
+	c.ownsQueue.Store(owns)
 	q.lock()
 	if q.deleted {
 		q.unlock()
