@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tandem/client"
+	"tandem/internal/ha"
 	"tandem/internal/instance"
 )
 
@@ -132,12 +133,28 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	step("sent %d persistent messages to the master, all confirmed after their fsync (%v)", o.messages, since(t0))
 
 	step("killing the master with SIGKILL")
+	journalDir := filepath.Join(shared, "journal")
+	before, _ := ha.ReadRecord(journalDir)
 	killed := time.Now()
 	master.kill()
+	locked := make(chan time.Duration, 1)
+	go func() {
+		// The backup writes a new epoch into the state record the moment
+		// the kernel hands it the lock; the rest of the takeover is replay.
+		for time.Since(killed) < 30*time.Second {
+			if rec, err := ha.ReadRecord(journalDir); err == nil && rec.Epoch > before.Epoch {
+				locked <- time.Since(killed)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		locked <- 0
+	}()
 	if err := waitPort(ctx, slave.port, 30*time.Second); err != nil {
 		return fmt.Errorf("slave did not take over: %w\n%s", err, slave.output())
 	}
 	accept := time.Since(killed)
+	step("slave took the lock %v after the kill (the rest is journal replay)", (<-locked).Round(time.Millisecond))
 	c, err := client.Dial(ctx, url, client.WithCredentials("admin", "admin"))
 	if err != nil {
 		return fmt.Errorf("failover client: %w", err)

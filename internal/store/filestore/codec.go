@@ -127,16 +127,36 @@ func encodeMessage(e *encoder, m *message.Message) {
 	e.bytes(m.Body)
 }
 
+// interner shares the strings that repeat across the messages of a replay
+// (addresses, property names), so a million messages to one queue hold one
+// copy of its name instead of a million.
+type interner map[string]string
+
+func (in interner) str(d *decoder) string {
+	b := d.raw()
+	if in == nil || len(b) > 64 {
+		return string(b)
+	}
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in) < 4096 {
+		in[s] = s
+	}
+	return s
+}
+
 // decodeMessage decodes a message; its body aliases p, which the journal
-// hands over as a fresh slice.
-func decodeMessage(p []byte) (*message.Message, error) {
+// hands over as a fresh slice. in, when not nil, shares repeated strings.
+func decodeMessage(p []byte, in interner) (*message.Message, error) {
 	if len(p) < 1 || p[0] != codecVersion {
 		return nil, fmt.Errorf("message record: unknown encoding version")
 	}
 	d := &decoder{b: p[1:]}
 	m := &message.Message{}
 	m.ID = d.uvarint()
-	m.Address = d.str()
+	m.Address = in.str(d)
 	if len(d.b) < 2 {
 		return nil, fmt.Errorf("message record: %w", errShort)
 	}
@@ -158,7 +178,7 @@ func decodeMessage(p []byte) (*message.Message, error) {
 	if n > 0 {
 		m.Properties = make([]message.Property, n)
 		for i := range m.Properties {
-			m.Properties[i].Key = d.str()
+			m.Properties[i].Key = in.str(d)
 			m.Properties[i].Value = d.str()
 		}
 	}

@@ -38,7 +38,7 @@ func Describe(op journal.Op) (string, error) {
 	}
 	switch op.Type {
 	case recMessage:
-		m, err := decodeMessage(op.Data)
+		m, err := decodeMessage(op.Data, nil)
 		if err != nil {
 			return fmt.Sprintf("message id=%d", op.ID), err
 		}

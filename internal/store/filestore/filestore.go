@@ -99,6 +99,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open bindings journal in %s: %w", opts.BindingsDir, err)
 	}
 	var counterEnd uint64
+	names := interner{}
 	var stale []uint64
 	s.msgs, err = journal.Open(journal.Options{
 		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
@@ -108,7 +109,7 @@ func Open(opts Options) (*Store, error) {
 		seen(rec.ID)
 		switch rec.Type {
 		case recMessage:
-			sm, err := replayMessage(rec)
+			sm, err := replayMessage(rec, names)
 			if err != nil {
 				return err
 			}
@@ -168,8 +169,8 @@ func Open(opts Options) (*Store, error) {
 
 // replayMessage rebuilds a message and its references from its add record
 // and updates.
-func replayMessage(rec journal.Record) (store.StoredMessage, error) {
-	m, err := decodeMessage(rec.Data)
+func replayMessage(rec journal.Record, in interner) (store.StoredMessage, error) {
+	m, err := decodeMessage(rec.Data, in)
 	if err != nil {
 		return store.StoredMessage{}, fmt.Errorf("message %d: %w", rec.ID, err)
 	}
