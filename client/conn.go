@@ -78,9 +78,18 @@ type transport struct {
 	started    time.Time     // end of the handshake
 	progress   atomic.Bool   // a RECEIPT or MESSAGE arrived: the broker works
 	out        chan outFrame
-	quit       chan struct{} // closed to stop both loops
-	quitOnce   sync.Once
-	loops      sync.WaitGroup
+	// wmu is held by whoever encodes and flushes on w: the writer
+	// goroutine, or a caller writing its frame directly (see enqueue).
+	wmu sync.Mutex
+	// queued counts frames handed to the writer goroutine (plus one until
+	// it has flushed the replay) that it has not yet flushed. A caller
+	// writes directly only when it holds wmu and queued is zero, so a
+	// direct write never overtakes a frame queued before it.
+	queued   atomic.Int64
+	wrote    atomic.Bool   // a direct write happened: no heart-beat needed
+	quit     chan struct{} // closed to stop both loops
+	quitOnce sync.Once
+	loops    sync.WaitGroup
 }
 
 // outFrame is a frame queued for the writer. req is the request (if any)
@@ -339,6 +348,9 @@ func (c *Conn) handshakeIOError(ctx context.Context, err error) error {
 // over, adds the backups tr's broker advertised to the endpoints. The
 // caller holds c.mu.
 func (c *Conn) installLocked(tr *transport) {
+	// No direct writes until the writer goroutine has flushed the replay
+	// (writeLoop takes this count back).
+	tr.queued.Store(1)
 	c.tr = tr
 	if c.failover {
 		c.learnBackupsLocked(tr.backups)
@@ -401,16 +413,23 @@ func (c *Conn) readLoop(tr *transport) {
 // negotiated.
 func (c *Conn) writeLoop(tr *transport, replay []outFrame) {
 	defer tr.loops.Done()
+	tr.wmu.Lock()
 	for _, o := range replay {
 		c.encode(tr, o)
 		if tr.w.Buffered() >= 1<<20 {
 			if err := tr.w.Flush(); err != nil {
+				tr.wmu.Unlock()
 				c.transportFailed(tr, err)
 				return
 			}
 		}
 	}
-	if err := tr.w.Flush(); err != nil {
+	err := tr.w.Flush()
+	if err == nil {
+		tr.queued.Add(-1)
+	}
+	tr.wmu.Unlock()
+	if err != nil {
 		c.transportFailed(tr, err)
 		return
 	}
@@ -424,32 +443,86 @@ func (c *Conn) writeLoop(tr *transport, replay []outFrame) {
 	}
 	wrote := len(replay) > 0
 	for {
+		var n int64
 		select {
 		case o := <-tr.out:
+			tr.wmu.Lock()
 			c.encode(tr, o)
+			n = 1
 		drain:
 			for tr.w.Buffered() < 1<<20 {
 				select {
 				case o := <-tr.out:
 					c.encode(tr, o)
+					n++
 				default:
 					break drain
 				}
 			}
 		case <-tick:
-			if wrote {
+			if direct := tr.wrote.Swap(false); wrote || direct {
 				wrote = false
 				continue
 			}
+			tr.wmu.Lock()
 			tr.w.WriteHeartBeat()
 		case <-tr.quit:
 			return
 		}
-		if err := tr.w.Flush(); err != nil {
+		err := tr.w.Flush()
+		if err == nil {
+			tr.queued.Add(-n)
+		}
+		tr.wmu.Unlock()
+		if err != nil {
 			c.transportFailed(tr, err)
 			return
 		}
 		wrote = true
+	}
+}
+
+// maxDirectBody bounds the body of a frame a caller writes itself: a small
+// frame fits in the socket's buffer, so the write does not make the caller
+// wait beyond its context; a bigger one goes through the writer goroutine.
+const maxDirectBody = 64 << 10
+
+// tryWriteDirect writes o on tr from the calling goroutine when nothing
+// else is being written or waits to be: it saves the hand-off to the
+// writer goroutine (a wake-up and a context switch) that dominates the
+// cost of a lone send. It reports whether it wrote o; when it did not, the
+// caller queues o for the writer goroutine, which coalesces bursts.
+func (c *Conn) tryWriteDirect(tr *transport, o outFrame) bool {
+	if len(o.f.Body) > maxDirectBody || tr.queued.Load() != 0 || !tr.wmu.TryLock() {
+		return false
+	}
+	if tr.queued.Load() != 0 {
+		tr.wmu.Unlock()
+		return false
+	}
+	c.encode(tr, o)
+	err := tr.w.Flush()
+	tr.wmu.Unlock()
+	if err != nil {
+		// As when the writer goroutine fails: the transport is done, and
+		// a request is resent by the failover or failed with the Conn.
+		c.transportFailed(tr, err)
+		return true
+	}
+	tr.wrote.Store(true)
+	return true
+}
+
+// push queues o for tr's writer goroutine without waiting; it reports
+// whether there was room.
+func (tr *transport) push(o outFrame) bool {
+	tr.queued.Add(1)
+	select {
+	case tr.out <- o:
+		return true
+	default:
+		tr.queued.Add(-1)
+		return false
 	}
 }
 
@@ -587,6 +660,13 @@ func (c *Conn) enqueue(ctx context.Context, o outFrame) error {
 			o.req.tr = tr
 		}
 		c.mu.Unlock()
+		if ctx.Err() == nil && c.tryWriteDirect(tr, o) {
+			return nil
+		}
+		if tr.push(o) {
+			return nil
+		}
+		tr.queued.Add(1)
 		select {
 		case tr.out <- o:
 			return nil
@@ -594,10 +674,13 @@ func (c *Conn) enqueue(ctx context.Context, o outFrame) error {
 			// The transport died while its queue was full: a request is
 			// resent by the failover; anything else tries the next one.
 		case <-ctx.Done():
+			tr.queued.Add(-1)
 			return ctx.Err()
 		case <-c.done:
+			tr.queued.Add(-1)
 			return c.Err()
 		}
+		tr.queued.Add(-1)
 	}
 }
 

@@ -104,10 +104,7 @@ func (c *Conn) tryEnqueue(f *stomp.Frame) {
 	if err != nil || tr == nil {
 		return
 	}
-	select {
-	case tr.out <- outFrame{f: f}:
-	default:
-	}
+	tr.push(outFrame{f: f})
 }
 
 // dropSubscription forgets s and ends it with err.

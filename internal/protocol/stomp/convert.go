@@ -44,15 +44,39 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	if v, ok := h.Get("reply-to"); ok {
 		m.ReplyTo = c.exportReplyTo(v)
 	}
-	seen := make(map[string]bool, len(h))
+	// Only the first occurrence of a repeated header counts. A typical
+	// frame has a handful of headers, so a linear look-back over the
+	// properties kept so far beats building a set per frame; a frame with
+	// many headers still gets one.
+	var seen map[string]bool
+	if len(h) > 16 {
+		seen = make(map[string]bool, len(h))
+	}
 	for _, kv := range h {
-		if sendHeaders[kv.Key] || seen[kv.Key] {
+		if sendHeaders[kv.Key] {
 			continue
 		}
-		seen[kv.Key] = true
+		if seen != nil {
+			if seen[kv.Key] {
+				continue
+			}
+			seen[kv.Key] = true
+		} else if hasProperty(m.Properties, kv.Key) {
+			continue
+		}
 		m.Properties = append(m.Properties, message.Property{Key: kv.Key, Value: kv.Value})
 	}
 	return m, nil
+}
+
+// hasProperty reports whether ps holds a property named key.
+func hasProperty(ps []message.Property, key string) bool {
+	for _, p := range ps {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // exportReplyTo rewrites a reply-to naming this connection's temporary

@@ -54,7 +54,7 @@ func (c *conn) handle(f *wire.Frame) bool {
 		return false
 	}
 	if receipt != "" {
-		c.enqueue(receiptFrame(receipt), nil)
+		c.enqueueReceipt(receipt)
 	}
 	return true
 }
@@ -187,7 +187,7 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 			return
 		}
 		if receipt != "" {
-			c.enqueue(receiptFrame(receipt), nil)
+			c.enqueueReceipt(receipt)
 		}
 	})
 	return true
@@ -369,7 +369,7 @@ func (c *conn) ack(f *wire.Frame, receipt string) bool {
 			return
 		}
 		if receipt != "" {
-			c.enqueue(receiptFrame(receipt), nil)
+			c.enqueueReceipt(receipt)
 		}
 	}
 	if f.Command == wire.CmdAck {
@@ -455,7 +455,7 @@ func (c *conn) commit(f *wire.Frame, receipt string) bool {
 			return
 		}
 		if receipt != "" {
-			c.enqueue(receiptFrame(receipt), nil)
+			c.enqueueReceipt(receipt)
 		}
 	})
 	return true

@@ -213,10 +213,13 @@ type conn struct {
 }
 
 // outFrame is a frame waiting to be written, with the consumer to credit
-// once it is on the wire (auto-acknowledged deliveries only).
+// once it is on the wire (auto-acknowledged deliveries only). A RECEIPT,
+// the one frame sent for every confirmed SEND, is queued as its id alone
+// (f nil) and rendered by the writer without allocating a frame.
 type outFrame struct {
-	f      *wire.Frame
-	credit *broker.Consumer
+	f       *wire.Frame
+	receipt string
+	credit  *broker.Consumer
 }
 
 type subscription struct {
@@ -257,6 +260,33 @@ func (c *conn) enqueue(f *wire.Frame, credit *broker.Consumer) {
 		c.shutdown()
 		return
 	}
+	c.signal()
+}
+
+// enqueueReceipt queues a RECEIPT for the given receipt id. Like enqueue it
+// never blocks.
+func (c *conn) enqueueReceipt(id string) {
+	size := len(id) + 64
+	c.outMu.Lock()
+	if c.closeAfter {
+		c.outMu.Unlock()
+		return
+	}
+	c.out = append(c.out, outFrame{receipt: id})
+	c.outBytes += size
+	over := c.outBytes > c.srv.opts.MaxPendingBytes
+	c.outMu.Unlock()
+	if over {
+		c.log.Warn("closing a connection that does not read its messages", "event", "slow_consumer_disconnected",
+			"pending_bytes", size)
+		c.shutdown()
+		return
+	}
+	c.signal()
+}
+
+// signal wakes the writer.
+func (c *conn) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -279,11 +309,17 @@ func (c *conn) enqueueFinal(f *wire.Frame) {
 func (c *conn) writeLoop() {
 	var batch []outFrame
 	credits := map[*broker.Consumer]int{}
+	// One timer for the connection's life: since Go 1.23 Reset and Stop
+	// leave no stale tick behind, so re-arming it per wake-up is cheap and
+	// allocation-free.
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	receipt := wire.Frame{Command: wire.CmdReceipt, Headers: wire.Headers{{Key: "receipt-id"}}}
 	for {
 		var timeout <-chan time.Time
-		var t *time.Timer
 		if beat := time.Duration(c.sendBeat.Load()); beat > 0 {
-			t = time.NewTimer(beat)
+			t.Reset(beat)
 			timeout = t.C
 		}
 		select {
@@ -293,12 +329,9 @@ func (c *conn) writeLoop() {
 				err = c.w.Flush()
 			}
 		case <-c.closing:
-			if t != nil {
-				t.Stop()
-			}
 			return
 		}
-		if t != nil {
+		if timeout != nil {
 			t.Stop()
 		}
 		c.outMu.Lock()
@@ -307,7 +340,12 @@ func (c *conn) writeLoop() {
 		final := c.closeAfter
 		c.outMu.Unlock()
 		for _, of := range batch {
-			if err := c.w.WriteFrame(of.f); err != nil {
+			f := of.f
+			if f == nil {
+				receipt.Headers[0].Value = of.receipt
+				f = &receipt
+			}
+			if err := c.w.WriteFrame(f); err != nil {
 				c.shutdown()
 				return
 			}
