@@ -96,6 +96,12 @@ type Options struct {
 
 	FS     FS           // file system; nil means OSFS
 	Logger *slog.Logger // nil discards
+
+	// Indexed, when set, is called by Open once replay has indexed the
+	// journal and before the first call of load, with the number of live
+	// records load is about to be called for (so the caller can size what it
+	// builds from them).
+	Indexed func(live int)
 }
 
 func (o Options) normalize() (Options, error) {

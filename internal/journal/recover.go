@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 )
 
 // Open opens or creates the journal in opts.Dir and recovers it: it finishes or
@@ -72,7 +73,8 @@ func (j *Journal) recover(load func(Record) error) error {
 	// (growing a map of a million entries costs more than reading files twice).
 	walks := make([]walkResult, len(files))
 	var buf []byte
-	var adds, deletes int
+	var adds, updates, deletes int
+	var payload int64 // bytes of all adds' and updates' payloads
 	for i, f := range files {
 		if buf, err = readAll(f.f, f.size, buf); err != nil {
 			return fmt.Errorf("journal: read %s: %w", f.name, err)
@@ -82,6 +84,10 @@ func (j *Journal) recover(load func(Record) error) error {
 				switch OpKind(frame[p]) {
 				case OpAdd:
 					adds++
+					payload += int64(leUint32(frame[p+2:]))
+				case OpUpdate:
+					updates++
+					payload += int64(leUint32(frame[p+2:]))
 				case OpDelete:
 					deletes++
 				}
@@ -111,8 +117,28 @@ func (j *Journal) recover(load func(Record) error) error {
 		}
 	}
 
+	// Replay copies the live payloads into fresh memory, whose page faults
+	// cost more than the copying. For a large journal, fault the first blocks
+	// in on another goroutine while pass 1, which uses one core, runs.
+	var pre *prefaulter
+	if adds > 0 {
+		est := payload / int64(adds) * int64(max(0, adds-deletes))
+		pre = startPrefault(est)
+	}
+	defer pre.stop()
+
 	// Pass 1: rebuild the index and the per-file accounting.
-	j.recs = make(map[uint64]entry, max(0, adds-deletes))
+	live := max(0, adds-deletes)
+	j.recs = make(map[uint64]entry, live)
+	j.upds = make(map[uint64][]updRef, min(updates, live))
+	// The common record is an add followed closely, in the same batch, by its
+	// first update. While one of the latest adds' records has no update yet it
+	// is known to be live and absent from upds, so that update costs one map
+	// insert instead of three map operations and an allocation.
+	var (
+		fresh    freshAdds
+		refChunk []updRef
+	)
 	for _, f := range files {
 		j.files[f.seq] = f
 		if f.end <= headerSize {
@@ -125,7 +151,23 @@ func (j *Journal) recover(load func(Record) error) error {
 			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
 			for p := frameHeaderSize; p < len(frame); {
 				v, np := nextOp(frame, p)
-				j.applyOp(v.Kind, v.ID, v.Size, f, uint32(off)+uint32(p))
+				if v.Kind == OpUpdate && fresh.take(v.ID) {
+					if len(refChunk) == cap(refChunk) {
+						refChunk = make([]updRef, 0, 4096)
+					}
+					refChunk = append(refChunk, updRef{seq: f.seq, bytes: v.Size, n: 1})
+					n := len(refChunk)
+					j.upds[v.ID] = refChunk[n-1 : n : n]
+					f.liveOps++
+					f.liveBytes += int64(v.Size)
+					j.liveBytes += int64(v.Size)
+				} else {
+					j.applyOp(v.Kind, v.ID, v.Size, f, uint32(off)+uint32(p))
+					fresh.take(v.ID)
+					if v.Kind == OpAdd {
+						fresh.put(v.ID)
+					}
+				}
 				p = np
 			}
 			off = align8(off + int64(len(frame)))
@@ -141,10 +183,41 @@ func (j *Journal) recover(load func(Record) error) error {
 		f.synced = f.end
 	}
 
-	if err := j.deliver(files, load); err != nil {
+	if j.opts.Indexed != nil {
+		j.opts.Indexed(len(j.recs))
+	}
+	pre.limit(j.liveBytes)
+	if err := j.deliver(files, load, pre); err != nil {
 		return err
 	}
 	return j.setupCurrent(files, tail)
+}
+
+// freshAdds remembers the ids of the last few adds seen by replay's first pass
+// whose records have had no update or delete since: live, with no entry in
+// upds. Each id is held at most once.
+type freshAdds struct {
+	ids  [4]uint64
+	ok   [4]bool
+	next int
+}
+
+// take reports whether id is held, and forgets it.
+func (a *freshAdds) take(id uint64) bool {
+	for i := range a.ids {
+		if a.ok[i] && a.ids[i] == id {
+			a.ok[i] = false
+			return true
+		}
+	}
+	return false
+}
+
+// put remembers id, which must not be held, in place of the oldest.
+func (a *freshAdds) put(id uint64) {
+	i := a.next % len(a.ids)
+	a.ids[i], a.ok[i] = id, true
+	a.next++
 }
 
 func (f *dataFile) header() FileHeader {
@@ -451,13 +524,13 @@ func sortHigh32(keys, tmp []uint64) []uint64 {
 
 // deliver is replay's second pass: it reads the files again and hands each live
 // record to load, in order of its surviving add, once all its updates are in.
-func (j *Journal) deliver(files []*dataFile, load func(Record) error) error {
+func (j *Journal) deliver(files []*dataFile, load func(Record) error, pre *prefaulter) error {
 	var (
 		buf     []byte
 		q       []pendingRec
 		head    int
 		waiting = make(map[uint64]int) // id -> index in q
-		mem     slab
+		mem     = slab{pre: pre}
 		err     error
 		live    = j.liveAdds()
 	)
@@ -565,6 +638,7 @@ type slab struct {
 	block []byte
 	size  int
 	next  chan []byte
+	pre   *prefaulter // blocks faulted in ahead of replay, if any
 }
 
 func (s *slab) copy(b []byte) []byte {
@@ -584,6 +658,13 @@ func (s *slab) copy(b []byte) []byte {
 
 // take returns the next block: twice the size of the last, up to slabBlock.
 func (s *slab) take() []byte {
+	if s.pre != nil {
+		if b, ok := <-s.pre.blocks; ok {
+			s.size = slabBlock
+			return b
+		}
+		s.pre = nil
+	}
 	s.size = min(max(2*s.size, slabFirst), slabBlock)
 	if s.size < slabPrefault {
 		return make([]byte, 0, s.size)
@@ -607,4 +688,52 @@ func (s *slab) take() []byte {
 		next <- nb
 	}()
 	return b
+}
+
+// prefaultMin is the smallest estimate of live payload bytes for which
+// replay faults memory in ahead of time.
+const prefaultMin = 2 * slabBlock
+
+// prefaulter allocates slab blocks and touches their pages on a goroutine of
+// its own, up to a budget of bytes that can be lowered while it runs.
+type prefaulter struct {
+	blocks chan []byte
+	want   atomic.Int64
+	quit   atomic.Bool
+}
+
+// startPrefault starts faulting in blocks for about est bytes of payload, or
+// returns nil (a valid, idle prefaulter) when est is too small to bother.
+func startPrefault(est int64) *prefaulter {
+	if est < prefaultMin {
+		return nil
+	}
+	p := &prefaulter{blocks: make(chan []byte, est/slabBlock+1)}
+	p.want.Store(est)
+	go func() {
+		defer close(p.blocks)
+		for made := int64(0); made < p.want.Load() && !p.quit.Load(); made += slabBlock {
+			b := hugeBlock(slabBlock)
+			full := b[:slabBlock]
+			for i := 0; i < len(full); i += 4096 {
+				full[i] = 0
+			}
+			p.blocks <- b
+		}
+	}()
+	return p
+}
+
+// limit lowers the budget to the live payload bytes, once they are known.
+func (p *prefaulter) limit(n int64) {
+	if p != nil {
+		p.want.Store(n)
+	}
+}
+
+// stop ends the goroutine early; blocks it made are left to the collector.
+func (p *prefaulter) stop() {
+	if p != nil {
+		p.quit.Store(true)
+	}
 }

@@ -99,25 +99,17 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open bindings journal in %s: %w", opts.BindingsDir, err)
 	}
 	var counterEnd uint64
-	names := interner{}
 	var stale []uint64
+	dec := startReplayDecoder(s.state)
 	s.msgs, err = journal.Open(journal.Options{
 		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
 		BufferTimeout: opts.BufferTimeout, CompactMinFiles: opts.CompactMinFiles, CompactPercentage: opts.CompactPercentage,
-		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger,
+		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, Indexed: dec.size,
 	}, func(rec journal.Record) error {
 		seen(rec.ID)
 		switch rec.Type {
 		case recMessage:
-			sm, err := replayMessage(rec, names)
-			if err != nil {
-				return err
-			}
-			if len(sm.Refs) == 0 {
-				stale = append(stale, rec.ID)
-				return nil
-			}
-			s.state.Messages = append(s.state.Messages, sm)
+			return dec.add(rec)
 		case recDuplicateID:
 			d := &decoder{b: rec.Data}
 			dup := store.DuplicateID{RecordID: rec.ID, Address: d.str(), ID: d.str()}
@@ -142,10 +134,19 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil
 	})
+	msgStale, decErr := dec.finish(err == nil)
+	if err == nil && decErr != nil {
+		s.msgs.Close()
+		err = decErr
+	}
 	if err != nil {
+		if errors.Is(err, errDecodeFailed) && decErr != nil {
+			err = decErr
+		}
 		s.bindings.Close()
 		return nil, fmt.Errorf("open message journal in %s: %w", opts.JournalDir, err)
 	}
+	stale = append(stale, msgStale...)
 	next := max(counterEnd, maxID+1)
 	s.nextID.Store(next)
 	s.state.NextID = next
@@ -167,14 +168,135 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// replayBatch is how many message records the journal's replay hands to the
+// decoder goroutine at a time: enough to make the hand-off cheap, few enough
+// to keep both goroutines busy from the start.
+const replayBatch = 256
+
+var errDecodeFailed = errors.New("filestore: decoding a replayed message failed")
+
+// replayDecoder decodes replayed message records on a goroutine of its own,
+// beside the journal's replay, in the order they were delivered. Record data
+// is the caller's to keep (see journal.Open), so handing it over is safe.
+type replayDecoder struct {
+	st     *store.State
+	batch  []journal.Record
+	work   chan []journal.Record
+	free   chan []journal.Record
+	done   chan struct{}
+	failed atomic.Bool
+	// Owned by the goroutine until done is closed.
+	err   error
+	stale []uint64
+}
+
+func startReplayDecoder(st *store.State) *replayDecoder {
+	d := &replayDecoder{
+		st:   st,
+		work: make(chan []journal.Record, 8),
+		free: make(chan []journal.Record, 10),
+		done: make(chan struct{}),
+	}
+	go d.run()
+	return d
+}
+
+func (d *replayDecoder) run() {
+	defer close(d.done)
+	names := interner{}
+	var refs []store.Ref
+	for batch := range d.work {
+		if d.err == nil {
+			for i := range batch {
+				rec := &batch[i]
+				sm, err := replayMessage(*rec, names, &refs)
+				if err != nil {
+					d.err = err
+					d.failed.Store(true)
+					break
+				}
+				if len(sm.Refs) == 0 {
+					d.stale = append(d.stale, rec.ID)
+					continue
+				}
+				d.st.Messages = append(d.st.Messages, sm)
+			}
+		}
+		clear(batch)
+		select {
+		case d.free <- batch[:0]:
+		default:
+		}
+	}
+}
+
+// size pre-sizes the message list for up to live records. It runs before
+// the first add, so before the goroutine touches the list.
+func (d *replayDecoder) size(live int) {
+	if live > cap(d.st.Messages) {
+		d.st.Messages = make([]store.StoredMessage, 0, live)
+	}
+}
+
+// add queues a message record for decoding. It fails once decoding has
+// failed, which stops the replay early; finish returns the real error.
+func (d *replayDecoder) add(rec journal.Record) error {
+	if d.failed.Load() {
+		return errDecodeFailed
+	}
+	if d.batch == nil {
+		select {
+		case d.batch = <-d.free:
+		default:
+			d.batch = make([]journal.Record, 0, replayBatch)
+		}
+	}
+	d.batch = append(d.batch, rec)
+	if len(d.batch) == replayBatch {
+		d.work <- d.batch
+		d.batch = nil
+	}
+	return nil
+}
+
+// finish hands over what is left (if flush), waits for the goroutine and
+// returns the ids of fully acknowledged messages and the first decoding error.
+func (d *replayDecoder) finish(flush bool) ([]uint64, error) {
+	if flush && len(d.batch) > 0 {
+		d.work <- d.batch
+	}
+	d.batch = nil
+	close(d.work)
+	<-d.done
+	return d.stale, d.err
+}
+
 // replayMessage rebuilds a message and its references from its add record
 // and updates.
-func replayMessage(rec journal.Record, in interner) (store.StoredMessage, error) {
+func replayMessage(rec journal.Record, in interner, chunk *[]store.Ref) (store.StoredMessage, error) {
 	m, err := decodeMessage(rec.Data, in)
 	if err != nil {
 		return store.StoredMessage{}, fmt.Errorf("message %d: %w", rec.ID, err)
 	}
 	sm := store.StoredMessage{Message: m}
+	if chunk != nil {
+		// Carve the refs from a shared chunk (capped, so an append cannot
+		// reach a neighbour's) instead of allocating per message.
+		n := 0
+		for _, u := range rec.Updates {
+			if u.Type == recAddRef {
+				n++
+			}
+		}
+		if n > 0 && n <= 64 {
+			if cap(*chunk)-len(*chunk) < n {
+				*chunk = make([]store.Ref, 0, 1024)
+			}
+			c := *chunk
+			sm.Refs = c[len(c) : len(c) : len(c)+n]
+			*chunk = c[:len(c)+n]
+		}
+	}
 	for _, u := range rec.Updates {
 		d := &decoder{b: u.Data}
 		qid := d.uvarint()
