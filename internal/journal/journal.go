@@ -212,6 +212,7 @@ type Journal struct {
 	usedBytes   int64
 	liveBytes   int64
 	counters    Stats
+	syncHist    syncHistogram // fdatasync latencies of group commits (stats.go)
 
 	// idxMu guards recs and upds: the writer changes them under Lock, the
 	// compactor reads them under RLock.

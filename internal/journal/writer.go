@@ -249,6 +249,7 @@ func (j *Journal) group(reqs []*request) {
 		began := time.Now()
 		syncErr = j.syncCurrent()
 		j.lastSyncDur = time.Since(began)
+		j.syncHist.observe(j.lastSyncDur)
 		j.released = 0
 		for _, r := range reqs[firstDurable:] {
 			if r.kind == reqWrite && r.durable {
