@@ -25,6 +25,7 @@ type Broker struct {
 
 	mu         sync.RWMutex
 	addresses  map[string]*address
+	wildcards  []*address // addresses whose name has a wildcard word
 	queues     map[string]*queue
 	sessions   map[uint64]*Session
 	closed     bool
@@ -49,6 +50,15 @@ type address struct {
 	configured  bool
 	queues      []*queue
 	rr          atomic.Uint32
+	// pattern is set when the name has a wildcard word; wild lists the
+	// wildcard addresses whose pattern matches this (concrete) name, whose
+	// multicast queues also receive its multicast messages.
+	pattern *wildcardPattern
+	wild    []*address
+	// hadQueue and emptySince (Unix ms its last queue went) drive
+	// auto-delete of auto-created addresses.
+	hadQueue   bool
+	emptySince int64
 }
 
 // New returns a broker on opts.Store. Call Start before using it.
@@ -158,9 +168,11 @@ func (b *Broker) Start() error {
 			b.addresses[sq.Address] = a
 		}
 		a.queues = append(a.queues, q)
+		a.hadQueue = true
 		b.queues[q.name] = q
 		byID[q.id] = q
 	}
+	b.rebuildWildcardIndexLocked()
 	b.mu.Unlock()
 
 	now := b.nowMs()
@@ -294,6 +306,7 @@ func (b *Broker) expiryLoop(stop chan struct{}) {
 			return
 		case <-t.C:
 			b.ScanExpired()
+			b.reapAutoDeleted()
 		}
 	}
 }

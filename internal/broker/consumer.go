@@ -219,6 +219,7 @@ func (c *Consumer) close() {
 		}
 	}
 	now := q.b.nowMs()
+	q.consumerGoneLocked(now)
 	for r := c.inflight.tail; r != nil; {
 		prev := r.prev
 		c.inflight.remove(r)
@@ -230,6 +231,8 @@ func (c *Consumer) close() {
 	q.unlock()
 	if c.ownsQueue.Load() {
 		c.s.b.deleteQueue(q, true)
+	} else if q.autoCreated {
+		c.s.b.maybeAutoDelete(q)
 	}
 }
 

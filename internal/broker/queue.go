@@ -3,6 +3,7 @@ package broker
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/internal/message"
@@ -53,6 +54,17 @@ type queue struct {
 	rr         int
 	delivering int
 	deleted    bool
+	// hadConsumer and idleSince (Unix ms the last consumer left) drive
+	// auto-delete: only a queue that has been consumed from and then left
+	// alone is deleted, as in Artemis.
+	hadConsumer bool
+	idleSince   int64
+
+	// sending counts routed messages of an auto-created queue that are not
+	// yet in it (waiting for the journal or a transaction); auto-delete
+	// leaves such a queue alone so that no confirmed send lands in a
+	// deleted queue. Only auto-created queues pay for the counter.
+	sending atomic.Int32
 
 	// Work collected under mu and carried out by unlock, after mu is
 	// released, so a queue never writes to the store or routes to another

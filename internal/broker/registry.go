@@ -26,6 +26,7 @@ func (b *Broker) ensureAddress(name string, anycast, multicast, auto, configured
 	if a == nil {
 		a = &address{name: name, autoCreated: auto, configured: configured}
 		b.addresses[name] = a
+		b.indexAddressLocked(a)
 	} else if a.id != 0 {
 		batch.DeleteAddress(a.id)
 	}
@@ -89,27 +90,22 @@ func (b *Broker) ensureQueue(qc QueueConfig, auto, configured bool, owner *Sessi
 		a.multicast = true
 	}
 	a.queues = append(a.queues, q)
+	a.hadQueue = true
 	b.queues[q.name] = q
 	return q, true, nil
 }
 
 // deleteQueue removes q, dropping its messages. Consumers still attached
-// are closed first.
+// are closed first. An auto-created address left without queues goes too
+// when its settings say so.
 func (b *Broker) deleteQueue(q *queue, _ bool) {
 	b.mu.Lock()
 	if b.queues[q.name] != q {
 		b.mu.Unlock()
 		return
 	}
-	delete(b.queues, q.name)
-	if a := b.addresses[q.address]; a != nil {
-		for i, x := range a.queues {
-			if x == q {
-				a.queues = append(a.queues[:i], a.queues[i+1:]...)
-				break
-			}
-		}
-	}
+	var tail store.Batch
+	b.unbindQueueLocked(q, &tail)
 	b.mu.Unlock()
 
 	q.lock()
@@ -121,6 +117,54 @@ func (b *Broker) deleteQueue(q *queue, _ bool) {
 		c.s.forget(c)
 	}
 	q.lock()
+	q.dropLocked()
+	q.pending.Ops = append(q.pending.Ops, tail.Ops...)
+	q.unlock()
+}
+
+// unbindQueueLocked removes q from the registries and from its address,
+// deleting the address when it was auto-created, has no queue left and may
+// be deleted at once; the address's deletion is added to tail, which the
+// caller writes after the queue's own deletion. It requires b.mu held for
+// writing.
+func (b *Broker) unbindQueueLocked(q *queue, tail *store.Batch) {
+	delete(b.queues, q.name)
+	a := b.addresses[q.address]
+	if a == nil {
+		return
+	}
+	a.queues = removeQueue(a.queues, q)
+	if len(a.queues) > 0 {
+		return
+	}
+	a.emptySince = b.nowMs()
+	if set := b.settingsFor(a.name); a.autoCreated && !a.configured && set.AutoDeleteAddresses && set.AutoDeleteAddressesDelay <= 0 {
+		b.deleteAddressLocked(a, tail)
+	}
+}
+
+func removeQueue(list []*queue, q *queue) []*queue {
+	for i, x := range list {
+		if x == q {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+// deleteAddressLocked forgets an address that has no queues and adds its
+// deletion to batch. It requires b.mu held for writing.
+func (b *Broker) deleteAddressLocked(a *address, batch *store.Batch) {
+	delete(b.addresses, a.name)
+	b.unindexAddressLocked(a)
+	if a.id != 0 {
+		batch.DeleteAddress(a.id)
+	}
+	b.log.Debug("address deleted", "event", "address_auto_deleted", "address", a.name)
+}
+
+// dropLocked marks a removed queue deleted and drops its waiting messages.
+func (q *queue) dropLocked() {
 	q.deleted = true
 	if q.timer != nil {
 		q.timer.Stop()
@@ -129,7 +173,6 @@ func (b *Broker) deleteQueue(q *queue, _ bool) {
 	if q.durable {
 		q.pending.DeleteQueue(q.id)
 	}
-	q.unlock()
 }
 
 func (b *Broker) lookupQueue(name string) *queue {

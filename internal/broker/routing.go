@@ -76,6 +76,13 @@ func (b *Broker) targetsLocked(a *address, m *message.Message) []*queue {
 				out = append(out, q)
 			}
 		}
+		for _, w := range a.wild {
+			for _, q := range w.queues {
+				if q.rt == message.Multicast && (q.filter == nil || q.filter.Match(m, 0)) {
+					out = append(out, q)
+				}
+			}
+		}
 		return out
 	}
 	n := len(a.queues)
@@ -134,6 +141,24 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	e := &entry{m: m}
 	b.mu.RLock()
 	targets := b.targetsLocked(a, m)
+	for attempt := 0; b.vanishedLocked(a, m.RoutingType, targets) && attempt < 3; attempt++ {
+		// The address or its queue was auto-deleted since addressForSend
+		// returned it: create them again rather than drop the message.
+		b.mu.RUnlock()
+		if a, err = b.addressForSend(m.Address, m.RoutingType, set); err != nil {
+			b.dups.settle(rt.addr, rt.dup, err)
+			return nil, err
+		}
+		b.mu.RLock()
+		targets = b.targetsLocked(a, m)
+	}
+	for _, q := range targets {
+		// Counted under b.mu so that auto-delete, which checks the count
+		// under b.mu too, never removes a queue a send has picked.
+		if q.autoCreated {
+			q.sending.Add(1)
+		}
+	}
 	b.mu.RUnlock()
 	rt.refs = make([]*ref, len(targets))
 	stored := false
@@ -154,12 +179,34 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	return rt, nil
 }
 
+// abandon undoes what prepare counted for a routed message that will never
+// be delivered (its write failed or its transaction rolled back).
+func (rt *routed) abandon() {
+	for _, r := range rt.refs {
+		if r.q.autoCreated {
+			r.q.sending.Add(-1)
+		}
+	}
+}
+
+// vanishedLocked reports whether a was deleted, or lost its anycast queues,
+// after a send looked it up. It requires b.mu held for reading.
+func (b *Broker) vanishedLocked(a *address, rt message.RoutingType, targets []*queue) bool {
+	if b.addresses[a.name] != a {
+		return true
+	}
+	return rt == message.Anycast && len(targets) == 0 && !hasQueue(a, message.Anycast)
+}
+
 // deliver makes a routed message visible in its queues.
 func (b *Broker) deliver(rt *routed) {
 	now := b.nowMs()
 	for _, r := range rt.refs {
 		q := r.q
 		q.lock()
+		if q.autoCreated {
+			q.sending.Add(-1)
+		}
 		if q.deleted {
 			q.finishLocked(r)
 		} else {
@@ -184,6 +231,8 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 	b.commit(&rt.batch, true, func(err error) {
 		if err == nil {
 			b.deliver(rt)
+		} else {
+			rt.abandon()
 		}
 		b.dups.settle(rt.addr, rt.dup, err)
 		callDone(done, err)
@@ -235,6 +284,7 @@ func (b *Broker) moveRef(mv move) {
 	b.ackOp(&moved.batch, r)
 	b.commit(&moved.batch, true, func(err error) {
 		if err != nil {
+			moved.abandon()
 			b.logStoreError(err)
 			return
 		}

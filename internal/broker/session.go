@@ -158,6 +158,7 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 	s.consumers[c.id] = c
 	s.mu.Unlock()
 	q.consumers = append(q.consumers, c)
+	q.hadConsumer = true
 	q.dispatchLocked()
 	q.unlock()
 	return c, nil
@@ -408,6 +409,8 @@ func (tx *Tx) Commit(done func(error)) {
 		for _, rt := range sends {
 			if err == nil {
 				b.deliver(rt)
+			} else {
+				rt.abandon()
 			}
 			b.dups.settle(rt.addr, rt.dup, err)
 		}
@@ -428,6 +431,7 @@ func (tx *Tx) Rollback() {
 	tx.mu.Unlock()
 	tx.s.endTx(tx)
 	for _, rt := range sends {
+		rt.abandon()
 		tx.s.b.dups.settle(rt.addr, rt.dup, ErrTxRolledBack)
 	}
 	now := tx.s.b.nowMs()

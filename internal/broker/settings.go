@@ -28,8 +28,16 @@ type AddressSettings struct {
 	AutoCreateAddresses bool
 	AutoDeleteQueues    bool
 	AutoDeleteAddresses bool
-	DeadLetterAddress   string
-	ExpiryAddress       string
+	// AutoDeleteQueuesDelay is how long an auto-created queue must have
+	// been without consumers before it goes; AutoDeleteQueuesMessageCount is
+	// the most messages it may hold then (-1: any, dropped with it).
+	// AutoDeleteAddressesDelay is how long an auto-created address must have
+	// been without queues.
+	AutoDeleteQueuesDelay        time.Duration
+	AutoDeleteQueuesMessageCount int
+	AutoDeleteAddressesDelay     time.Duration
+	DeadLetterAddress            string
+	ExpiryAddress                string
 	// ExpiryDelay, when positive, is applied to messages sent without an
 	// expiration.
 	ExpiryDelay          time.Duration

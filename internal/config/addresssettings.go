@@ -22,6 +22,10 @@ type AddressSetting struct {
 	AutoDeleteQueues    *bool
 	AutoDeleteAddresses *bool
 
+	AutoDeleteQueuesDelay        *time.Duration
+	AutoDeleteQueuesMessageCount *int
+	AutoDeleteAddressesDelay     *time.Duration
+
 	DeadLetterAddress *string
 	ExpiryAddress     *string
 	ExpiryDelay       *time.Duration
@@ -53,6 +57,15 @@ type AddressSettings struct {
 	AutoCreateAddresses bool
 	AutoDeleteQueues    bool
 	AutoDeleteAddresses bool
+	// AutoDeleteQueuesDelay is how long an auto-created queue must have
+	// been without consumers before it is deleted;
+	// AutoDeleteQueuesMessageCount is how many messages it may still hold
+	// then (-1: any number, which are dropped with it);
+	// AutoDeleteAddressesDelay is how long an auto-created address must
+	// have been without queues.
+	AutoDeleteQueuesDelay        time.Duration
+	AutoDeleteQueuesMessageCount int
+	AutoDeleteAddressesDelay     time.Duration
 
 	// DeadLetterAddress receives messages that exceeded
 	// MaxDeliveryAttempts; "" drops them.
@@ -147,10 +160,14 @@ func (c *Config) AddressSettingsFor(address string) AddressSettings {
 
 	d := DefaultAddressSettings()
 	r := AddressSettings{
-		AutoCreateQueues:          pick(chain, func(s *AddressSetting) *bool { return s.AutoCreateQueues }, d.AutoCreateQueues),
-		AutoCreateAddresses:       pick(chain, func(s *AddressSetting) *bool { return s.AutoCreateAddresses }, d.AutoCreateAddresses),
-		AutoDeleteQueues:          pick(chain, func(s *AddressSetting) *bool { return s.AutoDeleteQueues }, d.AutoDeleteQueues),
-		AutoDeleteAddresses:       pick(chain, func(s *AddressSetting) *bool { return s.AutoDeleteAddresses }, d.AutoDeleteAddresses),
+		AutoCreateQueues:      pick(chain, func(s *AddressSetting) *bool { return s.AutoCreateQueues }, d.AutoCreateQueues),
+		AutoCreateAddresses:   pick(chain, func(s *AddressSetting) *bool { return s.AutoCreateAddresses }, d.AutoCreateAddresses),
+		AutoDeleteQueues:      pick(chain, func(s *AddressSetting) *bool { return s.AutoDeleteQueues }, d.AutoDeleteQueues),
+		AutoDeleteAddresses:   pick(chain, func(s *AddressSetting) *bool { return s.AutoDeleteAddresses }, d.AutoDeleteAddresses),
+		AutoDeleteQueuesDelay: pick(chain, func(s *AddressSetting) *time.Duration { return s.AutoDeleteQueuesDelay }, d.AutoDeleteQueuesDelay),
+		AutoDeleteQueuesMessageCount: pick(chain, func(s *AddressSetting) *int { return s.AutoDeleteQueuesMessageCount },
+			d.AutoDeleteQueuesMessageCount),
+		AutoDeleteAddressesDelay:  pick(chain, func(s *AddressSetting) *time.Duration { return s.AutoDeleteAddressesDelay }, d.AutoDeleteAddressesDelay),
 		DeadLetterAddress:         pick(chain, func(s *AddressSetting) *string { return s.DeadLetterAddress }, d.DeadLetterAddress),
 		ExpiryAddress:             pick(chain, func(s *AddressSetting) *string { return s.ExpiryAddress }, d.ExpiryAddress),
 		ExpiryDelay:               pick(chain, func(s *AddressSetting) *time.Duration { return s.ExpiryDelay }, d.ExpiryDelay),
@@ -192,6 +209,15 @@ func (v *validator) validateAddressSetting(s *AddressSetting, seen map[string]bo
 		v.at(p, "the pattern %q appears twice; merge the two entries", s.Match)
 	}
 	seen[s.Match] = true
+	if d := s.AutoDeleteQueuesDelay; d != nil && *d < 0 {
+		v.at(p+".auto-delete-queues-delay", "%v is negative; use 0 to delete at once or a delay in milliseconds", *d)
+	}
+	if n := s.AutoDeleteQueuesMessageCount; n != nil && *n < -1 {
+		v.at(p+".auto-delete-queues-message-count", "%d is out of range; use -1 to delete whatever the queue holds, or a count of 0 or more", *n)
+	}
+	if d := s.AutoDeleteAddressesDelay; d != nil && *d < 0 {
+		v.at(p+".auto-delete-addresses-delay", "%v is negative; use 0 to delete at once or a delay in milliseconds", *d)
+	}
 	if d := s.ExpiryDelay; d != nil && *d < 0 && *d != NoExpiryDelay {
 		v.at(p+".expiry-delay", "%v is negative; use -1 to keep messages' own expiration, or a duration such as 30s", *d)
 	}

@@ -168,6 +168,11 @@ func writeAddressSetting(w *yamlWriter, s *AddressSetting) {
 	b("auto-create-addresses", s.AutoCreateAddresses)
 	b("auto-delete-queues", s.AutoDeleteQueues)
 	b("auto-delete-addresses", s.AutoDeleteAddresses)
+	dur("auto-delete-queues-delay", s.AutoDeleteQueuesDelay)
+	if s.AutoDeleteQueuesMessageCount != nil {
+		w.kv(2, "auto-delete-queues-message-count", strconv.Itoa(*s.AutoDeleteQueuesMessageCount))
+	}
+	dur("auto-delete-addresses-delay", s.AutoDeleteAddressesDelay)
 	str("dead-letter-address", s.DeadLetterAddress)
 	str("expiry-address", s.ExpiryAddress)
 	dur("expiry-delay", s.ExpiryDelay)

@@ -94,12 +94,15 @@ func (d *decoder) addressSettings(n *yaml.Node, path string) []AddressSetting {
 	d.entries(n, path, "address patterns to settings", func(match string, _, v *yaml.Node, p string) {
 		s := AddressSetting{Match: match}
 		d.mapping(v, p, map[string]handler{
-			"auto-create-queues":    toPtr(&s.AutoCreateQueues, d.boolean),
-			"auto-create-addresses": toPtr(&s.AutoCreateAddresses, d.boolean),
-			"auto-delete-queues":    toPtr(&s.AutoDeleteQueues, d.boolean),
-			"auto-delete-addresses": toPtr(&s.AutoDeleteAddresses, d.boolean),
-			"dead-letter-address":   toPtr(&s.DeadLetterAddress, d.str),
-			"expiry-address":        toPtr(&s.ExpiryAddress, d.str),
+			"auto-create-queues":               toPtr(&s.AutoCreateQueues, d.boolean),
+			"auto-create-addresses":            toPtr(&s.AutoCreateAddresses, d.boolean),
+			"auto-delete-queues":               toPtr(&s.AutoDeleteQueues, d.boolean),
+			"auto-delete-addresses":            toPtr(&s.AutoDeleteAddresses, d.boolean),
+			"auto-delete-queues-delay":         toPtr(&s.AutoDeleteQueuesDelay, ms),
+			"auto-delete-queues-message-count": toPtr(&s.AutoDeleteQueuesMessageCount, d.integer),
+			"auto-delete-addresses-delay":      toPtr(&s.AutoDeleteAddressesDelay, ms),
+			"dead-letter-address":              toPtr(&s.DeadLetterAddress, d.str),
+			"expiry-address":                   toPtr(&s.ExpiryAddress, d.str),
 			"expiry-delay": toPtr(&s.ExpiryDelay, func(v *yaml.Node, p string) (time.Duration, bool) {
 				x, ok := ms(v, p)
 				// -1 (Artemis' "never") arrives as -1ms.

@@ -41,19 +41,22 @@ func brokerSettings(cfg *config.Config) func(string) broker.AddressSettings {
 	return func(addr string) broker.AddressSettings {
 		s := cfg.AddressSettingsFor(addr)
 		out := broker.AddressSettings{
-			AutoCreateQueues:     s.AutoCreateQueues,
-			AutoCreateAddresses:  s.AutoCreateAddresses,
-			AutoDeleteQueues:     s.AutoDeleteQueues,
-			AutoDeleteAddresses:  s.AutoDeleteAddresses,
-			DeadLetterAddress:    s.DeadLetterAddress,
-			ExpiryAddress:        s.ExpiryAddress,
-			MaxDeliveryAttempts:  s.MaxDeliveryAttempts,
-			RedeliveryDelay:      s.RedeliveryDelay,
-			RedeliveryMultiplier: s.RedeliveryDelayMultiplier,
-			MaxRedeliveryDelay:   s.MaxRedeliveryDelay,
-			MaxSizeBytes:         s.MaxSizeBytes,
-			DefaultLastValue:     s.DefaultLastValueQueue,
-			DefaultExclusive:     s.DefaultExclusiveQueue,
+			AutoCreateQueues:             s.AutoCreateQueues,
+			AutoCreateAddresses:          s.AutoCreateAddresses,
+			AutoDeleteQueues:             s.AutoDeleteQueues,
+			AutoDeleteAddresses:          s.AutoDeleteAddresses,
+			AutoDeleteQueuesDelay:        s.AutoDeleteQueuesDelay,
+			AutoDeleteQueuesMessageCount: s.AutoDeleteQueuesMessageCount,
+			AutoDeleteAddressesDelay:     s.AutoDeleteAddressesDelay,
+			DeadLetterAddress:            s.DeadLetterAddress,
+			ExpiryAddress:                s.ExpiryAddress,
+			MaxDeliveryAttempts:          s.MaxDeliveryAttempts,
+			RedeliveryDelay:              s.RedeliveryDelay,
+			RedeliveryMultiplier:         s.RedeliveryDelayMultiplier,
+			MaxRedeliveryDelay:           s.MaxRedeliveryDelay,
+			MaxSizeBytes:                 s.MaxSizeBytes,
+			DefaultLastValue:             s.DefaultLastValueQueue,
+			DefaultExclusive:             s.DefaultExclusiveQueue,
 		}
 		if s.ExpiryDelay > 0 {
 			out.ExpiryDelay = s.ExpiryDelay
