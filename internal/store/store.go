@@ -66,6 +66,18 @@ type DuplicateID struct {
 	ID       string
 }
 
+// PageCursor records how far the broker has moved an address's paged
+// messages back into the journal: every page record before (Page, Offset)
+// is in the journal (or was consumed), every one from there on is still
+// only in the page files.
+type PageCursor struct {
+	// RecordID identifies the stored cursor so the next one can replace it.
+	RecordID uint64
+	Address  string
+	Page     uint64
+	Offset   uint64
+}
+
 // State is everything a Store recovered at start-up, in the order it was
 // first written.
 type State struct {
@@ -73,6 +85,8 @@ type State struct {
 	Queues       []Queue
 	Messages     []StoredMessage
 	DuplicateIDs []DuplicateID
+	// PageCursors holds at most one cursor per address.
+	PageCursors []PageCursor
 	// NextID is the smallest id that has never been handed out.
 	NextID uint64
 }
@@ -108,6 +122,8 @@ const (
 	OpDeliveryCount
 	OpAddDuplicateID
 	OpDeleteDuplicateID
+	OpAddPageCursor
+	OpDeletePageCursor
 )
 
 // Op is one durable operation. Which fields matter depends on Kind.
@@ -120,6 +136,7 @@ type Op struct {
 	Queue   *Queue
 	Message *message.Message
 	Dup     *DuplicateID
+	Cursor  *PageCursor
 }
 
 // Batch is an ordered group of operations applied atomically. The zero
@@ -185,4 +202,15 @@ func (b *Batch) AddDuplicateID(d DuplicateID) {
 // DeleteDuplicateID forgets a remembered duplicate-detection id.
 func (b *Batch) DeleteDuplicateID(recordID uint64) {
 	b.Ops = append(b.Ops, Op{Kind: OpDeleteDuplicateID, ID: recordID})
+}
+
+// AddPageCursor records an address's page cursor. Replace the previous
+// cursor in the same batch with DeletePageCursor, so exactly one survives.
+func (b *Batch) AddPageCursor(c PageCursor) {
+	b.Ops = append(b.Ops, Op{Kind: OpAddPageCursor, ID: c.RecordID, Cursor: &c})
+}
+
+// DeletePageCursor forgets a stored page cursor.
+func (b *Batch) DeletePageCursor(recordID uint64) {
+	b.Ops = append(b.Ops, Op{Kind: OpDeletePageCursor, ID: recordID})
 }

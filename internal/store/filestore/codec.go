@@ -17,6 +17,7 @@ const (
 	recDeliveryCount uint8 = 4 // update: uvarint queue id, uvarint count
 	recDuplicateID   uint8 = 5 // add: string address, string id
 	recIDCounter     uint8 = 6 // add: uvarint end of the reserved id block
+	recPageCursor    uint8 = 7 // add: string address, uvarint page, uvarint offset
 )
 
 // Record types in the bindings journal.

@@ -52,6 +52,10 @@ func Describe(op journal.Op) (string, error) {
 		d := &decoder{b: op.Data}
 		addr, id := d.str(), d.str()
 		return fmt.Sprintf("duplicate-id record=%d address=%s id=%s", op.ID, addr, id), d.err
+	case recPageCursor:
+		d := &decoder{b: op.Data}
+		addr, page, off := d.str(), d.uvarint(), d.uvarint()
+		return fmt.Sprintf("page-cursor record=%d address=%s page=%d offset=%d", op.ID, addr, page, off), d.err
 	case recIDCounter:
 		end, n := binary.Uvarint(op.Data)
 		if n <= 0 {

@@ -117,6 +117,13 @@ func Open(opts Options) (*Store, error) {
 				return fmt.Errorf("duplicate-id record %d: %w", rec.ID, d.err)
 			}
 			s.state.DuplicateIDs = append(s.state.DuplicateIDs, dup)
+		case recPageCursor:
+			d := &decoder{b: rec.Data}
+			c := store.PageCursor{RecordID: rec.ID, Address: d.str(), Page: d.uvarint(), Offset: d.uvarint()}
+			if d.err != nil {
+				return fmt.Errorf("page cursor record %d: %w", rec.ID, d.err)
+			}
+			s.state.PageCursors = append(s.state.PageCursors, c)
 		case recIDCounter:
 			end, n := binary.Uvarint(rec.Data)
 			if n <= 0 {
@@ -418,7 +425,13 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 			me.uvarint(op.QueueID)
 			me.uvarint(uint64(op.Count))
 			mops = append(mops, journal.Op{Kind: journal.OpUpdate, ID: op.ID, Type: recDeliveryCount, Data: me.b[start:]})
-		case store.OpDeleteMessage, store.OpDeleteDuplicateID:
+		case store.OpAddPageCursor:
+			start := len(me.b)
+			me.str(op.Cursor.Address)
+			me.uvarint(op.Cursor.Page)
+			me.uvarint(op.Cursor.Offset)
+			mops = append(mops, journal.Op{Kind: journal.OpAdd, ID: op.ID, Type: recPageCursor, Data: me.b[start:]})
+		case store.OpDeleteMessage, store.OpDeleteDuplicateID, store.OpDeletePageCursor:
 			mops = append(mops, journal.Op{Kind: journal.OpDelete, ID: op.ID})
 		case store.OpAddDuplicateID:
 			start := len(me.b)

@@ -17,6 +17,7 @@ type Store struct {
 	queues    map[uint64]entry[store.Queue]
 	messages  map[uint64]*storedMessage
 	dups      map[uint64]entry[store.DuplicateID]
+	cursors   map[uint64]entry[store.PageCursor]
 }
 
 type entry[T any] struct {
@@ -39,6 +40,7 @@ func New() *Store {
 		queues:    map[uint64]entry[store.Queue]{},
 		messages:  map[uint64]*storedMessage{},
 		dups:      map[uint64]entry[store.DuplicateID]{},
+		cursors:   map[uint64]entry[store.PageCursor]{},
 	}
 }
 
@@ -61,6 +63,7 @@ func (s *Store) Load() (*store.State, error) {
 	st.Addresses = sortedValues(s.addresses)
 	st.Queues = sortedValues(s.queues)
 	st.DuplicateIDs = sortedValues(s.dups)
+	st.PageCursors = sortedValues(s.cursors)
 	msgs := make([]*storedMessage, 0, len(s.messages))
 	for _, m := range s.messages {
 		msgs = append(msgs, m)
@@ -138,6 +141,10 @@ func (s *Store) apply(op *store.Op) {
 		s.dups[op.ID] = entry[store.DuplicateID]{s.seq, *op.Dup}
 	case store.OpDeleteDuplicateID:
 		delete(s.dups, op.ID)
+	case store.OpAddPageCursor:
+		s.cursors[op.ID] = entry[store.PageCursor]{s.seq, *op.Cursor}
+	case store.OpDeletePageCursor:
+		delete(s.cursors, op.ID)
 	}
 }
 

@@ -25,6 +25,7 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"AckAndDeleteRemoveRefs", testAcks},
 		{"DeliveryCountsSurvive", testDeliveryCounts},
 		{"DuplicateIDs", testDuplicateIDs},
+		{"PageCursorIsReplaced", testPageCursors},
 		{"IDsNeverRepeat", testIDs},
 		{"OrderIsKept", testOrder},
 	}
@@ -185,6 +186,25 @@ func testDuplicateIDs(t *testing.T, open Opener) {
 	defer s.Close()
 	if len(st.DuplicateIDs) != 1 || st.DuplicateIDs[0] != keep {
 		t.Fatalf("duplicate ids %+v", st.DuplicateIDs)
+	}
+}
+
+func testPageCursors(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	first := store.PageCursor{RecordID: s.NewID(), Address: "orders", Page: 1, Offset: 40}
+	var b store.Batch
+	b.AddPageCursor(first)
+	commit(t, s, &b)
+	second := store.PageCursor{RecordID: s.NewID(), Address: "orders", Page: 3, Offset: 16}
+	b.Reset()
+	b.AddPageCursor(second)
+	b.DeletePageCursor(first.RecordID)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.PageCursors) != 1 || st.PageCursors[0] != second {
+		t.Fatalf("page cursors %+v, want only %+v", st.PageCursors, second)
 	}
 }
 
