@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"tandem/internal/perf"
+)
+
+type perfOptions struct {
+	url, user, password string
+	destinations        []string
+	numDestinations     int
+	producers           int
+	consumers           int
+	messageSize         int
+	persistent          bool
+	nonPersistent       bool
+	maxPending          int
+	tx                  int
+	rate                float64
+	duration            seconds
+	warmup              seconds
+	drain               seconds
+	messageCount        int64
+	durationSet         bool // --duration given explicitly
+	json                bool
+}
+
+func init() { register(newPerfCommand) }
+
+func newPerfCommand(e *env) *cobra.Command {
+	o := perfOptions{duration: seconds(10 * time.Second), warmup: seconds(2 * time.Second), drain: seconds(perf.DefaultDrain)}
+	cmd := &cobra.Command{
+		Use:   "perf [DESTINATION...]",
+		Short: "Measure a STOMP broker's throughput and latency under load",
+		Long: `Drive a STOMP broker (tandem or any other: ActiveMQ Classic, Artemis, ...) with
+producers and consumers, in the spirit of Artemis' 'artemis perf client', and
+report the sent, confirmed and received rates and the send-to-confirm and
+end-to-end latency percentiles (p50, p90, p99, p99.9, max) from HDR histograms.
+
+Each producer and consumer has its own connection. Persistent sends ask for a
+receipt and count as confirmed when it arrives; --max-pending allows that many
+unconfirmed sends per producer. With --rate the producers send on a fixed
+schedule, and latency is measured from each message's slot in the schedule, so
+a stalled broker cannot hide behind a stalled load generator.
+
+Destinations are given with --destination or as arguments (default
+queue://TEST); --num-destinations N spreads the load over DEST.0 ... DEST.N-1.
+A live progress line is shown on a terminal, never when the output is piped.`,
+		Example: `  tandem perf --duration 30s
+  tandem perf --producers 8 --consumers 4 --max-pending 64 --url tcp://localhost:61613
+  tandem perf --non-persistent --rate 20000 --json queue://bench
+  tandem perf --consumers 0 --message-count 1000000 --max-pending 64`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("destination") && len(args) > 0 {
+				o.destinations = nil
+			}
+			o.destinations = append(o.destinations, args...)
+			if cmd.Flags().Changed("persistent") && o.nonPersistent {
+				return errors.New("--persistent and --non-persistent contradict each other; give one")
+			}
+			o.persistent = !o.nonPersistent
+			o.durationSet = cmd.Flags().Changed("duration")
+			return runPerf(cmd.Context(), o, e)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.url, "url", "tcp://localhost:61616", "broker URL: tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true (the first broker that accepts is used)")
+	fs.StringVar(&o.user, "user", "", "user name")
+	fs.StringVar(&o.password, "password", "", "password")
+	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
+	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
+	fs.IntVar(&o.producers, "producers", 1, "producers, each with its own connection")
+	fs.IntVar(&o.consumers, "consumers", 1, "consumers, each with its own connection (auto acknowledgement)")
+	fs.IntVar(&o.messageSize, "message-size", 1024, "body size in bytes")
+	fs.BoolVar(&o.persistent, "persistent", true, "send persistent messages, each confirmed by a receipt (the default)")
+	fs.BoolVar(&o.nonPersistent, "non-persistent", false, "send non-persistent messages, not confirmed")
+	fs.IntVar(&o.maxPending, "max-pending", 1, "unconfirmed sends allowed per producer (1: each send is confirmed before the next)")
+	fs.IntVar(&o.tx, "tx", 0, "send in transactions of N messages, each COMMIT confirmed (0: no transactions)")
+	fs.Float64Var(&o.rate, "rate", 0, "total messages per second, on a fixed schedule (0: as fast as possible)")
+	fs.Var(&o.duration, "duration", "how long to measure after the warm-up (\"30s\", \"2m\" or seconds); 0 with --message-count sends that many")
+	fs.Var(&o.warmup, "warmup", "how long to run the load before measuring")
+	fs.Var(&o.drain, "drain", "how long to wait at the end for missing confirmations and deliveries")
+	fs.Int64Var(&o.messageCount, "message-count", 0, "stop after this many messages in all (0: no limit)")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	cmd.AddCommand(newPerfReadyCommand(e))
+	return cmd
+}
+
+func runPerf(ctx context.Context, o perfOptions, e *env) error {
+	var dests []string
+	for _, d := range o.destinations {
+		if o.numDestinations < 1 {
+			return fmt.Errorf("--num-destinations %d: must be 1 or more", o.numDestinations)
+		}
+		dests = append(dests, perf.ExpandDestinations(d, o.numDestinations)...)
+	}
+	cfg := perf.Config{
+		URL: o.url, User: o.user, Password: o.password, Destinations: dests,
+		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
+		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,
+		Duration: time.Duration(o.duration), Warmup: time.Duration(o.warmup), Drain: time.Duration(o.drain),
+		MessageCount: o.messageCount,
+	}
+	if o.messageCount > 0 && !o.durationSet {
+		// --message-count alone means "send that many", not "send that
+		// many or stop after the default 10 s".
+		cfg.Duration = 0
+	}
+	if isTerminal(e.stderr) {
+		cfg.Progress = e.stderr
+	}
+	rep, err := perf.Run(ctx, cfg)
+	if rep != nil {
+		if o.json {
+			if werr := rep.WriteJSON(e.stdout); werr != nil {
+				return werr
+			}
+		} else if werr := rep.WriteText(e.stdout); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+func newPerfReadyCommand(e *env) *cobra.Command {
+	var (
+		url, user, password string
+		timeout             seconds = seconds(60 * time.Second)
+		since               int64
+	)
+	cmd := &cobra.Command{
+		Use:   "ready",
+		Short: "Wait until a STOMP broker accepts a connection and print how long that took",
+		Long: `Try to open a STOMP connection every 5 ms until the broker answers CONNECTED,
+then print the milliseconds elapsed since --since (Unix time in nanoseconds,
+as 'date +%s%N' prints it; default: when this command started). bench/compare
+uses it to time start-up and failover the way a client sees them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			from := time.Now()
+			if since > 0 {
+				from = time.Unix(0, since)
+			}
+			at, err := perf.WaitReady(cmd.Context(), url, user, password, time.Duration(timeout))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%.1f\n", float64(at.Sub(from))/float64(time.Millisecond))
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&url, "url", "tcp://localhost:61616", "broker URL (every broker of a list is tried in each round)")
+	fs.StringVar(&user, "user", "", "user name")
+	fs.StringVar(&password, "password", "", "password")
+	fs.Var(&timeout, "timeout", "give up after this long")
+	fs.Int64Var(&since, "since", 0, "Unix time in nanoseconds to count from")
+	return cmd
+}
+
+// seconds is a duration flag that takes Go durations ("500ms", "2m") and,
+// as Artemis' perf client does, bare numbers of seconds ("30").
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+func (s *seconds) Type() string   { return "duration" }
+
+func (s *seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 0 {
+			return fmt.Errorf("%q is negative", v)
+		}
+		*s = seconds(time.Duration(n * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like 30s, 500ms, 2m, or a number of seconds", v)
+	}
+	if d < 0 {
+		return fmt.Errorf("%q is negative", v)
+	}
+	*s = seconds(d)
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, where a progress line that
+// rewrites itself makes sense; piped or redirected output gets none.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

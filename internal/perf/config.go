@@ -1,0 +1,170 @@
+package perf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"tandem/client"
+)
+
+// Sentinel errors. Every error Run returns wraps one of them (or the
+// context's error) with the details.
+var (
+	// ErrBadConfig reports a Config that cannot describe a run; the message
+	// names the setting and says what it must be.
+	ErrBadConfig = errors.New("perf: invalid settings")
+	// ErrConnect reports that no broker of the URL accepted a STOMP
+	// connection.
+	ErrConnect = errors.New("perf: cannot connect")
+	// ErrBroker reports an ERROR frame from the broker during the run.
+	ErrBroker = errors.New("perf: broker error")
+	// ErrConnectionLost reports a connection that broke during the run.
+	ErrConnectionLost = errors.New("perf: connection lost")
+	// ErrUnconfirmed reports confirmations still missing when the drain
+	// time ran out.
+	ErrUnconfirmed = errors.New("perf: sends left unconfirmed")
+)
+
+// Config describes one run.
+type Config struct {
+	// URL names the broker in any form tandem/client.ParseURL accepts:
+	// tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true.
+	// The run connects to the first listed broker that accepts; it does not
+	// fail over during the run.
+	URL string
+	// User and Password are sent in CONNECT when User is set.
+	User, Password string
+	// Destinations are the destinations in any form
+	// client.NormalizeDestination accepts. Producer i sends to and consumer
+	// j receives from destinations spread round-robin (see Run).
+	Destinations []string
+	// Producers and Consumers count connections; each has its own.
+	Producers, Consumers int
+	// MessageSize is the body size in bytes.
+	MessageSize int
+	// Persistent sends persistent messages, each confirmed with a receipt.
+	Persistent bool
+	// MaxPending bounds the unconfirmed sends of one producer (persistent
+	// sends, or the sends of transactions not yet committed). 1 waits for
+	// each confirmation before the next send.
+	MaxPending int
+	// TxBatch, when above zero, groups that many sends into one
+	// transaction; the COMMIT carries the receipt that confirms them all.
+	TxBatch int
+	// Rate, when above zero, is the total send rate in messages per second,
+	// shared evenly by the producers; zero sends as fast as possible.
+	Rate float64
+	// Duration is how long the measurement lasts after the warm-up. Zero
+	// means until MessageCount messages are sent.
+	Duration time.Duration
+	// Warmup runs the load for this long before measuring.
+	Warmup time.Duration
+	// MessageCount, when above zero, stops the producers after this many
+	// messages in all (warm-up included).
+	MessageCount int64
+	// Drain bounds how long the run waits, after the producers stopped, for
+	// missing confirmations and for consumers to receive what was sent.
+	// Default 30 s.
+	Drain time.Duration
+	// IdleEnd is how long the consumers must go without a message, once
+	// the producers stopped and every send is confirmed, before the run
+	// ends. Default 1 s.
+	IdleEnd time.Duration
+	// ConnectTimeout bounds each connection's TCP connect and STOMP
+	// handshake. Default 10 s.
+	ConnectTimeout time.Duration
+	// Progress, when set, receives a one-line status every second,
+	// rewritten in place with a carriage return (meant for a terminal).
+	Progress io.Writer
+	// Logger receives debug events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Default values of Config fields left zero where zero is not meaningful.
+const (
+	DefaultDrain          = 30 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultIdleEnd        = time.Second
+)
+
+// Validate checks c and returns every problem in one error wrapping
+// ErrBadConfig. Each problem names the setting by its command-line flag.
+func (c *Config) Validate() error {
+	var probs []string
+	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	if _, _, err := client.ParseURL(c.URL); err != nil {
+		bad("--url %q: %v", c.URL, err)
+	}
+	if len(c.Destinations) == 0 {
+		bad("at least one --destination is needed")
+	}
+	for _, d := range c.Destinations {
+		if _, err := client.NormalizeDestination(d); err != nil {
+			bad("--destination %q: %v", d, err)
+		}
+	}
+	if c.Producers < 0 {
+		bad("--producers %d: must be 0 or more", c.Producers)
+	}
+	if c.Consumers < 0 {
+		bad("--consumers %d: must be 0 or more", c.Consumers)
+	}
+	if c.Producers == 0 && c.Consumers == 0 {
+		bad("--producers and --consumers are both 0: nothing to measure")
+	}
+	if c.MessageSize < 0 {
+		bad("--message-size %d: must be 0 or more bytes", c.MessageSize)
+	}
+	if c.MaxPending < 1 {
+		bad("--max-pending %d: must be at least 1 (1 waits for each confirmation)", c.MaxPending)
+	}
+	if c.TxBatch < 0 {
+		bad("--tx %d: must be 0 (no transactions) or the number of sends per transaction", c.TxBatch)
+	}
+	if c.TxBatch > 0 && c.MaxPending < c.TxBatch {
+		bad("--max-pending %d is below --tx %d: a transaction's sends are confirmed together by its COMMIT, so at least %d must be allowed pending",
+			c.MaxPending, c.TxBatch, c.TxBatch)
+	}
+	if c.Rate < 0 {
+		bad("--rate %g: must be 0 (as fast as possible) or messages per second", c.Rate)
+	}
+	if c.Duration < 0 || c.Warmup < 0 {
+		bad("--duration and --warmup must not be negative")
+	}
+	if c.MessageCount < 0 {
+		bad("--message-count %d: must be 0 (no limit) or more", c.MessageCount)
+	}
+	if c.Duration == 0 && c.MessageCount == 0 {
+		bad("neither --duration nor --message-count is set: the run would never end")
+	}
+	if c.Producers == 0 && c.Duration == 0 {
+		bad("--duration is needed when there are no producers (consumers only)")
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  %s", ErrBadConfig, strings.Join(probs, "\n  "))
+}
+
+// confirmed reports whether sends of this configuration are confirmed by
+// the broker: persistent sends carry a receipt request, and so does every
+// COMMIT.
+func (c *Config) confirmed() bool { return c.Persistent || c.TxBatch > 0 }
+
+// ExpandDestinations returns base followed by ".0" … ".n-1" when n > 1
+// (the way Artemis' perf client spreads a load over numbered destinations),
+// or base alone when n <= 1.
+func ExpandDestinations(base string, n int) []string {
+	if n <= 1 {
+		return []string{base}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s.%d", base, i)
+	}
+	return out
+}

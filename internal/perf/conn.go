@@ -1,0 +1,173 @@
+package perf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"tandem/client"
+	"tandem/internal/wire/stomp"
+)
+
+// conn is one STOMP connection of the load generator. One goroutine reads
+// (conn.r); writes are serialised by wmu, and a burst of frames encoded
+// with write is handed to the kernel by one flush.
+type conn struct {
+	nc     net.Conn
+	r      *stomp.Reader
+	server string
+
+	wmu sync.Mutex
+	w   *stomp.Writer
+}
+
+// dial connects to the first broker of the URL that completes a STOMP
+// handshake, trying them in the order written.
+func dial(ctx context.Context, url, user, password string, timeout time.Duration) (*conn, error) {
+	eps, _, err := client.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	var errs []error
+	for _, ep := range eps {
+		c, err := dialEndpoint(ctx, ep, user, password, timeout)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w to %s: %w", ErrConnect, url, errors.Join(errs...))
+}
+
+// dialEndpoint opens a TCP connection to ep and performs the STOMP
+// handshake, asking for no heart-beats: a run is short and busy, and
+// heart-beats would only add frames to what is measured.
+func dialEndpoint(ctx context.Context, ep client.Endpoint, user, password string, timeout time.Duration) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", ep.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ep, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	c := &conn{nc: nc, r: stomp.NewReader(nc, stomp.ReaderOptions{}), w: stomp.NewWriter(nc)}
+	if err := c.handshake(ep.Host, user, password); err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: STOMP handshake: %w", ep, ctx.Err())
+		}
+		return nil, fmt.Errorf("%s: %w", ep, err)
+	}
+	nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (c *conn) handshake(host, user, password string) error {
+	f := &stomp.Frame{Command: stomp.CmdConnect}
+	f.Headers.Add(stomp.HdrAcceptVersion, stomp.SupportedVersions)
+	f.Headers.Add(stomp.HdrHost, host)
+	if user != "" {
+		f.Headers.Add(stomp.HdrLogin, user)
+		f.Headers.Add(stomp.HdrPasscode, password)
+	}
+	f.Headers.Add(stomp.HdrHeartBeat, "0,0")
+	if err := c.w.WriteFrame(f); err != nil {
+		return err
+	}
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	reply, err := c.readFrame()
+	if err != nil {
+		return fmt.Errorf("STOMP handshake: %w", err)
+	}
+	switch reply.Command {
+	case stomp.CmdConnected:
+	case stomp.CmdError:
+		return brokerError(reply)
+	default:
+		return fmt.Errorf("STOMP handshake: expected CONNECTED, got %s", reply.Command)
+	}
+	v, err := stomp.ParseVersion(reply.Headers.Value(stomp.HdrVersion))
+	if err != nil {
+		return fmt.Errorf("STOMP handshake: %w", err)
+	}
+	c.r.SetVersion(v)
+	c.w.SetVersion(v)
+	c.server = reply.Headers.Value(stomp.HdrServer)
+	return nil
+}
+
+// readFrame returns the next frame that is not a heart-beat.
+func (c *conn) readFrame() (*stomp.Frame, error) {
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if !f.IsHeartBeat() {
+			return f, nil
+		}
+	}
+}
+
+// write encodes f and, when flush is set, hands everything encoded so far
+// to the kernel in one write. Encoding errors leave the stream usable;
+// write errors break it.
+func (c *conn) write(f *stomp.Frame, flush bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.w.WriteFrame(f); err != nil {
+		return err
+	}
+	if !flush {
+		return nil
+	}
+	return c.w.Flush()
+}
+
+// flush writes out frames encoded without flush.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.Flush()
+}
+
+// close ends the connection: a DISCONNECT frame (so the broker sees a
+// clean goodbye rather than a reset), bounded by grace, then the socket is
+// closed, which also stops the connection's reader.
+func (c *conn) close(grace time.Duration) {
+	f := &stomp.Frame{Command: stomp.CmdDisconnect}
+	f.Headers.Add(stomp.HdrReceipt, "bye")
+	c.nc.SetWriteDeadline(time.Now().Add(grace))
+	_ = c.write(f, true)
+	c.nc.Close()
+}
+
+// brokerError turns an ERROR frame into an error that quotes the broker.
+func brokerError(f *stomp.Frame) error {
+	msg := f.Headers.Value(stomp.HdrMessage)
+	if body := string(f.Body); body != "" && body != msg {
+		if len(body) > 200 {
+			body = body[:200] + "…"
+		}
+		if msg == "" {
+			msg = body
+		} else {
+			msg += ": " + body
+		}
+	}
+	if msg == "" {
+		msg = "(no message)"
+	}
+	return fmt.Errorf("%w: %s", ErrBroker, msg)
+}

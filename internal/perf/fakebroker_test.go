@@ -1,0 +1,173 @@
+package perf
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"tandem/internal/wire/stomp"
+)
+
+// fakeBroker is a minimal STOMP broker for the engine's tests: it accepts
+// CONNECT, answers every receipt request, holds transactional sends until
+// COMMIT, and hands each message to one subscriber of its destination in
+// turn (queue semantics). Hooks let a test stall it or refuse clients.
+type fakeBroker struct {
+	t  *testing.T
+	ln net.Listener
+
+	// refuse, when set, answers CONNECT with this ERROR message.
+	refuse string
+	// stallAfter and stall make the broker stop reading each connection
+	// for stall once it has read stallAfter SEND frames, once per connection.
+	stallAfter int
+	stall      time.Duration
+
+	mu      sync.Mutex
+	subs    map[string][]*fakeSub
+	next    map[string]int
+	sends   int
+	commits int
+	conns   []net.Conn
+}
+
+type fakeSub struct {
+	id string
+	c  *fakeConn
+}
+
+type fakeConn struct {
+	nc  net.Conn
+	wmu sync.Mutex
+	w   *stomp.Writer
+}
+
+func (c *fakeConn) send(f *stomp.Frame) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.w.WriteFrame(f)
+	_ = c.w.Flush()
+}
+
+func startFakeBroker(t *testing.T, setup func(*fakeBroker)) *fakeBroker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &fakeBroker{t: t, ln: ln, subs: map[string][]*fakeSub{}, next: map[string]int{}}
+	if setup != nil {
+		setup(b)
+	}
+	go b.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, c := range b.conns {
+			c.Close()
+		}
+	})
+	return b
+}
+
+func (b *fakeBroker) url() string { return "tcp://" + b.ln.Addr().String() }
+
+func (b *fakeBroker) accept() {
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		b.mu.Lock()
+		b.conns = append(b.conns, nc)
+		b.mu.Unlock()
+		go b.serve(nc)
+	}
+}
+
+func (b *fakeBroker) serve(nc net.Conn) {
+	defer nc.Close()
+	r := stomp.NewReader(nc, stomp.ReaderOptions{})
+	c := &fakeConn{nc: nc, w: stomp.NewWriter(nc)}
+	var txs = map[string][]*stomp.Frame{}
+	sends := 0
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f.Command {
+		case stomp.CmdConnect, stomp.CmdStomp:
+			if b.refuse != "" {
+				c.send(&stomp.Frame{Command: stomp.CmdError, Headers: stomp.Headers{{Key: stomp.HdrMessage, Value: b.refuse}}})
+				return
+			}
+			r.SetVersion(stomp.V12)
+			c.w.SetVersion(stomp.V12)
+			c.send(&stomp.Frame{Command: stomp.CmdConnected, Headers: stomp.Headers{
+				{Key: stomp.HdrVersion, Value: "1.2"}, {Key: stomp.HdrServer, Value: "fake/1"}}})
+			continue
+		case stomp.CmdSubscribe:
+			d := f.Headers.Value(stomp.HdrDestination)
+			b.mu.Lock()
+			b.subs[d] = append(b.subs[d], &fakeSub{id: f.Headers.Value(stomp.HdrID), c: c})
+			b.mu.Unlock()
+		case stomp.CmdSend:
+			sends++
+			if b.stall > 0 && sends == b.stallAfter {
+				time.Sleep(b.stall)
+			}
+			if tx := f.Headers.Value(stomp.HdrTransaction); tx != "" {
+				txs[tx] = append(txs[tx], f)
+			} else {
+				b.deliver(f)
+			}
+		case stomp.CmdCommit:
+			tx := f.Headers.Value(stomp.HdrTransaction)
+			for _, m := range txs[tx] {
+				b.deliver(m)
+			}
+			delete(txs, tx)
+			b.mu.Lock()
+			b.commits++
+			b.mu.Unlock()
+		}
+		if id, ok := f.Headers.Get(stomp.HdrReceipt); ok {
+			c.send(&stomp.Frame{Command: stomp.CmdReceipt, Headers: stomp.Headers{{Key: stomp.HdrReceiptID, Value: id}}})
+		}
+	}
+}
+
+// deliver hands m to the next subscriber of its destination, if any.
+func (b *fakeBroker) deliver(m *stomp.Frame) {
+	d := m.Headers.Value(stomp.HdrDestination)
+	b.mu.Lock()
+	b.sends++
+	id := b.sends
+	subs := b.subs[d]
+	var s *fakeSub
+	if len(subs) > 0 {
+		s = subs[b.next[d]%len(subs)]
+		b.next[d]++
+	}
+	b.mu.Unlock()
+	if s == nil {
+		return
+	}
+	out := &stomp.Frame{Command: stomp.CmdMessage, Body: m.Body}
+	out.Headers = append(out.Headers, m.Headers...)
+	out.Headers.Del(stomp.HdrReceipt)
+	out.Headers.Del(stomp.HdrTransaction)
+	out.Headers.Add(stomp.HdrSubscription, s.id)
+	out.Headers.Add(stomp.HdrMessageID, strconv.Itoa(id))
+	s.c.send(out)
+}
+
+func (b *fakeBroker) counts() (sends, commits int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sends, b.commits
+}

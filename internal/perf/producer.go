@@ -1,0 +1,254 @@
+package perf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"tandem/internal/wire/stomp"
+)
+
+// Message headers the load generator adds to every message. The names are
+// Java identifiers so that JMS brokers keep them as message properties.
+const (
+	hdrRun = "tandemPerfRun" // the run's random id: a consumer ignores older runs' leftovers
+	hdrDue = "tandemPerfDue" // due time on the run's monotonic clock, in ns
+)
+
+// Frames are handed to the kernel in bursts of at most this many frames or
+// bytes when a producer can go on sending without waiting.
+const (
+	burstFrames = 16
+	burstBytes  = 64 << 10
+)
+
+// pendingSend is a send waiting for its confirmation.
+type pendingSend struct {
+	seq uint64
+	due time.Duration
+}
+
+// producer sends on one connection; its reader goroutine takes the
+// confirmations.
+type producer struct {
+	r     *runner
+	index int
+	c     *conn
+	dests []string
+
+	// window holds one token per unconfirmed send; nil when sends are not
+	// confirmed.
+	window chan struct{}
+
+	mu      sync.Mutex
+	pending []pendingSend // in send order; pending[head:] are unconfirmed
+	head    int
+
+	confirmH *hdrhistogram.Histogram // owned by the reader goroutine
+}
+
+func newProducer(r *runner, index int, c *conn, dests []string) *producer {
+	p := &producer{r: r, index: index, c: c, dests: dests, confirmH: newHistogram()}
+	if r.cfg.confirmed() {
+		p.window = make(chan struct{}, r.cfg.MaxPending)
+		p.pending = make([]pendingSend, 0, r.cfg.MaxPending)
+	}
+	return p
+}
+
+// send runs the producer until the run stops sending or the message budget
+// is spent, then commits an open transaction and flushes.
+func (p *producer) send() error {
+	cfg := p.r.cfg
+	sched := newSchedule(cfg.Rate, cfg.Producers, p.index, p.r.now())
+	run := p.r.id
+	f := &stomp.Frame{Command: stomp.CmdSend, Body: p.r.payload}
+	var (
+		seq     uint64
+		inTx    int
+		txID    string
+		txCount int
+		unflush int
+		scratch []byte
+		// Outside transactions, each persistent SEND asks for its own
+		// receipt; inside, the COMMIT confirms the batch.
+		perSend = cfg.Persistent && cfg.TxBatch == 0
+	)
+	flush := func() error {
+		if unflush == 0 {
+			return nil
+		}
+		unflush = 0
+		return p.c.flush()
+	}
+	defer func() { _ = flush() }()
+	for {
+		if p.r.stopped() || !p.r.takeBudget() {
+			break
+		}
+		due, wait := sched.next(p.r.now())
+		if wait > 0 {
+			if err := flush(); err != nil {
+				return p.ioError(err)
+			}
+			if !p.r.sleep(wait) {
+				p.r.returnBudget()
+				break
+			}
+		}
+		if p.window != nil {
+			select {
+			case p.window <- struct{}{}:
+			default:
+				if err := flush(); err != nil {
+					return p.ioError(err)
+				}
+				select {
+				case p.window <- struct{}{}:
+				case <-p.r.stop:
+					p.r.returnBudget()
+					return p.commitOpen(txID, inTx, seq)
+				}
+			}
+		}
+		if cfg.TxBatch > 0 && inTx == 0 {
+			txCount++
+			txID = "tx-" + strconv.Itoa(txCount)
+			if err := p.c.write(txFrame(stomp.CmdBegin, txID, ""), false); err != nil {
+				return p.ioError(err)
+			}
+		}
+		seq++
+		f.Headers = f.Headers[:0]
+		f.Headers.Add(stomp.HdrDestination, p.dests[int(seq)%len(p.dests)])
+		f.Headers.Add(stomp.HdrPersistent, strconv.FormatBool(cfg.Persistent))
+		if perSend {
+			scratch = strconv.AppendUint(scratch[:0], seq, 10)
+			f.Headers.Add(stomp.HdrReceipt, string(scratch))
+		}
+		if cfg.TxBatch > 0 {
+			f.Headers.Add(stomp.HdrTransaction, txID)
+		}
+		f.Headers.Add(hdrRun, run)
+		scratch = strconv.AppendInt(scratch[:0], int64(due), 10)
+		f.Headers.Add(hdrDue, string(scratch))
+		if p.window != nil {
+			p.mu.Lock()
+			p.pending = append(p.pending, pendingSend{seq: seq, due: due})
+			p.mu.Unlock()
+		}
+		if err := p.c.write(f, false); err != nil {
+			return p.ioError(err)
+		}
+		p.r.sent.Add(1)
+		unflush++
+		if cfg.TxBatch > 0 {
+			inTx++
+			if inTx == cfg.TxBatch {
+				if err := p.c.write(txFrame(stomp.CmdCommit, txID, strconv.FormatUint(seq, 10)), false); err != nil {
+					return p.ioError(err)
+				}
+				inTx = 0
+			}
+		}
+		if unflush >= burstFrames || p.c.w.Buffered() >= burstBytes || cfg.Rate > 0 {
+			if err := flush(); err != nil {
+				return p.ioError(err)
+			}
+		}
+	}
+	return p.commitOpen(txID, inTx, seq)
+}
+
+// commitOpen commits a transaction left open when sending stopped, so that
+// its sends are confirmed like the others.
+func (p *producer) commitOpen(txID string, inTx int, seq uint64) error {
+	if inTx == 0 {
+		return nil
+	}
+	if err := p.c.write(txFrame(stomp.CmdCommit, txID, strconv.FormatUint(seq, 10)), true); err != nil {
+		return p.ioError(err)
+	}
+	return nil
+}
+
+// txFrame builds BEGIN or COMMIT; receipt may be empty.
+func txFrame(cmd, txID, receipt string) *stomp.Frame {
+	f := &stomp.Frame{Command: cmd}
+	f.Headers.Add(stomp.HdrTransaction, txID)
+	if receipt != "" {
+		f.Headers.Add(stomp.HdrReceipt, receipt)
+	}
+	return f
+}
+
+// read takes the broker's frames until the connection closes. A RECEIPT
+// for send (or commit) n confirms every send up to n: brokers process one
+// connection's frames in order, and a late or repeated receipt then finds
+// nothing left to confirm.
+func (p *producer) read() error {
+	for {
+		f, err := p.c.readFrame()
+		if err != nil {
+			if p.r.closing() || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) && p.r.closing() {
+				return nil
+			}
+			return fmt.Errorf("%w: producer %d: %w", ErrConnectionLost, p.index, err)
+		}
+		switch f.Command {
+		case stomp.CmdReceipt:
+			seq, err := strconv.ParseUint(f.Headers.Value(stomp.HdrReceiptID), 10, 64)
+			if err != nil {
+				continue // not one of ours (the DISCONNECT receipt)
+			}
+			p.confirm(seq)
+		case stomp.CmdError:
+			return fmt.Errorf("producer %d: %w", p.index, brokerError(f))
+		}
+	}
+}
+
+// confirm records the confirmation of every pending send up to seq and
+// gives their window tokens back.
+func (p *producer) confirm(seq uint64) {
+	now := p.r.now()
+	from := p.r.measureFrom()
+	n := 0
+	p.mu.Lock()
+	for p.head < len(p.pending) && p.pending[p.head].seq <= seq {
+		if due := p.pending[p.head].due; due >= from {
+			record(p.confirmH, now-due)
+		}
+		p.head++
+		n++
+	}
+	if p.head == len(p.pending) {
+		p.pending, p.head = p.pending[:0], 0
+	}
+	p.mu.Unlock()
+	for range n {
+		<-p.window
+	}
+	p.r.confirmed.Add(int64(n))
+	p.r.touch(now)
+}
+
+// unconfirmed returns how many sends still wait for a confirmation.
+func (p *producer) unconfirmed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) - p.head
+}
+
+func (p *producer) ioError(err error) error {
+	if p.r.closing() {
+		return nil
+	}
+	return fmt.Errorf("%w: producer %d: %w", ErrConnectionLost, p.index, err)
+}

@@ -1,0 +1,411 @@
+package perf
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"tandem/client"
+)
+
+// dialParallelism bounds the connections opened at once, so that a run
+// with thousands of connections does not overrun the broker's accept
+// backlog.
+const dialParallelism = 32
+
+// runner is the state one run shares between its goroutines.
+type runner struct {
+	cfg     *Config
+	id      string
+	payload []byte
+	base    time.Time // the run's monotonic clock starts here
+	log     *slog.Logger
+
+	from atomic.Int64 // measurement start on the run's clock (ns); max until the warm-up began
+	last atomic.Int64 // last send, confirmation or delivery (ns)
+
+	sent, confirmed, received atomic.Int64
+	budget                    atomic.Int64 // messages left to send when MessageCount is set
+
+	stop     chan struct{} // closed: producers stop sending
+	stopOnce sync.Once
+	quit     atomic.Bool // set before connections are closed on purpose
+
+	errMu sync.Mutex
+	err   error
+}
+
+func (r *runner) now() time.Duration         { return time.Since(r.base) }
+func (r *runner) measureFrom() time.Duration { return time.Duration(r.from.Load()) }
+func (r *runner) closing() bool              { return r.quit.Load() }
+func (r *runner) touch(now time.Duration)    { r.last.Store(int64(now)) }
+
+func (r *runner) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) stopSending() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// takeBudget claims one message of MessageCount; without a count it always
+// succeeds.
+func (r *runner) takeBudget() bool {
+	return r.cfg.MessageCount == 0 || r.budget.Add(-1) >= 0
+}
+
+func (r *runner) returnBudget() {
+	if r.cfg.MessageCount > 0 {
+		r.budget.Add(1)
+	}
+}
+
+// sleep waits d unless the run stops first; it reports whether it waited
+// the whole time.
+func (r *runner) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
+// fail records the first error of the run and stops it.
+func (r *runner) fail(err error) {
+	if err == nil {
+		return
+	}
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
+	r.stopSending()
+}
+
+func (r *runner) firstErr() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// counts is a snapshot of the counters.
+type counts struct {
+	at                        time.Duration
+	sent, confirmed, received int64
+}
+
+func (r *runner) snapshot() counts {
+	return counts{at: r.now(), sent: r.sent.Load(), confirmed: r.confirmed.Load(), received: r.received.Load()}
+}
+
+// Run drives the configured load against the broker and returns the
+// report. Producer i sends to destination i mod n (cycling over several
+// when there are more destinations than producers); consumer j subscribes
+// to destination j mod n, or to every destination d with d mod consumers = j
+// when there are more destinations than consumers. On an error the report
+// of what was measured so far is returned with it.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = DefaultDrain
+	}
+	if cfg.IdleEnd <= 0 {
+		cfg.IdleEnd = DefaultIdleEnd
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	dests := make([]string, len(cfg.Destinations))
+	for i, d := range cfg.Destinations {
+		dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+	}
+	r := &runner{cfg: &cfg, id: newRunID(), payload: makePayload(cfg.MessageSize), base: time.Now(),
+		log: cfg.Logger, stop: make(chan struct{})}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.from.Store(int64(time.Duration(1<<63 - 1)))
+	r.budget.Store(cfg.MessageCount)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conns, server, err := dialAll(ctx, &cfg, cfg.Consumers+cfg.Producers)
+	defer func() {
+		r.quit.Store(true)
+		for _, c := range conns {
+			c.close(time.Second)
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	consumers := make([]*consumer, cfg.Consumers)
+	producers := make([]*producer, cfg.Producers)
+	var readers sync.WaitGroup
+	for j := range consumers {
+		k := newConsumer(r, j, conns[j], consumerDests(dests, j, cfg.Consumers))
+		consumers[j] = k
+		readers.Go(func() { r.fail(k.read()) })
+		if err := k.subscribe(); err != nil {
+			r.fail(err)
+		}
+	}
+	for _, k := range consumers {
+		select {
+		case <-k.subscribed:
+		case <-r.stop:
+		case <-ctx.Done():
+			r.fail(ctx.Err())
+		}
+	}
+	if err := r.firstErr(); err != nil {
+		return nil, err
+	}
+
+	start := r.now()
+	r.touch(start)
+	if cfg.Warmup == 0 {
+		// Measure from the first send: set before any producer starts.
+		r.from.Store(int64(start))
+	}
+	var senders sync.WaitGroup
+	for i := range producers {
+		p := newProducer(r, i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
+		producers[i] = p
+		readers.Go(func() { r.fail(p.read()) })
+		senders.Go(func() { r.fail(p.send()) })
+	}
+	var allSent chan struct{} // stays nil, never ready, without producers
+	if cfg.Producers > 0 {
+		allSent = make(chan struct{})
+		go func() { senders.Wait(); close(allSent) }()
+	}
+
+	rep := r.measure(ctx, start, allSent, producers, server)
+	senders.Wait()
+	r.quit.Store(true)
+	for _, c := range conns {
+		c.close(time.Second)
+	}
+	conns = nil
+	readers.Wait()
+
+	rep.SendToConfirm = summarize(merge(collect(producers, func(p *producer) *hdrhistogram.Histogram { return p.confirmH })))
+	rep.EndToEnd = summarize(merge(collect(consumers, func(k *consumer) *hdrhistogram.Histogram { return k.e2eH })))
+	if err := r.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
+		return rep, err
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	if rep.Unconfirmed > 0 {
+		return rep, fmt.Errorf("%w: %d sends still unconfirmed %v after the producers stopped", ErrUnconfirmed, rep.Unconfirmed, cfg.Drain)
+	}
+	return rep, nil
+}
+
+// measure runs the clock of a run: it starts the measurement after the
+// warm-up, stops the producers when the duration is over, waits for the
+// drain, prints progress, and fills the counts of the report.
+func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-chan struct{}, producers []*producer, server string) *Report {
+	cfg := r.cfg
+	warmEnd := start + cfg.Warmup
+	var begin, end counts
+	warm := cfg.Warmup == 0
+	if warm {
+		begin = counts{at: start} // Run set the measurement start before the first send
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	prog := newProgress(cfg.Progress)
+	prev := r.snapshot()
+	var stopAt, drainUntil time.Duration
+	sendingDone := false
+	wake := time.NewTimer(0)
+	defer wake.Stop()
+	for {
+		now := r.now()
+		if !warm && now >= warmEnd {
+			warm = true
+			r.from.Store(int64(now))
+			begin = r.snapshot()
+		}
+		if warm && cfg.Duration > 0 && stopAt == 0 && now >= begin.at+cfg.Duration {
+			end = r.snapshot()
+			stopAt = now
+			r.stopSending()
+			if cfg.Producers == 0 {
+				sendingDone = true
+			}
+		}
+		if sendingDone && drainUntil == 0 {
+			drainUntil = now + cfg.Drain
+		}
+		if sendingDone && r.drained(producers, now, drainUntil) {
+			break
+		}
+		next := time.Second
+		switch {
+		case !warm:
+			next = min(next, warmEnd-now)
+		case stopAt == 0 && cfg.Duration > 0:
+			next = min(next, begin.at+cfg.Duration-now)
+		}
+		if sendingDone {
+			next = min(next, cfg.IdleEnd/10)
+		}
+		wake.Reset(max(next, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			r.fail(ctx.Err())
+			sendingDone = true
+		case <-allSent:
+			allSent = nil
+			sendingDone = true
+			if !warm { // the message count ran out during the warm-up
+				warm = true
+				r.from.Store(int64(now))
+				begin = r.snapshot()
+			}
+		case <-tick.C:
+			cur := r.snapshot()
+			prog.update(cur, prev, phase(warm, stopAt != 0 || sendingDone))
+			prev = cur
+		case <-wake.C:
+		}
+		if ctx.Err() != nil && drainUntil == 0 {
+			drainUntil = r.now()
+		}
+	}
+	prog.done()
+	if stopAt == 0 {
+		// Stopped by the message count: the window ends at the last
+		// confirmation or delivery.
+		end = r.snapshot()
+		end.at = time.Duration(r.last.Load())
+	}
+	return r.report(server, begin, end, producers)
+}
+
+// drained reports whether the run may end: every send confirmed and the
+// consumers quiet for IdleEnd, or the drain time over.
+func (r *runner) drained(producers []*producer, now, until time.Duration) bool {
+	if now >= until {
+		return true
+	}
+	for _, p := range producers {
+		if p.window != nil && p.unconfirmed() > 0 {
+			return false
+		}
+	}
+	return r.cfg.Consumers == 0 || now-time.Duration(r.last.Load()) >= r.cfg.IdleEnd
+}
+
+func phase(warm, draining bool) string {
+	switch {
+	case !warm:
+		return "warm-up"
+	case draining:
+		return "draining"
+	default:
+		return "measuring"
+	}
+}
+
+// dialAll opens n connections, dialParallelism at a time, and returns them
+// with the broker's server header.
+func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
+	conns := make([]*conn, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, dialParallelism)
+	var wg sync.WaitGroup
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			conns[i], errs[i] = dial(ctx, cfg.URL, cfg.User, cfg.Password, cfg.ConnectTimeout)
+		})
+	}
+	wg.Wait()
+	var ok []*conn
+	for _, c := range conns {
+		if c != nil {
+			ok = append(ok, c)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			return ok, "", fmt.Errorf("connection %d of %d: %w", i+1, n, err)
+		}
+	}
+	server := ""
+	if n > 0 {
+		server = conns[0].server
+	}
+	return conns, server, nil
+}
+
+// producerDests returns the destinations producer i sends to.
+func producerDests(dests []string, i, producers int) []string {
+	return spread(dests, i, producers)
+}
+
+// consumerDests returns the destinations consumer j subscribes to.
+func consumerDests(dests []string, j, consumers int) []string {
+	return spread(dests, j, consumers)
+}
+
+// spread gives member i of n its share of dests: every destination d with
+// d mod n = i when there are more destinations than members, else the one
+// destination i mod len(dests).
+func spread(dests []string, i, n int) []string {
+	if len(dests) <= n {
+		return []string{dests[i%len(dests)]}
+	}
+	var out []string
+	for d := i; d < len(dests); d += n {
+		out = append(out, dests[d])
+	}
+	return out
+}
+
+func collect[T any](xs []T, f func(T) *hdrhistogram.Histogram) []*hdrhistogram.Histogram {
+	out := make([]*hdrhistogram.Histogram, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// makePayload returns a body of n printable bytes (some brokers treat a
+// body as text).
+func makePayload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}
+
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
