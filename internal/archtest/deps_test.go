@@ -17,11 +17,12 @@ var rules = []struct {
 	{"tandem/internal/wire/stomp", nil},
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
-	{"tandem/client", []string{"tandem/internal/wire/"}},
+	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
 	{"tandem/internal/broker", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/listener", nil},
 	{"tandem/internal/security", nil},
+	{"tandem/internal/tlsconfig", nil},
 	{"tandem/internal/ha", []string{"tandem/internal/lockfile"}},
 }
 
