@@ -3,6 +3,7 @@ package listener
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,8 +43,12 @@ type Options struct {
 	// MaxConnections bounds concurrent connections; 0 or less is unlimited.
 	MaxConnections int
 	// HandshakeTimeout bounds how long a new connection may take to send
-	// enough bytes to be recognised; default 10 s.
+	// enough bytes to be recognised, TLS handshake included; default 10 s.
 	HandshakeTimeout time.Duration
+	// TLS, when set, makes every connection start with a TLS handshake
+	// (an acceptor with sslEnabled=true); protocols see the decrypted
+	// stream.
+	TLS *tls.Config
 	Logger           *slog.Logger
 	// OnConnect, if set, is called for every accepted connection and
 	// OnDisconnect when it ends; they feed metrics.
@@ -141,6 +146,15 @@ func (l *Listener) handle(c net.Conn) {
 	defer l.wg.Done()
 	defer l.untrack(c)
 	defer c.Close()
+	if l.opts.TLS != nil {
+		tc, err := l.handshake(c)
+		if err != nil {
+			l.log.Info("connection closed: TLS handshake failed", "event", "tls_handshake_failed",
+				"remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		c = tc
+	}
 	p, pc, err := l.detect(c)
 	if errors.Is(err, errNoBytes) {
 		// A connect-and-close with no bytes is a port probe or a load
@@ -160,6 +174,18 @@ func (l *Listener) handle(c net.Conn) {
 		defer l.opts.OnDisconnect(p.Name())
 	}
 	p.Serve(l.ctx, pc)
+}
+
+// handshake runs the server side of a TLS handshake within the handshake
+// timeout, so a client that connects and stalls cannot hold a goroutine.
+func (l *Listener) handshake(c net.Conn) (*tls.Conn, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.opts.HandshakeTimeout)
+	defer cancel()
+	tc := tls.Server(c, l.opts.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 // detect reads until a protocol claims the connection.

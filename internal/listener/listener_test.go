@@ -3,10 +3,14 @@ package listener
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"tandem/internal/tlsconfig"
 )
 
 // echoProto claims connections starting with its magic and echoes what it
@@ -109,4 +113,50 @@ func TestMaxConnections(t *testing.T) {
 	if got, err := roundTrip(t, addr, "AAA second"); err == nil {
 		t.Fatalf("second connection beyond the limit was served: %q", got)
 	}
+}
+
+func TestTLSAcceptor(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	if _, err := tlsconfig.WriteSelfSigned(cert, key, tlsconfig.SelfSigned{Hosts: []string{"127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	scfg, err := tlsconfig.Server(tlsconfig.Settings{Enabled: true, CertPath: cert, KeyPath: key, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, Options{Protocols: []Protocol{echoProto{[]byte("AAA")}}, TLS: scfg, HandshakeTimeout: 200 * time.Millisecond})
+	ccfg, err := tlsconfig.Client(tlsconfig.Settings{TrustStorePath: cert, VerifyHost: true}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("protocol detected inside TLS", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addr, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("AAA over tls"))
+		buf := make([]byte, len("AAA over tls"))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "AAA over tls" {
+			t.Fatalf("echo over TLS: %q, %v", buf, err)
+		}
+	})
+	t.Run("plain text is refused", func(t *testing.T) {
+		if got, err := roundTrip(t, addr, "AAA plain"); err == nil {
+			t.Fatalf("a plain-text client was served on a TLS acceptor: %q", got)
+		}
+	})
+	t.Run("stalled handshake times out", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("silent TLS client: read returned %v, want EOF once the handshake timed out", err)
+		}
+	})
 }
