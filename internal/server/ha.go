@@ -55,6 +55,7 @@ func (s *Server) runHA(ctx context.Context) error {
 		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",
 			s.cfg.JournalDirectory, live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
 			"event", "ha_live", "role", opts.Role.String(), "epoch", live.Epoch())
+		s.web.activations.Add(1)
 		live.Monitor()
 		select {
 		case <-ctx.Done():
@@ -66,6 +67,14 @@ func (s *Server) runHA(ctx context.Context) error {
 			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
 		case err := <-s.serveErr:
 			return errors.Join(err, s.stopWithTimeout(), live.Stop())
+		case <-s.web.force:
+			// Force-failover: close the broker and the journal cleanly but
+			// skip live.Stop, which would write "paused" and keep the backup
+			// waiting. The record still says live, so the backup takes over
+			// the moment this process exits and the kernel drops its locks,
+			// exactly as after a crash but with nothing left unsynced.
+			s.log.Warn("force-failover: stopping so that the backup takes over", "event", "ha_forced_failover", "epoch", live.Epoch())
+			return errors.Join(ErrForcedFailover, s.stopWithTimeout())
 		case <-live.FailbackRequested():
 			s.log.Info("the primary is back: handing the store back (allow-failback)", "event", "ha_failback")
 			if err := s.stopWithTimeout(); err != nil {

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"tandem/internal/broker"
+	"tandem/internal/config"
+	"tandem/internal/ha"
+	"tandem/internal/security"
+	"tandem/internal/web"
+)
+
+// Version is reported by the console, /api/node and tandem_info; the CLI
+// sets it to its own version before running a server.
+var Version = "dev"
+
+// webState is what the server keeps for the HTTP port: the serving
+// broker, published without the server's mutex so that a health probe
+// never waits behind a journal replay, and the HA counters.
+type webState struct {
+	broker      atomic.Pointer[broker.Broker]
+	since       atomic.Int64 // unix nanoseconds the broker started serving; 0 when not
+	activations atomic.Uint64
+	started     time.Time
+	// force carries a force-failover request from the API to runHA.
+	force chan struct{}
+}
+
+// serving publishes the broker that now serves clients, or nil.
+func (w *webState) serving(b *broker.Broker) {
+	w.broker.Store(b)
+	if b == nil {
+		w.since.Store(0)
+		return
+	}
+	w.since.Store(time.Now().UnixNano())
+}
+
+// webNode adapts the server to web.Node.
+type webNode struct{ s *Server }
+
+var _ web.Node = webNode{}
+
+// Broker returns the serving broker or nil; a nil *broker.Broker must not
+// become a non-nil interface.
+func (n webNode) Broker() web.Broker {
+	if b := n.s.web.broker.Load(); b != nil {
+		return b
+	}
+	return nil
+}
+
+// Status reports the node's identity, role and HA state.
+func (n webNode) Status() web.NodeStatus {
+	s := n.s
+	cfg := s.cfg
+	st := web.NodeStatus{
+		Name: cfg.Name, Version: Version, HAPolicy: "none", Started: s.web.started,
+		JournalDirectory: cfg.JournalDirectory, FailoverOnShutdown: cfg.HA.FailoverOnShutdown,
+		AllowFailback: cfg.HA.AllowFailback, Activations: s.web.activations.Load(),
+	}
+	if ns := s.web.since.Load(); ns != 0 {
+		st.ServingSince = time.Unix(0, ns)
+	}
+	switch cfg.HA.Mode {
+	case config.HAPrimary:
+		st.HAPolicy = "shared-store primary"
+	case config.HABackup:
+		st.HAPolicy = "shared-store backup"
+	}
+	serving := s.web.broker.Load() != nil
+	if hs := s.HAState(); hs != nil {
+		st.State, st.StateSince, st.StateDetail = hs.Name, hs.Since, hs.Detail
+		st.NodeID, st.Epoch, st.LiveName = hs.NodeID, hs.Epoch, hs.LiveName
+		st.Role = web.RoleBackup
+		if hs.Name == ha.StateLive && serving {
+			st.Role = web.RoleLive
+			st.Backups = s.topo.Backups()
+		}
+	} else {
+		st.Role, st.State, st.StateSince = web.RoleLive, "stopped", s.web.started
+		if serving {
+			st.State, st.StateSince = "live", st.ServingSince
+		}
+	}
+	if fs := s.fenceable.Load(); fs != nil {
+		js, sl := fs.Stats(), fs.SyncLatency()
+		st.Journal, st.SyncLatency = &js, &sl
+	}
+	return st
+}
+
+// ForceFailover asks runHA to stop this live node so that its backup
+// takes over (see runHA).
+func (n webNode) ForceFailover() error {
+	s := n.s
+	if s.cfg.HA.Mode == config.HANone {
+		return fmt.Errorf("%w: this broker has no ha-policy", web.ErrNoFailover)
+	}
+	if hs := s.HAState(); hs == nil || hs.Name != ha.StateLive {
+		return fmt.Errorf("%w: this node is not live", web.ErrNoFailover)
+	}
+	select {
+	case s.web.force <- struct{}{}:
+	default: // a request is already pending
+	}
+	return nil
+}
+
+// webAuth checks HTTP logins against the users file. Anonymous logins are
+// never accepted on the HTTP port, whatever allow-anonymous says for
+// messaging clients.
+type webAuth struct{ a *security.Authenticator }
+
+func (w webAuth) Authenticate(user, pass string) ([]string, error) {
+	p, err := w.a.Authenticate(user, pass)
+	if err != nil {
+		return nil, err
+	}
+	return p.Roles, nil
+}
+
+// ErrForcedFailover is returned by Run after a force-failover: the broker
+// and the journal are closed, and the process must exit so that the kernel
+// releases the live lock to the backup (see runHA). Its exit status is not
+// zero, so a supervisor restarts the node, which then waits as a backup.
+var ErrForcedFailover = errors.New("stopped by force-failover: the backup takes over the store; restart this node to make it a backup")
+
+// startWeb opens the HTTP port when broker.yaml enables it and returns the
+// function that closes it. A port that cannot be opened is logged and the
+// broker runs without it: messaging matters more than the console.
+func (s *Server) startWeb() func() {
+	if !s.cfg.Web.Enabled {
+		return func() {}
+	}
+	users := security.NewUsers()
+	if s.cfg.Security.UsersFile != "" {
+		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
+		if err != nil {
+			s.log.Error("web console disabled: cannot load the users file", "event", "web_failed", "err", err)
+			return func() {}
+		}
+		users = u
+	}
+	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log})
+	if err == nil {
+		err = ws.Listen(s.cfg.Web.Bind)
+	}
+	if err != nil {
+		s.log.Error("web console disabled", "event", "web_failed", "err", err)
+		return func() {}
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = ws.Close(ctx) // requests still running after 5 s are cut off
+	}
+}

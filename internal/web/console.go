@@ -1,0 +1,378 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// pageNames are the console's pages; each is parsed with the layout.
+var pageNames = []string{"login", "node", "queues", "queue", "confirm", "addresses", "consumers", "connections"}
+
+var pages = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"join":   strings.Join,
+		"bytes":  humanBytes,
+		"uptime": func(s float64) string { return (time.Duration(s) * time.Second).String() },
+		"since": func(s string) string {
+			if s == "" {
+				return "start"
+			}
+			return s
+		},
+	}
+	out := make(map[string]*template.Template, len(pageNames))
+	for _, p := range pageNames {
+		out[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
+	}
+	return out
+}()
+
+// page is the data every console page gets.
+type page struct {
+	Title   string
+	Node    NodeJSON
+	User    string
+	CSRF    string
+	Manage  bool
+	Flash   string
+	Error   string
+	NotLive bool
+
+	Next         string
+	Queues       []QueueJSON
+	Queue        QueueJSON
+	Messages     []MessageJSON
+	MoreMessages bool
+	Addresses    []AddressJSON
+	Consumers    []ConsumerJSON
+	Connections  []ConnectionJSON
+	Confirm      string
+	Action       string
+	Back         string
+}
+
+// consoleHandler is a console page handler for a logged-in user.
+type consoleHandler func(w http.ResponseWriter, r *http.Request, pg *page)
+
+func (s *Server) consoleRoutes(mux *http.ServeMux) {
+	static, _ := fs.Sub(assets, "static") // the embedded tree always has it
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.Handle("POST /logout", s.console(false, s.logout))
+	mux.Handle("GET /{$}", s.console(false, s.nodePage))
+	mux.Handle("GET /queues", s.console(false, s.queuesPage))
+	mux.Handle("GET /queues/{name}", s.console(false, s.queuePage))
+	mux.Handle("GET /queues/{name}/purge", s.console(true, s.confirmPage("Purge", "purge")))
+	mux.Handle("GET /queues/{name}/delete", s.console(true, s.confirmPage("Delete", "delete")))
+	mux.Handle("POST /queues/{name}/purge", s.console(true, s.purgeForm))
+	mux.Handle("POST /queues/{name}/delete", s.console(true, s.deleteForm))
+	mux.Handle("POST /queues/{name}/send", s.console(true, s.sendForm))
+	mux.Handle("GET /force-failover", s.console(true, s.failoverConfirm))
+	mux.Handle("POST /force-failover", s.console(true, s.failoverForm))
+	mux.Handle("GET /addresses", s.console(false, s.addressesPage))
+	mux.Handle("GET /consumers", s.console(false, s.consumersPage))
+	mux.Handle("GET /connections", s.console(false, s.connectionsPage))
+}
+
+// console wraps a page handler: a visitor without a session goes to the
+// login page; a change needs the manage role and, for POSTs, the form
+// token of the session.
+func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			return
+		}
+		pg := &page{Node: s.nodeJSON(), User: p.User, CSRF: p.CSRF, Manage: p.canManage(), Flash: r.URL.Query().Get("flash")}
+		if mutates && !p.canManage() {
+			pg.Title, pg.Error = "Forbidden", errNeedManage.Error()+"; user "+p.User+" lacks it"
+			s.render(w, http.StatusForbidden, "node", pg)
+			return
+		}
+		if mutates && r.Method == http.MethodPost {
+			if err := checkCSRF(r, p); err != nil {
+				pg.Title, pg.Error = "Forbidden", err.Error()
+				s.render(w, http.StatusForbidden, "node", pg)
+				return
+			}
+		}
+		h(w, r, pg)
+	})
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, status int, name string, pg *page) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+		s.log.Error("console page failed", "event", "web_template_error", "page", name, "err", err)
+		http.Error(w, "the console page failed to render; see the broker log", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// safeNext keeps a post-login redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "login", &page{Title: "Log in", Node: s.nodeJSON(), Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	user, pass := r.PostFormValue("user"), r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	roles, err := s.opts.Auth.Authenticate(user, pass)
+	if user == "" || err != nil {
+		s.log.Info("console login refused", "event", "web_login_failed", "user", user, "remote", r.RemoteAddr)
+		s.render(w, http.StatusUnauthorized, "login", &page{Title: "Log in", Node: s.nodeJSON(), Next: next,
+			Error: "Login failed: the user name or password is wrong."})
+		return
+	}
+	id := s.sessions.create(principal{User: user, Roles: roles})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	s.log.Info("console login", "event", "web_login", "user", user, "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, pg *page) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.remove(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Node"
+	s.render(w, http.StatusOK, "node", pg)
+}
+
+func (s *Server) queuesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Queues"
+	if b := s.opts.Node.Broker(); b != nil {
+		for _, q := range b.Queues() {
+			pg.Queues = append(pg.Queues, s.queueJSON(q))
+		}
+	} else {
+		pg.NotLive = true
+	}
+	s.render(w, http.StatusOK, "queues", pg)
+}
+
+// consolePageMessages is how many messages a queue page shows.
+const consolePageMessages = 50
+
+func (s *Server) queuePage(w http.ResponseWriter, r *http.Request, pg *page) {
+	b := s.opts.Node.Broker()
+	if b == nil {
+		pg.Title, pg.NotLive = "Queues", true
+		s.render(w, http.StatusOK, "queues", pg)
+		return
+	}
+	q, err := b.Queue(r.PathValue("name"))
+	if err != nil {
+		pg.Title, pg.Error = "Queues", err.Error()
+		s.render(w, http.StatusNotFound, "queues", pg)
+		return
+	}
+	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q)
+	items, err := b.BrowseQueue(q.Name, consolePageMessages+1)
+	if err != nil {
+		pg.Error = err.Error()
+	}
+	if len(items) > consolePageMessages {
+		items, pg.MoreMessages = items[:consolePageMessages], true
+	}
+	for _, it := range items {
+		pg.Messages = append(pg.Messages, messageJSON(it))
+	}
+	s.render(w, http.StatusOK, "queue", pg)
+}
+
+// confirmPage asks before a purge or delete; the POST does the work.
+func (s *Server) confirmPage(verb, action string) consoleHandler {
+	return func(w http.ResponseWriter, r *http.Request, pg *page) {
+		name := r.PathValue("name")
+		pg.Title = verb + " queue " + name
+		pg.Confirm = fmt.Sprintf("%s queue %s? This removes its waiting messages for good.", verb, name)
+		if action == "delete" {
+			pg.Confirm = fmt.Sprintf("Delete queue %s with all its messages? Its consumers are disconnected from it.", name)
+		}
+		pg.Action = "/queues/" + url.PathEscape(name) + "/" + action
+		pg.Back = "/queues/" + url.PathEscape(name)
+		s.render(w, http.StatusOK, "confirm", pg)
+	}
+}
+
+// formBroker returns the broker for a console change, or renders the
+// refusal of a node that is not live.
+func (s *Server) formBroker(w http.ResponseWriter, pg *page) (Broker, bool) {
+	b, err := s.liveBroker()
+	if err != nil {
+		pg.Title, pg.Error = "Refused", "Refused: "+err.Error()
+		s.render(w, http.StatusConflict, "node", pg)
+		return nil, false
+	}
+	return b, true
+}
+
+func redirectFlash(w http.ResponseWriter, r *http.Request, to, flash string) {
+	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+}
+
+func (s *Server) purgeForm(w http.ResponseWriter, r *http.Request, pg *page) {
+	b, ok := s.formBroker(w, pg)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	n, err := b.PurgeQueue(name)
+	if err != nil {
+		pg.Title, pg.Error = "Purge failed", err.Error()
+		s.render(w, statusFor(err), "node", pg)
+		return
+	}
+	s.log.Info("queue purged through the console", "event", "queue_purged", "queue", name, "removed", n, "user", pg.User)
+	redirectFlash(w, r, "/queues/"+url.PathEscape(name), fmt.Sprintf("Purged %d messages from %s.", n, name))
+}
+
+func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request, pg *page) {
+	b, ok := s.formBroker(w, pg)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if err := b.DeleteQueue(name); err != nil {
+		pg.Title, pg.Error = "Delete failed", err.Error()
+		s.render(w, statusFor(err), "node", pg)
+		return
+	}
+	s.log.Info("queue deleted through the console", "event", "queue_deleted", "queue", name, "user", pg.User)
+	redirectFlash(w, r, "/queues", "Deleted queue "+name+".")
+}
+
+func (s *Server) sendForm(w http.ResponseWriter, r *http.Request, pg *page) {
+	b, ok := s.formBroker(w, pg)
+	if !ok {
+		return
+	}
+	q, err := b.Queue(r.PathValue("name"))
+	if err != nil {
+		pg.Title, pg.Error = "Send failed", err.Error()
+		s.render(w, statusFor(err), "node", pg)
+		return
+	}
+	durable := r.PostFormValue("durable") != ""
+	req := SendRequest{Body: r.PostFormValue("body"), Durable: &durable, Headers: map[string]string{}}
+	for _, line := range strings.Split(r.PostFormValue("headers"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			pg.Title, pg.Error = "Send failed", fmt.Sprintf("header line %q is not key: value", strings.TrimSpace(line))
+			s.render(w, http.StatusBadRequest, "node", pg)
+			return
+		}
+		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	m, err := req.message(q, s.opts.Now())
+	if err == nil {
+		err = b.SendMessage(m)
+	}
+	if err != nil {
+		pg.Title, pg.Error = "Send failed", err.Error()
+		s.render(w, http.StatusBadRequest, "node", pg)
+		return
+	}
+	s.log.Info("test message sent through the console", "event", "message_sent", "address", m.Address, "user", pg.User)
+	redirectFlash(w, r, "/queues/"+url.PathEscape(q.Name), "Sent a message to "+m.Address+".")
+}
+
+func (s *Server) failoverConfirm(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Force failover"
+	pg.Confirm = "Stop this live node so that its backup takes over? Clients with a failover URL move to the backup."
+	pg.Action, pg.Back = "/force-failover", "/"
+	s.render(w, http.StatusOK, "confirm", pg)
+}
+
+func (s *Server) failoverForm(w http.ResponseWriter, r *http.Request, pg *page) {
+	if err := s.opts.Node.ForceFailover(); err != nil {
+		pg.Title, pg.Error = "Force failover refused", err.Error()
+		s.render(w, statusFor(err), "node", pg)
+		return
+	}
+	s.log.Warn("force-failover requested through the console", "event", "ha_force_failover", "user", pg.User)
+	redirectFlash(w, r, "/", "This node is stopping; its backup takes over.")
+}
+
+func (s *Server) addressesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Addresses"
+	if b := s.opts.Node.Broker(); b != nil {
+		for _, a := range b.Addresses() {
+			pg.Addresses = append(pg.Addresses, addressJSON(a))
+		}
+	} else {
+		pg.NotLive = true
+	}
+	s.render(w, http.StatusOK, "addresses", pg)
+}
+
+func (s *Server) consumersPage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Consumers"
+	if b := s.opts.Node.Broker(); b != nil {
+		for _, c := range b.Consumers() {
+			pg.Consumers = append(pg.Consumers, consumerJSON(c))
+		}
+	} else {
+		pg.NotLive = true
+	}
+	s.render(w, http.StatusOK, "consumers", pg)
+}
+
+func (s *Server) connectionsPage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Connections"
+	if b := s.opts.Node.Broker(); b != nil {
+		for _, c := range b.Connections() {
+			pg.Connections = append(pg.Connections, connectionJSON(c))
+		}
+	} else {
+		pg.NotLive = true
+	}
+	s.render(w, http.StatusOK, "connections", pg)
+}
+
+// humanBytes formats a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
