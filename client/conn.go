@@ -244,9 +244,14 @@ func (c *Conn) connect(ctx context.Context, ep Endpoint) (*transport, error) {
 		}
 		return nil, fmt.Errorf("connect to %s: %w", ep, err)
 	}
-	tr, err := c.handshake(ctx, nc, ep)
+	sc, err := c.secure(ctx, nc, ep)
 	if err != nil {
 		nc.Close()
+		return nil, fmt.Errorf("connect to %s: %w", ep, err)
+	}
+	tr, err := c.handshake(ctx, sc, ep)
+	if err != nil {
+		sc.Close()
 		return nil, fmt.Errorf("connect to %s: %w", ep, err)
 	}
 	return tr, nil

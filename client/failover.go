@@ -472,7 +472,7 @@ func (c *Conn) parseBackups(from Endpoint, v string) []Endpoint {
 			c.log.Warn("ignoring a bad backup URL advertised by the broker", "endpoint", from.String(), "backup", part, "error", err)
 			continue
 		}
-		eps = append(eps, ep)
+		eps = append(eps, inheritTLS(from, ep))
 	}
 	return eps
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"strconv"
 	"time"
@@ -38,6 +39,7 @@ type config struct {
 	connectTimeout  time.Duration
 	closeTimeout    time.Duration
 	onEvent         func(Event)
+	tls             *tls.Config
 	// sleep waits between connect rounds; tests replace it to observe the
 	// back-off without waiting.
 	sleep func(ctx context.Context, d time.Duration) error

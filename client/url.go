@@ -16,7 +16,8 @@ const DefaultPort = 61616
 // Endpoint is one broker address of a connection URL.
 type Endpoint struct {
 	// Scheme is the transport, "tcp" (nio and stomp are accepted as
-	// synonyms and recorded as written).
+	// synonyms and recorded as written) or "ssl" for TLS (tls, stomp+ssl
+	// and stomp+tls are synonyms).
 	Scheme string
 	// Host is the host name or IP address, without brackets.
 	Host string
@@ -157,6 +158,9 @@ func parseURL(s string) ([]Endpoint, URLOptions, error) {
 			return nil, URLOptions{}, err
 		}
 		opts, err := parseOptions(form, ep.Params)
+		if err == nil {
+			err = checkTLSOptions([]Endpoint{ep}, opts)
+		}
 		return []Endpoint{ep}, opts, err
 	}
 
@@ -194,6 +198,9 @@ func parseURL(s string) ([]Endpoint, URLOptions, error) {
 		return nil, URLOptions{}, err
 	}
 	opts, err := parseOptions(form, params)
+	if err == nil {
+		err = checkTLSOptions(eps, opts)
+	}
 	return eps, opts, err
 }
 
@@ -205,11 +212,9 @@ func parseEndpoint(s string) (Endpoint, error) {
 	}
 	scheme = strings.ToLower(scheme)
 	switch scheme {
-	case "tcp", "nio", "stomp":
-	case "ssl", "tls", "stomp+ssl", "stomp+tls":
-		return Endpoint{}, problemf("%q: TLS (%s://) is not supported yet; use tcp://", s, scheme)
+	case "tcp", "nio", "stomp", "ssl", "tls", "stomp+ssl", "stomp+tls":
 	default:
-		return Endpoint{}, problemf("%q: unknown scheme %q; use tcp://", s, scheme)
+		return Endpoint{}, problemf("%q: unknown scheme %q; use tcp:// (or ssl:// for TLS)", s, scheme)
 	}
 	hostport, query, _ := strings.Cut(rest, "?")
 	hostport = strings.TrimSuffix(hostport, "/")

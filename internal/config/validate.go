@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"tandem/internal/security"
+	"tandem/internal/tlsconfig"
 )
 
 // ErrInvalid is wrapped by every *ValidationError, so callers can test for a
@@ -191,6 +192,15 @@ func (v *validator) acceptors() {
 			v.at(p+".url", "%q: %v", a.URL, err)
 			continue
 		}
+		if ts, err := tlsconfig.Parse(a.Options); err != nil {
+			v.at(p+".url", "%v", err)
+		} else if ts.Enabled {
+			// Load the key material now, so --config-check finds a missing
+			// or unreadable certificate before a start does.
+			if _, err := tlsconfig.Server(ts); err != nil {
+				v.at(p+".url", "%v", err)
+			}
+		}
 		addr := a.Addr()
 		if other, dup := addrs[addr]; dup {
 			v.at(p+".url", "%s is also the address of acceptor %q; each acceptor needs its own port", addr, other)
@@ -364,6 +374,10 @@ func (v *validator) cluster() {
 		names[cn.Name] = true
 		if err := checkURL(cn.URL); err != nil {
 			v.at(p, "%q: %v", cn.URL, err)
+		} else if _, _, opts, _ := splitURL(cn.URL); opts != nil {
+			if _, err := tlsconfig.Parse(opts); err != nil {
+				v.at(p, "%q: %v", cn.URL, err)
+			}
 		}
 	}
 	ccNames := make(map[string]bool)

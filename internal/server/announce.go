@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net"
-	"strings"
 	"time"
 
 	wire "tandem/internal/wire/stomp"
@@ -53,9 +51,7 @@ func (a *announcer) run(ctx context.Context) {
 // session announces to one peer and returns once the connection ends. It
 // reports whether the peer accepted the announcement.
 func (a *announcer) session(ctx context.Context, url string) bool {
-	addr := strings.TrimPrefix(url, "tcp://")
-	d := net.Dialer{Timeout: 2 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := dialPeer(ctx, url, 2*time.Second)
 	if err != nil {
 		return false
 	}
