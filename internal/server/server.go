@@ -37,6 +37,7 @@ type Server struct {
 	topo      *topology
 	fenceable atomic.Pointer[filestore.Store]
 	haState   atomic.Pointer[ha.State]
+	web       webState // the HTTP port's view of this node (web.go)
 }
 
 // New returns a server for cfg. It does not start anything.
@@ -45,6 +46,7 @@ func New(cfg *config.Config, log *slog.Logger) *Server {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{cfg: cfg, log: log, serveErr: make(chan error, 4), topo: &topology{log: log}}
+	s.web.started, s.web.force = time.Now(), make(chan struct{}, 1)
 	for _, cc := range cfg.ClusterConnections {
 		if cc.User != "" {
 			s.topo.clusterUser = cc.User
@@ -61,6 +63,7 @@ var ErrLockLost = errors.New("lost the shared store lock; this node stopped writ
 // node in a shared-store pair first waits to become live (see docs/ha.md)
 // and may go back to waiting when its primary fails back.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.startWeb()()
 	if s.cfg.HA.Mode != config.HANone {
 		return s.runHA(ctx)
 	}
@@ -140,6 +143,7 @@ func (s *Server) startServing(epoch uint64) error {
 		s.log.Info("acceptor listening", "event", "acceptor_started", "name", a.Name, "addr", ln.Addr().String())
 	}
 	s.started = time.Now()
+	s.web.serving(b)
 	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "epoch", epoch,
 		"startup", time.Since(begin).Round(time.Microsecond).String())
 	return nil
@@ -216,6 +220,7 @@ func (s *Server) stopLocked(ctx context.Context) error {
 		errs = append(errs, l.Close(ctx))
 	}
 	s.listeners = nil
+	s.web.serving(nil)
 	if s.broker != nil {
 		s.broker.Close()
 		s.broker = nil
