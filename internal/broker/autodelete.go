@@ -26,13 +26,16 @@ func (q *queue) consumerGoneLocked(now int64) {
 }
 
 // autoDeletableLocked reports whether q may be auto-deleted at now. It
-// requires q.mu.
+// requires q.mu and b.mu.
 func (q *queue) autoDeletableLocked(set AddressSettings, now int64) bool {
 	if !q.autoCreated || q.configured || q.owner != nil || q.deleted || !set.AutoDeleteQueues {
 		return false
 	}
 	if !q.hadConsumer || len(q.consumers) > 0 || q.sending.Load() > 0 {
 		return false
+	}
+	if pg := q.b.pages[q.address]; pg != nil && pg.paging.Load() {
+		return false // some of its messages are still in page files
 	}
 	if now-q.idleSince < set.AutoDeleteQueuesDelay.Milliseconds() {
 		return false

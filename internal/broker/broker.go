@@ -37,6 +37,14 @@ type Broker struct {
 	nextConsumer atomic.Uint64
 
 	dups *dupCaches
+
+	// Flow control and paging (paging.go).
+	globalSize atomic.Int64
+	pages      map[string]*pageState // guarded by mu
+	blocked    atomic.Int32          // producers waiting in waitForSpace
+	spaceMu    sync.Mutex
+	spaceCh    chan struct{} // closed and replaced when room frees up
+	closing    chan struct{} // closed by Close
 }
 
 // address is a named destination and the queues bound to it. Its fields
@@ -59,6 +67,10 @@ type address struct {
 	// auto-delete of auto-created addresses.
 	hadQueue   bool
 	emptySince int64
+	// size counts the bytes of this address's messages in memory, when its
+	// settings limit it; pg is its paging state once it has paged.
+	size atomic.Int64
+	pg   atomic.Pointer[pageState]
 }
 
 // New returns a broker on opts.Store. Call Start before using it.
@@ -78,6 +90,9 @@ func New(opts Options) (*Broker, error) {
 		addresses: map[string]*address{},
 		queues:    map[string]*queue{},
 		sessions:  map[uint64]*Session{},
+		pages:     map[string]*pageState{},
+		spaceCh:   make(chan struct{}),
+		closing:   make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -132,6 +147,7 @@ func (b *Broker) commitWait(batch *store.Batch) error {
 // ackOp records the end of r's life in its queue: an ack while other queues
 // still hold the message, or the message's deletion with the last one.
 func (b *Broker) ackOp(batch *store.Batch, r *ref) {
+	b.uncharge(r)
 	if !r.stored {
 		return
 	}
@@ -180,6 +196,9 @@ func (b *Broker) Start() error {
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
+		if a := b.addresses[sm.Message.Address]; a != nil && b.limited(b.settingsFor(a.name)) {
+			e.acct, e.size = a, int64(sm.Message.Size())
+		}
 		for _, rf := range sm.Refs {
 			q := byID[rf.QueueID]
 			if q == nil {
@@ -188,6 +207,7 @@ func (b *Broker) Start() error {
 			}
 			e.storedRefs++
 			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime, heapIndex: -1}
+			b.charge(r)
 			q.lock()
 			q.enqueueLocked(r, now)
 			q.stats.Added--
@@ -208,6 +228,9 @@ func (b *Broker) Start() error {
 	}
 	b.commit(&evicted, false, nil)
 	if err := b.applyConfiguredAddresses(); err != nil {
+		return err
+	}
+	if err := b.recoverPaging(st.PageCursors); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -277,6 +300,7 @@ func (b *Broker) Close() {
 	if b.stopExpiry != nil {
 		close(b.stopExpiry)
 	}
+	close(b.closing)
 	queues := make([]*queue, 0, len(b.queues))
 	for _, q := range b.queues {
 		queues = append(queues, q)

@@ -9,6 +9,10 @@ type entry struct {
 	// queue whose acknowledgement takes it to zero deletes the message
 	// record instead of writing an ack. Guarded by the Broker's refMu.
 	storedRefs int32
+	// acct is the address whose size counts this message (nil when its
+	// address is unlimited); size is what it counts.
+	acct *address
+	size int64
 }
 
 // ref is one queue's reference to a message. It lives in exactly one
@@ -20,6 +24,7 @@ type ref struct {
 	deliveryCount uint32
 	state         uint8
 	stored        bool
+	charged       bool // counted in e.acct's size
 	// readyAt, when non-zero, is the Unix ms time before which the ref must
 	// not be delivered (scheduled delivery or redelivery delay).
 	readyAt    int64

@@ -25,6 +25,9 @@ func (b *Broker) ensureAddress(name string, anycast, multicast, auto, configured
 	var batch store.Batch
 	if a == nil {
 		a = &address{name: name, autoCreated: auto, configured: configured}
+		if pg := b.pages[name]; pg != nil {
+			a.pg.Store(pg)
+		}
 		b.addresses[name] = a
 		b.indexAddressLocked(a)
 	} else if a.id != 0 {

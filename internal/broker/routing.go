@@ -102,6 +102,9 @@ type routed struct {
 	batch store.Batch
 	dup   *dupEntry
 	addr  string
+	// a is the address the message was sent to, and set its settings.
+	a   *address
+	set AddressSettings
 }
 
 // prepare stamps, routes and encodes m without making it visible. It
@@ -139,6 +142,9 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	}
 	m.ID = b.store.NewID()
 	e := &entry{m: m}
+	if b.limited(set) {
+		e.acct, e.size = a, int64(m.Size())
+	}
 	b.mu.RLock()
 	targets := b.targetsLocked(a, m)
 	for attempt := 0; b.vanishedLocked(a, m.RoutingType, targets) && attempt < 3; attempt++ {
@@ -160,6 +166,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 		}
 	}
 	b.mu.RUnlock()
+	rt.a, rt.set = a, set
 	rt.refs = make([]*ref, len(targets))
 	stored := false
 	for i, q := range targets {
@@ -207,6 +214,7 @@ func (b *Broker) deliver(rt *routed) {
 		if q.autoCreated {
 			q.sending.Add(-1)
 		}
+		b.charge(r)
 		if q.deleted {
 			q.finishLocked(r)
 		} else {
@@ -227,6 +235,11 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 	}
 	if rt == nil {
 		return
+	}
+	if rt.a.pg.Load() != nil || b.limited(rt.set) {
+		if b.admit(rt, rt.set, done) {
+			return
+		}
 	}
 	b.commit(&rt.batch, true, func(err error) {
 		if err == nil {

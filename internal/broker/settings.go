@@ -126,6 +126,12 @@ type Options struct {
 	SyncDurable bool
 	Addresses   []AddressConfig
 	Authorizer  Authorizer
+	// GlobalMaxSize bounds the bytes of all limited addresses' messages in
+	// memory together (global-max-size); 0 or less is unlimited.
+	GlobalMaxSize int64
+	// Pager holds the page files of addresses whose address-full-policy is
+	// PAGE; nil keeps such messages in memory.
+	Pager store.Pager
 	// Filters compiles message selectors; nil rejects every selector.
 	Filters FilterCompiler
 	Logger  *slog.Logger

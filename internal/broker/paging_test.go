@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/internal/paging"
+	"tandem/internal/store/memstore"
+)
+
+// pagedOptions limits every address to maxSize bytes with policy, paging
+// into dir.
+func pagedOptions(t *testing.T, dir string, maxSize int64, policy FullPolicy) Options {
+	t.Helper()
+	p, err := paging.New(paging.Options{Dir: dir, PageSize: func(string) int64 { return 64 << 10 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return Options{Pager: p, Settings: settingsWith(func(s *AddressSettings) {
+		s.MaxSizeBytes = maxSize
+		s.FullPolicy = policy
+	})}
+}
+
+func (b *Broker) addressSize(name string) int64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if a := b.addresses[name]; a != nil {
+		return a.size.Load()
+	}
+	return 0
+}
+
+func body(i int) string { return fmt.Sprintf("%05d-%s", i, strings.Repeat("x", 1000)) }
+
+func TestPagingKeepsOrderAcrossRestartAndBoundsMemory(t *testing.T) {
+	const n, maxSize = 600, 20 << 10
+	dir := t.TempDir()
+	st := memstore.New()
+	opts := pagedOptions(t, dir, maxSize, FullPage)
+	b := startBroker(t, st, opts)
+	s := session(t, b, "")
+	for i := 0; i < n; i++ {
+		send(t, s, msg("big", body(i)))
+		if size := b.addressSize("big"); size > maxSize+2<<10 {
+			t.Fatalf("after %d sends the address holds %d bytes in memory, limit %d", i+1, size, maxSize)
+		}
+	}
+	c, k := subscribe(t, s, SubscribeOptions{Address: "big", AckMode: AckIndividual, Window: 50})
+	consumeInOrder(t, k, 0, 0, 200)
+	s.Unsubscribe(c)
+
+	// Restart on the same journal and page files, as after a crash.
+	b.Close()
+	st.Reopen()
+	opts = pagedOptions(t, dir, maxSize, FullPage)
+	b = startBroker(t, st, opts)
+	s = session(t, b, "")
+	_, k = subscribe(t, s, SubscribeOptions{Address: "big", AckMode: AckIndividual, Window: 50})
+	consumeInOrder(t, k, 0, 200, n)
+	time.Sleep(50 * time.Millisecond)
+	if extra := k.count() - (n - 200); extra != 0 {
+		t.Fatalf("%d messages delivered twice", extra)
+	}
+	if size := b.addressSize("big"); size != 0 {
+		t.Fatalf("address counts %d bytes with every message acknowledged", size)
+	}
+}
+
+// consumeInOrder acknowledges deliveries from index first of k one at a
+// time, checking they carry body(from) .. body(to-1) in order.
+func consumeInOrder(t *testing.T, k *sink, first, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		d := k.wait(t, first+i-from+1)[first+i-from]
+		if want := body(i); string(d.Message.Body) != want {
+			t.Fatalf("message %d is %.5s, want %.5s", i, d.Message.Body, want)
+		}
+		ack(t, d)
+	}
+}
+
+func TestAddressFullPolicies(t *testing.T) {
+	t.Run("FAIL refuses the send with a clear error", func(t *testing.T) {
+		b := startBroker(t, memstore.New(), pagedOptions(t, t.TempDir(), 3<<10, FullFail))
+		s := session(t, b, "")
+		var err error
+		for i := 0; i < 10 && err == nil; i++ {
+			ch := make(chan error, 1)
+			s.Send(msg("q", body(i)), nil, func(e error) { ch <- e })
+			err = <-ch
+		}
+		if !errors.Is(err, ErrAddressFull) || !strings.Contains(err.Error(), "max-size-bytes") {
+			t.Fatalf("send to a full FAIL address: %v", err)
+		}
+	})
+	t.Run("DROP confirms and drops", func(t *testing.T) {
+		b := startBroker(t, memstore.New(), pagedOptions(t, t.TempDir(), 3<<10, FullDrop))
+		s := session(t, b, "")
+		for i := 0; i < 10; i++ {
+			send(t, s, msg("q", body(i)))
+		}
+		info, _ := b.Queue("q")
+		if info.Messages != 3 {
+			t.Fatalf("queue holds %d messages, want the 3 that fitted", info.Messages)
+		}
+	})
+	t.Run("BLOCK holds the producer until a consumer makes room", func(t *testing.T) {
+		b := startBroker(t, memstore.New(), pagedOptions(t, t.TempDir(), 3<<10, FullBlock))
+		s := session(t, b, "")
+		for i := 0; i < 3; i++ {
+			send(t, s, msg("q", body(i)))
+		}
+		sent := make(chan struct{})
+		go func() {
+			s.Send(msg("q", body(3)), nil, func(error) {})
+			close(sent)
+		}()
+		select {
+		case <-sent:
+			t.Fatal("send to a full BLOCK address returned at once")
+		case <-time.After(200 * time.Millisecond):
+		}
+		_, k := subscribe(t, session(t, b, ""), SubscribeOptions{Address: "q"})
+		select {
+		case <-sent:
+		case <-time.After(5 * time.Second):
+			t.Fatal("blocked send not released after consuming")
+		}
+		equal(t, bodies(k.wait(t, 4))[3:], []string{body(3)})
+	})
+}
