@@ -1,10 +1,14 @@
 package server
 
 import (
+	"fmt"
+
 	"tandem/internal/broker"
 	"tandem/internal/config"
+	"tandem/internal/paging"
 	"tandem/internal/security"
 	"tandem/internal/selector"
+	"tandem/internal/store"
 )
 
 // compileSelector compiles JMS selectors for the broker's consumers and
@@ -98,4 +102,39 @@ func brokerAddresses(cfg *config.Config) []broker.AddressConfig {
 		out = append(out, ac)
 	}
 	return out
+}
+
+// openPager opens the paging directory for addresses whose
+// address-full-policy is PAGE. Without persistence nothing is paged: a
+// broker that keeps messages in memory only keeps them all there.
+func (s *Server) openPager() (*paging.Pager, error) {
+	if !s.cfg.PersistenceEnabled {
+		return nil, nil
+	}
+	p, err := paging.New(paging.Options{
+		Dir:      s.cfg.PagingDirectory,
+		PageSize: func(addr string) int64 { return s.cfg.AddressSettingsFor(addr).PageSizeBytes },
+		NoSync:   !s.cfg.JournalSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the paging directory: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Server) closePager() {
+	if s.pager != nil {
+		if err := s.pager.Close(); err != nil {
+			s.log.Warn("closing page files failed", "err", err)
+		}
+		s.pager = nil
+	}
+}
+
+// pagerOrNil keeps a nil *paging.Pager from becoming a non-nil interface.
+func pagerOrNil(p *paging.Pager) store.Pager {
+	if p == nil {
+		return nil
+	}
+	return p
 }

@@ -15,6 +15,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ha"
 	"tandem/internal/listener"
+	"tandem/internal/paging"
 	stompproto "tandem/internal/protocol/stomp"
 	"tandem/internal/security"
 	"tandem/internal/store"
@@ -30,6 +31,7 @@ type Server struct {
 	mu        sync.Mutex
 	store     store.Store
 	broker    *broker.Broker
+	pager     *paging.Pager
 	listeners []*listener.Listener
 	serveErr  chan error
 	started   time.Time
@@ -104,15 +106,24 @@ func (s *Server) startServing(epoch uint64) error {
 		st.Close()
 		return err
 	}
-	b, err := broker.New(broker.Options{
-		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
-		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
-	})
+	pager, err := s.openPager()
 	if err != nil {
 		st.Close()
 		return err
 	}
+	s.pager = pager
+	b, err := broker.New(broker.Options{
+		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
+		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
+		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager),
+	})
+	if err != nil {
+		s.closePager()
+		st.Close()
+		return err
+	}
 	if err := b.Start(); err != nil {
+		s.closePager()
 		st.Close()
 		return fmt.Errorf("recover broker state: %w", err)
 	}
@@ -225,6 +236,7 @@ func (s *Server) stopLocked(ctx context.Context) error {
 		s.broker.Close()
 		s.broker = nil
 	}
+	s.closePager()
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 		s.store = nil
