@@ -35,6 +35,7 @@ type createOptions struct {
 	noFailback         bool
 	staticCluster      []string
 	noWeb              bool
+	tls                instance.TLSOptions
 }
 
 func init() { register(newCreateCommand) }
@@ -93,6 +94,12 @@ A shared-store pair on one host (SCENARIOS.md, lab A):
 	fs.BoolVar(&o.noFailback, "no-failback", false, "with --backup: stay live when the primary restarts")
 	fs.StringSliceVar(&o.staticCluster, "static-cluster", nil, "peer URLs, comma-separated (tcp://HOST:PORT,...), for the cluster connection")
 	fs.BoolVar(&o.noWeb, "no-web", false, "disable the HTTP console")
+	fs.StringVar(&o.tls.Key, "ssl-key", "", "TLS on the client port: PEM file with certificate chain and key, or a PKCS#12 keystore")
+	fs.StringVar(&o.tls.KeyPassword, "ssl-key-password", "", "password of a PKCS#12 --ssl-key")
+	fs.StringVar(&o.tls.Trust, "ssl-trust", "", "PEM file of trusted CAs: for --use-client-auth and for the cluster connection")
+	fs.StringVar(&o.tls.TrustPassword, "ssl-trust-password", "", "password of a PKCS#12 --ssl-trust")
+	fs.BoolVar(&o.tls.UseClientAuth, "use-client-auth", false, "require client certificates signed by --ssl-trust")
+	fs.BoolVar(&o.tls.SelfSigned, "ssl-self-signed", false, "TLS on the client port with a generated self-signed certificate in etc/tls (development)")
 	fs.SetNormalizeFunc(createFlagAliases)
 	return cmd
 }
@@ -138,6 +145,7 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 		NoFailback:         o.noFailback,
 		StaticCluster:      o.staticCluster,
 		NoWeb:              o.noWeb,
+		TLS:                o.tls,
 	})
 	if err != nil {
 		return err

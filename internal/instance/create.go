@@ -81,6 +81,8 @@ type CreateOptions struct {
 	StaticCluster []string
 	// NoWeb disables the HTTP console.
 	NoWeb bool
+	// TLS makes the client port and the cluster connection use TLS.
+	TLS TLSOptions
 	// Executable is the tandem binary bin/tandem runs; default: the
 	// running binary.
 	Executable string
@@ -117,6 +119,9 @@ func Create(opts CreateOptions) (*Instance, error) {
 	}
 
 	cfg := brokerConfig(o)
+	if err := applyTLS(cfg, o, at(dir)); err != nil {
+		return nil, err
+	}
 	yml, err := config.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("generate broker.yaml (a tandem bug; please report it): %w", err)
@@ -201,6 +206,9 @@ func (o CreateOptions) withDefaults() (CreateOptions, error) {
 	}
 	if net.ParseIP(o.Host) == nil && !validHostname(o.Host) {
 		return bad("--host %q is not an IP address or host name", o.Host)
+	}
+	if msg := o.TLS.check(); msg != "" {
+		return bad("%s", msg)
 	}
 	for _, u := range o.StaticCluster {
 		if err := checkPeerURL(u); err != nil {

@@ -48,8 +48,8 @@ type Options struct {
 	// TLS, when set, makes every connection start with a TLS handshake
 	// (an acceptor with sslEnabled=true); protocols see the decrypted
 	// stream.
-	TLS *tls.Config
-	Logger           *slog.Logger
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// OnConnect, if set, is called for every accepted connection and
 	// OnDisconnect when it ends; they feed metrics.
 	OnConnect    func(protocol string)
@@ -148,6 +148,11 @@ func (l *Listener) handle(c net.Conn) {
 	defer c.Close()
 	if l.opts.TLS != nil {
 		tc, err := l.handshake(c)
+		if errors.Is(err, io.EOF) {
+			// As below: a probe that connects and closes is not news.
+			l.log.Debug("connection closed before the TLS handshake", "remote", c.RemoteAddr().String())
+			return
+		}
 		if err != nil {
 			l.log.Info("connection closed: TLS handshake failed", "event", "tls_handshake_failed",
 				"remote", c.RemoteAddr().String(), "err", err)
