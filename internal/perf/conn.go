@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"tandem/client"
@@ -54,6 +55,9 @@ func dialEndpoint(ctx context.Context, ep client.Endpoint, user, password string
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", ep.Addr())
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%s: %w (is the broker running and listening there?)", ep, err)
+		}
 		return nil, fmt.Errorf("%s: %w", ep, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
