@@ -102,6 +102,7 @@ func (a *Authenticator) Authenticate(user, pass string) (Principal, error) {
 	if a.users == nil {
 		return Principal{}, ErrBadCredentials
 	}
+	a.users.refresh()
 	key := a.key(user, pass)
 	if p, ok := a.cached(key, user); ok {
 		return p, nil

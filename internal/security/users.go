@@ -66,6 +66,9 @@ type Users struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	// watch, when set by Watch, names the file to reload on change.
+	watch watchPtr
 }
 
 // NewUsers returns an empty users set.

@@ -3,11 +3,13 @@ package security
 import (
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // newTestUsers returns users with one user, hashed with cheap parameters.
@@ -199,4 +201,55 @@ func FuzzParseUsers(f *testing.F) {
 			t.Fatal("nil users without an error")
 		}
 	})
+}
+
+func TestWatchReloadsTheUsersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	u := NewUsers()
+	if err := u.AddUser("alice", "one", []string{"amq"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteUsers(path, u); err != nil {
+		t.Fatal(err)
+	}
+	live, err := LoadUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	live.Watch(path, time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+	auth := NewAuthenticator(false, "", live)
+	if _, err := auth.Authenticate("alice", "one"); err != nil {
+		t.Fatal(err)
+	}
+	// Change the password and add a user, as tandem user does.
+	if err := u.SetPassword("alice", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.AddUser("bob", "b", []string{"amq"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteUsers(path, u); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // let the check interval pass
+	if _, err := auth.Authenticate("alice", "one"); err == nil {
+		t.Fatal("the old password still logs in after the file changed")
+	}
+	for _, login := range [][2]string{{"alice", "two"}, {"bob", "b"}} {
+		if _, err := auth.Authenticate(login[0], login[1]); err != nil {
+			t.Fatalf("%s after reload: %v", login[0], err)
+		}
+	}
+	// A broken file is logged and ignored.
+	if err := os.WriteFile(path, []byte("users: [not, a, mapping]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := auth.Authenticate("bob", "b"); err != nil {
+		t.Fatalf("a broken users file dropped the users read before: %v", err)
+	}
+	if !strings.Contains(logs.String(), "users_reload_failed") {
+		t.Fatalf("no log line about the broken file:\n%s", logs.String())
+	}
 }

@@ -186,6 +186,8 @@ func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error)
 			return nil, nil, fmt.Errorf("load users: %w", err)
 		}
 		users = u
+		// tandem user edits the file while the broker runs.
+		u.Watch(s.cfg.Security.UsersFile, 2*time.Second, s.log)
 	}
 	auth := authAdapter{security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)}
 	var perms broker.Authorizer
