@@ -198,3 +198,97 @@ func TestPagingBeyondMaxSizeSurvivesSIGKILL(t *testing.T) {
 			peak>>20, limit>>20, idle>>20, totalMiB)
 	}
 }
+
+// TestAddressFullPoliciesThroughSTOMP checks BLOCK, FAIL and DROP as a
+// STOMP producer sees them.
+func TestAddressFullPoliciesThroughSTOMP(t *testing.T) {
+	const msgSize = 16 << 10
+	in := create(t, "policies")
+	editConfig(t, in, func(s string) string {
+		return strings.Replace(s, "address-settings:\n", `address-settings:
+  "blocked.#":
+    max-size-bytes: 64KiB
+    address-full-policy: BLOCK
+  "failed.#":
+    max-size-bytes: 64KiB
+    address-full-policy: FAIL
+  "dropped.#":
+    max-size-bytes: 64KiB
+    address-full-policy: DROP
+`, 1)
+	})
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	t.Run("BLOCK holds the receipt until a consumer makes room", func(t *testing.T) {
+		prod := dialAdmin(t, ctx, in.url())
+		var sent atomic.Int32
+		errc := make(chan error, 1)
+		go func() {
+			for i := 0; i < 20; i++ {
+				if err := prod.Send(ctx, "queue://blocked.q", pagedBody(i, msgSize)); err != nil {
+					errc <- err
+					return
+				}
+				sent.Add(1)
+			}
+			errc <- nil
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for sent.Load() < 4 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // give a broken BLOCK the chance to let more through
+		if n := sent.Load(); n < 4 || n > 6 {
+			t.Fatalf("%d sends of 16 KiB confirmed to an address blocking at 64 KiB", n)
+		}
+		sub, err := dialAdmin(t, ctx, in.url()).Subscribe(ctx, "queue://blocked.q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 20; i++ {
+			if m := receive(t, sub, 10*time.Second); string(m.Body) != string(pagedBody(i, msgSize)) {
+				t.Fatalf("message %d out of order: %.9q", i, m.Body)
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("blocked producer: %v", err)
+		}
+	})
+	t.Run("FAIL refuses the send with an ERROR that says why", func(t *testing.T) {
+		prod := dialAdmin(t, ctx, in.url())
+		var err error
+		i := 0
+		for ; i < 20 && err == nil; i++ {
+			err = prod.Send(ctx, "queue://failed.q", pagedBody(i, msgSize))
+		}
+		if err == nil || !strings.Contains(err.Error(), "address is full") || !strings.Contains(err.Error(), "max-size-bytes") {
+			t.Fatalf("send %d to a full FAIL address: %v", i, err)
+		}
+		if i < 4 {
+			t.Fatalf("refused already at send %d, below max-size-bytes", i)
+		}
+	})
+	t.Run("DROP confirms every send and keeps what fits", func(t *testing.T) {
+		prod := dialAdmin(t, ctx, in.url())
+		for i := 0; i < 20; i++ {
+			if err := prod.Send(ctx, "queue://dropped.q", pagedBody(i, msgSize)); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		msgs, err := prod.Browse(ctx, "queue://dropped.q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) < 3 || len(msgs) > 5 {
+			t.Fatalf("%d of 20 messages of 16 KiB kept by an address dropping beyond 64 KiB", len(msgs))
+		}
+		for i, m := range msgs {
+			if string(m.Body) != string(pagedBody(i, msgSize)) {
+				t.Fatalf("kept message %d is %.9q; DROP must keep the first ones", i, m.Body)
+			}
+		}
+	})
+}

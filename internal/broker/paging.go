@@ -151,6 +151,10 @@ func (b *Broker) admit(rt *routed, set AddressSettings, done func(error)) bool {
 	case FullFail:
 		err := fmt.Errorf("%w: %q holds %d bytes and max-size-bytes is %d; consume from it or raise max-size-bytes",
 			ErrAddressFull, a.name, a.size.Load(), set.MaxSizeBytes)
+		if !(set.MaxSizeBytes >= 0 && a.size.Load() >= set.MaxSizeBytes) {
+			err = fmt.Errorf("%w: all addresses together hold %d bytes and global-max-size is %d; consume or raise global-max-size",
+				ErrAddressFull, b.globalSize.Load(), b.opts.GlobalMaxSize)
+		}
 		rt.abandon()
 		b.dups.settle(rt.addr, rt.dup, err)
 		callDone(done, err)

@@ -134,3 +134,22 @@ func TestAddressFullPolicies(t *testing.T) {
 		equal(t, bodies(k.wait(t, 4))[3:], []string{body(3)})
 	})
 }
+
+func TestGlobalMaxSizeSpansAddresses(t *testing.T) {
+	opts := pagedOptions(t, t.TempDir(), -1, FullFail)
+	opts.GlobalMaxSize = 6 << 10 // full once six messages of about 1.1 KiB are in
+	b := startBroker(t, memstore.New(), opts)
+	s := session(t, b, "")
+	for i := 0; i < 3; i++ {
+		send(t, s, msg("a", body(i)))
+		send(t, s, msg("b", body(i)))
+	}
+	ch := make(chan error, 1)
+	s.Send(msg("c", body(0)), nil, func(err error) { ch <- err })
+	if err := <-ch; !errors.Is(err, ErrAddressFull) || !strings.Contains(err.Error(), "global-max-size") {
+		t.Fatalf("send beyond global-max-size across three addresses: %v", err)
+	}
+	_, k := subscribe(t, s, SubscribeOptions{Address: "a"})
+	k.wait(t, 3)
+	send(t, s, msg("c", body(1))) // room again once a's messages are consumed
+}
