@@ -33,6 +33,7 @@ type perfOptions struct {
 	drain               seconds
 	messageCount        int64
 	durationSet         bool // --duration given explicitly
+	warmupSet           bool // --warmup given explicitly
 	json                bool
 }
 
@@ -71,6 +72,7 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 			}
 			o.persistent = !o.nonPersistent
 			o.durationSet = cmd.Flags().Changed("duration")
+			o.warmupSet = cmd.Flags().Changed("warmup")
 			return runPerf(cmd.Context(), o, e)
 		},
 	}
@@ -116,6 +118,11 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		// --message-count alone means "send that many", not "send that
 		// many or stop after the default 10 s".
 		cfg.Duration = 0
+	}
+	if o.messageCount > 0 && !o.warmupSet {
+		// Nor should a short count be spent entirely in the default
+		// warm-up, leaving nothing measured.
+		cfg.Warmup = 0
 	}
 	if isTerminal(e.stderr) {
 		cfg.Progress = e.stderr
