@@ -178,3 +178,77 @@ func TestAutoDeleteThroughSTOMP(t *testing.T) {
 		t.Errorf("after restart the broker should recover DLQ, ExpiryQueue and keep.c only:\n%s", out)
 	}
 }
+
+// TestConfiguredAddresses declares a multicast address with queues in
+// broker.yaml (a filter, a non-durable queue, max-consumers, exclusive,
+// last-value) and checks each through STOMP, and again after a SIGKILL.
+func TestConfiguredAddresses(t *testing.T) {
+	in := create(t, "configured")
+	editConfig(t, in, func(s string) string {
+		return strings.Replace(s, "addresses:\n", `addresses:
+  - name: orders
+    routing-types: [MULTICAST]
+    queues:
+      - name: orders.eu
+        filter: "region = 'eu'"
+      - name: orders.audit
+        durable: false
+        max-consumers: 1
+      - name: orders.latest
+        last-value-key: symbol
+        exclusive: true
+`, 1)
+	})
+	p := start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := dialAdmin(t, ctx, in.url())
+	for _, m := range []struct{ region, symbol, body string }{
+		{"eu", "ACME", "eu-1"}, {"us", "ACME", "us-1"}, {"eu", "INIT", "eu-2"},
+	} {
+		if err := c.Send(ctx, "topic://orders", []byte(m.body), client.WithHeader("region", m.region), client.WithHeader("symbol", m.symbol)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	browse := func(c *client.Conn, fqqn string) string {
+		t.Helper()
+		msgs, err := c.Browse(ctx, fqqn)
+		if err != nil {
+			t.Fatalf("browse %s: %v", fqqn, err)
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, string(m.Body))
+		}
+		return strings.Join(out, ",")
+	}
+	check := func(c *client.Conn, when, audit string) {
+		t.Helper()
+		if got := browse(c, "orders::orders.eu"); got != "eu-1,eu-2" {
+			t.Errorf("%s: filtered queue holds %s, want eu-1,eu-2", when, got)
+		}
+		if got := browse(c, "orders::orders.latest"); got != "us-1,eu-2" {
+			t.Errorf("%s: last-value queue holds %s, want the newest per symbol: us-1,eu-2", when, got)
+		}
+		if got := browse(c, "orders::orders.audit"); got != audit {
+			t.Errorf("%s: non-durable queue holds %q, want %q", when, got, audit)
+		}
+	}
+	check(c, "before restart", "eu-1,us-1,eu-2")
+	first, err := c.Subscribe(ctx, "orders::orders.audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodiesOf(t, first, 3)
+	second := dialAdmin(t, ctx, in.url())
+	if _, err := second.Subscribe(ctx, "orders::orders.audit"); err == nil || !strings.Contains(err.Error(), "max-consumers") {
+		t.Fatalf("second consumer on a max-consumers: 1 queue: %v", err)
+	}
+
+	p.kill()
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	c = dialAdmin(t, ctx, in.url())
+	check(c, "after SIGKILL", "") // the non-durable queue exists again, empty
+}
