@@ -59,11 +59,40 @@ func (s *Session) authorize(perm Permission, addr string) error {
 	return fmt.Errorf("%w: user %q may not %s on %q", ErrForbidden, s.info.User, perm, addr)
 }
 
+// authorizeAutoCreate asks, as Artemis does, for createAddress before a
+// send or a subscription creates its address, and for createDurableQueue
+// before it creates an anycast address's queue. A queue that exists needs
+// neither.
+func (s *Session) authorizeAutoCreate(addr string, rt message.RoutingType) error {
+	if s.b.opts.Authorizer == nil {
+		return nil
+	}
+	b := s.b
+	b.mu.RLock()
+	a := b.addresses[addr]
+	hasRT := a != nil && hasRoutingType(a, rt)
+	needQueue := rt == message.Anycast && (a == nil || !hasQueue(a, message.Anycast))
+	b.mu.RUnlock()
+	if !hasRT {
+		if err := s.authorize(PermCreateAddress, addr); err != nil {
+			return err
+		}
+	}
+	if needQueue {
+		return s.authorize(PermCreateDurableQueue, addr)
+	}
+	return nil
+}
+
 // Send routes m. done runs once the message is accepted: for a durable
 // message, once it is on stable storage. Within tx the message is held until
 // the transaction commits and done runs at once.
 func (s *Session) Send(m *message.Message, tx *Tx, done func(error)) {
 	if err := s.authorize(PermSend, m.Address); err != nil {
+		callDone(done, err)
+		return
+	}
+	if err := s.authorizeAutoCreate(m.Address, m.RoutingType); err != nil {
 		callDone(done, err)
 		return
 	}
@@ -174,6 +203,9 @@ func (s *Session) queueFor(opts SubscribeOptions) (q *queue, owns bool, err erro
 			return nil, false, fmt.Errorf("%w: %q", ErrNoSuchQueue, opts.Queue)
 		}
 		return q, false, nil
+	}
+	if err := s.authorizeAutoCreate(opts.Address, opts.RoutingType); err != nil {
+		return nil, false, err
 	}
 	if opts.RoutingType == message.Anycast {
 		if q = b.lookupQueue(opts.Address); q != nil {
