@@ -183,3 +183,29 @@ func TestNoWeb(t *testing.T) {
 		t.Fatalf("an instance created with --no-web answers HTTP (%d)", status)
 	}
 }
+
+// TestForceFailover asks the live node to fail over through the API: it
+// stops with a non-zero status so a supervisor restarts it, and the backup
+// takes over without waiting for failover-on-shutdown.
+func TestForceFailover(t *testing.T) {
+	p := newPair(t, nil, nil)
+	master := start(t, p.master)
+	waitListening(t, p.master.addr(), 20*time.Second)
+	slave := start(t, p.slave)
+	slave.waitLog("waiting for the live lock", 20*time.Second)
+	mustTandem(t, cli("producer", "--message-count", "3", "--destination", "queue://kept", "--url", p.master.url())...)
+
+	if status, body := httpPost(t, p.slave.webURL()+"/api/node/force-failover"); status != http.StatusConflict {
+		t.Fatalf("force-failover on the backup: %d %s, want 409", status, body)
+	}
+	if status, body := httpPost(t, p.master.webURL()+"/api/node/force-failover"); status != http.StatusAccepted {
+		t.Fatalf("force-failover on the live: %d %s, want 202", status, body)
+	}
+	if code := master.exitCode(15 * time.Second); code == 0 {
+		t.Fatal("the forced-out live exited 0; a supervisor would not restart it")
+	}
+	waitStatus(t, p.slave.webURL()+"/readyz", http.StatusOK, 20*time.Second)
+	if row := queueStat(t, p.slave.url(), "kept"); row["messageCount"] != 3.0 {
+		t.Fatalf("after force-failover the backup holds %v", row)
+	}
+}
