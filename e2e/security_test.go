@@ -240,3 +240,27 @@ func waitLogin(t *testing.T, ctx context.Context, in instance, user, pass string
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestFailedLoginsAreThrottled guesses passwords from one address: after
+// five failures even the right password is refused for a while, the
+// refusal says how long to wait, and each guess is logged.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	in := create(t, "guarded", "--require-login")
+	p := start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		if _, err := client.Dial(ctx, in.url(), client.WithCredentials("admin", "guess")); err == nil || !strings.Contains(err.Error(), "bad credentials") {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	_, err := client.Dial(ctx, in.url(), client.WithCredentials("admin", "admin"))
+	if err == nil || !strings.Contains(err.Error(), "too many failed logins from 127.0.0.1: try again in") {
+		t.Fatalf("right password right after five guesses: %v; want a throttle", err)
+	}
+	if n := strings.Count(p.output(), "event=login_failed"); n != 5 {
+		t.Fatalf("%d failed logins logged, want 5:\n%s", n, p.output())
+	}
+	waitLogin(t, ctx, in, "admin", "admin", true) // the lockout is 1 s
+}

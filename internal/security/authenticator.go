@@ -64,6 +64,9 @@ type Authenticator struct {
 	mu       sync.Mutex
 	cache    map[cacheKey]cacheEntry
 	inflight map[cacheKey]*flight
+
+	// limiter throttles sources that fail logins (AuthenticateFrom).
+	limiter *loginLimiter
 }
 
 // NewAuthenticator returns an Authenticator. users may be nil when the broker
@@ -79,6 +82,7 @@ func NewAuthenticator(allowAnonymous bool, anonymousRole string, users *Users) *
 		cache:          make(map[cacheKey]cacheEntry),
 		inflight:       make(map[cacheKey]*flight),
 	}
+	a.limiter = newLoginLimiter(func() time.Time { return a.now() })
 	// crypto/rand.Read never returns an error on supported platforms.
 	_, _ = rand.Read(a.macKey[:])
 	return a

@@ -32,6 +32,15 @@ func (a authAdapter) Authenticate(login, pass string) (string, []string, error) 
 	return p.User, p.Roles, nil
 }
 
+// AuthenticateFrom is Authenticate throttled per client address.
+func (a authAdapter) AuthenticateFrom(source, login, pass string) (string, []string, error) {
+	p, err := a.a.AuthenticateFrom(source, login, pass)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.User, p.Roles, nil
+}
+
 // permAdapter lets the broker check security-settings.
 type permAdapter struct{ p *security.Permissions }
 

@@ -97,9 +97,9 @@ func (c *conn) connect(f *wire.Frame) bool {
 	c.w.SetVersion(v)
 	login, _ := h.Get("login")
 	pass, _ := h.Get("passcode")
-	user, roles, err := c.srv.opts.Auth.Authenticate(login, pass)
+	user, roles, err := c.authenticate(login, pass)
 	if err != nil {
-		c.log.Warn("login failed", "event", "login_failed", "user", login, "err", err)
+		c.logLoginFailure(login, err)
 		c.sendError("login failed", fmt.Sprintf("login failed for user %q: %v", login, err), "")
 		return false
 	}
