@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -62,6 +63,50 @@ func TestClientFailsOverThroughTopology(t *testing.T) {
 			t.Fatalf("received %v %v, want %q", m, err, want)
 		}
 		m.Ack(ctx)
+	}
+}
+
+// TestTopologyWithRequiredLogin is the topology test on a pair that
+// requires login: the backup announces itself with the cluster credentials
+// create wrote, which the live accepts, so a client given only the live's
+// URL still learns the backup.
+func TestTopologyWithRequiredLogin(t *testing.T) {
+	flags := []string{"--require-login", "--cluster-user", "cluster", "--cluster-password", "s3cret"}
+	p := newPair(t, flags, flags)
+	for _, in := range []instance{p.master, p.slave} {
+		fi, err := os.Stat(filepath.Join(in.dir, "etc", "broker.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s/etc/broker.yaml holds the cluster password but has mode %v, want 0600", in.dir, perm)
+		}
+	}
+	master := start(t, p.master)
+	waitListening(t, p.master.addr(), 20*time.Second)
+	slave := start(t, p.slave)
+	slave.waitLog("waiting for the live lock", 20*time.Second)
+	master.waitLog("backup announced", 20*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := dialAdmin(t, ctx, "failover:("+p.master.url()+")")
+	slaveURL := fmt.Sprintf("tcp://localhost:%d", 61616+p.slave.offset)
+	var known []string
+	for _, ep := range c.Endpoints() {
+		known = append(known, ep.String())
+	}
+	if !slices.Contains(known, slaveURL) {
+		t.Fatalf("client endpoints %v do not include the announced backup %s", known, slaveURL)
+	}
+	// The cluster user may log in (to announce) but not use queues.
+	cu, err := client.Dial(ctx, p.master.url(), client.WithCredentials("cluster", "s3cret"))
+	if err != nil {
+		t.Fatalf("the cluster user cannot log in: %v", err)
+	}
+	defer cu.Close()
+	if err := cu.Send(ctx, "queue://topo", []byte("x")); err == nil {
+		t.Fatal("the cluster user could send to a queue; it should only be able to announce")
 	}
 }
 

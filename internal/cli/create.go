@@ -34,6 +34,8 @@ type createOptions struct {
 	allowFailback      bool
 	noFailback         bool
 	staticCluster      []string
+	clusterUser        string
+	clusterPassword    string
 	noWeb              bool
 	tls                instance.TLSOptions
 }
@@ -93,6 +95,8 @@ A shared-store pair on one host (SCENARIOS.md, lab A):
 	fs.BoolVar(&o.allowFailback, "allow-failback", false, "with --backup: hand back to the primary when it restarts (the default)")
 	fs.BoolVar(&o.noFailback, "no-failback", false, "with --backup: stay live when the primary restarts")
 	fs.StringSliceVar(&o.staticCluster, "static-cluster", nil, "peer URLs, comma-separated (tcp://HOST:PORT,...), for the cluster connection")
+	fs.StringVar(&o.clusterUser, "cluster-user", "", "user this node logs in as on its peers to announce itself (needed when they require login)")
+	fs.StringVar(&o.clusterPassword, "cluster-password", "", "password of --cluster-user; kept in clear in etc/broker.yaml, which is then readable by its owner only")
 	fs.BoolVar(&o.noWeb, "no-web", false, "disable the HTTP console")
 	fs.StringVar(&o.tls.Key, "ssl-key", "", "TLS on the client port: PEM file with certificate chain and key, or a PKCS#12 keystore")
 	fs.StringVar(&o.tls.KeyPassword, "ssl-key-password", "", "password of a PKCS#12 --ssl-key")
@@ -111,6 +115,10 @@ func createFlagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		name = "backup"
 	case "staticCluster":
 		name = "static-cluster"
+	case "clusterUser":
+		name = "cluster-user"
+	case "clusterPassword":
+		name = "cluster-password"
 	}
 	return pflag.NormalizedName(name)
 }
@@ -144,6 +152,8 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 		FailoverOnShutdown: o.failoverOnShutdown,
 		NoFailback:         o.noFailback,
 		StaticCluster:      o.staticCluster,
+		ClusterUser:        o.clusterUser,
+		ClusterPassword:    o.clusterPassword,
 		NoWeb:              o.noWeb,
 		TLS:                o.tls,
 	})
@@ -205,7 +215,16 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 		fmt.Fprintf(out, "  HA:       shared-store backup (allow-failback: %t, failover-on-shutdown: %t)\n", cfg.HA.AllowFailback, cfg.HA.FailoverOnShutdown)
 	}
 	for _, cc := range cfg.ClusterConnections {
-		fmt.Fprintf(out, "  cluster:  %s, peers %s\n", cc.Name, peerURLs(cfg, cc.StaticConnectors))
+		as := "anonymously"
+		if cc.User != "" {
+			as = "as user " + cc.User
+		}
+		fmt.Fprintf(out, "  cluster:  %s, peers %s, announcing %s\n", cc.Name, peerURLs(cfg, cc.StaticConnectors), as)
+		if cc.User == "" && !cfg.Security.AllowAnonymous {
+			fmt.Fprintf(out, "  note:     peers that require login refuse an anonymous announcement; pass\n"+
+				"            --cluster-user and --cluster-password (the same on every node) so clients\n"+
+				"            given only the live's URL learn this node's address\n")
+		}
 	}
 	fmt.Fprintf(out, "\nYou can now start the broker by executing:\n\n   %q run\n\n", inst.ScriptPath())
 	fmt.Fprintf(out, "Check its configuration without starting it:\n\n   %q run --config-check\n", inst.ScriptPath())

@@ -28,6 +28,7 @@ const (
 	backupConnector   = "slave-connector"
 	clusterName       = "static-cluster"
 	manageRole        = "manage"
+	clusterRole       = "cluster"
 	defaultRole       = "amq"
 	defaultHost       = "0.0.0.0"
 	connectorHost     = "localhost"
@@ -79,6 +80,14 @@ type CreateOptions struct {
 	// shared-store node's peer is assumed on the neighbouring port of
 	// localhost.
 	StaticCluster []string
+	// ClusterUser and ClusterPassword are the credentials a node logs in
+	// with on its peers' client ports to announce itself; a peer that
+	// requires login refuses an announcement without them. The password is
+	// written to broker.yaml in clear (as Artemis' cluster-password is), so
+	// it is never taken from Password by default. A cluster user other than
+	// User is added to the users file with only the cluster role, which may
+	// log in and announce and nothing else.
+	ClusterUser, ClusterPassword string
 	// NoWeb disables the HTTP console.
 	NoWeb bool
 	// TLS makes the client port and the cluster connection use TLS.
@@ -132,6 +141,11 @@ func Create(opts CreateOptions) (*Instance, error) {
 			return nil, fmt.Errorf("--user %s: %w", o.User, err)
 		}
 	}
+	if o.ClusterUser != "" && o.ClusterUser != o.User {
+		if err := users.AddUser(o.ClusterUser, o.ClusterPassword, []string{clusterRole}); err != nil {
+			return nil, fmt.Errorf("--cluster-user %s: %w", o.ClusterUser, err)
+		}
+	}
 
 	inst := at(dir)
 	for _, d := range []string{inst.Dir, inst.BinDir, inst.EtcDir, inst.DataDir, inst.LogDir} {
@@ -155,7 +169,14 @@ func Create(opts CreateOptions) (*Instance, error) {
 	if err := writeFileAtomic(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ScriptPath(), err)
 	}
-	if err := writeFileAtomic(inst.ConfigPath(), yml, 0o644); err != nil {
+	// broker.yaml holds the cluster password in clear when there is a
+	// cluster connection (as Artemis' broker.xml does), so only the
+	// broker's user may read it then.
+	mode := os.FileMode(0o644)
+	if cfgHasSecret(cfg) {
+		mode = 0o600
+	}
+	if err := writeFileAtomic(inst.ConfigPath(), yml, mode); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ConfigPath(), err)
 	}
 	if err := security.WriteUsers(inst.UsersPath(), users); err != nil {
@@ -201,6 +222,8 @@ func (o CreateOptions) withDefaults() (CreateOptions, error) {
 		return bad("--failover-on-shutdown needs --shared-store: only a shared-store pair has a backup to fail over to")
 	case o.NoFailback && !o.Backup:
 		return bad("--no-failback applies to a backup; add --backup or drop --no-failback")
+	case (o.ClusterUser == "") != (o.ClusterPassword == ""):
+		return bad("--cluster-user and --cluster-password go together; pass both, or neither to use --user and --password")
 	case strings.ContainsAny(o.Name, "\n\r"):
 		return bad("--name %q spans lines; choose a one-line name", o.Name)
 	}
@@ -301,26 +324,13 @@ func cluster(o CreateOptions, port int) ([]config.Connector, []config.ClusterCon
 		host = o.Host
 	}
 	self := config.Connector{Name: acceptorName, URL: "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))}
-	var peers []config.Connector
 	if o.SharedStore {
 		self.Name = primaryConnector
-		peer := config.Connector{Name: backupConnector}
-		peerPort := port + 1
 		if o.Backup {
-			self.Name, peer.Name = backupConnector, primaryConnector
-			if port > baseAcceptorPort {
-				peerPort = port - 1
-			}
-		}
-		peer.URL = "tcp://" + net.JoinHostPort(connectorHost, strconv.Itoa(peerPort))
-		peers = []config.Connector{peer}
-	}
-	if len(o.StaticCluster) > 0 {
-		peers = peers[:0]
-		for i, u := range o.StaticCluster {
-			peers = append(peers, config.Connector{Name: staticPeerPrefix + strconv.Itoa(i), URL: u})
+			self.Name = backupConnector
 		}
 	}
+	peers := o.peers()
 	connectors := append([]config.Connector{self}, peers...)
 	if len(peers) == 0 {
 		return connectors, nil
@@ -329,7 +339,48 @@ func cluster(o CreateOptions, port int) ([]config.Connector, []config.ClusterCon
 	for i, p := range peers {
 		names[i] = p.Name
 	}
-	return connectors, []config.ClusterConnection{{Name: clusterName, ConnectorRef: self.Name, StaticConnectors: names}}
+	return connectors, []config.ClusterConnection{{
+		Name: clusterName, ConnectorRef: self.Name, StaticConnectors: names,
+		User: o.ClusterUser, Password: o.ClusterPassword,
+	}}
+}
+
+// peers returns the connectors of the new node's peers: the other node of a
+// shared-store pair on the neighbouring port of this host (the primary's
+// peer one port up, the backup's one port down, as in the Artemis lab), or
+// the --static-cluster URLs, which replace that guess.
+func (o CreateOptions) peers() []config.Connector {
+	var peers []config.Connector
+	if len(o.StaticCluster) > 0 {
+		for i, u := range o.StaticCluster {
+			peers = append(peers, config.Connector{Name: staticPeerPrefix + strconv.Itoa(i), URL: u})
+		}
+		return peers
+	}
+	if o.SharedStore {
+		port := baseAcceptorPort + o.PortOffset
+		peer := config.Connector{Name: backupConnector}
+		peerPort := port + 1
+		if o.Backup {
+			peer.Name = primaryConnector
+			if port > baseAcceptorPort {
+				peerPort = port - 1
+			}
+		}
+		peer.URL = "tcp://" + net.JoinHostPort(connectorHost, strconv.Itoa(peerPort))
+		peers = []config.Connector{peer}
+	}
+	return peers
+}
+
+// cfgHasSecret reports whether c holds a password in clear.
+func cfgHasSecret(c *config.Config) bool {
+	for _, cc := range c.ClusterConnections {
+		if cc.Password != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultAddressSetting is the "#" entry Artemis' create writes, spelled
