@@ -475,23 +475,12 @@ func (j *Journal) reconcile(res *compactResult, oldSeqs []uint64) {
 		o := res.outs[m.out]
 		e, ok := j.recs[m.id]
 		if ok && e.seq == m.oldSeq && e.off == m.oldOff {
-			j.recs[m.id] = entry{seq: o.seq, off: m.newOff, size: m.size}
+			e = j.dropUpdates(m.id, e, func(seq uint64) bool { return inRange[seq] })
+			e.seq, e.off, e.size = o.seq, m.newOff, m.size
+			j.recs[m.id] = e
 			o.liveOps++
 			o.liveBytes += int64(m.size)
 			j.liveBytes += int64(m.size)
-			if refs, ok := j.upds[m.id]; ok {
-				keep := refs[:0]
-				for _, r := range refs {
-					if !inRange[r.seq] {
-						keep = append(keep, r)
-					}
-				}
-				if len(keep) == 0 {
-					delete(j.upds, m.id)
-				} else {
-					j.upds[m.id] = keep
-				}
-			}
 			continue
 		}
 		if d, ok := c.kills[m.id]; ok && j.files[d] != nil {
@@ -506,13 +495,8 @@ func (j *Journal) reconcile(res *compactResult, oldSeqs []uint64) {
 			continue
 		}
 		o := res.outs[u.out]
-		refs := j.upds[u.id]
-		if n := len(refs); n > 0 && refs[n-1].seq == o.seq {
-			refs[n-1].bytes += u.size
-			refs[n-1].n++
-		} else {
-			j.upds[u.id] = append(refs, updRef{seq: o.seq, bytes: u.size, n: 1})
-		}
+		j.addUpdate(u.id, &e, o.seq, u.size)
+		j.recs[u.id] = e
 		o.liveOps++
 		o.liveBytes += int64(u.size)
 		j.liveBytes += int64(u.size)

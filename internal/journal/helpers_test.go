@@ -229,15 +229,19 @@ func checkAccounting(t *testing.T, j *Journal) {
 		ops[e.seq]++
 		bytes[e.seq] += int64(e.size)
 		total += int64(e.size)
-	}
-	for id, refs := range j.upds {
-		if _, ok := j.recs[id]; !ok {
-			t.Fatalf("updates of dead record %d still indexed", id)
-		}
-		for _, r := range refs {
+		j.eachUpdate(id, e, func(r updRef) {
 			ops[r.seq] += int64(r.n)
 			bytes[r.seq] += int64(r.bytes)
 			total += int64(r.bytes)
+		})
+	}
+	for id, refs := range j.upds {
+		e, ok := j.recs[id]
+		if !ok {
+			t.Fatalf("updates of dead record %d still indexed", id)
+		}
+		if e.u.n == 0 || len(refs) == 0 {
+			t.Fatalf("record %d: overflow updates %v without a first group %+v", id, refs, e.u)
 		}
 	}
 	var data int

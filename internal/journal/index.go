@@ -32,12 +32,19 @@ func (f *dataFile) addKill(seq uint64) {
 	f.kills[seq]++
 }
 
-// entry locates the surviving add of a live record. Keeping it to 16 bytes keeps
-// the index near 30-40 bytes per live record including map overhead.
+// entry locates the surviving add of a live record and holds its first group
+// of live updates inline. Nearly every record has its updates in one file (a
+// message's queue references are written in the same batch as the message),
+// so the common record needs no entry in upds: 32 bytes, about 40-45 per live
+// record with map overhead, instead of an entry in each of two maps and an
+// allocation.
 type entry struct {
 	seq  uint64
 	off  uint32
 	size uint32
+	// u is the record's first group of live updates; u.n == 0 means it has
+	// none, and then it has none in upds either.
+	u updRef
 }
 
 // updRef counts the live updates of one record stored in one file.
@@ -45,6 +52,77 @@ type updRef struct {
 	seq   uint64
 	bytes uint32
 	n     uint32
+}
+
+// addUpdate records a live update of size bytes in file seq for the record of
+// e, which the caller stores back into recs: groups after the first go to upds.
+func (j *Journal) addUpdate(id uint64, e *entry, seq uint64, size uint32) {
+	if e.u.n == 0 {
+		e.u = updRef{seq: seq, bytes: size, n: 1}
+		return
+	}
+	var refs []updRef
+	if len(j.upds) > 0 {
+		refs = j.upds[id]
+	}
+	if len(refs) == 0 && e.u.seq == seq {
+		e.u.bytes += size
+		e.u.n++
+		return
+	}
+	if n := len(refs); n > 0 && refs[n-1].seq == seq {
+		refs[n-1].bytes += size
+		refs[n-1].n++
+		return
+	}
+	j.upds[id] = append(refs, updRef{seq: seq, bytes: size, n: 1})
+}
+
+// eachUpdate calls fn with every group of live updates of the record of e.
+func (j *Journal) eachUpdate(id uint64, e entry, fn func(updRef)) {
+	if e.u.n == 0 {
+		return
+	}
+	fn(e.u)
+	if len(j.upds) > 0 {
+		for _, r := range j.upds[id] {
+			fn(r)
+		}
+	}
+}
+
+// dropUpdates forgets the groups of updates of the record of e held in files
+// for which gone is true, and returns e to store back.
+func (j *Journal) dropUpdates(id uint64, e entry, gone func(seq uint64) bool) entry {
+	if e.u.n == 0 {
+		return e
+	}
+	var refs []updRef
+	if len(j.upds) > 0 {
+		refs = j.upds[id]
+	}
+	if len(refs) == 0 {
+		if gone(e.u.seq) {
+			e.u = updRef{}
+		}
+		return e
+	}
+	keep := make([]updRef, 0, len(refs)+1)
+	for _, r := range append([]updRef{e.u}, refs...) {
+		if !gone(r.seq) {
+			keep = append(keep, r)
+		}
+	}
+	e.u = updRef{}
+	if len(keep) > 0 {
+		e.u, keep = keep[0], keep[1:]
+	}
+	if len(keep) == 0 {
+		delete(j.upds, id)
+	} else {
+		j.upds[id] = keep
+	}
+	return e
 }
 
 // applyOp applies one operation written (or replayed) at offset off of file f.
@@ -60,16 +138,12 @@ func (j *Journal) applyOp(kind OpKind, id uint64, size uint32, f *dataFile, off 
 		f.liveBytes += int64(size)
 		j.liveBytes += int64(size)
 	case OpUpdate:
-		if _, ok := j.recs[id]; !ok {
+		e, ok := j.recs[id]
+		if !ok {
 			return
 		}
-		refs := j.upds[id]
-		if n := len(refs); n > 0 && refs[n-1].seq == f.seq {
-			refs[n-1].bytes += size
-			refs[n-1].n++
-		} else {
-			j.upds[id] = append(refs, updRef{seq: f.seq, bytes: size, n: 1})
-		}
+		j.addUpdate(id, &e, f.seq, size)
+		j.recs[id] = e
 		f.liveOps++
 		f.liveBytes += int64(size)
 		j.liveBytes += int64(size)
@@ -96,17 +170,15 @@ func (j *Journal) kill(id uint64, e entry, killer *dataFile) {
 		}
 	}
 	j.liveBytes -= int64(e.size)
-	if len(j.upds) > 0 {
-		if refs, ok := j.upds[id]; ok {
-			for _, r := range refs {
-				if uf := j.files[r.seq]; uf != nil {
-					uf.liveOps -= int64(r.n)
-					uf.liveBytes -= int64(r.bytes)
-				}
-				j.liveBytes -= int64(r.bytes)
-			}
-			delete(j.upds, id)
+	j.eachUpdate(id, e, func(r updRef) {
+		if uf := j.files[r.seq]; uf != nil {
+			uf.liveOps -= int64(r.n)
+			uf.liveBytes -= int64(r.bytes)
 		}
+		j.liveBytes -= int64(r.bytes)
+	})
+	if e.u.n > 0 && len(j.upds) > 0 {
+		delete(j.upds, id)
 	}
 	delete(j.recs, id)
 }
@@ -114,9 +186,7 @@ func (j *Journal) kill(id uint64, e entry, killer *dataFile) {
 // liveUpdates returns the number of live updates of id.
 func (j *Journal) liveUpdates(id uint64) int {
 	n := 0
-	for _, r := range j.upds[id] {
-		n += int(r.n)
-	}
+	j.eachUpdate(id, j.recs[id], func(r updRef) { n += int(r.n) })
 	return n
 }
 

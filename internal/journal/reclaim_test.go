@@ -231,3 +231,51 @@ func TestCompactionCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdatesSpreadOverFiles gives records updates in several files, so the
+// index holds more than the first group of updates inline, then deletes,
+// compacts and replays, checking the records and the accounting each time.
+func TestUpdatesSpreadOverFiles(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(dir)
+	o.Sync = false
+	j, _ := open(t, o)
+	m := newModel()
+	const n = 40
+	for i := 0; i < n; i++ {
+		mustWrite(t, j, m, add(uint64(i), 1, fmt.Sprintf("%0200d", i)), upd(uint64(i), 2, "first"))
+	}
+	// Each round of updates lands in later files than the adds (4 KiB files).
+	for round := 0; round < 3; round++ {
+		for i := 0; i < n; i++ {
+			if i%(round+2) == 0 {
+				mustWrite(t, j, m, upd(uint64(i), 3, fmt.Sprintf("round %d %0100d", round, i)))
+			}
+		}
+	}
+	j.idxMu.RLock()
+	spread := len(j.upds)
+	j.idxMu.RUnlock()
+	if spread == 0 {
+		t.Fatal("no record has updates in more than one file: the test misses what it is for")
+	}
+	j, recs := reopen(t, j, o)
+	sameRecords(t, recs, m.records())
+	for i := 0; i < n; i += 3 {
+		mustWrite(t, j, m, del(uint64(i)))
+	}
+	if err := j.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	// Updates after compaction go next to the compacted copies' groups.
+	for i := 1; i < n; i += 3 {
+		mustWrite(t, j, m, upd(uint64(i), 4, "after"))
+	}
+	j, recs = reopen(t, j, o)
+	sameRecords(t, recs, m.records())
+	if err := j.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	_, recs = reopen(t, j, o)
+	sameRecords(t, recs, m.records())
+}

@@ -130,15 +130,21 @@ func (j *Journal) recover(load func(Record) error) error {
 	// Pass 1: rebuild the index and the per-file accounting.
 	live := max(0, adds-deletes)
 	j.recs = make(map[uint64]entry, live)
-	j.upds = make(map[uint64][]updRef, min(updates, live))
+	j.upds = make(map[uint64][]updRef)
 	// The common record is an add followed closely, in the same batch, by its
-	// first update. While one of the latest adds' records has no update yet it
-	// is known to be live and absent from upds, so that update costs one map
-	// insert instead of three map operations and an allocation.
-	var (
-		fresh    freshAdds
-		refChunk []updRef
-	)
+	// updates. The latest add's entry is held back from the map while its
+	// updates arrive, so such a record costs one lookup and one insert.
+	var pend struct {
+		id   uint64
+		e    entry
+		held bool
+	}
+	release := func() {
+		if pend.held {
+			j.recs[pend.id] = pend.e
+			pend.held = false
+		}
+	}
 	for _, f := range files {
 		j.files[f.seq] = f
 		if f.end <= headerSize {
@@ -151,28 +157,31 @@ func (j *Journal) recover(load func(Record) error) error {
 			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
 			for p := frameHeaderSize; p < len(frame); {
 				v, np := nextOp(frame, p)
-				if v.Kind == OpUpdate && fresh.take(v.ID) {
-					if len(refChunk) == cap(refChunk) {
-						refChunk = make([]updRef, 0, 4096)
-					}
-					refChunk = append(refChunk, updRef{seq: f.seq, bytes: v.Size, n: 1})
-					n := len(refChunk)
-					j.upds[v.ID] = refChunk[n-1 : n : n]
-					f.liveOps++
-					f.liveBytes += int64(v.Size)
-					j.liveBytes += int64(v.Size)
-				} else {
-					j.applyOp(v.Kind, v.ID, v.Size, f, uint32(off)+uint32(p))
-					fresh.take(v.ID)
-					if v.Kind == OpAdd {
-						fresh.put(v.ID)
-					}
-				}
+				pos := uint32(off) + uint32(p)
 				p = np
+				switch {
+				case v.Kind == OpUpdate && pend.held && pend.id == v.ID:
+					j.addUpdate(v.ID, &pend.e, f.seq, v.Size)
+				case v.Kind == OpAdd:
+					release()
+					if _, dup := j.recs[v.ID]; dup {
+						j.applyOp(v.Kind, v.ID, v.Size, f, pos)
+						continue
+					}
+					pend.id, pend.e, pend.held = v.ID, entry{seq: f.seq, off: pos, size: v.Size}, true
+				default:
+					release()
+					j.applyOp(v.Kind, v.ID, v.Size, f, pos)
+					continue
+				}
+				f.liveOps++
+				f.liveBytes += int64(v.Size)
+				j.liveBytes += int64(v.Size)
 			}
 			off = align8(off + int64(len(frame)))
 		}
 	}
+	release()
 	if tail >= 0 {
 		// What we just read may only be in the page cache. It has to be durable
 		// before anything is written after it, here or in a newer file.
@@ -191,33 +200,6 @@ func (j *Journal) recover(load func(Record) error) error {
 		return err
 	}
 	return j.setupCurrent(files, tail)
-}
-
-// freshAdds remembers the ids of the last few adds seen by replay's first pass
-// whose records have had no update or delete since: live, with no entry in
-// upds. Each id is held at most once.
-type freshAdds struct {
-	ids  [4]uint64
-	ok   [4]bool
-	next int
-}
-
-// take reports whether id is held, and forgets it.
-func (a *freshAdds) take(id uint64) bool {
-	for i := range a.ids {
-		if a.ok[i] && a.ids[i] == id {
-			a.ok[i] = false
-			return true
-		}
-	}
-	return false
-}
-
-// put remembers id, which must not be held, in place of the oldest.
-func (a *freshAdds) put(id uint64) {
-	i := a.next % len(a.ids)
-	a.ids[i], a.ok[i] = id, true
-	a.next++
 }
 
 func (f *dataFile) header() FileHeader {
@@ -470,7 +452,7 @@ type pendingRec struct {
 func (j *Journal) liveAdds() map[uint64][]uint64 {
 	lists := make(map[uint64][]uint64, len(j.files))
 	for _, e := range j.recs {
-		lists[e.seq] = append(lists[e.seq], uint64(e.off)<<32)
+		lists[e.seq] = append(lists[e.seq], uint64(e.off)<<32|uint64(e.u.n))
 	}
 	var tmp []uint64
 	for _, l := range lists {
