@@ -3,6 +3,7 @@ package stomp
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"tandem/internal/broker"
 	"tandem/internal/message"
@@ -19,7 +20,12 @@ var sendHeaders = map[string]bool{
 
 // toMessage builds a broker message from a SEND frame.
 func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error) {
-	m := &message.Message{Address: d.address, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
+	// The address is a slice of the frame's header text; a connection
+	// usually sends to one address, so it keeps one copy for its messages.
+	if d.address != c.sendAddr {
+		c.sendAddr = strings.Clone(d.address)
+	}
+	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
 	h := f.Headers
 	if v, ok := h.Get("persistent"); ok {
 		m.Durable = v == "true"
@@ -64,9 +70,62 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 		} else if hasProperty(m.Properties, kv.Key) {
 			continue
 		}
+		if m.Properties == nil {
+			m.Properties = make([]message.Property, 0, len(h)-countSendHeaders(h))
+		}
 		m.Properties = append(m.Properties, message.Property{Key: kv.Key, Value: kv.Value})
 	}
+	detachText(m)
 	return m, nil
+}
+
+// countSendHeaders counts the headers of h that SEND defines (not properties).
+func countSendHeaders(h wire.Headers) int {
+	n := 0
+	for _, kv := range h {
+		if sendHeaders[kv.Key] {
+			n++
+		}
+	}
+	return n
+}
+
+// detachText copies the header text m keeps into one string of its own. The
+// reader gives all of a frame's header text one backing string, so without
+// this a queued message would hold on to every header of its SEND frame
+// (destination, receipt, content-length...) for the sake of one property.
+func detachText(m *message.Message) {
+	n := len(m.ContentType) + len(m.CorrelationID) + len(m.Type) + len(m.ReplyTo)
+	for _, p := range m.Properties {
+		n += len(p.Key) + len(p.Value)
+	}
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(m.ContentType)
+	b.WriteString(m.CorrelationID)
+	b.WriteString(m.Type)
+	b.WriteString(m.ReplyTo)
+	for _, p := range m.Properties {
+		b.WriteString(p.Key)
+		b.WriteString(p.Value)
+	}
+	text, off := b.String(), 0
+	next := func(s string) string {
+		s = text[off : off+len(s)]
+		off += len(s)
+		return s
+	}
+	m.ContentType = next(m.ContentType)
+	m.CorrelationID = next(m.CorrelationID)
+	m.Type = next(m.Type)
+	m.ReplyTo = next(m.ReplyTo)
+	for i := range m.Properties {
+		m.Properties[i].Key = next(m.Properties[i].Key)
+		m.Properties[i].Value = next(m.Properties[i].Value)
+	}
 }
 
 // hasProperty reports whether ps holds a property named key.

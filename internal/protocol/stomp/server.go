@@ -196,6 +196,10 @@ type conn struct {
 	readLimit time.Duration // heart-beat read timeout; 0 = none
 	sendBeat  atomic.Int64  // heart-beat send interval in ns; written by the reader, read by the writer
 
+	// sendAddr is the address of the last SEND, kept as a string of its own
+	// so queued messages share it (touched only by the read goroutine).
+	sendAddr string
+
 	// Subscriptions, touched only by the read goroutine.
 	subs   map[string]*subscription
 	byCons map[uint64]*subscription
