@@ -339,6 +339,10 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, ep Endpoint) (*transp
 // handshakeIOError words an I/O failure during the handshake.
 func (c *Conn) handshakeIOError(ctx context.Context, err error) error {
 	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		// Cancelling interrupts the read by moving the socket's deadline,
+		// so the read fails with a deadline error: the cause is the cancel.
+		return ctx.Err()
 	case ctx.Err() == context.DeadlineExceeded || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("no CONNECTED frame within %v (is this a STOMP port?): %w", c.cfg.connectTimeout, context.DeadlineExceeded)
 	case ctx.Err() != nil:
