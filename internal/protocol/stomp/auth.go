@@ -3,6 +3,7 @@ package stomp
 import (
 	"errors"
 	"net"
+	"syscall"
 )
 
 // SourceAuthenticator is an Authenticator that also knows where a login
@@ -36,4 +37,19 @@ func (c *conn) logLoginFailure(login string, err error) {
 		return
 	}
 	c.log.Warn("login failed", "event", "login_failed", "user", login, "remote", c.nc.RemoteAddr().String(), "err", err)
+}
+
+// sendRefusal is the ERROR message header for a send the broker could not
+// store. A full or failing disk is named in it, because the header is the
+// one line most clients show, and the body's detail (file, offset) may be
+// cut off.
+func sendRefusal(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "send failed: the broker's disk is full; the message was not stored"
+	case errors.As(err, &errno):
+		return "send failed: the broker cannot write to its disk (" + errno.Error() + "); the message was not stored"
+	}
+	return "send failed"
 }

@@ -183,7 +183,7 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 	}
 	c.session.Send(m, tx, func(err error) {
 		if err != nil {
-			c.sendError("send failed", fmt.Sprintf("message to %q was not accepted: %v", dest, err), receipt)
+			c.sendError(sendRefusal(err), fmt.Sprintf("message to %q was not accepted: %v", dest, err), receipt)
 			return
 		}
 		if receipt != "" {
