@@ -20,6 +20,7 @@ var rules = []struct {
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
 	{"tandem/internal/paging", []string{"tandem/internal/message", "tandem/internal/store"}},
+	{"tandem/internal/largemsg", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/broker", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/listener", nil},
 	{"tandem/internal/security", nil},

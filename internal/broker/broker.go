@@ -148,6 +148,7 @@ func (b *Broker) commitWait(batch *store.Batch) error {
 // still hold the message, or the message's deletion with the last one.
 func (b *Broker) ackOp(batch *store.Batch, r *ref) {
 	b.uncharge(r)
+	b.releaseBody(r)
 	if !r.stored {
 		return
 	}
@@ -193,6 +194,7 @@ func (b *Broker) Start() error {
 
 	now := b.nowMs()
 	orphans := 0
+	referencedBodies := map[uint64]bool{}
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
@@ -208,6 +210,7 @@ func (b *Broker) Start() error {
 			e.storedRefs++
 			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime, heapIndex: -1}
 			b.charge(r)
+			holdBody(e, 1)
 			q.lock()
 			q.enqueueLocked(r, now)
 			q.stats.Added--
@@ -217,6 +220,9 @@ func (b *Broker) Start() error {
 			var batch store.Batch
 			batch.DeleteMessage(sm.Message.ID)
 			b.commit(&batch, false, nil)
+			b.discardBody(sm.Message)
+		} else if l := sm.Message.Large; l != nil {
+			referencedBodies[l.ID] = true
 		}
 	}
 	if orphans > 0 {
@@ -233,6 +239,7 @@ func (b *Broker) Start() error {
 	if err := b.recoverPaging(st.PageCursors); err != nil {
 		return err
 	}
+	b.cleanLargeOrphans(referencedBodies)
 	b.mu.Lock()
 	b.started = true
 	b.stopExpiry = make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tandem/internal/message"
 	"tandem/internal/store"
 )
 
@@ -161,6 +162,7 @@ func (b *Broker) admit(rt *routed, set AddressSettings, done func(error)) bool {
 		return true
 	default: // FullDrop
 		rt.abandon()
+		b.discardBody(rt.m)
 		b.dups.settle(rt.addr, rt.dup, nil)
 		b.log.Debug("message dropped: address full", "event", "message_dropped", "address", a.name, "reason", "address-full-policy DROP")
 		callDone(done, nil)
@@ -200,7 +202,7 @@ func (b *Broker) page(rt *routed, done func(error)) {
 		callDone(done, err)
 		return
 	}
-	m := rt.refs[0].e.m
+	m := rt.m
 	queues := make([]uint64, len(rt.refs))
 	for i, r := range rt.refs {
 		queues[i] = r.q.id
@@ -328,6 +330,7 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 	}
 	var batch store.Batch
 	var refs []*ref
+	var orphans []*message.Message // large bodies no queue takes
 	for _, rec := range recs {
 		m := rec.Message
 		if !m.Durable && rec.Pos.Less(pg.bootEnd) {
@@ -335,6 +338,7 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 		}
 		m.ID = b.store.NewID()
 		e := &entry{m: m, acct: acct, size: int64(m.Size())}
+		before := len(refs)
 		for _, qid := range rec.Queues {
 			q := byID[qid]
 			if q == nil {
@@ -354,6 +358,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 			}
 			refs = append(refs, r)
 		}
+		if len(refs) == before {
+			orphans = append(orphans, m)
+		}
 	}
 	next := recs[len(recs)-1].Next
 	cur := store.PagePosition{Page: next.Page, Offset: next.Offset}
@@ -372,6 +379,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 	}
 	pg.cursor, pg.cursorID = cur, id
 	b.deliver(&routed{refs: refs})
+	for _, m := range orphans {
+		b.discardBody(m)
+	}
 	if err := pg.store.Release(cur); err != nil {
 		b.log.Warn("could not delete consumed page files", "event", "paging_error", "address", pg.address, "err", err)
 	}

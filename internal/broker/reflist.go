@@ -13,6 +13,9 @@ type entry struct {
 	// address is unlimited); size is what it counts.
 	acct *address
 	size int64
+	// liveRefs counts the queue references of a large message, whose body
+	// file goes with the last (large.go).
+	liveRefs int32
 }
 
 // ref is one queue's reference to a message. It lives in exactly one
@@ -25,6 +28,7 @@ type ref struct {
 	state         uint8
 	stored        bool
 	charged       bool // counted in e.acct's size
+	bodyReleased  bool // its hold on a large body is gone
 	// readyAt, when non-zero, is the Unix ms time before which the ref must
 	// not be delivered (scheduled delivery or redelivery delay).
 	readyAt    int64

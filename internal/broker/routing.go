@@ -102,6 +102,7 @@ type routed struct {
 	batch store.Batch
 	dup   *dupEntry
 	addr  string
+	m     *message.Message
 	// a is the address the message was sent to, and set its settings.
 	a   *address
 	set AddressSettings
@@ -166,7 +167,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 		}
 	}
 	b.mu.RUnlock()
-	rt.a, rt.set = a, set
+	rt.a, rt.set, rt.m = a, set, m
 	rt.refs = make([]*ref, len(targets))
 	stored := false
 	for i, q := range targets {
@@ -215,6 +216,7 @@ func (b *Broker) deliver(rt *routed) {
 			q.sending.Add(-1)
 		}
 		b.charge(r)
+		holdBody(r.e, 1)
 		if q.deleted {
 			q.finishLocked(r)
 		} else {
@@ -234,6 +236,7 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 		return
 	}
 	if rt == nil {
+		b.discardBody(m) // a duplicate: the original has its own
 		return
 	}
 	if rt.a.pg.Load() != nil || b.limited(rt.set) {
@@ -244,6 +247,9 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 	b.commit(&rt.batch, true, func(err error) {
 		if err == nil {
 			b.deliver(rt)
+			if len(rt.refs) == 0 {
+				b.discardBody(m) // routed nowhere: a topic without subscribers
+			}
 		} else {
 			rt.abandon()
 		}
@@ -272,6 +278,13 @@ func (b *Broker) moveRef(mv move) {
 		return
 	}
 	cp := r.e.m.Clone()
+	if err := b.copyBody(cp); err != nil {
+		b.log.Warn("could not copy a large message body; dropping the message", "event", "message_dropped", "queue", q.name,
+			"target", target, "reason", reason, "err", err)
+		b.ackOp(&batch, r)
+		b.commit(&batch, true, nil)
+		return
+	}
 	cp.Address = target
 	cp.RoutingType = message.Anycast
 	cp.ScheduledTime = 0
@@ -288,6 +301,7 @@ func (b *Broker) moveRef(mv move) {
 	}
 	moved, err := b.prepare(cp, nil)
 	if err != nil || moved == nil {
+		b.discardBody(cp)
 		b.log.Warn("could not move message; dropping it", "event", "message_dropped", "queue", q.name,
 			"target", target, "reason", reason, "err", err)
 		b.ackOp(&batch, r)
@@ -298,9 +312,13 @@ func (b *Broker) moveRef(mv move) {
 	b.commit(&moved.batch, true, func(err error) {
 		if err != nil {
 			moved.abandon()
+			b.discardBody(cp)
 			b.logStoreError(err)
 			return
 		}
 		b.deliver(moved)
+		if len(moved.refs) == 0 {
+			b.discardBody(cp)
+		}
 	})
 }

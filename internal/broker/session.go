@@ -88,6 +88,7 @@ func (s *Session) authorizeAutoCreate(addr string, rt message.RoutingType) error
 // message, once it is on stable storage. Within tx the message is held until
 // the transaction commits and done runs at once.
 func (s *Session) Send(m *message.Message, tx *Tx, done func(error)) {
+	done = s.b.guardLarge(m, done)
 	if err := s.authorize(PermSend, m.Address); err != nil {
 		callDone(done, err)
 		return
@@ -110,6 +111,8 @@ func (s *Session) Send(m *message.Message, tx *Tx, done func(error)) {
 	}
 	if rt != nil {
 		tx.addSend(rt)
+	} else {
+		s.b.discardBody(m) // a duplicate
 	}
 	callDone(done, nil)
 }
@@ -444,6 +447,9 @@ func (tx *Tx) Commit(done func(error)) {
 			} else {
 				rt.abandon()
 			}
+			if err != nil || len(rt.refs) == 0 {
+				b.discardBody(rt.m)
+			}
 			b.dups.settle(rt.addr, rt.dup, err)
 		}
 		callDone(done, err)
@@ -464,6 +470,7 @@ func (tx *Tx) Rollback() {
 	tx.s.endTx(tx)
 	for _, rt := range sends {
 		rt.abandon()
+		tx.s.b.discardBody(rt.m)
 		tx.s.b.dups.settle(rt.addr, rt.dup, ErrTxRolledBack)
 	}
 	now := tx.s.b.nowMs()

@@ -49,6 +49,9 @@ type AddressSettings struct {
 	FullPolicy           FullPolicy
 	DefaultLastValue     bool
 	DefaultExclusive     bool
+	// MinLargeMessageSize is the body size from which a message is
+	// streamed through the large-messages directory.
+	MinLargeMessageSize int64
 }
 
 // DefaultAddressSettings returns Artemis' defaults.
@@ -63,6 +66,7 @@ func DefaultAddressSettings() AddressSettings {
 		MaxDeliveryAttempts:  10,
 		RedeliveryMultiplier: 1,
 		MaxSizeBytes:         -1,
+		MinLargeMessageSize:  100 << 10,
 	}
 }
 
@@ -132,6 +136,8 @@ type Options struct {
 	// Pager holds the page files of addresses whose address-full-policy is
 	// PAGE; nil keeps such messages in memory.
 	Pager store.Pager
+	// Large keeps large message bodies; nil turns large messages off.
+	Large store.LargeStore
 	// Filters compiles message selectors; nil rejects every selector.
 	Filters FilterCompiler
 	Logger  *slog.Logger

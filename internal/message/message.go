@@ -95,6 +95,25 @@ type Message struct {
 	// first occurrence, as STOMP's repeated-header rule requires.
 	Properties []Property
 	Body       []byte
+	// Large, when set, says the body is not in Body but in a file of the
+	// broker's large-messages directory, streamed rather than held in
+	// memory.
+	Large *Large
+}
+
+// Large locates a body kept in the large-messages directory.
+type Large struct {
+	// ID names the body's file; Size is its length in bytes.
+	ID   uint64
+	Size int64
+}
+
+// BodySize is the body's length, wherever the body is.
+func (m *Message) BodySize() int64 {
+	if m.Large != nil {
+		return m.Large.Size
+	}
+	return int64(len(m.Body))
 }
 
 // Property returns the first value of the named property.
@@ -135,7 +154,8 @@ func (m *Message) Expired(now int64) bool {
 }
 
 // Size is an estimate of the memory and journal bytes the message occupies,
-// used for address size limits and paging decisions.
+// used for address size limits and paging decisions. A large message's
+// body is on disk and does not count.
 func (m *Message) Size() int {
 	n := 64 + len(m.Address) + len(m.Body) + len(m.ContentType) + len(m.CorrelationID) + len(m.ReplyTo) + len(m.Type)
 	for _, p := range m.Properties {

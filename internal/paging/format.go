@@ -90,6 +90,9 @@ func appendMessage(b []byte, m *message.Message) []byte {
 	if m.Durable {
 		flags |= 2
 	}
+	if m.Large != nil {
+		flags |= 4
+	}
 	b = append(b, flags, m.Priority)
 	b = binary.AppendVarint(b, m.Timestamp)
 	b = binary.AppendVarint(b, m.Expiration)
@@ -103,7 +106,12 @@ func appendMessage(b []byte, m *message.Message) []byte {
 		b = appendString(b, p.Value)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Body)))
-	return append(b, m.Body...)
+	b = append(b, m.Body...)
+	if m.Large != nil {
+		b = binary.AppendUvarint(b, m.Large.ID)
+		b = binary.AppendUvarint(b, uint64(m.Large.Size))
+	}
+	return b
 }
 
 // reader decodes a record payload; the first error sticks.
@@ -209,6 +217,9 @@ func decodePayload(p []byte) (*message.Message, []uint64, error) {
 	}
 	if body := r.bytes("body"); r.err == nil {
 		m.Body = append([]byte(nil), body...)
+	}
+	if flags&4 != 0 {
+		m.Large = &message.Large{ID: r.uvarint("large body id"), Size: int64(r.uvarint("large body size"))}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d stray bytes after the record", ErrCorrupt, len(r.b))

@@ -107,8 +107,18 @@ func (d *decoder) bool() bool {
 	return v
 }
 
+// codecVersionLarge marks a message record of a large message: version 1's
+// fields, then the body's id and size in the large-messages directory.
+// Other messages keep version 1, so older journals and the golden file
+// stay valid.
+const codecVersionLarge = 2
+
 func encodeMessage(e *encoder, m *message.Message) {
-	e.b = append(e.b, codecVersion)
+	if m.Large != nil {
+		e.b = append(e.b, codecVersionLarge)
+	} else {
+		e.b = append(e.b, codecVersion)
+	}
 	e.uvarint(m.ID)
 	e.str(m.Address)
 	e.b = append(e.b, byte(m.RoutingType), m.Priority)
@@ -126,6 +136,10 @@ func encodeMessage(e *encoder, m *message.Message) {
 		e.str(p.Value)
 	}
 	e.bytes(m.Body)
+	if m.Large != nil {
+		e.uvarint(m.Large.ID)
+		e.uvarint(uint64(m.Large.Size))
+	}
 }
 
 // interner shares the strings that repeat across the messages of a replay
@@ -151,9 +165,10 @@ func (in interner) str(d *decoder) string {
 // decodeMessage decodes a message; its body aliases p, which the journal
 // hands over as a fresh slice. in, when not nil, shares repeated strings.
 func decodeMessage(p []byte, in interner) (*message.Message, error) {
-	if len(p) < 1 || p[0] != codecVersion {
+	if len(p) < 1 || (p[0] != codecVersion && p[0] != codecVersionLarge) {
 		return nil, fmt.Errorf("message record: unknown encoding version")
 	}
+	large := p[0] == codecVersionLarge
 	d := &decoder{b: p[1:]}
 	m := &message.Message{}
 	m.ID = d.uvarint()
@@ -184,6 +199,9 @@ func decodeMessage(p []byte, in interner) (*message.Message, error) {
 		}
 	}
 	m.Body = d.raw()
+	if large {
+		m.Large = &message.Large{ID: d.uvarint(), Size: int64(d.uvarint())}
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("message record: %w", d.err)
 	}

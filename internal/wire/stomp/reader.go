@@ -114,22 +114,29 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // timer. At a clean end of stream, between frames, it returns io.EOF; an end
 // of stream inside a frame gives an error wrapping io.ErrUnexpectedEOF.
 func (r *Reader) ReadFrame() (*Frame, error) {
+	f, _, err := r.readFrame(nil)
+	return f, err
+}
+
+// readFrame reads the next frame; stream, when not nil, may leave a sized
+// body on the connection (see ReadFrameStreaming).
+func (r *Reader) readFrame(stream StreamFunc) (*Frame, *BodyStream, error) {
 	line, err := r.readLine(maxCommandLine, true)
 	if err != nil {
 		if errors.Is(err, errLineTooLong) {
-			return nil, fmt.Errorf("%w: the frame does not start with a STOMP command (the first line is longer than any command)", ErrBadFrame)
+			return nil, nil, fmt.Errorf("%w: the frame does not start with a STOMP command (the first line is longer than any command)", ErrBadFrame)
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("stomp: connection closed in the middle of a command line %.64q: %w", line, io.ErrUnexpectedEOF)
+			return nil, nil, fmt.Errorf("stomp: connection closed in the middle of a command line %.64q: %w", line, io.ErrUnexpectedEOF)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if len(line) == 0 {
-		return &Frame{}, nil
+		return &Frame{}, nil, nil
 	}
 	cmd := internCommand(line)
 	if cmd == "" {
-		return nil, badCommand(line)
+		return nil, nil, badCommand(line)
 	}
 	size := len(line) + 1
 
@@ -140,21 +147,21 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 	for {
 		line, err := r.readLine(r.opts.MaxHeaderSize, false)
 		if err != nil {
-			return nil, r.headerError(cmd, err)
+			return nil, nil, r.headerError(cmd, err)
 		}
 		size += len(line) + 1
 		if size > r.opts.MaxFrameSize {
-			return nil, fmt.Errorf("%w: the headers of a %s frame exceed the %d-byte frame limit", ErrFrameTooLarge, cmd, r.opts.MaxFrameSize)
+			return nil, nil, fmt.Errorf("%w: the headers of a %s frame exceed the %d-byte frame limit", ErrFrameTooLarge, cmd, r.opts.MaxFrameSize)
 		}
 		if len(line) == 0 {
 			break
 		}
 		if len(r.spans) == r.opts.MaxHeaders {
-			return nil, fmt.Errorf("%w: a %s frame has more than %d headers", ErrTooManyHeaders, cmd, r.opts.MaxHeaders)
+			return nil, nil, fmt.Errorf("%w: a %s frame has more than %d headers", ErrTooManyHeaders, cmd, r.opts.MaxHeaders)
 		}
 		sp, err := r.parseHeader(line, escaped)
 		if err != nil {
-			return nil, fmt.Errorf("%s frame: %w", cmd, err)
+			return nil, nil, fmt.Errorf("%s frame: %w", cmd, err)
 		}
 		if clIndex < 0 && sp.key == HdrContentLength {
 			clIndex = len(r.spans)
@@ -163,15 +170,20 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 	}
 
 	f := &Frame{Command: cmd, Headers: r.buildHeaders()}
+	if clIndex >= 0 && stream != nil {
+		if bs, err := r.streamBody(f, f.Headers[clIndex].Value, stream); bs != nil || err != nil {
+			return f, bs, err
+		}
+	}
 	if clIndex >= 0 {
 		err = r.readSizedBody(f, f.Headers[clIndex].Value, size)
 	} else {
 		err = r.readTerminatedBody(f, size)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, nil, nil
 }
 
 // errLineTooLong is readLine's private signal; callers turn it into the

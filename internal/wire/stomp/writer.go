@@ -113,6 +113,17 @@ func AppendFrame(dst []byte, f *Frame, v Version) ([]byte, error) {
 	if !isKnownCommand(f.Command) {
 		return dst, fmt.Errorf("%w: cannot write %q: it is not a STOMP command", ErrBadFrame, f.Command)
 	}
+	dst, err := appendFrameHead(dst, f, v, len(f.Body))
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, f.Body...)
+	return append(dst, 0), nil
+}
+
+// appendFrameHead appends f's command and headers, with a content-length
+// of bodyLen, and the blank line that ends them.
+func appendFrameHead(dst []byte, f *Frame, v Version, bodyLen int) ([]byte, error) {
 	start := len(dst)
 	mode := escapeMode(v, f.Command)
 	dst = append(dst, f.Command...)
@@ -122,7 +133,7 @@ func AppendFrame(dst []byte, f *Frame, v Version) ([]byte, error) {
 		if h.Key == HdrContentLength && !wroteLength {
 			// The first content-length is the one a reader honours, so it
 			// must state the real length whatever the caller put there.
-			dst = appendContentLength(dst, len(f.Body))
+			dst = appendContentLength(dst, bodyLen)
 			wroteLength = true
 			continue
 		}
@@ -131,12 +142,10 @@ func AppendFrame(dst []byte, f *Frame, v Version) ([]byte, error) {
 			return dst[:start], fmt.Errorf("%w: cannot write %s frame header %q: %s", ErrBadFrame, f.Command, h.Key, err.Error())
 		}
 	}
-	if !wroteLength && len(f.Body) > 0 {
-		dst = appendContentLength(dst, len(f.Body))
+	if !wroteLength && bodyLen > 0 {
+		dst = appendContentLength(dst, bodyLen)
 	}
-	dst = append(dst, '\n')
-	dst = append(dst, f.Body...)
-	return append(dst, 0), nil
+	return append(dst, '\n'), nil
 }
 
 // escaping says how header text is written in a given version and frame.
