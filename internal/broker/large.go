@@ -63,6 +63,12 @@ func (s *Session) OpenLargeBody(l *message.Large) (io.ReadCloser, error) {
 	return rc, nil
 }
 
+// DiscardLargeBody deletes the body of a large message that was never sent
+// (its SEND failed before reaching the broker).
+func (s *Session) DiscardLargeBody(l *message.Large) {
+	s.b.discardBody(&message.Message{Large: l})
+}
+
 // guardLarge wraps the done callback of a send of m so that a refused
 // large message's body is deleted.
 func (b *Broker) guardLarge(m *message.Message, done func(error)) func(error) {

@@ -5,6 +5,7 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/config"
+	"tandem/internal/largemsg"
 	"tandem/internal/paging"
 	"tandem/internal/security"
 	"tandem/internal/selector"
@@ -146,4 +147,17 @@ func pagerOrNil(p *paging.Pager) store.Pager {
 		return nil
 	}
 	return p
+}
+
+// openLarge opens the large-messages directory. Without persistence there
+// is none: every body stays in memory.
+func (s *Server) openLarge(st store.Store) (store.LargeStore, error) {
+	if !s.cfg.PersistenceEnabled {
+		return nil, nil
+	}
+	ls, err := largemsg.Open(s.cfg.LargeMessagesDirectory, st.NewID, s.cfg.JournalSync)
+	if err != nil {
+		return nil, fmt.Errorf("open the large-messages directory: %w", err)
+	}
+	return ls, nil
 }

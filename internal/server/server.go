@@ -112,10 +112,16 @@ func (s *Server) startServing(epoch uint64) error {
 		return err
 	}
 	s.pager = pager
+	large, err := s.openLarge(st)
+	if err != nil {
+		s.closePager()
+		st.Close()
+		return err
+	}
 	b, err := broker.New(broker.Options{
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
 		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
-		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager),
+		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager), Large: large,
 	})
 	if err != nil {
 		s.closePager()

@@ -25,7 +25,7 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	if d.address != c.sendAddr {
 		c.sendAddr = strings.Clone(d.address)
 	}
-	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
+	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body, Large: c.large}
 	h := f.Headers
 	if v, ok := h.Get("persistent"); ok {
 		m.Durable = v == "true"

@@ -285,7 +285,7 @@ func (c *conn) subscribe(f *wire.Frame) error {
 			if ackMode == broker.AckAuto {
 				credit = dl.Consumer
 			}
-			c.enqueue(messageFrame(sub, dl), credit)
+			c.enqueueDelivery(sub, dl, credit)
 		},
 	})
 	if err != nil {
@@ -312,8 +312,8 @@ func (c *conn) browse(id, dest string, d destination, selector string) error {
 	}
 	sub := &subscription{id: id, destination: dest, ackMode: broker.AckAuto}
 	for _, it := range items {
-		c.enqueue(messageFrame(sub, broker.Delivery{Message: it.Message, DeliveryCount: it.DeliveryCount,
-			Redelivered: it.DeliveryCount > 0}), nil)
+		c.enqueueDelivery(sub, broker.Delivery{Message: it.Message, DeliveryCount: it.DeliveryCount,
+			Redelivered: it.DeliveryCount > 0}, nil)
 	}
 	c.enqueue(&wire.Frame{Command: wire.CmdMessage, Headers: wire.Headers{
 		{Key: "subscription", Value: id}, {Key: "destination", Value: dest},

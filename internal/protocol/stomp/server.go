@@ -13,6 +13,7 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/listener"
+	"tandem/internal/message"
 	wire "tandem/internal/wire/stomp"
 )
 
@@ -214,6 +215,10 @@ type conn struct {
 
 	closeOnce sync.Once
 	closing   chan struct{}
+
+	// large is the body of the large SEND being handled (large.go); only
+	// the read goroutine touches it.
+	large *message.Large
 }
 
 // outFrame is a frame waiting to be written, with the consumer to credit
@@ -224,6 +229,10 @@ type outFrame struct {
 	f       *wire.Frame
 	receipt string
 	credit  *broker.Consumer
+	// body, when set, is a large message's body the writer streams
+	// (large.go); bodyLen is its length.
+	body    io.ReadCloser
+	bodyLen int64
 }
 
 type subscription struct {
@@ -343,13 +352,20 @@ func (c *conn) writeLoop() {
 		c.outBytes = 0
 		final := c.closeAfter
 		c.outMu.Unlock()
-		for _, of := range batch {
+		for i, of := range batch {
 			f := of.f
 			if f == nil {
 				receipt.Headers[0].Value = of.receipt
 				f = &receipt
 			}
-			if err := c.w.WriteFrame(f); err != nil {
+			var err error
+			if of.body != nil {
+				err = c.writeStreamed(of)
+			} else {
+				err = c.w.WriteFrame(f)
+			}
+			if err != nil {
+				closeBodies(batch[i+1:])
 				c.shutdown()
 				return
 			}
@@ -378,10 +394,16 @@ func (c *conn) writeLoop() {
 func (c *conn) readLoop() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	for {
-		f, err := c.r.ReadFrame()
+		f, body, err := c.r.ReadFrameStreaming(c.streamLarge)
 		if err != nil {
 			c.readFailed(err)
 			return
+		}
+		if body != nil {
+			if !c.sendLarge(f, body) {
+				return
+			}
+			continue
 		}
 		if c.readLimit > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
@@ -419,6 +441,10 @@ func (c *conn) readFailed(err error) {
 // cleanup releases the broker session: unacknowledged messages go back to
 // their queues and transactions roll back.
 func (c *conn) cleanup() {
+	c.outMu.Lock()
+	closeBodies(c.out)
+	c.out = nil
+	c.outMu.Unlock()
 	if c.session != nil {
 		c.session.Close()
 	}
