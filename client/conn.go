@@ -668,8 +668,13 @@ func (c *Conn) enqueue(ctx context.Context, o outFrame) error {
 			}
 			o.req.tr = tr
 		}
+		// Writing from the calling goroutine pays off for a request the
+		// caller is about to wait for when nothing else is in flight (a
+		// confirmed send or ack, one at a time); a stream of frames goes
+		// through the writer goroutine, which packs many into one write.
+		direct := o.req != nil && len(c.pending) <= 1
 		c.mu.Unlock()
-		if ctx.Err() == nil && c.tryWriteDirect(tr, o) {
+		if direct && ctx.Err() == nil && c.tryWriteDirect(tr, o) {
 			return nil
 		}
 		if tr.push(o) {

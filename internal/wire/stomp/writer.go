@@ -11,7 +11,10 @@ import (
 // maxRetainedBuffer is the largest write buffer a Writer keeps between
 // flushes. A frame with a big body grows the buffer; keeping that memory
 // pinned to an idle connection would multiply it by the connection count.
-const maxRetainedBuffer = 1 << 20
+// It is well above the 1 MiB that busy writers gather before flushing:
+// gathering grows the buffer a little past that, and a buffer dropped after
+// every batch is regrown from nothing, copy by copy, for the next one.
+const maxRetainedBuffer = 4 << 20
 
 // Writer encodes frames into an internal buffer and hands the whole buffer
 // to the underlying writer on Flush, in a single Write call, so that a burst
