@@ -395,6 +395,24 @@ func (s *Store) NewID() uint64 {
 func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 	var bops, mops []journal.Op
 	var be, me encoder
+	// Size the message ops and their encoding up front: growing them op by
+	// op cost several allocations and copies of every body per send.
+	need := 0
+	for i := range b.Ops {
+		switch op := &b.Ops[i]; op.Kind {
+		case store.OpAddMessage:
+			need += op.Message.Size() + 16
+		case store.OpAddDuplicateID:
+			need += 24 + len(op.Dup.Address) + len(op.Dup.ID)
+		case store.OpAddAddress, store.OpAddQueue, store.OpDeleteAddress, store.OpDeleteQueue:
+		default:
+			need += 24
+		}
+	}
+	if need > 0 {
+		mops = make([]journal.Op, 0, len(b.Ops))
+		me.b = make([]byte, 0, need)
+	}
 	for i := range b.Ops {
 		op := &b.Ops[i]
 		switch op.Kind {
