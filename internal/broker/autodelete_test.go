@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +147,64 @@ func TestWildcardAddressGoesWithItsLastSubscription(t *testing.T) {
 	_, k := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast})
 	send(t, s, topicMsg("news", "still-routed"))
 	equal(t, bodies(k.wait(t, 1)), []string{"still-routed"})
+}
+
+// TestAutoDeleteNeverLosesAConfirmedSend churns the only consumer of an
+// auto-created queue, so the queue is deleted and recreated again and
+// again, while producers send: every confirmed message must be consumed.
+func TestAutoDeleteNeverLosesAConfirmedSend(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	const producers, each = 4, 300
+	var got sync.Map
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			s := session(t, b, "")
+			for i := 0; i < each; i++ {
+				ch := make(chan error, 1)
+				s.Send(msg("churn", fmt.Sprintf("%d-%d", p, i)), nil, func(err error) { ch <- err })
+				if err := <-ch; err != nil {
+					t.Errorf("send: %v", err)
+					return
+				}
+			}
+		}(p)
+	}
+	go func() { wg.Wait(); close(done) }()
+	cs := session(t, b, "")
+	record := func(d Delivery) { got.Store(string(d.Message.Body), true) }
+	churning := true
+	for churning {
+		select {
+		case <-done:
+			churning = false
+		default:
+		}
+		c, err := cs.Subscribe(SubscribeOptions{Address: "churn", Deliver: record})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		cs.Unsubscribe(c)
+	}
+	c, err := cs.Subscribe(SubscribeOptions{Address: "churn", Deliver: record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Unsubscribe(c)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		got.Range(func(any, any) bool { n++; return true })
+		if n == producers*each {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d confirmed messages consumed", n, producers*each)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -67,6 +67,7 @@ type address struct {
 	// auto-delete of auto-created addresses.
 	hadQueue   bool
 	emptySince int64
+	deleted    bool // removed from the registry (auto-delete)
 	// size counts the bytes of this address's messages in memory, when its
 	// settings limit it; pg is its paging state once it has paged.
 	size atomic.Int64

@@ -159,6 +159,7 @@ func removeQueue(list []*queue, q *queue) []*queue {
 // deletion to batch. It requires b.mu held for writing.
 func (b *Broker) deleteAddressLocked(a *address, batch *store.Batch) {
 	delete(b.addresses, a.name)
+	a.deleted = true
 	b.unindexAddressLocked(a)
 	if a.id != 0 {
 		batch.DeleteAddress(a.id)

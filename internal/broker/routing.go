@@ -200,7 +200,7 @@ func (rt *routed) abandon() {
 // vanishedLocked reports whether a was deleted, or lost its anycast queues,
 // after a send looked it up. It requires b.mu held for reading.
 func (b *Broker) vanishedLocked(a *address, rt message.RoutingType, targets []*queue) bool {
-	if b.addresses[a.name] != a {
+	if a.deleted {
 		return true
 	}
 	return rt == message.Anycast && len(targets) == 0 && !hasQueue(a, message.Anycast)
