@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tandem/internal/message"
 	"tandem/internal/paging"
 	"tandem/internal/store/memstore"
 )
@@ -152,4 +153,48 @@ func TestGlobalMaxSizeSpansAddresses(t *testing.T) {
 	_, k := subscribe(t, s, SubscribeOptions{Address: "a"})
 	k.wait(t, 3)
 	send(t, s, msg("c", body(1))) // room again once a's messages are consumed
+}
+
+func TestPagedTopicReachesEverySubscriptionAndDropsNonDurableAtRestart(t *testing.T) {
+	const maxSize = 4 << 10
+	dir := t.TempDir()
+	st := memstore.New()
+	b := startBroker(t, st, pagedOptions(t, dir, maxSize, FullPage))
+	s := session(t, b, "app")
+	for _, name := range []string{"one", "two"} {
+		c, _ := subscribe(t, s, SubscribeOptions{Address: "feed", RoutingType: message.Multicast, DurableName: name, AckMode: AckIndividual})
+		s.Unsubscribe(c)
+	}
+	for i := 0; i < 40; i++ {
+		m := topicMsg("feed", body(i))
+		m.Durable = i%2 == 0 // odd ones are non-durable
+		send(t, s, m)
+	}
+	b.Close()
+	st.Reopen()
+	b = startBroker(t, st, pagedOptions(t, dir, maxSize, FullPage))
+	s = session(t, b, "app")
+	// Both subscriptions are consumed side by side: the address's size
+	// counts both, so one left alone would hold the other's paged messages
+	// back, as in Artemis.
+	var sinks []*sink
+	for _, name := range []string{"one", "two"} {
+		_, k := subscribe(t, s, SubscribeOptions{Address: "feed", RoutingType: message.Multicast, DurableName: name, AckMode: AckIndividual})
+		sinks = append(sinks, k)
+	}
+	for i := 0; i < 40; i += 2 {
+		for j, k := range sinks {
+			d := k.wait(t, i/2+1)[i/2]
+			if want := body(i); string(d.Message.Body) != want {
+				t.Fatalf("subscription %d: message %d is %.5s, want %.5s (durable ones only, in order)", j, i/2, d.Message.Body, want)
+			}
+			ack(t, d)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	for j, k := range sinks {
+		if n := k.count(); n != 20 {
+			t.Fatalf("subscription %d got %d messages after restart, want the 20 durable ones", j, n)
+		}
+	}
 }
