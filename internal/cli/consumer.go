@@ -70,6 +70,10 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 	n := 0
 	seen := map[string]bool{}
 	var runErr error
+	var bar *progress
+	if !o.conn.verbose {
+		bar = startProgress(e.stderr, "Consumed", o.messageCount)
+	}
 	for n < o.messageCount {
 		rctx, cancel := context.WithTimeout(ctx, o.receiveTimeout)
 		m, err := sub.Receive(rctx)
@@ -92,6 +96,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 		}
 		seen[m.MessageID] = true
 		n++
+		bar.add(1)
 		if o.conn.verbose {
 			fmt.Fprintf(e.stdout, "Consumer %s, thread=0 Received %s\n", o.conn.destination, preview(m.Body))
 		}
@@ -99,6 +104,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 			time.Sleep(o.sleep)
 		}
 	}
+	bar.finish()
 	fmt.Fprintf(e.stdout, "Consumed: %d messages\n", n)
 	return runErr
 }

@@ -71,11 +71,15 @@ func runProducer(ctx context.Context, o producerOptions, e *env) error {
 		wg       sync.WaitGroup
 	)
 	out := newLineWriter(e.stdout)
+	var bar *progress
+	if !o.conn.verbose {
+		bar = startProgress(e.stderr, "Produced", o.messageCount*o.threads)
+	}
 	for t := 0; t < o.threads; t++ {
 		wg.Add(1)
 		go func(thread int) {
 			defer wg.Done()
-			n, err := produce(ctx, o, thread, out, e.stderr)
+			n, err := produce(ctx, o, thread, out, bar, e.stderr)
 			mu.Lock()
 			total += n
 			if err != nil && firstErr == nil {
@@ -85,11 +89,12 @@ func runProducer(ctx context.Context, o producerOptions, e *env) error {
 		}(t)
 	}
 	wg.Wait()
+	bar.finish()
 	fmt.Fprintf(e.stdout, "Produced: %d messages\n", total)
 	return firstErr
 }
 
-func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter, stderr io.Writer) (int, error) {
+func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter, bar *progress, stderr io.Writer) (int, error) {
 	conn, err := o.conn.dial(ctx, stderr, client.WithSendWindow(o.window))
 	if err != nil {
 		return 0, err
@@ -123,6 +128,7 @@ func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter
 			return sent, fmt.Errorf("send %d to %s failed: %w", i, o.conn.destination, err)
 		}
 		sent++
+		bar.add(1)
 		if o.conn.verbose {
 			if o.messageSize > 0 {
 				out.printf("Producer %s, thread=%d Sent: %d bytes\n", o.conn.destination, thread, len(body))
