@@ -68,6 +68,8 @@ type Config struct {
 	// MaxConnections bounds the open client connections; -1 means
 	// unlimited.
 	MaxConnections int
+	// Limits bound what one client may cost the broker.
+	Limits Limits
 
 	Security         Security
 	SecuritySettings []SecuritySetting
@@ -104,6 +106,33 @@ func (a Acceptor) Addr() string {
 		return ""
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Limits bound what one client may cost the broker, so that a flood of
+// connections or of oversized frames cannot exhaust its memory. Each is a
+// top-level key of broker.yaml.
+type Limits struct {
+	// MaxConnectionsPerIP (max-connections-per-ip) bounds the open
+	// connections from one client address; -1 means unlimited.
+	MaxConnectionsPerIP int
+	// MaxConnectionsPerUser (max-connections-per-user) bounds the open
+	// connections of one user, anonymous clients counting as one; -1
+	// means unlimited.
+	MaxConnectionsPerUser int
+	// MaxHeaders (max-headers) bounds the header lines of one frame.
+	MaxHeaders int
+	// MaxHeaderSize (max-header-size) bounds one header line in bytes.
+	MaxHeaderSize int64
+	// MaxSubscriptions (max-subscriptions-per-connection) bounds the
+	// subscriptions of one connection.
+	MaxSubscriptions int
+	// MaxDestinationLength (max-destination-name-length) bounds an address
+	// name in bytes.
+	MaxDestinationLength int
+	// HandshakeTimeout (handshake-timeout) bounds how long a new
+	// connection may take to identify its protocol, finish its TLS
+	// handshake and log in.
+	HandshakeTimeout time.Duration
 }
 
 // Web configures the HTTP console.
@@ -264,24 +293,30 @@ type Log struct {
 
 // Default values shared by Default and by Parse for keys a file leaves out.
 const (
-	defaultName             = "tandem"
-	defaultAcceptorURL      = "tcp://127.0.0.1:61616"
-	defaultWebBind          = "localhost:8161"
-	defaultJournalFileSize  = 10 << 20
-	defaultMaxFrameSize     = 100 << 20
-	defaultAnonymousRole    = "guest"
-	defaultUsersFile        = "users.yaml"
-	defaultLogFile          = "log/tandem.log"
-	defaultIDCacheSize      = 20000
-	defaultCompactMinFiles  = 10
-	defaultCompactPercent   = 30
-	defaultJournalMinFiles  = 2
-	defaultDataDir          = "data"
-	journalDirName          = "journal"
-	bindingsDirName         = "bindings"
-	pagingDirName           = "paging"
-	largeMessagesDirName    = "large-messages"
-	defaultSecurityAllMatch = "#"
+	defaultName            = "tandem"
+	defaultAcceptorURL     = "tcp://127.0.0.1:61616"
+	defaultWebBind         = "localhost:8161"
+	defaultJournalFileSize = 10 << 20
+	defaultMaxFrameSize    = 100 << 20
+	// The client limits' defaults are the STOMP codec's and server's.
+	defaultMaxHeaders           = 1000
+	defaultMaxHeaderSize        = 64 << 10
+	defaultMaxSubscriptions     = 1000
+	defaultMaxDestinationLength = 1024
+	defaultHandshakeTimeout     = 10 * time.Second
+	defaultAnonymousRole        = "guest"
+	defaultUsersFile            = "users.yaml"
+	defaultLogFile              = "log/tandem.log"
+	defaultIDCacheSize          = 20000
+	defaultCompactMinFiles      = 10
+	defaultCompactPercent       = 30
+	defaultJournalMinFiles      = 2
+	defaultDataDir              = "data"
+	journalDirName              = "journal"
+	bindingsDirName             = "bindings"
+	pagingDirName               = "paging"
+	largeMessagesDirName        = "large-messages"
+	defaultSecurityAllMatch     = "#"
 )
 
 // Default returns the embedded configuration of a broker run without an
@@ -317,9 +352,12 @@ func baseDefaults() *Config {
 		GlobalMaxSize:            -1,
 		MaxFrameSize:             defaultMaxFrameSize,
 		MaxConnections:           -1,
-		Security:                 Security{UsersFile: defaultUsersFile, AnonymousRole: defaultAnonymousRole},
-		SecuritySettings:         []SecuritySetting{AllowAll(defaultSecurityAllMatch, defaultAnonymousRole)},
-		Log:                      Log{Level: slog.LevelInfo, Format: LogText, File: defaultLogFile},
+		Limits: Limits{MaxConnectionsPerIP: -1, MaxConnectionsPerUser: -1, MaxHeaders: defaultMaxHeaders,
+			MaxHeaderSize: defaultMaxHeaderSize, MaxSubscriptions: defaultMaxSubscriptions,
+			MaxDestinationLength: defaultMaxDestinationLength, HandshakeTimeout: defaultHandshakeTimeout},
+		Security:         Security{UsersFile: defaultUsersFile, AnonymousRole: defaultAnonymousRole},
+		SecuritySettings: []SecuritySetting{AllowAll(defaultSecurityAllMatch, defaultAnonymousRole)},
+		Log:              Log{Level: slog.LevelInfo, Format: LogText, File: defaultLogFile},
 	}
 }
 

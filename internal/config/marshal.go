@@ -62,6 +62,13 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "global-max-size", FormatSize(c.GlobalMaxSize))
 	w.kv(0, "max-frame-size", FormatSize(c.MaxFrameSize))
 	w.kv(0, "max-connections", strconv.Itoa(c.MaxConnections))
+	w.kv(0, "max-connections-per-ip", strconv.Itoa(c.Limits.MaxConnectionsPerIP))
+	w.kv(0, "max-connections-per-user", strconv.Itoa(c.Limits.MaxConnectionsPerUser))
+	w.kv(0, "max-headers", strconv.Itoa(c.Limits.MaxHeaders))
+	w.kv(0, "max-header-size", FormatSize(c.Limits.MaxHeaderSize))
+	w.kv(0, "max-subscriptions-per-connection", strconv.Itoa(c.Limits.MaxSubscriptions))
+	w.kv(0, "max-destination-name-length", strconv.Itoa(c.Limits.MaxDestinationLength))
+	w.kv(0, "handshake-timeout", quote(FormatDuration(c.Limits.HandshakeTimeout)))
 
 	w.section("security: users-file is relative to this file's directory and holds argon2id\n" +
 		"password hashes. Anonymous clients get anonymous-role.")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"tandem/internal/security"
@@ -251,6 +252,34 @@ func (v *validator) limits() {
 	}
 	if c.MaxConnections < -1 || c.MaxConnections == 0 {
 		v.at("max-connections", "%d is out of range; use -1 for unlimited or a positive count", c.MaxConnections)
+	}
+	l := c.Limits
+	for _, n := range []struct {
+		key string
+		val int
+	}{{"max-connections-per-ip", l.MaxConnectionsPerIP}, {"max-connections-per-user", l.MaxConnectionsPerUser}} {
+		if n.val < -1 || n.val == 0 {
+			v.at(n.key, "%d is out of range; use -1 for unlimited or a positive count", n.val)
+		}
+	}
+	for _, n := range []struct {
+		key      string
+		val, min int
+		def      string
+	}{
+		{"max-headers", l.MaxHeaders, 8, "1000"},
+		{"max-subscriptions-per-connection", l.MaxSubscriptions, 1, "1000"},
+		{"max-destination-name-length", l.MaxDestinationLength, 16, "1024"},
+	} {
+		if n.val < n.min {
+			v.at(n.key, "%d is too small; expected at least %d (default %s)", n.val, n.min, n.def)
+		}
+	}
+	if l.MaxHeaderSize < 256 || l.MaxHeaderSize > c.MaxFrameSize {
+		v.at("max-header-size", "%s is out of range; expected from 256 bytes up to max-frame-size (default 64KiB)", FormatSize(l.MaxHeaderSize))
+	}
+	if l.HandshakeTimeout < 100*time.Millisecond || l.HandshakeTimeout > 10*time.Minute {
+		v.at("handshake-timeout", "%v is out of range; expected from 100ms to 10m (default 10s; an integer counts seconds, as in Artemis)", l.HandshakeTimeout)
 	}
 }
 

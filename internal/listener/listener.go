@@ -42,6 +42,9 @@ type Options struct {
 	Protocols []Protocol
 	// MaxConnections bounds concurrent connections; 0 or less is unlimited.
 	MaxConnections int
+	// MaxConnectionsPerIP bounds the concurrent connections from one
+	// client IP address; 0 or less is unlimited.
+	MaxConnectionsPerIP int
 	// HandshakeTimeout bounds how long a new connection may take to send
 	// enough bytes to be recognised, TLS handshake included; default 10 s.
 	HandshakeTimeout time.Duration
@@ -66,9 +69,12 @@ type Listener struct {
 	cancel context.CancelFunc
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]func() // open connections and what releases their per-IP slot
 	closed bool
 	wg     sync.WaitGroup
+
+	perIP    KeyedLimit
+	refusing chan struct{} // slots of refusals in progress
 }
 
 // New wraps ln.
@@ -81,7 +87,8 @@ func New(ln net.Listener, opts Options) *Listener {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Listener{ln: ln, opts: opts, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+	return &Listener{ln: ln, opts: opts, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]func(){},
+		perIP: KeyedLimit{Max: opts.MaxConnectionsPerIP}, refusing: make(chan struct{}, maxRefusing)}
 }
 
 // Addr returns the address the listener accepts on.
@@ -129,17 +136,29 @@ func (l *Listener) track(c net.Conn) bool {
 	if l.opts.MaxConnections > 0 && len(l.conns) >= l.opts.MaxConnections {
 		l.log.Warn("connection refused: max-connections reached", "event", "connection_refused",
 			"remote", c.RemoteAddr().String(), "max", l.opts.MaxConnections)
-		c.Close()
+		l.refuse(c, limitReason("max-connections", l.opts.MaxConnections, ""))
 		return false
 	}
-	l.conns[c] = struct{}{}
+	ip := remoteIP(c)
+	release, ok := l.perIP.Acquire(ip)
+	if !ok {
+		l.log.Warn("connection refused: max-connections-per-ip reached", "event", "connection_refused",
+			"remote", c.RemoteAddr().String(), "max", l.opts.MaxConnectionsPerIP)
+		l.refuse(c, limitReason("max-connections-per-ip", l.opts.MaxConnectionsPerIP, " for "+ip))
+		return false
+	}
+	l.conns[c] = release
 	return true
 }
 
 func (l *Listener) untrack(c net.Conn) {
 	l.mu.Lock()
+	release := l.conns[c]
 	delete(l.conns, c)
 	l.mu.Unlock()
+	if release != nil {
+		release()
+	}
 }
 
 func (l *Listener) handle(c net.Conn) {
@@ -195,7 +214,12 @@ func (l *Listener) handshake(c net.Conn) (*tls.Conn, error) {
 
 // detect reads until a protocol claims the connection.
 func (l *Listener) detect(c net.Conn) (Protocol, net.Conn, error) {
-	if err := c.SetReadDeadline(time.Now().Add(l.opts.HandshakeTimeout)); err != nil {
+	return l.detectWithin(c, l.opts.HandshakeTimeout)
+}
+
+// detectWithin is detect with its own time limit.
+func (l *Listener) detectWithin(c net.Conn, limit time.Duration) (Protocol, net.Conn, error) {
+	if err := c.SetReadDeadline(time.Now().Add(limit)); err != nil {
 		return nil, nil, err
 	}
 	br := bufio.NewReaderSize(c, 4096)

@@ -137,6 +137,9 @@ func (s *Server) startServing(epoch uint64) error {
 	stompSrv := stompproto.NewServer(stompproto.Options{
 		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
 		Connected: s.topo.headers, Announce: s.topo.announce,
+		MaxHeaders: s.cfg.Limits.MaxHeaders, MaxHeaderSize: int(s.cfg.Limits.MaxHeaderSize),
+		MaxSubscriptions: s.cfg.Limits.MaxSubscriptions, MaxConnectionsPerUser: s.cfg.Limits.MaxConnectionsPerUser,
+		MaxDestinationLength: s.cfg.Limits.MaxDestinationLength, ConnectTimeout: s.cfg.Limits.HandshakeTimeout,
 	})
 	for _, a := range s.cfg.Acceptors {
 		tlsCfg, err := acceptorTLS(a)
@@ -150,7 +153,8 @@ func (s *Server) startServing(epoch uint64) error {
 			return fmt.Errorf("acceptor %q cannot listen on %s: %w (is another broker running there? use --port-offset or edit acceptors in broker.yaml)", a.Name, a.Addr(), err)
 		}
 		l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{stompSrv},
-			MaxConnections: s.cfg.MaxConnections, Logger: s.log, TLS: tlsCfg})
+			MaxConnections: s.cfg.MaxConnections, Logger: s.log, TLS: tlsCfg,
+			MaxConnectionsPerIP: s.cfg.Limits.MaxConnectionsPerIP, HandshakeTimeout: s.cfg.Limits.HandshakeTimeout})
 		s.listeners = append(s.listeners, l)
 		go func() {
 			if err := l.Serve(); err != nil && !errors.Is(err, listener.ErrClosed) {

@@ -52,10 +52,5 @@ func parseDestination(d, typeHeader string) (destination, error) {
 	if out.address == "" {
 		return out, fmt.Errorf("destination %q names no address", d)
 	}
-	if len(out.address) > maxDestinationLength {
-		return out, fmt.Errorf("destination name is %d bytes long; the limit is %d", len(out.address), maxDestinationLength)
-	}
 	return out, nil
 }
-
-const maxDestinationLength = 1024

@@ -106,6 +106,9 @@ func (c *conn) connect(f *wire.Frame) bool {
 	if kind, ok := h.Get("tandem-announce"); ok {
 		return c.announce(h, kind, user)
 	}
+	if !c.acquireUserSlot(user) {
+		return false
+	}
 	clientID, _ := h.Get("client-id")
 	sess, err := c.srv.opts.Broker.NewSession(broker.SessionInfo{User: user, Roles: roles, ClientID: clientID,
 		RemoteAddr: c.nc.RemoteAddr().String(), Protocol: "STOMP"})
@@ -163,6 +166,9 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 	dest, _ := f.Headers.Get("destination")
 	dtype, _ := f.Headers.Get("destination-type")
 	d, err := parseDestination(dest, dtype)
+	if err == nil {
+		err = c.checkDestination(d)
+	}
 	if err == nil && d.temp {
 		d.address = c.tempName(d.address)
 		if d.rt == message.Anycast {
@@ -217,6 +223,9 @@ func (c *conn) subscribe(f *wire.Frame) error {
 	}
 	stype, _ := h.Get("subscription-type")
 	d, err := parseDestination(dest, stype)
+	if err == nil {
+		err = c.checkDestination(d)
+	}
 	if err != nil {
 		return err
 	}

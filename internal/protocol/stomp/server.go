@@ -65,6 +65,12 @@ type Options struct {
 	// MaxSubscriptions bounds the subscriptions of one connection; 0 means
 	// 1000.
 	MaxSubscriptions int
+	// MaxConnectionsPerUser bounds the connections one user may have open;
+	// 0 or less is unlimited.
+	MaxConnectionsPerUser int
+	// MaxDestinationLength bounds a destination name in bytes; 0 means
+	// DefaultMaxDestinationLength.
+	MaxDestinationLength int
 	// MaxPendingBytes bounds the bytes queued for a client that does not
 	// read; beyond it the connection is closed. 0 means 64 MiB.
 	MaxPendingBytes int
@@ -81,6 +87,8 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	nextID atomic.Uint64
+	// perUser counts each user's open connections (MaxConnectionsPerUser).
+	perUser listener.KeyedLimit
 }
 
 var _ listener.Protocol = (*Server)(nil)
@@ -106,7 +114,7 @@ func NewServer(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{opts: opts, log: log}
+	return &Server{opts: opts, log: log, perUser: listener.KeyedLimit{Max: opts.MaxConnectionsPerUser}}
 }
 
 // Name implements listener.Protocol.
