@@ -128,9 +128,20 @@ func TestLargeMessageStreamsThroughBoundedMemory(t *testing.T) {
 	idle := vmRSS(t, p.cmd.Process.Pid)
 	want := patternSum(size)
 
+	prod := dialRaw(t, in.addr())
+	// A body under min-large-message-size (100 KiB) stays an ordinary
+	// message: no body file.
+	prod.write(&wire.Frame{Command: wire.CmdSend, Headers: wire.Headers{{Key: "destination", Value: "/queue/small"},
+		{Key: "persistent", Value: "true"}, {Key: "receipt", Value: "small-1"}}, Body: bytes.Repeat([]byte("s"), 99<<10)})
+	if r := prod.next(nil); r.Command != wire.CmdReceipt {
+		t.Fatalf("small SEND answered with %s %q", r.Command, r.Body)
+	}
+	if files, _ := filepath.Glob(filepath.Join(in.dir, "data", "large-messages", "*.msg")); len(files) != 0 {
+		t.Fatalf("a 99 KiB message was stored as a large message: %v", files)
+	}
+
 	sending := sampleRSS(t, p.cmd.Process.Pid)
 	begin := time.Now()
-	prod := dialRaw(t, in.addr())
 	prod.sendLarge("/queue/big", size)
 	sendTime := time.Since(begin)
 	sendPeak := sending.finish()

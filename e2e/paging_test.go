@@ -257,6 +257,35 @@ func TestAddressFullPoliciesThroughSTOMP(t *testing.T) {
 			t.Fatalf("blocked producer: %v", err)
 		}
 	})
+	t.Run("BLOCK outlasts the heart-beat timeout", func(t *testing.T) {
+		// With 300 ms heart-beats the broker drops a silent client after
+		// about 1.5 s; a producer blocked for 3 s must survive that.
+		prod, err := client.Dial(ctx, in.url(), client.WithCredentials("admin", "admin"),
+			client.WithHeartBeat(300*time.Millisecond, 300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prod.Close()
+		errc := make(chan error, 1)
+		go func() {
+			for i := 0; i < 6; i++ {
+				if err := prod.Send(ctx, "queue://blocked.hb", pagedBody(i, msgSize)); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		time.Sleep(3 * time.Second)
+		sub, err := dialAdmin(t, ctx, in.url()).Subscribe(ctx, "queue://blocked.hb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodiesOf(t, sub, 6)
+		if err := <-errc; err != nil {
+			t.Fatalf("producer blocked for 3 s with 300 ms heart-beats: %v", err)
+		}
+	})
 	t.Run("FAIL refuses the send with an ERROR that says why", func(t *testing.T) {
 		prod := dialAdmin(t, ctx, in.url())
 		var err error

@@ -34,7 +34,10 @@ func (s *Session) LargeMessageThreshold(address string) int64 {
 	if s.b.opts.Large == nil {
 		return -1
 	}
-	return s.b.settingsFor(address).MinLargeMessageSize
+	if t := s.b.settingsFor(address).MinLargeMessageSize; t > 0 {
+		return t
+	}
+	return DefaultAddressSettings().MinLargeMessageSize
 }
 
 // CreateLargeBody starts a new large message body.

@@ -71,6 +71,7 @@ func brokerSettings(cfg *config.Config) func(string) broker.AddressSettings {
 			MaxSizeBytes:                 s.MaxSizeBytes,
 			DefaultLastValue:             s.DefaultLastValueQueue,
 			DefaultExclusive:             s.DefaultExclusiveQueue,
+			MinLargeMessageSize:          s.MinLargeMessageSize,
 		}
 		if s.ExpiryDelay > 0 {
 			out.ExpiryDelay = s.ExpiryDelay

@@ -407,20 +407,21 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
-		if body != nil {
-			if !c.sendLarge(f, body) {
-				return
-			}
-			continue
+		ok := true
+		switch {
+		case body != nil:
+			ok = c.sendLarge(f, body)
+		case !f.IsHeartBeat():
+			ok = c.handle(f)
 		}
+		if !ok {
+			return
+		}
+		// The heart-beat deadline starts after the frame is handled: a
+		// send to a BLOCK address may hold the reader for longer than a
+		// heart-beat period, and the client's beats wait unread meanwhile.
 		if c.readLimit > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
-		}
-		if f.IsHeartBeat() {
-			continue
-		}
-		if !c.handle(f) {
-			return
 		}
 	}
 }
