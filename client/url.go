@@ -234,6 +234,9 @@ func parseEndpoint(s string) (Endpoint, error) {
 	if host == "" {
 		return Endpoint{}, problemf("%q has no host name", s)
 	}
+	if strings.ContainsAny(host, "[]<>\"{}|^` \t\r\n") {
+		return Endpoint{}, problemf("%q: %q is not a host name or IP address", s, host)
+	}
 	port := DefaultPort
 	if portStr != "" {
 		p, err := strconv.Atoi(portStr)
