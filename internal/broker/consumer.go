@@ -76,9 +76,7 @@ func (c *Consumer) deliverLocked(r *ref) {
 	r.deliveryCount++
 	c.outstanding++
 	r.deliveryID = c.s.deliverySeq.Add(1)
-	if c.ackMode == AckAuto {
-		q.finishLocked(r)
-	} else {
+	if c.ackMode != AckAuto {
 		r.state = refInflight
 		r.consumer = c
 		c.inflight.pushBack(r)
@@ -91,6 +89,11 @@ func (c *Consumer) deliverLocked(r *ref) {
 		DeliveryCount: r.deliveryCount,
 		Redelivered:   r.deliveryCount > 1,
 	})
+	if c.ackMode == AckAuto {
+		// After the hand-over: finishing may delete a large message's
+		// body, which the adapter opens as it takes the delivery.
+		q.finishLocked(r)
+	}
 }
 
 // AddCredit returns n units of credit to an auto-acknowledging consumer once

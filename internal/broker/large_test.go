@@ -134,3 +134,38 @@ func TestOrphanBodiesAreCleanedAtStart(t *testing.T) {
 		t.Fatalf("half-written bodies kept: %v", tmp)
 	}
 }
+
+func TestLargeTopicMessageReachesEveryAutoAckSubscriber(t *testing.T) {
+	dir := t.TempDir()
+	b := largeBroker(t, memstore.New(), dir, func(*AddressSettings) {})
+	s := session(t, b, "")
+	body := bytes.Repeat([]byte("topic body "), 20000)
+	var sinks []*sink
+	for i := 0; i < 3; i++ {
+		k := newSink()
+		reading := func(d Delivery) {
+			// Open the body while the delivery is handed over, as the
+			// STOMP adapter does.
+			rc, err := s.OpenLargeBody(d.Message.Large)
+			if err != nil {
+				t.Errorf("subscriber cannot open the body: %v", err)
+			} else {
+				rc.Close()
+			}
+			k.deliver(d)
+		}
+		if _, err := s.Subscribe(SubscribeOptions{Address: "news", RoutingType: message.Multicast, Deliver: reading}); err != nil {
+			t.Fatal(err)
+		}
+		sinks = append(sinks, k)
+	}
+	m := largeMsg(t, s, "news", body)
+	m.RoutingType = message.Multicast
+	send(t, s, m)
+	for _, k := range sinks {
+		k.wait(t, 1)
+	}
+	if files := bodyFiles(t, dir); len(files) != 0 {
+		t.Fatalf("body kept after every auto-ack subscriber had it: %v", files)
+	}
+}

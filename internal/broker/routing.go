@@ -209,6 +209,12 @@ func (b *Broker) vanishedLocked(a *address, rt message.RoutingType, targets []*q
 // deliver makes a routed message visible in its queues.
 func (b *Broker) deliver(rt *routed) {
 	now := b.nowMs()
+	// Every reference holds a large body before the first is enqueued: an
+	// auto-acknowledging consumer may release its reference at once, which
+	// must not take the body from the queues still to come.
+	for _, r := range rt.refs {
+		holdBody(r.e, 1)
+	}
 	for _, r := range rt.refs {
 		q := r.q
 		q.lock()
@@ -216,7 +222,6 @@ func (b *Broker) deliver(rt *routed) {
 			q.sending.Add(-1)
 		}
 		b.charge(r)
-		holdBody(r.e, 1)
 		if q.deleted {
 			q.finishLocked(r)
 		} else {
