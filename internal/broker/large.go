@@ -27,6 +27,20 @@ import (
 // ErrNoLargeMessages is returned when large messages are not configured.
 var ErrNoLargeMessages = errors.New("large messages are not enabled on this broker (persistence is off)")
 
+// MayBeLarge reports whether a body of n bytes could be a large message
+// on some address; when it cannot, an adapter need not look at the
+// destination at all.
+func (s *Session) MayBeLarge(n int64) bool {
+	if s.b.opts.Large == nil {
+		return false
+	}
+	floor := s.b.opts.SmallestLargeMessage
+	if floor <= 0 {
+		floor = DefaultAddressSettings().MinLargeMessageSize
+	}
+	return n >= floor
+}
+
 // LargeMessageThreshold returns the body size from which a message to
 // address is streamed to the large-messages directory, or -1 when large
 // messages are off.

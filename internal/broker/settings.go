@@ -138,6 +138,9 @@ type Options struct {
 	Pager store.Pager
 	// Large keeps large message bodies; nil turns large messages off.
 	Large store.LargeStore
+	// SmallestLargeMessage is the lowest MinLargeMessageSize any address
+	// resolves to; smaller bodies are never large. 0 means the default.
+	SmallestLargeMessage int64
 	// Filters compiles message selectors; nil rejects every selector.
 	Filters FilterCompiler
 	Logger  *slog.Logger

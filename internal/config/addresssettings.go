@@ -188,6 +188,20 @@ func (c *Config) AddressSettingsFor(address string) AddressSettings {
 	return r
 }
 
+// SmallestLargeMessageSize is the lowest min-large-message-size any address
+// may resolve to: the default or a smaller value an entry sets. A body
+// below it is never a large message, whatever its address, so a protocol
+// adapter can decide without resolving the address.
+func (c *Config) SmallestLargeMessageSize() int64 {
+	n := DefaultAddressSettings().MinLargeMessageSize
+	for _, s := range c.AddressSettings {
+		if s.MinLargeMessageSize != nil && *s.MinLargeMessageSize < n {
+			n = *s.MinLargeMessageSize
+		}
+	}
+	return n
+}
+
 // pick returns the field of the first setting in chain (most specific
 // first) that sets it, or def.
 func pick[T any](chain []*AddressSetting, field func(*AddressSetting) *T, def T) T {

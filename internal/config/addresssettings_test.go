@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -122,5 +123,44 @@ func TestAddressSettingsForExpiryDelayNever(t *testing.T) {
 	}
 	if got := c.AddressSettingsFor("a").ExpiryDelay; got != 10*time.Second {
 		t.Fatalf("a: %v", got)
+	}
+}
+
+func TestSmallestLargeMessageSize(t *testing.T) {
+	cases := []struct {
+		yaml string
+		want int64
+	}{
+		{"name: x\n", 100 << 10},
+		{"address-settings:\n  big.#: {min-large-message-size: 1MiB}\n", 100 << 10},
+		{"address-settings:\n  a: {min-large-message-size: 200KiB}\n  b.#: {min-large-message-size: 20KiB}\n", 20 << 10},
+	}
+	for _, c := range cases {
+		cfg, err := Parse([]byte(c.yaml), "b.yaml", "/i")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.SmallestLargeMessageSize(); got != c.want {
+			t.Errorf("%q: smallest large message size %d, want %d", c.yaml, got, c.want)
+		}
+	}
+}
+
+func TestAutoDeleteSettingsDecodeAndValidate(t *testing.T) {
+	c, err := Parse([]byte("address-settings:\n  tmp.#:\n    auto-delete-queues-delay: 5s\n    auto-delete-queues-message-count: -1\n    auto-delete-addresses-delay: 250\n"), "b.yaml", "/i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.AddressSettingsFor("tmp.x")
+	if s.AutoDeleteQueuesDelay != 5*time.Second || s.AutoDeleteQueuesMessageCount != -1 || s.AutoDeleteAddressesDelay != 250*time.Millisecond {
+		t.Fatalf("resolved %+v", s)
+	}
+	if d := c.AddressSettingsFor("other"); d.AutoDeleteQueuesDelay != 0 || d.AutoDeleteQueuesMessageCount != 0 {
+		t.Fatalf("defaults %+v", d)
+	}
+	_, err = Parse([]byte("address-settings:\n  tmp.#:\n    auto-delete-queues-message-count: -2\n    auto-delete-queues-delay: -5\n"), "b.yaml", "/i")
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:3") || !strings.Contains(err.Error(), "auto-delete-queues-message-count") ||
+		!strings.Contains(err.Error(), "auto-delete-queues-delay") {
+		t.Fatalf("bad auto-delete values: %v", err)
 	}
 }

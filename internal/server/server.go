@@ -122,6 +122,7 @@ func (s *Server) startServing(epoch uint64) error {
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
 		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
 		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager), Large: large,
+		SmallestLargeMessage: s.cfg.SmallestLargeMessageSize(),
 	})
 	if err != nil {
 		s.closePager()

@@ -25,7 +25,7 @@ const largeCopyBuffer = 256 << 10
 // streamLarge is the reader's StreamFunc: it streams SEND bodies at or
 // over the destination's large-message threshold.
 func (c *conn) streamLarge(f *wire.Frame, n int64) bool {
-	if c.session == nil || f.Command != wire.CmdSend || n == 0 {
+	if c.session == nil || f.Command != wire.CmdSend || !c.session.MayBeLarge(n) {
 		return false
 	}
 	dest, _ := f.Headers.Get("destination")
