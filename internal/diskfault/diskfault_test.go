@@ -28,12 +28,13 @@ func (anyone) Authenticate(string, string) (string, []string, error) { return "t
 
 // rig is a broker serving STOMP on a journal in dir, through fs.
 type rig struct {
-	t   *testing.T
-	fs  *faultyFS
-	st  *filestore.Store
-	b   *broker.Broker
-	ln  *listener.Listener
-	url string
+	t      *testing.T
+	fs     *faultyFS
+	failed chan error // the store's OnFailure report
+	st     *filestore.Store
+	b      *broker.Broker
+	ln     *listener.Listener
+	url    string
 }
 
 const queue = "queue://orders"
@@ -66,7 +67,8 @@ func open(t *testing.T, dir string, fs *faultyFS) *rig {
 	srv := stompproto.NewServer(stompproto.Options{Broker: b, Auth: anyone{}, Logger: log})
 	ln := listener.New(nl, listener.Options{Protocols: []listener.Protocol{srv}, Logger: log})
 	go ln.Serve()
-	r := &rig{t: t, fs: fs, st: st, b: b, ln: ln, url: "tcp://" + nl.Addr().String()}
+	r := &rig{t: t, fs: fs, st: st, b: b, ln: ln, url: "tcp://" + nl.Addr().String(), failed: make(chan error, 1)}
+	st.OnFailure(func(err error) { r.failed <- err })
 	t.Cleanup(r.crash)
 	return r
 }
@@ -296,8 +298,25 @@ func TestDiskFaults(t *testing.T) {
 						t.Fatalf("send %d after the disk recovered: %v", i, err)
 					}
 				}
-			} else if err := s.send(ctx, r.dial(ctx)); err == nil || !strings.Contains(err.Error(), "stopped after an I/O error") {
-				t.Fatalf("after a fatal I/O error a send got %v; want the journal's stopped error", err)
+				select {
+				case err := <-r.failed:
+					t.Fatalf("a full disk while preparing files was reported as a journal failure: %v", err)
+				default:
+				}
+			} else {
+				if err := s.send(ctx, r.dial(ctx)); err == nil || !strings.Contains(err.Error(), "stopped after an I/O error") {
+					t.Fatalf("after a fatal I/O error a send got %v; want the journal's stopped error", err)
+				}
+				// The store reports the failure, which makes the server
+				// stop (and a shared-store backup take over).
+				select {
+				case err := <-r.failed:
+					if !strings.Contains(err.Error(), tc.mention) {
+						t.Fatalf("OnFailure reported %v; want it to mention %q", err, tc.mention)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the store did not report the journal's failure")
+				}
 			}
 
 			// Crash in this state, then recover on a healthy disk.

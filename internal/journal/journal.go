@@ -198,6 +198,7 @@ type Journal struct {
 	nextSeq     uint64
 	nextGen     uint64
 	failErr     error
+	failedCh    chan struct{} // closed when failErr is set
 	buf         []byte
 	frames      []frameDesc
 	spare       []*request
@@ -398,6 +399,26 @@ func (j *Journal) complete(r *request, err error) {
 	r.ch <- err
 }
 
+// Failed is closed when the journal stops writing after an I/O error
+// (ErrFailed): from then on every write fails, and only reopening the
+// journal, which replays it, recovers. It is never closed for a journal
+// that is closed normally or fenced.
+func (j *Journal) Failed() <-chan struct{} { return j.failedCh }
+
+// Failure returns the error that stopped the journal; it may be read once
+// Failed is closed (the close orders the write before the read).
+func (j *Journal) Failure() error {
+	select {
+	case <-j.failedCh:
+		return j.failErr
+	default:
+		return nil
+	}
+}
+
+// Exited is closed when the journal's writer has stopped, after Close.
+func (j *Journal) Exited() <-chan struct{} { return j.exitedCh }
+
 // blockedErr returns the error every new write must fail with, if any.
 func (j *Journal) blockedErr() error {
 	if j.fenced.Load() {
@@ -412,6 +433,9 @@ func (j *Journal) blockedErr() error {
 func (j *Journal) fail(err error) error {
 	if j.failErr == nil {
 		j.failErr = fmt.Errorf("%w: %w", ErrFailed, err)
+		if j.failedCh != nil {
+			close(j.failedCh)
+		}
 		j.log.Error("journal stopped writing after an I/O error; reopen it to recover", "dir", j.opts.Dir, "err", err)
 	}
 	return j.failErr

@@ -26,6 +26,7 @@ func Open(opts Options, load func(rec Record) error) (*Journal, error) {
 		target:   max(1, o.MinFiles-1),
 		kick:     make(chan struct{}, 1),
 		exitedCh: make(chan struct{}),
+		failedCh: make(chan struct{}),
 		files:    make(map[uint64]*dataFile),
 		recs:     make(map[uint64]entry),
 		upds:     make(map[uint64][]updRef),

@@ -66,6 +66,11 @@ func (s *Server) runHA(ctx context.Context) error {
 			s.stopWithTimeout()
 			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
 		case err := <-s.serveErr:
+			if errors.Is(err, ErrJournalFailed) {
+				// As after a crash: the record stays live and the exit
+				// releases the lock, so the backup takes over and replays.
+				return errors.Join(err, s.stopWithTimeout())
+			}
 			return errors.Join(err, s.stopWithTimeout(), live.Stop())
 		case <-s.web.force:
 			// Force-failover: close the broker and the journal cleanly but

@@ -186,6 +186,7 @@ func (s *Server) openStore(epoch uint64) (store.Store, error) {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
 	s.fenceable.Store(fs)
+	fs.OnFailure(s.journalFailed)
 	return fs, nil
 }
 

@@ -498,6 +498,22 @@ func (s *Store) Fence(cause error) {
 	s.bindings.Fence(err)
 }
 
+// OnFailure calls fn, on a goroutine of its own, if either journal stops
+// writing after an I/O error before the store is closed (see
+// journal.Journal.Failed): from then on the store refuses every write until
+// it is reopened. fn gets the journal's error.
+func (s *Store) OnFailure(fn func(err error)) {
+	go func() {
+		select {
+		case <-s.msgs.Failed():
+			fn(s.msgs.Failure())
+		case <-s.bindings.Failed():
+			fn(s.bindings.Failure())
+		case <-s.msgs.Exited():
+		}
+	}()
+}
+
 // MaxEpoch returns the highest fencing epoch found in either journal.
 func (s *Store) MaxEpoch() uint64 { return max(s.msgs.MaxEpoch(), s.bindings.MaxEpoch()) }
 
