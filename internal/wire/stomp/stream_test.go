@@ -73,3 +73,30 @@ func TestWriteFrameStreamShortSourceBreaksTheStream(t *testing.T) {
 		t.Fatalf("a body source shorter than its length must break the writer: %v", err)
 	}
 }
+
+// FuzzReadFrameStreaming reads arbitrary bytes with every sized body
+// streamed: no input may panic the reader or make a streamed body yield
+// more bytes than its content-length.
+func FuzzReadFrameStreaming(f *testing.F) {
+	f.Add([]byte("SEND\ndestination:/queue/a\ncontent-length:5\n\nhello\x00\nSEND\n\nx\x00"))
+	f.Add([]byte("MESSAGE\ncontent-length:3\n\nab"))
+	f.Add([]byte("SEND\ncontent-length:99999999999\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(bytes.NewReader(data), ReaderOptions{MaxBodySize: 1 << 16})
+		for i := 0; i < 100; i++ {
+			_, bs, err := r.ReadFrameStreaming(func(*Frame, int64) bool { return true })
+			if err != nil {
+				return
+			}
+			if bs != nil {
+				n, err := io.Copy(io.Discard, bs)
+				if n > bs.Len() {
+					t.Fatalf("streamed body yielded %d bytes, content-length %d", n, bs.Len())
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+	})
+}
