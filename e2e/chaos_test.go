@@ -286,9 +286,14 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
 	defer cancel()
 	classic := fmt.Sprintf("failover:(%s,%s)?initialReconnectDelay=10&maxReconnectDelay=200", p.master.url(), p.slave.url())
-	artemis := fmt.Sprintf("(%s,%s)?ha=true&reconnectAttempts=-1&retryInterval=20&maxRetryInterval=200", p.master.url(), p.slave.url())
+	artemis := fmt.Sprintf("(%s,%s)?ha=true&reconnectAttempts=-1&initialConnectAttempts=-1&retryInterval=20&maxRetryInterval=200",
+		p.master.url(), p.slave.url())
 	tally := newChaosTally()
 	var reconnects atomic.Int64
+	// The attack starts once the producers and the first consumers are
+	// connected, so that it tests failover rather than the first dial.
+	var dialled sync.WaitGroup
+	dialled.Add(chaosProducers + chaosQueues - 1)
 	dial := func(url string, opts ...client.Option) (*client.Conn, error) {
 		opts = append(opts, client.WithCredentials("admin", "admin"), client.WithEventHandler(func(ev client.Event) {
 			if ev.Kind == client.EventReconnected {
@@ -308,24 +313,31 @@ func TestChaos(t *testing.T) {
 		prodWG.Add(1)
 		go func() {
 			defer prodWG.Done()
-			chaosProduce(ctx, t, tally, dial, url, w, window, stopProducing)
+			chaosProduce(ctx, t, tally, dial, url, w, window, stopProducing, dialled.Done)
 		}()
 	}
 	now, attackOver, stopConsuming := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	close(now)
 	var consWG sync.WaitGroup
 	for q := 0; q < chaosQueues; q++ {
-		begin := now
+		begin, connected := now, dialled.Done
 		if q == chaosQueues-1 {
-			begin = attackOver
+			begin, connected = attackOver, func() {}
 		}
 		consWG.Add(1)
 		go func() {
 			defer consWG.Done()
-			chaosConsume(ctx, t, tally, dial, []string{artemis, classic}[q%2], q, begin, stopConsuming)
+			chaosConsume(ctx, t, tally, dial, []string{artemis, classic}[q%2], q, begin, stopConsuming, connected)
 		}()
 	}
 
+	dialledCh := make(chan struct{})
+	go func() { dialled.Wait(); close(dialledCh) }()
+	select {
+	case <-dialledCh:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the clients did not connect within 30 s")
+	}
 	counts := chaosControl(t, nodes, rng, duration)
 
 	close(stopProducing)
@@ -391,8 +403,9 @@ func lastLine(s string) string {
 // chaosProduce sends persistent messages to the chaos queues in turn, each
 // with a duplicate id derived from its key, until stop is closed.
 func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial func(string, ...client.Option) (*client.Conn, error),
-	url string, w, window int, stop <-chan struct{}) {
+	url string, w, window int, stop <-chan struct{}, connected func()) {
 	c, err := dial(url, client.WithSendWindow(window))
+	connected()
 	if err != nil {
 		t.Errorf("producer %d: %v", w, err)
 		return
@@ -470,15 +483,17 @@ func chaosWaitBacklog(tally *chaosTally, stop <-chan struct{}) bool {
 // moment begin is closed until stop is closed and the queue has been quiet
 // for a moment.
 func chaosConsume(ctx context.Context, t *testing.T, tally *chaosTally, dial func(string, ...client.Option) (*client.Conn, error),
-	url string, q int, begin, stop <-chan struct{}) {
+	url string, q int, begin, stop <-chan struct{}, connected func()) {
 	<-begin
 	c, err := dial(url)
 	if err != nil {
+		connected()
 		t.Errorf("consumer %d: %v", q, err)
 		return
 	}
 	defer c.Close()
 	sub, err := c.Subscribe(ctx, fmt.Sprintf("queue://chaos.%d", q), client.WithAckMode(client.AckClientIndividual))
+	connected()
 	if err != nil {
 		t.Errorf("consumer %d: subscribe: %v", q, err)
 		return
