@@ -199,8 +199,8 @@ func (b *Broker) Start() error {
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
-		if a := b.addresses[sm.Message.Address]; a != nil && b.limited(b.settingsFor(a.name)) {
-			e.acct, e.size = a, int64(sm.Message.Size())
+		if a := b.addresses[sm.Message.Address]; a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes) {
+			e.acct = a
 		}
 		for _, rf := range sm.Refs {
 			q := byID[rf.QueueID]

@@ -64,26 +64,37 @@ func (pg *pageState) kick() {
 	}
 }
 
-// limited reports whether messages to an address with settings set
-// are counted.
-func (b *Broker) limited(set AddressSettings) bool {
-	return set.MaxSizeBytes >= 0 || b.opts.GlobalMaxSize > 0
+// sizeLimit is what the send path needs of an address's settings: its
+// max-size-bytes (-1 unlimited) and address-full-policy.
+type sizeLimit struct {
+	max    int64
+	policy FullPolicy
 }
 
-// full reports whether a (with settings set) is at or over its limit, or
-// the broker over its global one.
-func (b *Broker) full(a *address, set AddressSettings) bool {
-	if set.MaxSizeBytes >= 0 && a.size.Load() >= set.MaxSizeBytes {
+func limitOf(set AddressSettings) sizeLimit {
+	return sizeLimit{max: set.MaxSizeBytes, policy: set.FullPolicy}
+}
+
+// limited reports whether messages to an address with max-size-bytes max
+// are counted.
+func (b *Broker) limited(max int64) bool {
+	return max >= 0 || b.opts.GlobalMaxSize > 0
+}
+
+// full reports whether a (with max-size-bytes max) is at or over its
+// limit, or the broker over its global one.
+func (b *Broker) full(a *address, max int64) bool {
+	if max >= 0 && a.size.Load() >= max {
 		return true
 	}
 	return b.opts.GlobalMaxSize > 0 && b.globalSize.Load() >= b.opts.GlobalMaxSize
 }
 
 // room is how many bytes may still enter a before it is full.
-func (b *Broker) room(a *address, set AddressSettings) int64 {
+func (b *Broker) room(a *address, max int64) int64 {
 	room := int64(1 << 62)
-	if set.MaxSizeBytes >= 0 {
-		room = set.MaxSizeBytes - a.size.Load()
+	if max >= 0 {
+		room = max - a.size.Load()
 	}
 	if g := b.opts.GlobalMaxSize; g > 0 {
 		room = min(room, g-b.globalSize.Load())
@@ -98,9 +109,10 @@ func (b *Broker) charge(r *ref) {
 		return
 	}
 	r.charged = true
-	a.size.Add(r.e.size)
+	n := int64(r.e.m.Size())
+	a.size.Add(n)
 	if b.opts.GlobalMaxSize > 0 {
-		b.globalSize.Add(r.e.size)
+		b.globalSize.Add(n)
 	}
 }
 
@@ -112,9 +124,10 @@ func (b *Broker) uncharge(r *ref) {
 	}
 	r.charged = false
 	a := r.e.acct
-	a.size.Add(-r.e.size)
+	n := int64(r.e.m.Size()) // a routed message never changes, so this is what charge added
+	a.size.Add(-n)
 	if b.opts.GlobalMaxSize > 0 {
-		b.globalSize.Add(-r.e.size)
+		b.globalSize.Add(-n)
 	}
 	if pg := a.pg.Load(); pg != nil && pg.paging.Load() {
 		pg.kick()
@@ -133,13 +146,13 @@ func (b *Broker) signalSpace() {
 
 // admit applies the address-full policy to a routed send. It returns true
 // when it has taken the send over (paged, refused or dropped it).
-func (b *Broker) admit(rt *routed, set AddressSettings, done func(error)) bool {
+func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
 	a := rt.a
 	pg := a.pg.Load()
-	if !(pg != nil && pg.paging.Load()) && !b.full(a, set) {
+	if !(pg != nil && pg.paging.Load()) && !b.full(a, lim.max) {
 		return false
 	}
-	switch set.FullPolicy {
+	switch lim.policy {
 	case FullPage:
 		if b.opts.Pager == nil || len(rt.refs) == 0 {
 			return false
@@ -147,12 +160,12 @@ func (b *Broker) admit(rt *routed, set AddressSettings, done func(error)) bool {
 		b.page(rt, done)
 		return true
 	case FullBlock:
-		b.waitForSpace(a, set)
+		b.waitForSpace(a, lim.max)
 		return false
 	case FullFail:
 		err := fmt.Errorf("%w: %q holds %d bytes and max-size-bytes is %d; consume from it or raise max-size-bytes",
-			ErrAddressFull, a.name, a.size.Load(), set.MaxSizeBytes)
-		if !(set.MaxSizeBytes >= 0 && a.size.Load() >= set.MaxSizeBytes) {
+			ErrAddressFull, a.name, a.size.Load(), lim.max)
+		if !(lim.max >= 0 && a.size.Load() >= lim.max) {
 			err = fmt.Errorf("%w: all addresses together hold %d bytes and global-max-size is %d; consume or raise global-max-size",
 				ErrAddressFull, b.globalSize.Load(), b.opts.GlobalMaxSize)
 		}
@@ -171,14 +184,14 @@ func (b *Broker) admit(rt *routed, set AddressSettings, done func(error)) bool {
 }
 
 // waitForSpace blocks until a has room again or the broker closes.
-func (b *Broker) waitForSpace(a *address, set AddressSettings) {
+func (b *Broker) waitForSpace(a *address, max int64) {
 	b.blocked.Add(1)
 	defer b.blocked.Add(-1)
 	for {
 		b.spaceMu.Lock()
 		ch := b.spaceCh
 		b.spaceMu.Unlock()
-		if !b.full(a, set) {
+		if !b.full(a, max) {
 			return
 		}
 		select {
@@ -285,7 +298,7 @@ func (b *Broker) depager(pg *pageState) {
 			set := b.settingsFor(pg.address)
 			room := int64(depageChunk)
 			if a != nil {
-				room = min(room, b.room(a, set))
+				room = min(room, b.room(a, set.MaxSizeBytes))
 			}
 			if room <= 0 {
 				break
@@ -325,7 +338,7 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 	}
 	b.mu.RUnlock()
 	var acct *address
-	if a != nil && b.limited(set) {
+	if a != nil && b.limited(set.MaxSizeBytes) {
 		acct = a
 	}
 	var batch store.Batch
@@ -337,7 +350,7 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 			continue
 		}
 		m.ID = b.store.NewID()
-		e := &entry{m: m, acct: acct, size: int64(m.Size())}
+		e := &entry{m: m, acct: acct}
 		before := len(refs)
 		for _, qid := range rec.Queues {
 			q := byID[qid]

@@ -9,13 +9,12 @@ type entry struct {
 	// queue whose acknowledgement takes it to zero deletes the message
 	// record instead of writing an ack. Guarded by the Broker's refMu.
 	storedRefs int32
-	// acct is the address whose size counts this message (nil when its
-	// address is unlimited); size is what it counts.
-	acct *address
-	size int64
 	// liveRefs counts the queue references of a large message, whose body
 	// file goes with the last (large.go).
 	liveRefs int32
+	// acct is the address whose size counts this message's Size() per
+	// reference, nil when its address is unlimited.
+	acct *address
 }
 
 // ref is one queue's reference to a message. It lives in exactly one

@@ -104,8 +104,8 @@ type routed struct {
 	addr  string
 	m     *message.Message
 	// a is the address the message was sent to, and set its settings.
-	a   *address
-	set AddressSettings
+	a     *address
+	limit sizeLimit
 }
 
 // prepare stamps, routes and encodes m without making it visible. It
@@ -143,8 +143,8 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	}
 	m.ID = b.store.NewID()
 	e := &entry{m: m}
-	if b.limited(set) {
-		e.acct, e.size = a, int64(m.Size())
+	if b.limited(set.MaxSizeBytes) {
+		e.acct = a
 	}
 	b.mu.RLock()
 	targets := b.targetsLocked(a, m)
@@ -167,7 +167,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 		}
 	}
 	b.mu.RUnlock()
-	rt.a, rt.set, rt.m = a, set, m
+	rt.a, rt.limit, rt.m = a, limitOf(set), m
 	rt.refs = make([]*ref, len(targets))
 	stored := false
 	for i, q := range targets {
@@ -244,8 +244,8 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 		b.discardBody(m) // a duplicate: the original has its own
 		return
 	}
-	if rt.a.pg.Load() != nil || b.limited(rt.set) {
-		if b.admit(rt, rt.set, done) {
+	if rt.a.pg.Load() != nil || b.limited(rt.limit.max) {
+		if b.admit(rt, rt.limit, done) {
 			return
 		}
 	}
