@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,4 +266,63 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 		t.Fatalf("%d failed logins logged, want 5:\n%s", n, p.output())
 	}
 	waitLogin(t, ctx, in, "admin", "admin", true) // the lockout is 1 s
+}
+
+// TestHTTPAPIRefusesWithoutRights calls the management API anonymously and
+// as users without the manage role: reads need a login (401), changes need
+// manage (403), and nothing changes.
+func TestHTTPAPIRefusesWithoutRights(t *testing.T) {
+	in := securedBroker(t)
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	web := fmt.Sprintf("http://127.0.0.1:%d", 8161+in.offset)
+	waitListening(t, strings.TrimPrefix(web, "http://"), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := dialAs(t, ctx, in, "writer", "w-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Send(ctx, "queue://orders.a", []byte("keep me")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, path, user, pass string
+		want                           int
+	}{
+		{"anonymous list", "GET", "/api/queues", "", "", http.StatusUnauthorized},
+		{"anonymous browse", "GET", "/api/queues/orders.a/messages", "", "", http.StatusUnauthorized},
+		{"wrong password", "GET", "/api/queues", "admin", "nope", http.StatusUnauthorized},
+		{"purge without manage", "POST", "/api/queues/orders.a/purge", "writer", "w-pass", http.StatusForbidden},
+		{"delete without manage", "DELETE", "/api/queues/orders.a", "reader", "r-pass", http.StatusForbidden},
+		{"send without manage", "POST", "/api/queues/orders.a/messages", "reader", "r-pass", http.StatusForbidden},
+		{"create without manage", "POST", "/api/queues", "auditor", "a-pass", http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, tc.method, web+tc.path, strings.NewReader(`{"name":"x","body":"forged"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s %s as %q: %d %s; want %d", tc.method, tc.path, tc.user, resp.StatusCode, body, tc.want)
+			}
+			if strings.Contains(string(body), "keep me") {
+				t.Fatalf("the refusal leaked a message body: %s", body)
+			}
+		})
+	}
+	if got := browseBodies(t, ctx, in, "queue://orders.a"); len(got) != 1 || got[0] != "keep me" {
+		t.Fatalf("orders.a holds %q after the refused calls; want only the writer's message", got)
+	}
 }
