@@ -160,3 +160,25 @@ func TestTLSAcceptor(t *testing.T) {
 		}
 	})
 }
+
+func TestKeyedLimit(t *testing.T) {
+	l := &KeyedLimit{Max: 2}
+	r1, ok1 := l.Acquire("a")
+	_, ok2 := l.Acquire("a")
+	_, ok3 := l.Acquire("a")
+	_, okB := l.Acquire("b")
+	if !ok1 || !ok2 || ok3 || !okB {
+		t.Fatalf("acquire results %v %v %v %v; want the third for a refused, b admitted", ok1, ok2, ok3, okB)
+	}
+	r1()
+	r1() // a second release must not free another slot
+	if got := l.Held("a"); got != 1 {
+		t.Fatalf("a holds %d after one release (called twice); want 1", got)
+	}
+	if _, ok := l.Acquire("a"); !ok {
+		t.Fatal("the released slot was not reusable")
+	}
+	if _, ok := (&KeyedLimit{}).Acquire("x"); !ok {
+		t.Fatal("a zero limit refused")
+	}
+}
