@@ -51,3 +51,27 @@ func TestThirdPartyStompClients(t *testing.T) {
 		})
 	}
 }
+
+// TestThirdPartyLargeMessage sends a message far over
+// min-large-message-size from stomp.py and receives it back, so the
+// large-message path (streamed to the large-messages directory and back)
+// is checked against another implementation's framing.
+func TestThirdPartyLargeMessage(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import stomp").Run(); err != nil {
+		if os.Getenv("TANDEM_REQUIRE_INTEROP") != "" {
+			t.Fatalf("python stomp.py is required but not usable: %v", err)
+		}
+		t.Skipf("python stomp.py not installed (%v); .ci/run installs it", err)
+	}
+	in := create(t, "interop-large")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const size = 3 << 20
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "interop/large.py", "127.0.0.1", fmt.Sprint(61616+in.offset),
+		"/queue/interop-large", fmt.Sprint(size)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("OK large %d", size)) {
+		t.Fatalf("stomp.py large message: %v\n%s", err, out)
+	}
+}
