@@ -14,6 +14,11 @@ type AddressInfo struct {
 	Multicast   bool
 	AutoCreated bool
 	Queues      []string
+	// SizeBytes is what the address's messages in memory count towards
+	// max-size-bytes (0 when the address is unlimited); Paging says further
+	// messages go to page files.
+	SizeBytes int64
+	Paging    bool
 }
 
 // Queues returns a snapshot of every queue, sorted by name.
@@ -45,7 +50,11 @@ func (b *Broker) Addresses() []AddressInfo {
 	b.mu.RLock()
 	out := make([]AddressInfo, 0, len(b.addresses))
 	for _, a := range b.addresses {
-		ai := AddressInfo{Name: a.name, Anycast: a.anycast, Multicast: a.multicast, AutoCreated: a.autoCreated}
+		ai := AddressInfo{Name: a.name, Anycast: a.anycast, Multicast: a.multicast, AutoCreated: a.autoCreated,
+			SizeBytes: a.size.Load()}
+		if pg := a.pg.Load(); pg != nil {
+			ai.Paging = pg.paging.Load()
+		}
 		for _, q := range a.queues {
 			ai.Queues = append(ai.Queues, q.name)
 		}

@@ -51,6 +51,9 @@ func TestPagingKeepsOrderAcrossRestartAndBoundsMemory(t *testing.T) {
 			t.Fatalf("after %d sends the address holds %d bytes in memory, limit %d", i+1, size, maxSize)
 		}
 	}
+	if ai := addressInfo(b, "big"); !ai.Paging || ai.SizeBytes < maxSize {
+		t.Fatalf("management shows %+v for an address paging beyond %d bytes", ai, maxSize)
+	}
 	c, k := subscribe(t, s, SubscribeOptions{Address: "big", AckMode: AckIndividual, Window: 50})
 	consumeInOrder(t, k, 0, 0, 200)
 	s.Unsubscribe(c)
@@ -70,6 +73,22 @@ func TestPagingKeepsOrderAcrossRestartAndBoundsMemory(t *testing.T) {
 	if size := b.addressSize("big"); size != 0 {
 		t.Fatalf("address counts %d bytes with every message acknowledged", size)
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for addressInfo(b, "big").Paging {
+		if time.Now().After(deadline) {
+			t.Fatal("address still paging after every paged message came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func addressInfo(b *Broker, name string) AddressInfo {
+	for _, ai := range b.Addresses() {
+		if ai.Name == name {
+			return ai
+		}
+	}
+	return AddressInfo{}
 }
 
 // consumeInOrder acknowledges deliveries from index first of k one at a
