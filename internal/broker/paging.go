@@ -32,9 +32,8 @@ import (
 //   - FAIL: the send is refused with ErrAddressFull.
 //   - DROP: the message is dropped and the send confirmed.
 //
-// Transactional sends are admitted as they are committed and are not
-// paged: they are counted, so they push the address into paging for the
-// sends after them.
+// Transactional sends are admitted as they are committed (admitTx) and
+// are not paged: a commit to a full PAGE or BLOCK address waits for room.
 
 // pageState is the paging state of one address.
 type pageState struct {
@@ -181,6 +180,35 @@ func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
 		callDone(done, nil)
 		return true
 	}
+}
+
+// admitTx applies the address-full policies to a committing transaction's
+// sends. A transaction's messages go into memory and the journal with the
+// rest of it, atomically, so they are never paged: under PAGE and BLOCK the
+// commit waits until every full address it sends to has room (holding
+// memory at the limit), under FAIL the whole transaction is refused, and
+// under DROP the sends to full addresses are dropped and the rest commits.
+func (b *Broker) admitTx(sends []*routed) ([]*routed, error) {
+	kept := sends[:0:0]
+	for i, rt := range sends {
+		lim := rt.limit
+		if !b.limited(lim.max) || !b.full(rt.a, lim.max) {
+			kept = append(kept, rt)
+			continue
+		}
+		switch lim.policy {
+		case FullFail:
+			return append(kept, sends[i:]...), fmt.Errorf("%w: %q holds %d bytes and max-size-bytes is %d", ErrAddressFull, rt.a.name, rt.a.size.Load(), lim.max)
+		case FullDrop:
+			rt.abandon()
+			b.discardBody(rt.m)
+			b.dups.settle(rt.addr, rt.dup, nil)
+		default: // PAGE and BLOCK
+			b.waitForSpace(rt.a, lim.max)
+			kept = append(kept, rt)
+		}
+	}
+	return kept, nil
 }
 
 // waitForSpace blocks until a has room again or the broker closes.

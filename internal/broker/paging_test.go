@@ -217,3 +217,53 @@ func TestPagedTopicReachesEverySubscriptionAndDropsNonDurableAtRestart(t *testin
 		}
 	}
 }
+
+func TestTransactionsAgainstFullAddresses(t *testing.T) {
+	commit := func(tx *Tx) error {
+		ch := make(chan error, 1)
+		tx.Commit(func(err error) { ch <- err })
+		return <-ch
+	}
+	t.Run("PAGE: the commit waits for room", func(t *testing.T) {
+		b := startBroker(t, memstore.New(), pagedOptions(t, t.TempDir(), 3<<10, FullPage))
+		s := session(t, b, "")
+		for i := 0; i < 3; i++ {
+			send(t, s, msg("q", body(i)))
+		}
+		tx, _ := s.Begin("t1")
+		s.Send(msg("q", body(3)), tx, nil)
+		committed := make(chan error, 1)
+		go func() { committed <- commit(tx) }()
+		select {
+		case err := <-committed:
+			t.Fatalf("commit to a full address returned at once: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		_, k := subscribe(t, session(t, b, ""), SubscribeOptions{Address: "q"})
+		if err := <-committed; err != nil {
+			t.Fatal(err)
+		}
+		equal(t, bodies(k.wait(t, 4)), []string{body(0), body(1), body(2), body(3)})
+	})
+	t.Run("FAIL: the whole transaction rolls back", func(t *testing.T) {
+		b := startBroker(t, memstore.New(), pagedOptions(t, t.TempDir(), 3<<10, FullFail))
+		s := session(t, b, "")
+		for i := 0; i < 3; i++ {
+			send(t, s, msg("full", body(i)))
+		}
+		send(t, s, msg("other", "to-ack"))
+		c, k := subscribe(t, s, SubscribeOptions{Address: "other", AckMode: AckIndividual})
+		d := k.wait(t, 1)[0]
+		tx, _ := s.Begin("t2")
+		s.Send(msg("full", body(3)), tx, nil)
+		d.Consumer.Ack(d.ID, tx, nil)
+		if err := commit(tx); !errors.Is(err, ErrAddressFull) || !errors.Is(err, ErrTxRolledBack) {
+			t.Fatalf("commit to a full FAIL address: %v", err)
+		}
+		s.Unsubscribe(c)
+		_, k2 := subscribe(t, s, SubscribeOptions{Address: "other"})
+		if got := k2.wait(t, 1)[0]; !got.Redelivered {
+			t.Fatal("the rolled-back acknowledgement did not return its message")
+		}
+	})
+}

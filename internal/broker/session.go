@@ -424,11 +424,17 @@ func (tx *Tx) Commit(done func(error)) {
 	tx.mu.Unlock()
 	tx.s.endTx(tx)
 
+	b := tx.s.b
+	sends, err := b.admitTx(sends)
+	if err != nil {
+		tx.undo(sends, acks, err)
+		callDone(done, fmt.Errorf("%w: %w", ErrTxRolledBack, err))
+		return
+	}
 	var batch store.Batch
 	for _, rt := range sends {
 		batch.Ops = append(batch.Ops, rt.batch.Ops...)
 	}
-	b := tx.s.b
 	for _, r := range acks {
 		q := r.q
 		q.lock()
@@ -468,10 +474,16 @@ func (tx *Tx) Rollback() {
 	sends, acks := tx.sends, tx.acks
 	tx.mu.Unlock()
 	tx.s.endTx(tx)
+	tx.undo(sends, acks, ErrTxRolledBack)
+}
+
+// undo discards a transaction's sends and returns the messages it
+// acknowledged to their queues, marked redelivered.
+func (tx *Tx) undo(sends []*routed, acks []*ref, cause error) {
 	for _, rt := range sends {
 		rt.abandon()
 		tx.s.b.discardBody(rt.m)
-		tx.s.b.dups.settle(rt.addr, rt.dup, ErrTxRolledBack)
+		tx.s.b.dups.settle(rt.addr, rt.dup, cause)
 	}
 	now := tx.s.b.nowMs()
 	for i := len(acks) - 1; i >= 0; i-- {
