@@ -46,8 +46,12 @@ func Describe(op journal.Op) (string, error) {
 		for i, p := range m.Properties {
 			props[i] = p.Key + "=" + p.Value
 		}
-		return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d expires=%d body=%dB props=[%s]",
-			m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Expiration, len(m.Body), strings.Join(props, ",")), nil
+		body := fmt.Sprintf("%dB", len(m.Body))
+		if m.Large != nil {
+			body = fmt.Sprintf("large:%d(%dB)", m.Large.ID, m.Large.Size)
+		}
+		return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d expires=%d body=%s props=[%s]",
+			m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Expiration, body, strings.Join(props, ",")), nil
 	case recDuplicateID:
 		d := &decoder{b: op.Data}
 		addr, id := d.str(), d.str()

@@ -26,6 +26,7 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"DeliveryCountsSurvive", testDeliveryCounts},
 		{"DuplicateIDs", testDuplicateIDs},
 		{"PageCursorIsReplaced", testPageCursors},
+		{"LargeMessageKeepsItsBodyReference", testLargeMessage},
 		{"IDsNeverRepeat", testIDs},
 		{"OrderIsKept", testOrder},
 	}
@@ -205,6 +206,23 @@ func testPageCursors(t *testing.T, open Opener) {
 	defer s.Close()
 	if len(st.PageCursors) != 1 || st.PageCursors[0] != second {
 		t.Fatalf("page cursors %+v, want only %+v", st.PageCursors, second)
+	}
+}
+
+func testLargeMessage(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	q := store.Queue{ID: s.NewID(), Name: "big", Address: "big"}
+	m := &message.Message{ID: s.NewID(), Address: "big", Durable: true, Large: &message.Large{ID: 77, Size: 1 << 30}}
+	var b store.Batch
+	b.AddQueue(q)
+	b.AddMessage(m)
+	b.AddRef(m.ID, q.ID)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.Messages) != 1 || st.Messages[0].Message.Large == nil || *st.Messages[0].Message.Large != *m.Large {
+		t.Fatalf("large message after reopen: %+v", st.Messages)
 	}
 }
 
