@@ -61,6 +61,9 @@ type QueueJSON struct {
 	MessagesKilled       uint64  `json:"messagesKilled"`
 	EnqueueRate          float64 `json:"enqueueRate"`
 	DequeueRate          float64 `json:"dequeueRate"`
+	// Paging is true while the queue's address sends new messages to page
+	// files (address-full-policy PAGE, over max-size-bytes).
+	Paging bool `json:"paging"`
 }
 
 // AddressJSON is one address in /api/addresses.
@@ -69,6 +72,11 @@ type AddressJSON struct {
 	RoutingTypes []string `json:"routingTypes"`
 	AutoCreated  bool     `json:"autoCreated"`
 	Queues       []string `json:"queues"`
+	// SizeBytes is what the address's messages in memory count towards
+	// max-size-bytes (0 when it has no limit); Paging says whether new
+	// messages go to page files.
+	SizeBytes int64 `json:"sizeBytes"`
+	Paging    bool  `json:"paging"`
 }
 
 // ConnectionJSON is one client connection in /api/connections.
@@ -225,9 +233,24 @@ func (s *Server) apiForceFailover(w http.ResponseWriter, _ *http.Request, p prin
 	writeJSON(w, http.StatusAccepted, map[string]string{"result": "this node is stopping; its backup takes over"})
 }
 
-func (s *Server) queueJSON(q broker.QueueInfo) QueueJSON {
+// pagingAddresses returns the names of b's addresses that are paging.
+func pagingAddresses(b Broker) map[string]bool {
+	var m map[string]bool
+	for _, a := range b.Addresses() {
+		if a.Paging {
+			if m == nil {
+				m = make(map[string]bool)
+			}
+			m[a.Name] = true
+		}
+	}
+	return m
+}
+
+func (s *Server) queueJSON(q broker.QueueInfo, paging map[string]bool) QueueJSON {
 	in, out := s.rates.rates(q)
 	return QueueJSON{
+		Paging: paging[q.Address],
 		Name: q.Name, Address: q.Address, RoutingType: q.RoutingType.String(), Durable: q.Durable,
 		Temporary: q.Temporary, AutoCreated: q.AutoCreated, Filter: q.Filter, Exclusive: q.Exclusive,
 		LastValue: q.LastValue, MessageCount: q.Messages, ScheduledCount: q.Scheduled,
@@ -243,9 +266,10 @@ func (s *Server) apiQueues(w http.ResponseWriter, _ *http.Request, _ principal) 
 		return
 	}
 	qs := b.Queues()
+	paging := pagingAddresses(b)
 	out := make([]QueueJSON, 0, len(qs))
 	for _, q := range qs {
-		out = append(out, s.queueJSON(q))
+		out = append(out, s.queueJSON(q, paging))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -260,7 +284,7 @@ func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request, _ principal) {
 		writeError(w, statusFor(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, s.queueJSON(q))
+	writeJSON(w, http.StatusOK, s.queueJSON(q, pagingAddresses(b)))
 }
 
 // decodeBody reads a small JSON body, refusing unknown fields so a typo
@@ -303,7 +327,7 @@ func (s *Server) apiCreateQueue(w http.ResponseWriter, r *http.Request, p princi
 		writeError(w, statusFor(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, s.queueJSON(q))
+	writeJSON(w, http.StatusCreated, s.queueJSON(q, pagingAddresses(b)))
 }
 
 // config validates the request and turns it into the broker's form.
@@ -487,7 +511,8 @@ func (s *Server) apiAddresses(w http.ResponseWriter, _ *http.Request, _ principa
 }
 
 func addressJSON(a broker.AddressInfo) AddressJSON {
-	j := AddressJSON{Name: a.Name, AutoCreated: a.AutoCreated, Queues: a.Queues, RoutingTypes: []string{}}
+	j := AddressJSON{Name: a.Name, AutoCreated: a.AutoCreated, Queues: a.Queues, RoutingTypes: []string{},
+		SizeBytes: a.SizeBytes, Paging: a.Paging}
 	if j.Queues == nil {
 		j.Queues = []string{}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"tandem/internal/broker"
+	"tandem/internal/paging"
+	"tandem/internal/store/memstore"
 )
 
 // endpoints lists every /api/ call with a body that is valid for it.
@@ -212,4 +214,53 @@ func TestBackupAnswersReadOnly(t *testing.T) {
 	// Authentication still comes first on a backup.
 	mustCall(t, ts, "POST", "/api/queues/orders/purge", "", "", http.StatusUnauthorized, nil)
 	mustCall(t, ts, "POST", "/api/queues/orders/purge", "viewer:look", "", http.StatusForbidden, nil)
+}
+
+// TestAPIShowsPaging checks that an address over its max-size-bytes with
+// the PAGE policy shows as paging, with its bytes in memory, in
+// /api/addresses and on its queues in /api/queues.
+func TestAPIShowsPaging(t *testing.T) {
+	pager, err := paging.New(paging.Options{Dir: t.TempDir(), PageSize: func(string) int64 { return 64 << 10 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pager.Close() })
+	const maxSize = 16 << 10
+	b, err := broker.New(broker.Options{Store: memstore.New(), Pager: pager, Settings: func(addr string) broker.AddressSettings {
+		s := broker.DefaultAddressSettings()
+		if addr == "big" {
+			s.MaxSizeBytes, s.FullPolicy = maxSize, broker.FullPage
+		}
+		return s
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ts := serve(t, &fakeNode{status: NodeStatus{Role: RoleLive, State: "live", HAPolicy: "none"}, b: b})
+	send(t, b, "small", 3, "s")
+	send(t, b, "big", 100, strings.Repeat("x", 1000))
+
+	var addrs []AddressJSON
+	mustCall(t, ts, "GET", "/api/addresses", "viewer:look", "", http.StatusOK, &addrs)
+	got := map[string]AddressJSON{}
+	for _, a := range addrs {
+		got[a.Name] = a
+	}
+	if a := got["big"]; !a.Paging || a.SizeBytes < maxSize/2 {
+		t.Errorf("address big over its limit shows %+v; want paging with its bytes in memory", a)
+	}
+	if a := got["small"]; a.Paging || a.SizeBytes != 0 {
+		t.Errorf("unlimited address small shows %+v; want no paging and no size", a)
+	}
+	var qs []QueueJSON
+	mustCall(t, ts, "GET", "/api/queues", "viewer:look", "", http.StatusOK, &qs)
+	for _, q := range qs {
+		if want := q.Address == "big"; q.Paging != want {
+			t.Errorf("queue %s of address %s shows paging %v, want %v", q.Name, q.Address, q.Paging, want)
+		}
+	}
 }

@@ -171,8 +171,9 @@ func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
 func (s *Server) queuesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
 	pg.Title = "Queues"
 	if b := s.opts.Node.Broker(); b != nil {
+		paging := pagingAddresses(b)
 		for _, q := range b.Queues() {
-			pg.Queues = append(pg.Queues, s.queueJSON(q))
+			pg.Queues = append(pg.Queues, s.queueJSON(q, paging))
 		}
 	} else {
 		pg.NotLive = true
@@ -196,7 +197,7 @@ func (s *Server) queuePage(w http.ResponseWriter, r *http.Request, pg *page) {
 		s.render(w, http.StatusNotFound, "queues", pg)
 		return
 	}
-	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q)
+	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q, pagingAddresses(b))
 	items, err := b.BrowseQueue(q.Name, consolePageMessages+1)
 	if err != nil {
 		pg.Error = err.Error()
