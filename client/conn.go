@@ -377,11 +377,18 @@ func (c *Conn) run(tr *transport, replay []outFrame) {
 // readLoop reads frames from tr and dispatches them until tr fails.
 func (c *Conn) readLoop(tr *transport) {
 	defer tr.loops.Done()
+	var setAt time.Time
 	for {
 		if tr.recvWithin > 0 {
 			// Twice the interval leaves room for network jitter, as the
-			// STOMP specification suggests.
-			tr.nc.SetReadDeadline(time.Now().Add(2 * tr.recvWithin))
+			// STOMP specification suggests. Moving the deadline costs a
+			// timer update, so it moves once a quarter interval has passed,
+			// to a quarter beyond: between two and two and a quarter
+			// intervals of silence end the transport.
+			if now := time.Now(); now.Sub(setAt) >= tr.recvWithin/4 {
+				setAt = now
+				tr.nc.SetReadDeadline(now.Add(2*tr.recvWithin + tr.recvWithin/4))
+			}
 		}
 		f, err := tr.r.ReadFrame()
 		if err != nil {

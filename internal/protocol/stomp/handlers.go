@@ -145,6 +145,7 @@ func (c *conn) connect(f *wire.Frame) bool {
 		resp = append(resp, c.srv.opts.Connected()...)
 	}
 	if c.readLimit > 0 {
+		c.readSetAt = time.Time{}
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
 	} else {
 		_ = c.nc.SetReadDeadline(time.Time{})
@@ -506,6 +507,7 @@ func (c *conn) announce(h wire.Headers, kind, user string) bool {
 			c.sendBeat.Store(int64(send))
 			if recv > 0 {
 				c.readLimit = recv*3/2 + time.Second
+				c.readSetAt = time.Time{}
 				_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
 			}
 			resp = append(resp, wire.Header{Key: "heart-beat", Value: wire.FormatHeartBeat(send, recv)})
@@ -524,6 +526,7 @@ func (c *conn) announce(h wire.Headers, kind, user string) bool {
 			return false
 		}
 		if c.readLimit > 0 {
+			c.readSetAt = time.Time{}
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
 		}
 		if !f.IsHeartBeat() && f.Command == wire.CmdDisconnect {

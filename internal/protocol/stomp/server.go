@@ -203,6 +203,7 @@ type conn struct {
 	release   func() // unregisters an announced HA node
 	version   wire.Version
 	readLimit time.Duration // heart-beat read timeout; 0 = none
+	readSetAt time.Time     // when extendReadDeadline last moved the deadline
 	sendBeat  atomic.Int64  // heart-beat send interval in ns; written by the reader, read by the writer
 
 	// sendAddr is the address of the last SEND, kept as a string of its own
@@ -421,9 +422,24 @@ func (c *conn) readLoop() {
 		// send to a BLOCK address may hold the reader for longer than a
 		// heart-beat period, and the client's beats wait unread meanwhile.
 		if c.readLimit > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
+			c.extendReadDeadline()
 		}
 	}
+}
+
+// extendReadDeadline moves the heart-beat read deadline after a frame. Moving
+// it costs a timer update, so it moves only once an eighth of the limit has
+// passed since it last did, and then to an eighth beyond the limit: a silent
+// peer is cut off between one and one and an eighth limits after its last
+// frame, and a busy connection pays for the timer a few times per limit
+// instead of once per frame.
+func (c *conn) extendReadDeadline() {
+	now := time.Now()
+	if now.Sub(c.readSetAt) < c.readLimit/8 {
+		return
+	}
+	c.readSetAt = now
+	_ = c.nc.SetReadDeadline(now.Add(c.readLimit + c.readLimit/8))
 }
 
 func (c *conn) readFailed(err error) {
