@@ -73,14 +73,22 @@ func (j *Journal) recover(load func(Record) error) error {
 	// corruption, and count operations so the index can be sized up front
 	// (growing a map of a million entries costs more than reading files twice).
 	walks := make([]walkResult, len(files))
+	views := make([]replayView, len(files))
+	defer func() {
+		for _, v := range views {
+			v.release()
+		}
+	}()
 	var buf []byte
 	var adds, updates, deletes int
 	var payload int64 // bytes of all adds' and updates' payloads
 	for i, f := range files {
-		if buf, err = readAll(f.f, f.size, buf); err != nil {
+		views[i] = openView(f)
+		var data []byte
+		if data, buf, err = views[i].read(f, f.size, buf); err != nil {
 			return fmt.Errorf("journal: read %s: %w", f.name, err)
 		}
-		walks[i], _ = walkFrames(buf, f.gen, func(_ int64, frame []byte) error {
+		walks[i], _ = walkFrames(data, f.gen, func(_ int64, frame []byte) error {
 			for p := frameHeaderSize; p < len(frame); {
 				switch OpKind(frame[p]) {
 				case OpAdd:
@@ -146,16 +154,17 @@ func (j *Journal) recover(load func(Record) error) error {
 			pend.held = false
 		}
 	}
-	for _, f := range files {
+	for i, f := range files {
 		j.files[f.seq] = f
 		if f.end <= headerSize {
 			continue
 		}
-		if buf, err = readAll(f.f, f.end, buf); err != nil {
+		var data []byte
+		if data, buf, err = views[i].read(f, f.end, buf); err != nil {
 			return fmt.Errorf("journal: read %s: %w", f.name, err)
 		}
 		for off := int64(headerSize); off < f.end; {
-			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
+			frame := data[off : off+int64(leUint32(data[off+4:]))]
 			for p := frameHeaderSize; p < len(frame); {
 				v, np := nextOp(frame, p)
 				pos := uint32(off) + uint32(p)
@@ -197,7 +206,7 @@ func (j *Journal) recover(load func(Record) error) error {
 		j.opts.Indexed(len(j.recs))
 	}
 	pre.limit(j.liveBytes)
-	if err := j.deliver(files, load, pre); err != nil {
+	if err := j.deliver(files, views, load, pre); err != nil {
 		return err
 	}
 	return j.setupCurrent(files, tail)
@@ -507,7 +516,7 @@ func sortHigh32(keys, tmp []uint64) []uint64 {
 
 // deliver is replay's second pass: it reads the files again and hands each live
 // record to load, in order of its surviving add, once all its updates are in.
-func (j *Journal) deliver(files []*dataFile, load func(Record) error, pre *prefaulter) error {
+func (j *Journal) deliver(files []*dataFile, views []replayView, load func(Record) error, pre *prefaulter) error {
 	var (
 		buf     []byte
 		q       []pendingRec
@@ -538,17 +547,18 @@ func (j *Journal) deliver(files []*dataFile, load func(Record) error, pre *prefa
 		}
 		return nil
 	}
-	for _, f := range files {
+	for i, f := range files {
 		if f.end <= headerSize {
 			continue
 		}
 		adds := live[f.seq]
 		delete(live, f.seq)
-		if buf, err = readAll(f.f, f.end, buf); err != nil {
+		var data []byte
+		if data, buf, err = views[i].read(f, f.end, buf); err != nil {
 			return fmt.Errorf("journal: read %s: %w", f.name, err)
 		}
 		for off := int64(headerSize); off < f.end; {
-			frame := buf[off : off+int64(leUint32(buf[off+4:]))]
+			frame := data[off : off+int64(leUint32(data[off+4:]))]
 			for p := frameHeaderSize; p < len(frame); {
 				v, np := nextOp(frame, p)
 				pos := uint32(off) + uint32(p)
@@ -718,5 +728,35 @@ func (p *prefaulter) limit(n int64) {
 func (p *prefaulter) stop() {
 	if p != nil {
 		p.quit.Store(true)
+	}
+}
+
+// replayView is how replay reads one file: through a read-only mapping of it
+// when there is one, otherwise by copying it into a reused buffer.
+type replayView struct {
+	mapped []byte
+	unmap  func()
+}
+
+// openView maps f for replay when the file system allows it.
+func openView(f *dataFile) replayView {
+	if b, unmap, ok := mapForReplay(f.f, f.size); ok {
+		return replayView{mapped: b, unmap: unmap}
+	}
+	return replayView{}
+}
+
+// read returns the first n bytes of f, and buf for reuse.
+func (v replayView) read(f *dataFile, n int64, buf []byte) (data, rbuf []byte, err error) {
+	if v.mapped != nil && n <= int64(len(v.mapped)) {
+		return v.mapped[:n], buf, nil
+	}
+	buf, err = readAll(f.f, n, buf)
+	return buf, buf, err
+}
+
+func (v replayView) release() {
+	if v.unmap != nil {
+		v.unmap()
 	}
 }
