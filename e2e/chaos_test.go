@@ -356,6 +356,10 @@ func TestChaos(t *testing.T) {
 	close(stopConsuming)
 	consWG.Wait()
 
+	// A message missing from the queues may have been moved: look in the
+	// dead-letter and expiry queues, so a report can tell moved from lost.
+	moved := chaosMoved(ctx, t, dial, classic)
+
 	// Stop the live node and then the backup, and read the journal offline.
 	nodes.stop(nodes.live)
 	nodes.stop(1 - nodes.live)
@@ -367,7 +371,11 @@ func TestChaos(t *testing.T) {
 	for key := range tally.confirmed {
 		if len(tally.stored[key]) == 0 {
 			if missing++; missing <= 5 {
-				t.Errorf("confirmed %s was never consumed", key)
+				if where, ok := moved[key]; ok {
+					t.Errorf("confirmed %s was not consumed: the broker moved it to %s", key, where)
+				} else {
+					t.Errorf("confirmed %s was never consumed, and is in no dead-letter or expiry queue", key)
+				}
 			}
 		}
 	}
@@ -386,9 +394,9 @@ func TestChaos(t *testing.T) {
 			t.Errorf("order broken: %s", e)
 		}
 	}
-	t.Logf("chaos figures: %s; %d journal compactions; %d client reconnects; %d messages confirmed, %d distinct consumed (%d deliveries with redeliveries); "+
+	t.Logf("chaos figures: %s; %d journal compactions; %d client reconnects; %d chaos messages in DLQ/ExpiryQueue; %d messages confirmed, %d distinct consumed (%d deliveries with redeliveries); "+
 		"%d lost, %d stored twice, %d out of order; data verify: %s",
-		counts, nodes.compactions, reconnects.Load(), len(tally.confirmed), len(tally.stored), tally.deliveries,
+		counts, nodes.compactions, reconnects.Load(), len(moved), len(tally.confirmed), len(tally.stored), tally.deliveries,
 		missing, twice, len(tally.orderErrs), strings.TrimSpace(lastLine(verify.stdout)))
 }
 
@@ -398,6 +406,32 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// chaosMoved browses the dead-letter and expiry queues and returns the
+// chaos messages found there, with where and why.
+func chaosMoved(ctx context.Context, t *testing.T, dial func(string, ...client.Option) (*client.Conn, error), url string) map[string]string {
+	t.Helper()
+	c, err := dial(url)
+	if err != nil {
+		t.Errorf("browse the dead-letter queue: %v", err)
+		return nil
+	}
+	defer c.Close()
+	out := map[string]string{}
+	for _, q := range []string{"DLQ", "ExpiryQueue"} {
+		ms, err := c.Browse(ctx, "queue://"+q)
+		if err != nil {
+			t.Errorf("browse %s: %v", q, err)
+			continue
+		}
+		for _, m := range ms {
+			if key, _, _, err := parseChaosKey(m.Body); err == nil {
+				out[key] = fmt.Sprintf("%s (from %s, reason %q)", q, m.Header("_AMQ_ORIG_ADDRESS"), m.Header("_AMQ_DLQ_REASON"))
+			}
+		}
+	}
+	return out
 }
 
 // chaosProduce sends persistent messages to the chaos queues in turn, each
