@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -371,6 +373,7 @@ func TestChaos(t *testing.T) {
 	for key := range tally.confirmed {
 		if len(tally.stored[key]) == 0 {
 			if missing++; missing <= 5 {
+				chaosPostMortem(t, p, key)
 				if where, ok := moved[key]; ok {
 					t.Errorf("confirmed %s was not consumed: the broker moved it to %s", key, where)
 				} else {
@@ -406,6 +409,47 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// messageIDRecord finds the id in a data print line of a message record.
+var messageIDRecord = regexp.MustCompile(`message id=(\d+) `)
+
+// chaosPostMortem keeps the shared store and the instances of a run that
+// lost key, and shows what the journal still holds about it, so the loss
+// can be studied after the test's directories are gone.
+func chaosPostMortem(t *testing.T, p pair, key string) {
+	t.Helper()
+	keep, err := os.MkdirTemp("", "tandem-chaos-loss-")
+	if err != nil {
+		t.Logf("post-mortem: %v", err)
+		return
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Dir(p.shared), keep).CombinedOutput(); err != nil {
+		t.Logf("post-mortem: copy the store: %v\n%s", err, out)
+	}
+	printed := tandem(t, "data", "print", "--instance", p.master.dir)
+	all := strings.Split(printed.stdout, "\n")
+	dup := "chaos-" + key
+	ids := map[string]bool{}
+	for _, l := range all {
+		if strings.HasSuffix(l, dup) || strings.Contains(l, dup+",") || strings.Contains(l, dup+"]") {
+			if m := messageIDRecord.FindStringSubmatch(l); m != nil {
+				ids[m[1]] = true
+			}
+		}
+	}
+	var lines []string
+	for _, l := range all {
+		match := strings.HasSuffix(l, dup) || strings.Contains(l, dup+",") || strings.Contains(l, dup+"]")
+		for id := range ids {
+			match = match || strings.Contains(l, "message="+id+" ") || strings.Contains(l, "id="+id+" ")
+		}
+		if match {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("post-mortem of %s: store and instances kept in %s; journal records naming its duplicate id:\n%s",
+		key, keep, strings.Join(lines, "\n"))
 }
 
 // chaosMoved browses the dead-letter and expiry queues and returns the
