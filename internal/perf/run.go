@@ -203,12 +203,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	rep := r.measure(ctx, start, allSent, producers, server)
-	senders.Wait()
+	// Close before waiting for the producers: closing unblocks one stuck in
+	// a write to a broker that stopped reading.
 	r.quit.Store(true)
 	for _, c := range conns {
 		c.close(time.Second)
 	}
 	conns = nil
+	senders.Wait()
 	readers.Wait()
 
 	rep.SendToConfirm = summarize(merge(collect(producers, func(p *producer) *hdrhistogram.Histogram { return p.confirmH })))
@@ -259,10 +261,13 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 				sendingDone = true
 			}
 		}
-		if sendingDone && drainUntil == 0 {
+		// The drain starts when the producers are told to stop, not when
+		// they have: a producer blocked in a write to a broker that no
+		// longer reads must not hold the run for ever.
+		if (sendingDone || stopAt != 0) && drainUntil == 0 {
 			drainUntil = now + cfg.Drain
 		}
-		if sendingDone && r.drained(producers, now, drainUntil) {
+		if drainUntil != 0 && (now >= drainUntil || sendingDone && r.drained(producers, now)) {
 			break
 		}
 		next := time.Second
@@ -274,6 +279,9 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 		}
 		if sendingDone {
 			next = min(next, cfg.IdleEnd/10)
+		}
+		if drainUntil != 0 {
+			next = min(next, drainUntil-now)
 		}
 		wake.Reset(max(next, time.Millisecond))
 		select {
@@ -308,12 +316,9 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 	return r.report(server, begin, end, producers)
 }
 
-// drained reports whether the run may end: every send confirmed and the
-// consumers quiet for IdleEnd, or the drain time over.
-func (r *runner) drained(producers []*producer, now, until time.Duration) bool {
-	if now >= until {
-		return true
-	}
+// drained reports whether the run may end before the drain time is over:
+// every send confirmed and the consumers quiet for IdleEnd.
+func (r *runner) drained(producers []*producer, now time.Duration) bool {
 	for _, p := range producers {
 		if p.window != nil && p.unconfirmed() > 0 {
 			return false

@@ -129,6 +129,24 @@ func TestFixedRateChargesAStallToEveryMessageDueDuringIt(t *testing.T) {
 	}
 }
 
+// TestRunEndsWhenTheBrokerStopsReading: a producer blocked in a write to a
+// broker that no longer reads (flow control, a hung broker) must not keep
+// the run from ending when its time and drain are over.
+func TestRunEndsWhenTheBrokerStopsReading(t *testing.T) {
+	b := startFakeBroker(t, func(b *fakeBroker) { b.stallAfter, b.stall = 1, 20*time.Second })
+	cfg := baseConfig(b.url())
+	cfg.Persistent, cfg.Consumers, cfg.MessageSize = false, 0, 256<<10
+	cfg.Duration, cfg.Drain = 300*time.Millisecond, 300*time.Millisecond
+	start := time.Now()
+	rep := runOK(t, cfg)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("run took %v with a broker that stopped reading; want the duration, the drain and a close", took)
+	}
+	if rep.TotalSent == 0 {
+		t.Errorf("nothing sent before the stall")
+	}
+}
+
 func TestRunReportsWhatWentWrong(t *testing.T) {
 	t.Run("broker refuses the login", func(t *testing.T) {
 		b := startFakeBroker(t, func(b *fakeBroker) { b.refuse = "bad credentials" })
