@@ -45,14 +45,24 @@ type Consumer struct {
 	priority  int
 	exclusive bool
 	window    int
-	deliver   func(Delivery)
+	// windowBytes bounds the size of the deliveries counted by outstanding
+	// (0: no bound).
+	windowBytes int64
+	deliver     func(Delivery)
 	// ownsQueue is set for a non-durable subscription, whose queue goes
 	// with its only consumer.
 	ownsQueue atomic.Bool
 	// Guarded by q.mu.
 	outstanding int
-	inflight    refList
-	closed      bool
+	// outBytes is the size of the outstanding deliveries; autoSizes holds,
+	// in delivery order, the sizes of an auto-acknowledging consumer's
+	// deliveries not yet credited back (from autoHead on), since those are
+	// finished when handed over and AddCredit counts only deliveries.
+	outBytes  int64
+	autoSizes []int64
+	autoHead  int
+	inflight  refList
+	closed    bool
 }
 
 // ID returns the consumer's id, unique within the broker.
@@ -62,7 +72,10 @@ func (c *Consumer) ID() uint64 { return c.id }
 func (c *Consumer) QueueName() string { return c.q.name }
 
 func (c *Consumer) hasCreditLocked() bool {
-	return !c.closed && (c.window < 0 || c.outstanding < c.window)
+	if c.closed || (c.window >= 0 && c.outstanding >= c.window) {
+		return false
+	}
+	return c.windowBytes <= 0 || c.outstanding == 0 || c.outBytes < c.windowBytes
 }
 
 // matches applies the consumer's selector. JMSXDeliveryCount is the count
@@ -75,6 +88,13 @@ func (c *Consumer) deliverLocked(r *ref) {
 	q := c.q
 	r.deliveryCount++
 	c.outstanding++
+	if c.windowBytes > 0 {
+		size := r.e.m.DeliverySize()
+		c.outBytes += size
+		if c.ackMode == AckAuto {
+			c.autoSizes = append(c.autoSizes, size)
+		}
+	}
 	r.deliveryID = c.s.deliverySeq.Add(1)
 	if c.ackMode != AckAuto {
 		r.state = refInflight
@@ -105,6 +125,21 @@ func (c *Consumer) AddCredit(n int) {
 	c.outstanding -= n
 	if c.outstanding < 0 {
 		c.outstanding = 0
+	}
+	if c.windowBytes > 0 {
+		for ; n > 0 && c.autoHead < len(c.autoSizes); n-- {
+			c.outBytes -= c.autoSizes[c.autoHead]
+			c.autoHead++
+		}
+		if c.autoHead == len(c.autoSizes) {
+			c.autoSizes, c.autoHead = c.autoSizes[:0], 0
+		} else if c.autoHead > 1024 && c.autoHead > len(c.autoSizes)/2 {
+			c.autoSizes = append(c.autoSizes[:0], c.autoSizes[c.autoHead:]...)
+			c.autoHead = 0
+		}
+		if c.outstanding == 0 {
+			c.outBytes = 0
+		}
 	}
 	q.dispatchLocked()
 	q.unlock()
@@ -196,6 +231,9 @@ func (c *Consumer) takeLocked(id uint64, cumulative bool) []*ref {
 	c.q.delivering -= len(out)
 	for _, r := range out {
 		r.consumer = nil
+		if c.windowBytes > 0 {
+			c.outBytes -= r.e.m.DeliverySize()
+		}
 	}
 	return out
 }
@@ -229,7 +267,7 @@ func (c *Consumer) close() {
 		q.returnLocked(r, now)
 		r = prev
 	}
-	c.outstanding = 0
+	c.outstanding, c.outBytes = 0, 0
 	q.dispatchLocked()
 	q.unlock()
 	if c.ownsQueue.Load() {

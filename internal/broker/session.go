@@ -129,9 +129,15 @@ type SubscribeOptions struct {
 	// Window is the prefetch: the number of unacknowledged (or, with
 	// AckAuto, unwritten) deliveries the consumer may hold. 0 means
 	// DefaultWindow; negative means unlimited.
-	Window    int
-	Priority  int
-	Exclusive bool
+	Window int
+	// WindowBytes bounds the same deliveries by size (headers and body, as
+	// Message.DeliverySize counts them): once they add up to it, the
+	// consumer gets no more until some are acknowledged (or written). A
+	// consumer always gets one delivery however big. 0 means the address's
+	// DefaultConsumerWindowSize; negative means no bound in bytes.
+	WindowBytes int64
+	Priority    int
+	Exclusive   bool
 	// DurableName makes a multicast subscription durable, named by the
 	// session's client id and this name.
 	DurableName string
@@ -165,8 +171,19 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 	if window == 0 {
 		window = DefaultWindow
 	}
+	windowBytes := opts.WindowBytes
+	if windowBytes == 0 {
+		switch windowBytes = s.b.settingsFor(q.address).DefaultConsumerWindowSize; {
+		case windowBytes == 0:
+			window = 1 // no buffering: one delivery at a time
+		case windowBytes < 0:
+			windowBytes = 0
+		}
+	} else if windowBytes < 0 {
+		windowBytes = 0
+	}
 	c := &Consumer{id: s.b.nextConsumer.Add(1), s: s, q: q, filter: f, ackMode: opts.AckMode, priority: opts.Priority,
-		exclusive: opts.Exclusive, window: window, deliver: opts.Deliver}
+		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver}
 	c.ownsQueue.Store(owns)
 	q.lock()
 	if q.deleted {

@@ -52,6 +52,11 @@ type AddressSettings struct {
 	// MinLargeMessageSize is the body size from which a message is
 	// streamed through the large-messages directory.
 	MinLargeMessageSize int64
+	// DefaultConsumerWindowSize is the WindowBytes of a consumer that asks
+	// for none: the bytes of deliveries it may hold unacknowledged (or, when
+	// auto-acknowledging, unwritten). -1 means no bound; 0 means no
+	// buffering, one delivery at a time (Artemis' meanings).
+	DefaultConsumerWindowSize int64
 }
 
 // DefaultAddressSettings returns Artemis' defaults.
@@ -67,6 +72,8 @@ func DefaultAddressSettings() AddressSettings {
 		RedeliveryMultiplier: 1,
 		MaxSizeBytes:         -1,
 		MinLargeMessageSize:  100 << 10,
+		// Artemis' default consumer-window-size.
+		DefaultConsumerWindowSize: 1 << 20,
 	}
 }
 

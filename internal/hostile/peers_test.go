@@ -166,10 +166,11 @@ func TestHalfOpenConsumerIsDetected(t *testing.T) {
 	t.Logf("half-open consumer detected and its message redelivered %v after the cut (heart-beat 200 ms)", time.Since(cut).Round(time.Millisecond))
 }
 
-// TestSlowConsumerIsDisconnected subscribes with a large prefetch and
-// never reads: once the bytes queued for it pass MaxPendingBytes the
-// broker disconnects it, and every message it held goes to a consumer that
-// reads.
+// TestSlowConsumerIsDisconnected subscribes with a large prefetch and no
+// window in bytes (consumer-window-size:-1), and never reads: once the bytes
+// queued for it pass MaxPendingBytes the broker disconnects it, and every
+// message it held goes to a consumer that reads. (With a window in bytes,
+// the default, a consumer that stops reading just holds its window.)
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	const (
 		messages = 300
@@ -182,7 +183,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if refusal := slow.connect("slow"); refusal != "" {
 		t.Fatal(refusal)
 	}
-	slow.write("SUBSCRIBE\nid:1\ndestination:/queue/flood\nack:client-individual\nactivemq.prefetchSize:100000\n\n\x00")
+	slow.write("SUBSCRIBE\nid:1\ndestination:/queue/flood\nack:client-individual\nactivemq.prefetchSize:100000\nconsumer-window-size:-1\n\n\x00")
 	if tc, ok := slow.nc.(*net.TCPConn); ok {
 		tc.SetReadBuffer(64 << 10) // keep the kernel from absorbing the flood
 	}
@@ -210,10 +211,6 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fast.Close()
-	// The reader's prefetch times the message size must stay below
-	// MaxPendingBytes: the broker queues a whole window for a consumer at
-	// once, and would take a fast consumer with a larger window for a slow
-	// one (docs/reliability.md).
 	sub, err := fast.Subscribe(ctx, "queue://flood", client.WithAckMode(client.AckClientIndividual), client.WithPrefetch(8))
 	if err != nil {
 		t.Fatal(err)

@@ -164,6 +164,17 @@ func (m *Message) Size() int {
 	return n
 }
 
+// DeliverySize estimates the bytes a delivery of m puts on the wire and in
+// the buffers on its way: Size, plus a large message's body, which Size
+// leaves out because it is not in memory.
+func (m *Message) DeliverySize() int64 {
+	n := int64(m.Size())
+	if m.Large != nil {
+		n += m.Large.Size
+	}
+	return n
+}
+
 // Clone returns a copy that shares the body (bodies are never mutated) but
 // owns its properties, so a copy may be re-addressed (to a DLQ, say) safely.
 func (m *Message) Clone() *Message {

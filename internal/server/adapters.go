@@ -72,6 +72,7 @@ func brokerSettings(cfg *config.Config) func(string) broker.AddressSettings {
 			DefaultLastValue:             s.DefaultLastValueQueue,
 			DefaultExclusive:             s.DefaultExclusiveQueue,
 			MinLargeMessageSize:          s.MinLargeMessageSize,
+			DefaultConsumerWindowSize:    s.DefaultConsumerWindowSize,
 		}
 		if s.ExpiryDelay > 0 {
 			out.ExpiryDelay = s.ExpiryDelay

@@ -252,24 +252,30 @@ func (c *conn) subscribe(f *wire.Frame) error {
 	default:
 		return fmt.Errorf("ack mode %q is not one of auto, client, client-individual", v)
 	}
-	window := 0
-	for _, key := range []string{"activemq.prefetchSize", "consumer-window-size"} {
-		if v, ok := h.Get(key); ok && v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%s %q is not a whole number", key, v)
-			}
-			if key == "consumer-window-size" && n > 0 {
-				// Artemis counts this window in bytes; tandem's window is
-				// in messages, so a byte window is read as messages of
-				// about 1 KiB.
-				n = max(1, n/1024)
-			}
-			if n <= 0 {
-				n = 1
-			}
-			window = n
-			break
+	// ActiveMQ's prefetch counts messages; Artemis' consumer-window-size
+	// counts bytes (-1 unlimited, 0 one message at a time). With neither,
+	// the broker applies the default window in messages and the address's
+	// default-consumer-window-size in bytes.
+	window, windowBytes := 0, int64(0)
+	if v, ok := h.Get("activemq.prefetchSize"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("activemq.prefetchSize %q is not a whole number", v)
+		}
+		window = max(n, 1)
+	}
+	if v, ok := h.Get("consumer-window-size"); ok && v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < -1 {
+			return fmt.Errorf("consumer-window-size %q is not a number of bytes (-1 for unlimited, 0 for one message at a time)", v)
+		}
+		switch {
+		case n < 0:
+			windowBytes = -1
+		case n == 0:
+			window, windowBytes = 1, -1
+		default:
+			windowBytes = n
 		}
 	}
 	priority := 0
@@ -289,7 +295,7 @@ func (c *conn) subscribe(f *wire.Frame) error {
 	sub := &subscription{id: id, destination: dest, ackMode: ackMode, durableName: durable}
 	cons, err := c.session.Subscribe(broker.SubscribeOptions{
 		Address: d.address, Queue: d.queue, RoutingType: d.rt, Selector: selector, AckMode: ackMode,
-		Window: window, Priority: priority, Exclusive: exclusive == "true", DurableName: durable,
+		Window: window, WindowBytes: windowBytes, Priority: priority, Exclusive: exclusive == "true", DurableName: durable,
 		Deliver: func(dl broker.Delivery) {
 			var credit *broker.Consumer
 			if ackMode == broker.AckAuto {
