@@ -251,7 +251,7 @@ func (s *Server) queueJSON(q broker.QueueInfo, paging map[string]bool) QueueJSON
 	in, out := s.rates.rates(q)
 	return QueueJSON{
 		Paging: paging[q.Address],
-		Name: q.Name, Address: q.Address, RoutingType: q.RoutingType.String(), Durable: q.Durable,
+		Name:   q.Name, Address: q.Address, RoutingType: q.RoutingType.String(), Durable: q.Durable,
 		Temporary: q.Temporary, AutoCreated: q.AutoCreated, Filter: q.Filter, Exclusive: q.Exclusive,
 		LastValue: q.LastValue, MessageCount: q.Messages, ScheduledCount: q.Scheduled,
 		DeliveringCount: q.Delivering, ConsumerCount: q.Consumers, MessagesAdded: q.Stats.Added,
