@@ -24,6 +24,8 @@ type fakeBroker struct {
 	// for stall once it has read stallAfter SEND frames, once per connection.
 	stallAfter int
 	stall      time.Duration
+	// receiptDelay delays every RECEIPT, as a disk sync would.
+	receiptDelay time.Duration
 
 	mu      sync.Mutex
 	subs    map[string][]*fakeSub
@@ -136,6 +138,9 @@ func (b *fakeBroker) serve(nc net.Conn) {
 			b.mu.Unlock()
 		}
 		if id, ok := f.Headers.Get(stomp.HdrReceipt); ok {
+			if b.receiptDelay > 0 {
+				time.Sleep(b.receiptDelay)
+			}
 			c.send(&stomp.Frame{Command: stomp.CmdReceipt, Headers: stomp.Headers{{Key: stomp.HdrReceiptID, Value: id}}})
 		}
 	}

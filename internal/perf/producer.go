@@ -117,6 +117,12 @@ func (p *producer) send() error {
 				}
 			}
 		}
+		if cfg.Rate <= 0 {
+			// Without a schedule a message is due once its window has
+			// room: timing it from before the wait would charge it with
+			// its predecessors' confirmations as well as its own.
+			due = p.r.now()
+		}
 		if cfg.TxBatch > 0 && inTx == 0 {
 			txCount++
 			txID = "tx-" + strconv.Itoa(txCount)

@@ -100,6 +100,28 @@ func TestRunForADurationStopsAndMeasuresTheWindow(t *testing.T) {
 	}
 }
 
+// TestConfirmLatencyIsEachSendsOwn: with one send in flight at a time and
+// a broker that takes 5 ms per receipt, each send's latency is those 5 ms,
+// not the wait for the previous send's receipt as well; and the latencies
+// of sends made one after the other cannot add up to more than the run.
+func TestConfirmLatencyIsEachSendsOwn(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	b := startFakeBroker(t, func(b *fakeBroker) { b.receiptDelay = delay })
+	cfg := baseConfig(b.url())
+	cfg.Consumers, cfg.MessageCount = 0, 100
+	rep := runOK(t, cfg)
+	l := rep.SendToConfirm
+	if l == nil || l.Count != 100 {
+		t.Fatalf("latency %+v, want 100 samples", l)
+	}
+	if l.P50 < 4.9 || l.P50 > 1.6*5 {
+		t.Errorf("p50 %.2f ms with a %v receipt delay; want about 5 ms (twice that counts the previous send's wait)", l.P50, delay)
+	}
+	if sum := l.Mean * float64(l.Count) / 1000; sum > rep.MeasuredSeconds*1.05 {
+		t.Errorf("latencies add up to %.3f s in a %.3f s run of one send at a time", sum, rep.MeasuredSeconds)
+	}
+}
+
 // TestFixedRateChargesAStallToEveryMessageDueDuringIt is the coordinated
 // omission check: the broker stops reading for 300 ms; a producer at 500
 // msg/s cannot send the ~150 messages due meanwhile, and each of them must
