@@ -52,11 +52,19 @@ func (b *Broker) NewSession(info SessionInfo) (*Session, error) {
 func (s *Session) Info() SessionInfo { return s.info }
 
 func (s *Session) authorize(perm Permission, addr string) error {
-	az := s.b.opts.Authorizer
-	if az == nil || az.Authorize(s.info.User, s.info.Roles, perm, addr) {
+	return s.b.Authorize(s.info.User, s.info.Roles, perm, addr)
+}
+
+// Authorize reports, as an error wrapping ErrForbidden, that user with roles
+// may not perm on addr under the broker's security settings; nil means it
+// may. Management uses it to hold its callers to the permissions messaging
+// clients have.
+func (b *Broker) Authorize(user string, roles []string, perm Permission, addr string) error {
+	az := b.opts.Authorizer
+	if az == nil || az.Authorize(user, roles, perm, addr) {
 		return nil
 	}
-	return fmt.Errorf("%w: user %q may not %s on %q", ErrForbidden, s.info.User, perm, addr)
+	return fmt.Errorf("%w: user %q may not %s on %q", ErrForbidden, user, perm, addr)
 }
 
 // authorizeAutoCreate asks, as Artemis does, for createAddress before a

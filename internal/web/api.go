@@ -170,6 +170,8 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNoFailover):
 		return http.StatusConflict
+	case errors.Is(err, broker.ErrForbidden):
+		return http.StatusForbidden
 	default:
 		return http.StatusBadRequest
 	}
@@ -391,7 +393,7 @@ func browseLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
-func (s *Server) apiBrowse(w http.ResponseWriter, r *http.Request, _ principal) {
+func (s *Server) apiBrowse(w http.ResponseWriter, r *http.Request, p principal) {
 	b, ok := s.readableBroker(w)
 	if !ok {
 		return
@@ -401,7 +403,15 @@ func (s *Server) apiBrowse(w http.ResponseWriter, r *http.Request, _ principal) 
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	items, err := b.BrowseQueue(r.PathValue("name"), limit)
+	q, err := b.Queue(r.PathValue("name"))
+	if err == nil {
+		err = b.Authorize(p.User, p.Roles, broker.PermBrowse, q.Address)
+	}
+	if err != nil {
+		writeError(w, statusFor(err), err.Error())
+		return
+	}
+	items, err := b.BrowseQueue(q.Name, limit)
 	if err != nil {
 		writeError(w, statusFor(err), err.Error())
 		return
@@ -457,6 +467,9 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	q, err := b.Queue(r.PathValue("name"))
+	if err == nil {
+		err = b.Authorize(p.User, p.Roles, broker.PermSend, q.Address)
+	}
 	if err != nil {
 		writeError(w, statusFor(err), err.Error())
 		return

@@ -264,3 +264,50 @@ func TestAPIShowsPaging(t *testing.T) {
 		}
 	}
 }
+
+// securityRules is an Authorizer for the permission tests: viewer may not
+// browse, and nobody may send to the address "locked".
+type securityRules struct{}
+
+func (securityRules) Authorize(user string, _ []string, perm broker.Permission, addr string) bool {
+	switch {
+	case user == "viewer" && perm == broker.PermBrowse:
+		return false
+	case addr == "locked" && perm == broker.PermSend:
+		return false
+	}
+	return true
+}
+
+// TestAPIAppliesSecuritySettings checks that management holds its callers
+// to the permissions of security-settings, as messaging clients are held:
+// browsing a queue's messages needs browse on its address, sending a test
+// message needs send, and a refusal (403) changes nothing.
+func TestAPIAppliesSecuritySettings(t *testing.T) {
+	const admin = "admin:secret"
+	b, err := broker.New(broker.Options{Store: memstore.New(), Authorizer: securityRules{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ts := serve(t, &fakeNode{status: NodeStatus{Role: RoleLive, State: "live", HAPolicy: "none"}, b: b})
+	send(t, b, "orders", 2, "secret order")
+	if err := b.CreateQueue(broker.QueueConfig{Name: "locked", Address: "locked", Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	mustCall(t, ts, "GET", "/api/queues/orders/messages", "viewer:look", "", http.StatusForbidden, nil)
+	var msgs []MessageJSON
+	mustCall(t, ts, "GET", "/api/queues/orders/messages", admin, "", http.StatusOK, &msgs)
+	if len(msgs) != 2 {
+		t.Fatalf("admin browsed %d messages, want 2", len(msgs))
+	}
+	mustCall(t, ts, "POST", "/api/queues/locked/messages", admin, `{"body":"no"}`, http.StatusForbidden, nil)
+	mustCall(t, ts, "POST", "/api/queues/orders/messages", admin, `{"body":"yes"}`, http.StatusCreated, nil)
+	if q, _ := b.Queue("locked"); q.Messages != 0 {
+		t.Fatalf("a refused send left %d messages in locked", q.Messages)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"tandem/internal/broker"
 )
 
 //go:embed templates/*.html static/*
@@ -42,6 +44,7 @@ type page struct {
 	Title   string
 	Node    NodeJSON
 	User    string
+	Roles   []string // the user's roles, for permission checks
 	CSRF    string
 	Manage  bool
 	Flash   string
@@ -95,7 +98,7 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
-		pg := &page{Node: s.nodeJSON(), User: p.User, CSRF: p.CSRF, Manage: p.canManage(), Flash: r.URL.Query().Get("flash")}
+		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(), Flash: r.URL.Query().Get("flash")}
 		if mutates && !p.canManage() {
 			pg.Title, pg.Error = "Forbidden", errNeedManage.Error()+"; user "+p.User+" lacks it"
 			s.render(w, http.StatusForbidden, "node", pg)
@@ -198,7 +201,10 @@ func (s *Server) queuePage(w http.ResponseWriter, r *http.Request, pg *page) {
 		return
 	}
 	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q, pagingAddresses(b))
-	items, err := b.BrowseQueue(q.Name, consolePageMessages+1)
+	var items []broker.BrowseItem
+	if err = b.Authorize(pg.User, pg.Roles, broker.PermBrowse, q.Address); err == nil {
+		items, err = b.BrowseQueue(q.Name, consolePageMessages+1)
+	}
 	if err != nil {
 		pg.Error = err.Error()
 	}
@@ -299,6 +305,9 @@ func (s *Server) sendForm(w http.ResponseWriter, r *http.Request, pg *page) {
 		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 	m, err := req.message(q, s.opts.Now())
+	if err == nil {
+		err = b.Authorize(pg.User, pg.Roles, broker.PermSend, q.Address)
+	}
 	if err == nil {
 		err = b.SendMessage(m)
 	}

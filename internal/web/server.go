@@ -45,6 +45,9 @@ type Broker interface {
 	DeleteQueue(name string) error
 	CreateQueue(qc broker.QueueConfig) error
 	SendMessage(m *message.Message) error
+	// Authorize applies the security settings: browsing messages needs
+	// browse, sending a test message needs send, as for messaging clients.
+	Authorize(user string, roles []string, perm broker.Permission, addr string) error
 }
 
 // NodeStatus is what the process knows about itself and its HA role.
