@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,21 @@ func TestTLSClientPort(t *testing.T) {
 		}
 	}
 	p.waitLog("TLS handshake failed", 5*time.Second)
+
+	// The HTTP port serves HTTPS with the same certificate: the operator
+	// commands find it from the TLS messaging URL and trust it the same way,
+	// and plain HTTP gets nowhere.
+	r = mustTandem(t, cli("queue", "stat", "--url", sslURL)...)
+	if !strings.Contains(r.stdout, "|DLQ ") {
+		t.Fatalf("queue stat over HTTPS printed:\n%s", r.stdout)
+	}
+	web := fmt.Sprintf("localhost:%d", 8161+in.offset)
+	if resp, err := http.Get("http://" + web + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the HTTP port answered plain HTTP although create was given a TLS key")
+		}
+	}
 }
 
 // TestTLSClientCertificates requires client certificates signed by a CA

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"tandem/client"
+	"tandem/internal/tlsconfig"
 	"tandem/internal/web"
 )
 
@@ -42,6 +44,11 @@ type mgmtFlags struct {
 	password string
 	json     bool
 	timeout  time.Duration
+	// tls holds, per derived base URL, the TLS settings of the messaging
+	// URL it came from: a broker whose client port speaks TLS is expected
+	// to serve HTTPS (web.tls, as tandem create --ssl-* writes it) and is
+	// trusted the same way.
+	tls map[string]*tls.Config
 }
 
 func (f *mgmtFlags) register(fs *pflag.FlagSet) {
@@ -66,7 +73,7 @@ func (f *mgmtFlags) httpBases() ([]string, error) {
 		}
 		return out, nil
 	}
-	eps, _, err := client.ParseURL(f.url)
+	eps, opts, err := client.ParseURL(f.url)
 	if err != nil {
 		return nil, fmt.Errorf("--url %q: %w", f.url, err)
 	}
@@ -77,9 +84,46 @@ func (f *mgmtFlags) httpBases() ([]string, error) {
 			return nil, fmt.Errorf("cannot derive the HTTP port of %s: its port %d is not 61616 plus a port offset; pass --http-url http://%s:PORT",
 				ep, ep.Port, ep.Host)
 		}
-		out = append(out, "http://"+net.JoinHostPort(ep.Host, strconv.Itoa(port)))
+		cfg, err := endpointTLS(ep, opts.Params)
+		if err != nil {
+			return nil, fmt.Errorf("--url %q: %w", f.url, err)
+		}
+		base := "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(port))
+		if cfg != nil {
+			base = "https://" + net.JoinHostPort(ep.Host, strconv.Itoa(port))
+			if f.tls == nil {
+				f.tls = make(map[string]*tls.Config)
+			}
+			f.tls[base] = cfg
+		}
+		out = append(out, base)
 	}
 	return out, nil
+}
+
+// endpointTLS returns the client TLS settings of a messaging endpoint (its
+// own options over the URL's), or nil when it is plain TCP.
+func endpointTLS(ep client.Endpoint, urlParams map[string]string) (*tls.Config, error) {
+	opts := make(map[string]string)
+	for _, params := range []map[string]string{urlParams, ep.Params} {
+		for k, v := range params {
+			if tlsconfig.IsOption(k) {
+				opts[k] = v
+			}
+		}
+	}
+	ts, err := tlsconfig.Parse(opts)
+	if err != nil {
+		return nil, err
+	}
+	switch ep.Scheme {
+	case "ssl", "tls", "stomp+ssl", "stomp+tls":
+		ts.Enabled = true
+	}
+	if !ts.Enabled {
+		return nil, nil
+	}
+	return tlsconfig.Client(ts, ep.Host)
 }
 
 // apiClient calls one node's management API.
@@ -91,7 +135,11 @@ type apiClient struct {
 }
 
 func (f *mgmtFlags) client(base string) *apiClient {
-	return &apiClient{base: base, user: f.user, password: f.password, http: &http.Client{Timeout: f.timeout}}
+	hc := &http.Client{Timeout: f.timeout}
+	if cfg := f.tls[base]; cfg != nil {
+		hc.Transport = &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}
+	}
+	return &apiClient{base: base, user: f.user, password: f.password, http: hc}
 }
 
 // apiError is a non-2xx answer of the API.

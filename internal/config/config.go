@@ -140,6 +140,11 @@ type Web struct {
 	// Bind is host:port; a leading http:// is accepted and dropped.
 	Bind    string
 	Enabled bool
+	// TLS holds the HTTP port's TLS options, by the names acceptor URLs
+	// use (sslEnabled, keyStorePath, certPath, keyPath, trustStorePath,
+	// needClientAuth...); empty or without sslEnabled=true, the port
+	// serves plain HTTP.
+	TLS map[string]string
 }
 
 // Security configures authentication.

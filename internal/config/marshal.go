@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,12 @@ func Marshal(c *Config) ([]byte, error) {
 	w.line(0, "web:")
 	w.kv(1, "bind", quote(c.Web.Bind))
 	w.kv(1, "enabled", strconv.FormatBool(c.Web.Enabled))
+	if len(c.Web.TLS) > 0 {
+		w.line(1, "tls:")
+		for _, k := range slices.Sorted(maps.Keys(c.Web.TLS)) {
+			w.kv(2, k, quote(c.Web.TLS[k]))
+		}
+	}
 
 	w.section("Data directories; relative paths are under the instance directory. With a\n" +
 		"shared store all four point at the shared mount, and the journal directory\n" +

@@ -75,7 +75,31 @@ func (d *decoder) web(n *yaml.Node, path string, w *Web) {
 	d.mapping(n, path, map[string]handler{
 		"bind":    to(&w.Bind, d.str),
 		"enabled": to(&w.Enabled, d.boolean),
+		"tls":     func(v *yaml.Node, p string) { w.TLS = d.webTLS(v, p) },
 	})
+}
+
+// webServerTLSOptions are the TLS options a server takes, by the names of
+// acceptor URLs (client-only ones such as verifyHost make no sense here).
+var webServerTLSOptions = []string{
+	"sslEnabled", "certPath", "keyPath", "keyStorePath", "keyStorePassword", "keyStoreType",
+	"trustStorePath", "trustStorePassword", "trustStoreType", "needClientAuth", "wantClientAuth",
+	"enabledProtocols",
+}
+
+// webTLS reads web.tls, a mapping of TLS option names to values.
+func (d *decoder) webTLS(n *yaml.Node, path string) map[string]string {
+	out := make(map[string]string)
+	handlers := make(map[string]handler, len(webServerTLSOptions))
+	for _, name := range webServerTLSOptions {
+		handlers[name] = func(v *yaml.Node, p string) {
+			if s, ok := d.str(v, p); ok {
+				out[name] = s
+			}
+		}
+	}
+	d.mapping(n, path, handlers)
+	return out
 }
 
 func (d *decoder) security(n *yaml.Node, path string, s *Security) {

@@ -161,6 +161,15 @@ func (c *Config) validate() []Problem {
 		if err := checkHostPort(strings.TrimPrefix(c.Web.Bind, "http://")); err != nil {
 			v.at("web.bind", "%q: %v; expected HOST:PORT such as localhost:8161", c.Web.Bind, err)
 		}
+		if ts, err := tlsconfig.Parse(c.Web.TLS); err != nil {
+			v.at("web.tls", "%v", err)
+		} else if ts.Enabled {
+			// Load the key material now, so --config-check finds a missing
+			// or unreadable certificate before a start does.
+			if _, err := tlsconfig.Server(ts); err != nil {
+				v.at("web.tls", "%v", err)
+			}
+		}
 	}
 	v.storage()
 	v.limits()

@@ -90,7 +90,8 @@ type CreateOptions struct {
 	ClusterUser, ClusterPassword string
 	// NoWeb disables the HTTP console.
 	NoWeb bool
-	// TLS makes the client port and the cluster connection use TLS.
+	// TLS makes the client port, the cluster connection and the HTTP port
+	// use TLS.
 	TLS TLSOptions
 	// Executable is the tandem binary bin/tandem runs; default: the
 	// running binary.

@@ -47,8 +47,9 @@ func (t TLSOptions) check() string {
 	return ""
 }
 
-// applyTLS turns the client acceptor and the connectors of c into TLS ones,
-// generating a self-signed certificate under inst's etc/tls when asked.
+// applyTLS turns the client acceptor, the connectors and the HTTP port of c
+// into TLS ones, generating a self-signed certificate under inst's etc/tls
+// when asked.
 // Key and trust paths are written absolute, so the broker finds them
 // whatever its working directory.
 func applyTLS(c *config.Config, o CreateOptions, inst *Instance) error {
@@ -114,6 +115,14 @@ func applyTLS(c *config.Config, o CreateOptions, inst *Instance) error {
 	}
 	for i := range c.Connectors {
 		c.Connectors[i].URL = withQuery(c.Connectors[i].URL, client)
+	}
+	// As with Artemis' create, the key also secures the HTTP port: the
+	// console and management API serve HTTPS with the same certificate.
+	if c.Web.Enabled {
+		c.Web.TLS = make(map[string]string, len(server))
+		for k, v := range server {
+			c.Web.TLS[k] = v[0]
+		}
 	}
 	return nil
 }

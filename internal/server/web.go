@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ha"
 	"tandem/internal/security"
+	"tandem/internal/tlsconfig"
 	"tandem/internal/web"
 )
 
@@ -146,7 +148,16 @@ func (s *Server) startWeb() func() {
 		}
 		users = u
 	}
-	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log})
+	var tlsCfg *tls.Config
+	ts, err := tlsconfig.Parse(s.cfg.Web.TLS)
+	if err == nil && ts.Enabled {
+		tlsCfg, err = tlsconfig.Server(ts)
+	}
+	if err != nil {
+		s.log.Error("web console disabled: its TLS settings (web.tls) do not load", "event", "web_failed", "err", err)
+		return func() {}
+	}
+	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg})
 	if err == nil {
 		err = ws.Listen(s.cfg.Web.Bind)
 	}

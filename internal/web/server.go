@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,6 +120,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// Now is the clock; time.Now if nil. Tests set it.
 	Now func() time.Time
+	// TLS, when set, makes the port serve HTTPS only (web.tls in
+	// broker.yaml); the session cookie is then marked Secure.
+	TLS *tls.Config
 }
 
 // Server serves the console, the API, metrics and health on one listener.
@@ -170,6 +174,10 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("web console cannot listen on %s: %w (is another broker using it? use --port-offset, or set web.bind or web.enabled: false in broker.yaml)", addr, err)
 	}
+	scheme := "http"
+	if s.opts.TLS != nil {
+		ln, scheme = tls.NewListener(ln, s.opts.TLS), "https"
+	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.mu.Lock()
@@ -180,7 +188,7 @@ func (s *Server) Listen(addr string) error {
 			s.log.Error("web server stopped", "event", "web_failed", "err", err)
 		}
 	}()
-	s.log.Info("web console listening", "event", "web_started", "url", "http://"+ln.Addr().String())
+	s.log.Info("web console listening", "event", "web_started", "url", scheme+"://"+ln.Addr().String())
 	return nil
 }
 
