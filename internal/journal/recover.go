@@ -3,7 +3,9 @@ package journal
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -80,31 +82,48 @@ func (j *Journal) recover(load func(Record) error) error {
 		}
 	}()
 	var buf []byte
-	var adds, updates, deletes int
-	var payload int64 // bytes of all adds' and updates' payloads
+	counts := make([]opCounts, len(files))
+	mapped := true
 	for i, f := range files {
 		views[i] = openView(f)
-		var data []byte
-		if data, buf, err = views[i].read(f, f.size, buf); err != nil {
-			return fmt.Errorf("journal: read %s: %w", f.name, err)
-		}
+		mapped = mapped && views[i].mapped != nil
+	}
+	walk := func(i int, data []byte) {
+		f := files[i]
 		walks[i], _ = walkFrames(data, f.gen, func(_ int64, frame []byte) error {
-			for p := frameHeaderSize; p < len(frame); {
-				switch OpKind(frame[p]) {
-				case OpAdd:
-					adds++
-					payload += int64(leUint32(frame[p+2:]))
-				case OpUpdate:
-					updates++
-					payload += int64(leUint32(frame[p+2:]))
-				case OpDelete:
-					deletes++
-				}
-				p += opHeaderSize + int(leUint32(frame[p+2:]))
-			}
+			counts[i].add(frame)
 			return nil
 		})
 		f.end = walks[i].end
+	}
+	if mapped && len(files) > 1 {
+		// Every file is mapped, so the walks (CRC checks, most of this
+		// pass) share nothing and run on all cores.
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		for range min(runtime.GOMAXPROCS(0), len(files)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+					walk(i, views[i].mapped[:files[i].size])
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		for i, f := range files {
+			var data []byte
+			if data, buf, err = views[i].read(f, f.size, buf); err != nil {
+				return fmt.Errorf("journal: read %s: %w", f.name, err)
+			}
+			walk(i, data)
+		}
+	}
+	var adds, updates, deletes int
+	var payload int64 // bytes of all adds' and updates' payloads
+	for _, c := range counts {
+		adds, updates, deletes, payload = adds+c.adds, updates+c.updates, deletes+c.deletes, payload+c.payload
 	}
 	tail := -1
 	for i := range walks {
@@ -758,5 +777,27 @@ func (v replayView) read(f *dataFile, n int64, buf []byte) (data, rbuf []byte, e
 func (v replayView) release() {
 	if v.unmap != nil {
 		v.unmap()
+	}
+}
+
+// opCounts counts the operations of a file's frames in replay's first pass.
+type opCounts struct {
+	adds, updates, deletes int
+	payload                int64 // bytes of the adds' and updates' payloads
+}
+
+func (c *opCounts) add(frame []byte) {
+	for p := frameHeaderSize; p < len(frame); {
+		switch OpKind(frame[p]) {
+		case OpAdd:
+			c.adds++
+			c.payload += int64(leUint32(frame[p+2:]))
+		case OpUpdate:
+			c.updates++
+			c.payload += int64(leUint32(frame[p+2:]))
+		case OpDelete:
+			c.deletes++
+		}
+		p += opHeaderSize + int(leUint32(frame[p+2:]))
 	}
 }
