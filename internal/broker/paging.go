@@ -462,14 +462,16 @@ func (b *Broker) recoverPaging(cursors []store.PageCursor) error {
 			a.pg.Store(pg)
 		}
 		b.mu.Unlock()
-		if pg.cursor.Less(ps.End()) {
+		if cur := pg.cursor; cur.Less(ps.End()) {
 			pg.paging.Store(true)
+			// cur is read before the depager starts: from then on the
+			// depager owns pg.cursor.
 			pg.mu.Lock()
 			b.startDepagerLocked(pg)
 			pg.mu.Unlock()
 			pg.kick()
 			b.log.Info("address resumes paging", "event", "paging_recovered", "address", name,
-				"page", pg.cursor.Page, "offset", pg.cursor.Offset)
+				"page", cur.Page, "offset", cur.Offset)
 		}
 	}
 	return nil
