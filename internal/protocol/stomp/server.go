@@ -267,40 +267,31 @@ func (c *conn) enqueue(f *wire.Frame, credit *broker.Consumer) {
 	for _, h := range f.Headers {
 		size += len(h.Key) + len(h.Value) + 2
 	}
-	c.outMu.Lock()
-	if c.closeAfter {
-		c.outMu.Unlock()
-		return
-	}
-	c.out = append(c.out, outFrame{f: f, credit: credit})
-	c.outBytes += size
-	over := c.outBytes > c.srv.opts.MaxPendingBytes
-	c.outMu.Unlock()
-	if over {
-		c.log.Warn("closing a connection that does not read its messages", "event", "slow_consumer_disconnected",
-			"pending_bytes", size)
-		c.shutdown()
-		return
-	}
-	c.signal()
+	c.push(outFrame{f: f, credit: credit}, size)
 }
 
 // enqueueReceipt queues a RECEIPT for the given receipt id. Like enqueue it
 // never blocks.
 func (c *conn) enqueueReceipt(id string) {
-	size := len(id) + 64
+	c.push(outFrame{receipt: id}, len(id)+64)
+}
+
+// push appends of, which takes about size bytes, to the outbound queue and
+// wakes the writer, or disconnects a client whose queue passes
+// MaxPendingBytes.
+func (c *conn) push(of outFrame, size int) {
 	c.outMu.Lock()
 	if c.closeAfter {
 		c.outMu.Unlock()
 		return
 	}
-	c.out = append(c.out, outFrame{receipt: id})
+	c.out = append(c.out, of)
 	c.outBytes += size
-	over := c.outBytes > c.srv.opts.MaxPendingBytes
+	pending := c.outBytes
 	c.outMu.Unlock()
-	if over {
+	if pending > c.srv.opts.MaxPendingBytes {
 		c.log.Warn("closing a connection that does not read its messages", "event", "slow_consumer_disconnected",
-			"pending_bytes", size)
+			"pending_bytes", pending)
 		c.shutdown()
 		return
 	}
@@ -322,10 +313,7 @@ func (c *conn) enqueueFinal(f *wire.Frame) {
 	c.outMu.Lock()
 	c.closeAfter = true
 	c.outMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 }
 
 func (c *conn) writeLoop() {
