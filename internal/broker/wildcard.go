@@ -1,6 +1,6 @@
 package broker
 
-import "strings"
+import "tandem/internal/wildcard"
 
 // Wildcard addresses follow Artemis: an address name is a list of words
 // separated by '.', a word '*' matches exactly one word and a word '#'
@@ -21,52 +21,14 @@ type wildcardPattern struct {
 // parseWildcard reports whether name contains a wildcard word and returns
 // its parsed form.
 func parseWildcard(name string) (wildcardPattern, bool) {
-	words := strings.Split(name, ".")
-	wild := false
-	for i, w := range words {
-		switch w {
-		case "*", "#":
-			wild = true
-		case ">":
-			words[i] = "#"
-			wild = true
-		}
-	}
+	words, wild := wildcard.Words(name)
 	return wildcardPattern{words: words}, wild
 }
 
 // match reports whether address (a concrete name) matches the pattern. It
 // runs only when an address or a wildcard subscription is created, never
 // per message.
-func (p wildcardPattern) match(address string) bool {
-	addr := strings.Split(address, ".")
-	// ok[j] says whether the pattern words seen so far match addr[:j];
-	// tracking every prefix keeps several '#' words linear, not exponential.
-	ok := make([]bool, len(addr)+1)
-	next := make([]bool, len(addr)+1)
-	ok[0] = true
-	for _, w := range p.words {
-		clear(next)
-		switch w {
-		case "#":
-			seen := false
-			for j := range ok {
-				seen = seen || ok[j]
-				next[j] = seen
-			}
-		case "*":
-			for j := 1; j <= len(addr); j++ {
-				next[j] = ok[j-1]
-			}
-		default:
-			for j := 1; j <= len(addr); j++ {
-				next[j] = ok[j-1] && addr[j-1] == w
-			}
-		}
-		ok, next = next, ok
-	}
-	return ok[len(addr)]
-}
+func (p wildcardPattern) match(address string) bool { return wildcard.Match(p.words, address) }
 
 // indexAddressLocked links a newly registered address into the wildcard
 // index: a wildcard address is added to the match list of every address it

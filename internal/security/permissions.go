@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"tandem/internal/wildcard"
 )
 
 // ErrBadPattern reports an address pattern that cannot be used.
@@ -64,35 +66,7 @@ func (p Pattern) Match(address string) bool {
 	if len(p.words) == 1 && p.multis == 1 {
 		return true // "#" matches everything
 	}
-	addr := strings.Split(address, ".")
-	// ok[j] reports whether the pattern words seen so far match addr[:j].
-	// Dynamic programming keeps patterns with many '#' words linear in the
-	// product of the lengths instead of exponential with backtracking.
-	ok := make([]bool, len(addr)+1)
-	next := make([]bool, len(addr)+1)
-	ok[0] = true
-	for _, w := range p.words {
-		clear(next)
-		switch w {
-		case "#":
-			// '#' extends any match by zero or more words.
-			seen := false
-			for j := range ok {
-				seen = seen || ok[j]
-				next[j] = seen
-			}
-		case "*":
-			for j := 1; j <= len(addr); j++ {
-				next[j] = ok[j-1]
-			}
-		default:
-			for j := 1; j <= len(addr); j++ {
-				next[j] = ok[j-1] && addr[j-1] == w
-			}
-		}
-		ok, next = next, ok
-	}
-	return ok[len(addr)]
+	return wildcard.Match(p.words, address)
 }
 
 // ComparePatterns orders patterns by specificity: it is negative when a is

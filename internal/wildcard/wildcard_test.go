@@ -1,0 +1,48 @@
+package wildcard
+
+import "testing"
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		pattern, address string
+		want             bool
+	}{
+		{"a.b", "a.b", true},
+		{"a.b", "a.c", false},
+		{"a.*", "a.b", true},
+		{"a.*", "a", false},
+		{"a.*", "a.b.c", false},
+		{"a.#", "a", true},
+		{"a.#", "a.b.c", true},
+		{"a.>", "a.b.c", true},
+		{"#", "anything.at.all", true},
+		{"#.c", "c", true},
+		{"#.c", "a.b.c", true},
+		{"#.c", "a.b.d", false},
+		{"a.#.c.#.e", "a.c.e", true},
+		{"a.#.c.#.e", "a.x.c.y.z.e", true},
+		{"a.#.c.#.e", "a.x.y.z.e", false},
+		{"*.*", "a.b", true},
+		{"*.*", "a", false},
+		{"a*.b", "a*.b", true}, // '*' inside a word is literal
+		{"a*.b", "ab.b", false},
+		{"#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.x", "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.y", false},
+	}
+	for _, tt := range tests {
+		words, _ := Words(tt.pattern)
+		if got := Match(words, tt.address); got != tt.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tt.pattern, tt.address, got, tt.want)
+		}
+	}
+}
+
+func TestWords(t *testing.T) {
+	for _, tt := range []struct {
+		pattern string
+		wild    bool
+	}{{"a.b", false}, {"a.*", true}, {"#", true}, {"a.>", true}, {"a>.b", false}} {
+		if _, wild := Words(tt.pattern); wild != tt.wild {
+			t.Errorf("Words(%q) wild = %v, want %v", tt.pattern, wild, tt.wild)
+		}
+	}
+}
