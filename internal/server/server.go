@@ -100,6 +100,7 @@ func (s *Server) startServing(epoch uint64) error {
 	if err != nil {
 		return err
 	}
+	opened := time.Now()
 	s.store = st
 	auth, perms, err := s.security()
 	if err != nil {
@@ -129,11 +130,13 @@ func (s *Server) startServing(epoch uint64) error {
 		st.Close()
 		return err
 	}
+	built := time.Now()
 	if err := b.Start(); err != nil {
 		s.closePager()
 		st.Close()
 		return fmt.Errorf("recover broker state: %w", err)
 	}
+	recovered := time.Now()
 	s.broker = b
 	stompSrv := stompproto.NewServer(stompproto.Options{
 		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
@@ -166,8 +169,14 @@ func (s *Server) startServing(epoch uint64) error {
 	}
 	s.started = time.Now()
 	s.web.serving(b)
+	// The phases of a start, so that an operator can see what a takeover
+	// spends its time on: replaying the journal (store), rebuilding the
+	// queues from it (broker), and the rest (security, paging, large
+	// messages, acceptors).
 	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "epoch", epoch,
-		"startup", time.Since(begin).Round(time.Microsecond).String())
+		"startup", time.Since(begin).Round(time.Microsecond).String(),
+		"store_open", opened.Sub(begin).Round(time.Microsecond).String(),
+		"broker_start", recovered.Sub(built).Round(time.Microsecond).String())
 	return nil
 }
 
