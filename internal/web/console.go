@@ -338,39 +338,39 @@ func (s *Server) failoverForm(w http.ResponseWriter, r *http.Request, pg *page) 
 }
 
 func (s *Server) addressesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Addresses"
-	if b := s.opts.Node.Broker(); b != nil {
+	s.listPage(w, pg, "Addresses", "addresses", func(b Broker) {
 		for _, a := range b.Addresses() {
 			pg.Addresses = append(pg.Addresses, addressJSON(a))
 		}
-	} else {
-		pg.NotLive = true
-	}
-	s.render(w, http.StatusOK, "addresses", pg)
+	})
 }
 
 func (s *Server) consumersPage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Consumers"
-	if b := s.opts.Node.Broker(); b != nil {
+	s.listPage(w, pg, "Consumers", "consumers", func(b Broker) {
 		for _, c := range b.Consumers() {
 			pg.Consumers = append(pg.Consumers, consumerJSON(c))
 		}
-	} else {
-		pg.NotLive = true
-	}
-	s.render(w, http.StatusOK, "consumers", pg)
+	})
 }
 
 func (s *Server) connectionsPage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Connections"
-	if b := s.opts.Node.Broker(); b != nil {
+	s.listPage(w, pg, "Connections", "connections", func(b Broker) {
 		for _, c := range b.Connections() {
 			pg.Connections = append(pg.Connections, connectionJSON(c))
 		}
+	})
+}
+
+// listPage renders a page listing what fill reads from the serving broker,
+// or the not-live notice on a node that serves none.
+func (s *Server) listPage(w http.ResponseWriter, pg *page, title, name string, fill func(Broker)) {
+	pg.Title = title
+	if b := s.opts.Node.Broker(); b != nil {
+		fill(b)
 	} else {
 		pg.NotLive = true
 	}
-	s.render(w, http.StatusOK, "connections", pg)
+	s.render(w, http.StatusOK, name, pg)
 }
 
 // humanBytes formats a byte count with a binary unit.
