@@ -25,18 +25,23 @@ func dialAdmin(t *testing.T, ctx context.Context, url string) *client.Conn {
 	return c
 }
 
-// TestClientFailsOverThroughTopology gives a client only the live's URL; it
-// learns the backup from the live's CONNECTED frame and fails over to it.
-func TestClientFailsOverThroughTopology(t *testing.T) {
-	p := newPair(t, nil, nil)
+// startAnnounced starts p's master, then its slave, and waits until the
+// slave waits for the lock and the master has its announcement. It returns
+// the master's process.
+func startAnnounced(t *testing.T, p pair) *proc {
+	t.Helper()
 	master := start(t, p.master)
 	waitListening(t, p.master.addr(), 20*time.Second)
 	slave := start(t, p.slave)
 	slave.waitLog("waiting for the live lock", 20*time.Second)
 	master.waitLog("backup announced", 20*time.Second)
+	return master
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// dialLearnsBackup connects a failover client given only p's master and
+// checks that the CONNECTED frame taught it the slave's address.
+func dialLearnsBackup(t *testing.T, ctx context.Context, p pair) *client.Conn {
+	t.Helper()
 	c := dialAdmin(t, ctx, "failover:("+p.master.url()+")")
 	slaveURL := fmt.Sprintf("tcp://localhost:%d", 61616+p.slave.offset)
 	var known []string
@@ -44,8 +49,19 @@ func TestClientFailsOverThroughTopology(t *testing.T) {
 		known = append(known, ep.String())
 	}
 	if !slices.Contains(known, slaveURL) {
-		t.Fatalf("client endpoints %v do not include the announced backup %s", c.Endpoints(), slaveURL)
+		t.Fatalf("client endpoints %v do not include the announced backup %s", known, slaveURL)
 	}
+	return c
+}
+
+// TestClientFailsOverThroughTopology gives a client only the live's URL; it
+// learns the backup from the live's CONNECTED frame and fails over to it.
+func TestClientFailsOverThroughTopology(t *testing.T) {
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := dialLearnsBackup(t, ctx, p)
 	if err := c.Send(ctx, "queue://topo", []byte("before")); err != nil {
 		t.Fatal(err)
 	}
@@ -82,23 +98,10 @@ func TestTopologyWithRequiredLogin(t *testing.T) {
 			t.Errorf("%s/etc/broker.yaml holds the cluster password but has mode %v, want 0600", in.dir, perm)
 		}
 	}
-	master := start(t, p.master)
-	waitListening(t, p.master.addr(), 20*time.Second)
-	slave := start(t, p.slave)
-	slave.waitLog("waiting for the live lock", 20*time.Second)
-	master.waitLog("backup announced", 20*time.Second)
-
+	startAnnounced(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := dialAdmin(t, ctx, "failover:("+p.master.url()+")")
-	slaveURL := fmt.Sprintf("tcp://localhost:%d", 61616+p.slave.offset)
-	var known []string
-	for _, ep := range c.Endpoints() {
-		known = append(known, ep.String())
-	}
-	if !slices.Contains(known, slaveURL) {
-		t.Fatalf("client endpoints %v do not include the announced backup %s", known, slaveURL)
-	}
+	dialLearnsBackup(t, ctx, p)
 	// The cluster user may log in (to announce) but not use queues.
 	cu, err := client.Dial(ctx, p.master.url(), client.WithCredentials("cluster", "s3cret"))
 	if err != nil {
