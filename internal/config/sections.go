@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"tandem/internal/tlsconfig"
 )
 
 // config decodes the top-level mapping of broker.yaml into c, which holds
@@ -79,19 +81,12 @@ func (d *decoder) web(n *yaml.Node, path string, w *Web) {
 	})
 }
 
-// webServerTLSOptions are the TLS options a server takes, by the names of
-// acceptor URLs (client-only ones such as verifyHost make no sense here).
-var webServerTLSOptions = []string{
-	"sslEnabled", "certPath", "keyPath", "keyStorePath", "keyStorePassword", "keyStoreType",
-	"trustStorePath", "trustStorePassword", "trustStoreType", "needClientAuth", "wantClientAuth",
-	"enabledProtocols",
-}
-
 // webTLS reads web.tls, a mapping of TLS option names to values.
 func (d *decoder) webTLS(n *yaml.Node, path string) map[string]string {
 	out := make(map[string]string)
-	handlers := make(map[string]handler, len(webServerTLSOptions))
-	for _, name := range webServerTLSOptions {
+	names := tlsconfig.ServerOptions()
+	handlers := make(map[string]handler, len(names))
+	for _, name := range names {
 		handlers[name] = func(v *yaml.Node, p string) {
 			if s, ok := d.str(v, p); ok {
 				out[name] = s

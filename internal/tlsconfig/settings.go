@@ -63,6 +63,15 @@ var optionNames = []string{
 // IsOption reports whether name is a TLS option Parse reads.
 func IsOption(name string) bool { return slices.Contains(optionNames, name) }
 
+// clientOnly are the options that only mean something on a client.
+var clientOnly = []string{"verifyHost", "trustAll"}
+
+// ServerOptions returns the names of the options a server's settings take
+// (every option but the client-only verifyHost and trustAll).
+func ServerOptions() []string {
+	return slices.DeleteFunc(slices.Clone(optionNames), func(n string) bool { return slices.Contains(clientOnly, n) })
+}
+
 // Parse reads the TLS options among opts (other keys are ignored). A
 // boolean that is not true or false, an unknown protocol or keystore type,
 // or a half-given certificate is an error wrapping ErrBadOption that names
