@@ -64,7 +64,15 @@ func (c *Conn) tlsFor(ep Endpoint) (*tls.Config, error) {
 		}
 		return cfg, nil
 	}
-	ts, err := tlsconfig.Parse(tlsParams(c.opts.Params, ep.Params))
+	return EndpointTLS(ep, c.opts)
+}
+
+// EndpointTLS returns the TLS configuration a client uses for ep of a URL
+// parsed with ParseURL (ep's own options over the URL's), or nil when ep is
+// plain TCP. Tools that reach a broker's other ports, such as its HTTP
+// port, use it to trust the broker as its messaging URL says.
+func EndpointTLS(ep Endpoint, o URLOptions) (*tls.Config, error) {
+	ts, err := tlsconfig.Parse(tlsParams(o.Params, ep.Params))
 	if err != nil {
 		return nil, err
 	}

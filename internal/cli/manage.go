@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"tandem/client"
-	"tandem/internal/tlsconfig"
 	"tandem/internal/web"
 )
 
@@ -84,7 +83,7 @@ func (f *mgmtFlags) httpBases() ([]string, error) {
 			return nil, fmt.Errorf("cannot derive the HTTP port of %s: its port %d is not 61616 plus a port offset; pass --http-url http://%s:PORT",
 				ep, ep.Port, ep.Host)
 		}
-		cfg, err := endpointTLS(ep, opts.Params)
+		cfg, err := client.EndpointTLS(ep, opts)
 		if err != nil {
 			return nil, fmt.Errorf("--url %q: %w", f.url, err)
 		}
@@ -99,31 +98,6 @@ func (f *mgmtFlags) httpBases() ([]string, error) {
 		out = append(out, base)
 	}
 	return out, nil
-}
-
-// endpointTLS returns the client TLS settings of a messaging endpoint (its
-// own options over the URL's), or nil when it is plain TCP.
-func endpointTLS(ep client.Endpoint, urlParams map[string]string) (*tls.Config, error) {
-	opts := make(map[string]string)
-	for _, params := range []map[string]string{urlParams, ep.Params} {
-		for k, v := range params {
-			if tlsconfig.IsOption(k) {
-				opts[k] = v
-			}
-		}
-	}
-	ts, err := tlsconfig.Parse(opts)
-	if err != nil {
-		return nil, err
-	}
-	switch ep.Scheme {
-	case "ssl", "tls", "stomp+ssl", "stomp+tls":
-		ts.Enabled = true
-	}
-	if !ts.Enabled {
-		return nil, nil
-	}
-	return tlsconfig.Client(ts, ep.Host)
 }
 
 // apiClient calls one node's management API.
