@@ -183,13 +183,6 @@ func (j *Journal) kill(id uint64, e entry, killer *dataFile) {
 	delete(j.recs, id)
 }
 
-// liveUpdates returns the number of live updates of id.
-func (j *Journal) liveUpdates(id uint64) int {
-	n := 0
-	j.eachUpdate(id, j.recs[id], func(r updRef) { n += int(r.n) })
-	return n
-}
-
 // sorted returns the data files in sequence order.
 func (j *Journal) sorted() []*dataFile {
 	if j.orderDirty || len(j.order) != len(j.files) {
