@@ -97,6 +97,10 @@ type Options struct {
 	FS     FS           // file system; nil means OSFS
 	Logger *slog.Logger // nil discards
 
+	// Reserve, when set, holds memory faulted in before Open for the
+	// payloads replay copies (see Reserve). Open empties it.
+	Reserve *Reserve
+
 	// Indexed, when set, is called by Open once replay has indexed the
 	// journal and before the first call of load, with the number of live
 	// records load is about to be called for (so the caller can size what it

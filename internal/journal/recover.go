@@ -52,6 +52,9 @@ func Open(opts Options, load func(rec Record) error) (*Journal, error) {
 }
 
 func (j *Journal) recover(load func(Record) error) error {
+	// Whatever replay leaves of the reserve is garbage once it ends.
+	j.opts.Reserve.freeHeap()
+	defer j.opts.Reserve.close()
 	dir := j.opts.Dir
 	if err := j.fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("journal: create directory %s: %w", dir, err)
@@ -149,9 +152,10 @@ func (j *Journal) recover(load func(Record) error) error {
 	// cost more than the copying. For a large journal, fault the first blocks
 	// in on another goroutine while pass 1, which uses one core, runs.
 	var pre *prefaulter
+	reserved := j.opts.Reserve.slabBytes()
 	if adds > 0 {
 		est := payload / int64(adds) * int64(max(0, adds-deletes))
-		pre = startPrefault(est)
+		pre = startPrefault(est - reserved)
 	}
 	defer pre.stop()
 
@@ -224,7 +228,7 @@ func (j *Journal) recover(load func(Record) error) error {
 	if j.opts.Indexed != nil {
 		j.opts.Indexed(len(j.recs))
 	}
-	pre.limit(j.liveBytes)
+	pre.limit(j.liveBytes - reserved)
 	if err := j.deliver(files, views, load, pre); err != nil {
 		return err
 	}
@@ -541,7 +545,7 @@ func (j *Journal) deliver(files []*dataFile, views []replayView, load func(Recor
 		q       []pendingRec
 		head    int
 		waiting = make(map[uint64]int) // id -> index in q
-		mem     = slab{pre: pre}
+		mem     = slab{pre: pre, res: j.opts.Reserve}
 		err     error
 		live    = j.liveAdds()
 	)
@@ -651,6 +655,7 @@ type slab struct {
 	size  int
 	next  chan []byte
 	pre   *prefaulter // blocks faulted in ahead of replay, if any
+	res   *Reserve    // blocks faulted in before Open, taken first
 }
 
 func (s *slab) copy(b []byte) []byte {
@@ -670,6 +675,10 @@ func (s *slab) copy(b []byte) []byte {
 
 // take returns the next block: twice the size of the last, up to slabBlock.
 func (s *slab) take() []byte {
+	if b := s.res.take(); b != nil {
+		s.size = slabBlock
+		return b
+	}
 	if s.pre != nil {
 		if b, ok := <-s.pre.blocks; ok {
 			s.size = slabBlock
@@ -691,14 +700,7 @@ func (s *slab) take() []byte {
 	next := make(chan []byte, 1)
 	s.next = next
 	size := min(2*s.size, slabBlock)
-	go func() {
-		nb := hugeBlock(size)
-		full := nb[:size]
-		for i := 0; i < len(full); i += 4096 {
-			full[i] = 0
-		}
-		next <- nb
-	}()
+	go func() { next <- touchedBlock(size) }()
 	return b
 }
 
@@ -725,12 +727,7 @@ func startPrefault(est int64) *prefaulter {
 	go func() {
 		defer close(p.blocks)
 		for made := int64(0); made < p.want.Load() && !p.quit.Load(); made += slabBlock {
-			b := hugeBlock(slabBlock)
-			full := b[:slabBlock]
-			for i := 0; i < len(full); i += 4096 {
-				full[i] = 0
-			}
-			p.blocks <- b
+			p.blocks <- touchedBlock(slabBlock)
 		}
 	}()
 	return p

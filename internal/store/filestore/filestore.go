@@ -35,9 +35,12 @@ type Options struct {
 	CompactMinFiles   int
 	CompactPercentage int
 	// Epoch is stamped on every journal file this store creates.
-	Epoch  uint64
-	FS     journal.FS
-	Logger *slog.Logger
+	Epoch uint64
+	// Reserve, when set, is memory faulted in ahead for replaying the
+	// message journal (see journal.Reserve).
+	Reserve *journal.Reserve
+	FS      journal.FS
+	Logger  *slog.Logger
 }
 
 // Store is a store.Store on the journal.
@@ -104,7 +107,7 @@ func Open(opts Options) (*Store, error) {
 	s.msgs, err = journal.Open(journal.Options{
 		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
 		BufferTimeout: opts.BufferTimeout, CompactMinFiles: opts.CompactMinFiles, CompactPercentage: opts.CompactPercentage,
-		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, Indexed: dec.size,
+		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, Indexed: dec.size, Reserve: opts.Reserve,
 	}, func(rec journal.Record) error {
 		seen(rec.ID)
 		switch rec.Type {
