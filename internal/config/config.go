@@ -261,6 +261,12 @@ type HAPolicy struct {
 	// AllowFailback makes a backup that became live hand back to the
 	// primary when the primary restarts. It only applies to a backup.
 	AllowFailback bool
+	// StandbyReserve is the most memory a waiting node faults in ahead for
+	// the journal it will replay when it takes over (standby-reserve: a
+	// size); 0 means auto (the journal's size on disk, up to a quarter of
+	// the machine's memory) and StandbyReserveOff turns it off.
+	StandbyReserve    int64
+	StandbyReserveOff bool
 }
 
 // Connector names a URL at which a node (this one or a peer) is reachable.

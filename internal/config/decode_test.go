@@ -133,6 +133,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`b.yaml:1: ha-policy.shared-store: "leader" is not a shared-store role`}},
 		{"allow-failback on a primary", "ha-policy:\n  shared-store:\n    primary:\n      allow-failback: true\n",
 			[]string{`b.yaml:4: unknown key "allow-failback" in ha-policy.shared-store.primary`}},
+		{"bad standby reserve", "ha-policy:\n  shared-store:\n    backup: {standby-reserve: lots}\n",
+			[]string{`b.yaml:3: ha-policy.shared-store.backup.standby-reserve: "lots" is not a standby reserve; expected auto, off, or a size`}},
 		{"HA without persistence", "persistence-enabled: false\nha-policy: {shared-store: primary}\n",
 			[]string{`b.yaml:2: ha-policy: shared-store high availability needs the journal`}},
 		{"address setting ranges", "address-settings:\n  a:\n    redelivery-delay: 10s\n    max-redelivery-delay: 1s\n    redelivery-delay-multiplier: 0.5\n    expiry-delay: -5\n    max-delivery-attempts: 0\n",
@@ -192,6 +194,14 @@ func TestParseValid(t *testing.T) {
 			func(c *Config) bool { return c.HA == HAPolicy{Mode: HABackup, AllowFailback: true} }},
 		{"HA backup without failback", "ha-policy:\n  shared-store:\n    slave: {allow-failback: false, failover-on-shutdown: yes}\n",
 			func(c *Config) bool { return c.HA == HAPolicy{Mode: HABackup, FailoverOnShutdown: true} }},
+		{"standby reserve capped", "ha-policy:\n  shared-store:\n    backup: {standby-reserve: 2GiB}\n",
+			func(c *Config) bool {
+				return c.HA == HAPolicy{Mode: HABackup, AllowFailback: true, StandbyReserve: 2 << 30}
+			}},
+		{"standby reserve off", "ha-policy:\n  shared-store:\n    primary: {standby-reserve: \"off\"}\n",
+			func(c *Config) bool { return c.HA == HAPolicy{Mode: HAPrimary, StandbyReserveOff: true} }},
+		{"standby reserve auto", "ha-policy:\n  shared-store:\n    primary: {standby-reserve: auto}\n",
+			func(c *Config) bool { return c.HA == HAPolicy{Mode: HAPrimary} }},
 		{"artemis integer nanoseconds", "journal-buffer-timeout: 500000\n",
 			func(c *Config) bool { return c.JournalBufferTimeout == 500*time.Microsecond }},
 		{"integer sizes and separators", "journal-file-size: 10485760\nid-cache-size: 20_000\n",

@@ -255,14 +255,26 @@ func writeHA(w *yamlWriter, ha HAPolicy) {
 		w.line(1, "shared-store:")
 		w.line(2, "primary:")
 		w.kv(3, "failover-on-shutdown", strconv.FormatBool(ha.FailoverOnShutdown))
+		writeStandbyReserve(w, ha)
 	case HABackup:
 		w.line(0, "ha-policy:")
 		w.line(1, "shared-store:")
 		w.line(2, "backup:")
 		w.kv(3, "allow-failback", strconv.FormatBool(ha.AllowFailback))
 		w.kv(3, "failover-on-shutdown", strconv.FormatBool(ha.FailoverOnShutdown))
+		writeStandbyReserve(w, ha)
 	default:
 		w.comment(0, "ha-policy:\n  shared-store:\n    primary:\n      failover-on-shutdown: false")
+	}
+}
+
+// writeStandbyReserve writes standby-reserve when it is not the default.
+func writeStandbyReserve(w *yamlWriter, ha HAPolicy) {
+	switch {
+	case ha.StandbyReserveOff:
+		w.kv(3, "standby-reserve", "off")
+	case ha.StandbyReserve > 0:
+		w.kv(3, "standby-reserve", FormatSize(ha.StandbyReserve))
 	}
 }
 

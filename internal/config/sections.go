@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -276,7 +277,10 @@ func (d *decoder) sharedStore(n *yaml.Node, path string, ha *HAPolicy) {
 				return
 			}
 			*ha = HAPolicy{Mode: mode, AllowFailback: mode == HABackup}
-			fields := map[string]handler{"failover-on-shutdown": to(&ha.FailoverOnShutdown, d.boolean)}
+			fields := map[string]handler{
+				"failover-on-shutdown": to(&ha.FailoverOnShutdown, d.boolean),
+				"standby-reserve":      func(v *yaml.Node, p string) { d.standbyReserve(v, p, ha) },
+			}
 			if mode == HABackup {
 				fields["allow-failback"] = to(&ha.AllowFailback, d.boolean)
 			}
@@ -290,6 +294,28 @@ func (d *decoder) sharedStore(n *yaml.Node, path string, ha *HAPolicy) {
 	if roles == 0 {
 		d.problem(n.Line, path, "no role given; set primary or backup, e.g. shared-store: primary")
 	}
+}
+
+// standbyReserve reads standby-reserve: auto, off (or 0), or a size.
+func (d *decoder) standbyReserve(n *yaml.Node, p string, ha *HAPolicy) {
+	s, ok := d.scalar(n, p, "auto, off or a size")
+	if !ok {
+		return
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		ha.StandbyReserve, ha.StandbyReserveOff = 0, false
+		return
+	case "off", "false", "0":
+		ha.StandbyReserve, ha.StandbyReserveOff = 0, true
+		return
+	}
+	v, err := ParseSize(s)
+	if err != nil || v < 0 {
+		d.problem(d.deref(n).Line, p, "%q is not a standby reserve; expected auto, off, or a size such as 512MiB or 2GiB", s)
+		return
+	}
+	ha.StandbyReserve, ha.StandbyReserveOff = v, false
 }
 
 func (d *decoder) connectors(n *yaml.Node, path string) []Connector {

@@ -39,8 +39,16 @@ func (s *Server) runHA(ctx context.Context) error {
 		if ann != nil {
 			go ann.run(annCtx)
 		}
+		// While it waits, the node faults in memory for the replay that
+		// taking over starts with (standby-reserve).
+		reserve := journal.NewReserve()
+		// A block being faulted in when the lock comes is dropped, not
+		// waited for (Reserve is safe for that).
+		reserveCtx, stopReserving := context.WithCancel(ctx)
+		go s.keepReserve(reserveCtx, reserve)
 		live, err := ha.Wait(ctx, opts)
 		stopAnnouncing()
+		stopReserving()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting: nothing to release
@@ -49,7 +57,7 @@ func (s *Server) runHA(ctx context.Context) error {
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
 		granted := live.AcquiredAt()
-		if err := s.startServing(live.Epoch()); err != nil {
+		if err := s.startServing(live.Epoch(), reserve); err != nil {
 			return errors.Join(err, live.Stop())
 		}
 		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",

@@ -14,6 +14,7 @@ import (
 	"tandem/internal/broker"
 	"tandem/internal/config"
 	"tandem/internal/ha"
+	"tandem/internal/journal"
 	"tandem/internal/listener"
 	"tandem/internal/paging"
 	stompproto "tandem/internal/protocol/stomp"
@@ -88,15 +89,15 @@ func (s *Server) stopWithTimeout() error {
 
 // Start opens the store, recovers the broker and opens the acceptors of a
 // standalone broker.
-func (s *Server) Start() error { return s.startServing(0) }
+func (s *Server) Start() error { return s.startServing(0, nil) }
 
 // startServing opens the store with the given fencing epoch, recovers the
 // broker and opens the acceptors.
-func (s *Server) startServing(epoch uint64) error {
+func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
-	st, err := s.openStore(epoch)
+	st, err := s.openStore(epoch, reserve)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,9 @@ func (s *Server) startServing(epoch uint64) error {
 	return nil
 }
 
-func (s *Server) openStore(epoch uint64) (store.Store, error) {
+// openStore opens the store; reserve, if not nil, is memory faulted in ahead
+// for the replay.
+func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store, error) {
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
@@ -190,6 +193,7 @@ func (s *Server) openStore(epoch uint64) (store.Store, error) {
 		FileSize: s.cfg.JournalFileSize, MinFiles: s.cfg.JournalMinFiles, Sync: s.cfg.JournalSync,
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
 		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
+		Reserve: reserve,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
