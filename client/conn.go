@@ -561,7 +561,6 @@ func (c *Conn) encode(tr *transport, o outFrame) {
 // a reconnect in progress.
 func (c *Conn) failLocked(err error) {
 	c.err = err
-	close(c.done)
 	c.stop()
 	if c.outage != nil && c.outage.timer != nil {
 		c.outage.timer.Stop()
@@ -577,6 +576,9 @@ func (c *Conn) failLocked(err error) {
 	}
 	clear(c.subs)
 	clear(c.txs)
+	// Done is closed last, so that whoever it wakes finds every request,
+	// subscription and transaction already failed.
+	close(c.done)
 }
 
 // nextIDLocked returns a connection-unique id with the given prefix. The
