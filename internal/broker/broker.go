@@ -209,7 +209,7 @@ func (b *Broker) Start() error {
 				continue
 			}
 			e.storedRefs++
-			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime, heapIndex: -1}
+			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime}
 			b.charge(r)
 			holdBody(e, 1)
 			q.lock()
@@ -222,7 +222,7 @@ func (b *Broker) Start() error {
 			batch.DeleteMessage(sm.Message.ID)
 			b.commit(&batch, false, nil)
 			b.discardBody(sm.Message)
-		} else if l := sm.Message.Large; l != nil {
+		} else if l := sm.Message.Large(); l != nil {
 			referencedBodies[l.ID] = true
 		}
 	}

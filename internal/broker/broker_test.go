@@ -426,3 +426,30 @@ func TestLastValueQueueKeepsNewest(t *testing.T) {
 	_, k := subscribe(t, s, SubscribeOptions{Address: "prices"})
 	equal(t, bodies(k.wait(t, 1)), []string{"3"})
 }
+
+// TestLastValueReplacesScheduled checks that a newer value replaces one that
+// waits for its scheduled time, leaving other keys' scheduled messages alone.
+func TestLastValueReplacesScheduled(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{Addresses: []AddressConfig{{Name: "prices", Anycast: true,
+		Queues: []QueueConfig{{Name: "prices", RoutingType: message.Anycast, Durable: true, LastValue: true}}}}})
+	s := session(t, b, "")
+	later := time.Now().Add(time.Hour).UnixMilli()
+	for _, kv := range [][2]string{{"ACME", "1"}, {"INIT", "i"}, {"ACME", "2"}, {"BETA", "b"}} {
+		m := msg("prices", kv[1])
+		m.SetProperty(message.PropLastValue, kv[0])
+		m.ScheduledTime = later
+		send(t, s, m)
+	}
+	m := msg("prices", "3")
+	m.SetProperty(message.PropLastValue, "ACME")
+	send(t, s, m)
+	info, err := b.Queue("prices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Messages != 3 || info.Scheduled != 2 {
+		t.Fatalf("queue holds %d messages, %d scheduled; want 3 and 2 (ACME=3 ready, INIT and BETA scheduled)", info.Messages, info.Scheduled)
+	}
+	_, k := subscribe(t, s, SubscribeOptions{Address: "prices"})
+	equal(t, bodies(k.wait(t, 1)), []string{"3"})
+}

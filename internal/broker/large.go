@@ -83,13 +83,13 @@ func (s *Session) OpenLargeBody(l *message.Large) (io.ReadCloser, error) {
 // DiscardLargeBody deletes the body of a large message that was never sent
 // (its SEND failed before reaching the broker).
 func (s *Session) DiscardLargeBody(l *message.Large) {
-	s.b.discardBody(&message.Message{Large: l})
+	s.b.discardBody(&message.Message{Extra: &message.Extra{Large: l}})
 }
 
 // guardLarge wraps the done callback of a send of m so that a refused
 // large message's body is deleted.
 func (b *Broker) guardLarge(m *message.Message, done func(error)) func(error) {
-	if m.Large == nil {
+	if m.Large() == nil {
 		return done
 	}
 	return func(err error) {
@@ -102,17 +102,17 @@ func (b *Broker) guardLarge(m *message.Message, done func(error)) func(error) {
 
 // discardBody deletes the body file of a large message no queue holds.
 func (b *Broker) discardBody(m *message.Message) {
-	if m.Large == nil || b.opts.Large == nil {
+	if m.Large() == nil || b.opts.Large == nil {
 		return
 	}
-	if err := b.opts.Large.Delete(m.Large.ID); err != nil {
-		b.log.Warn("could not delete a large message body", "event", "large_message_error", "id", m.Large.ID, "err", err)
+	if err := b.opts.Large.Delete(m.Large().ID); err != nil {
+		b.log.Warn("could not delete a large message body", "event", "large_message_error", "id", m.Large().ID, "err", err)
 	}
 }
 
 // holdBody counts n more queue references to a large message's body.
 func holdBody(e *entry, n int) {
-	if e.m.Large != nil {
+	if e.m.Large() != nil {
 		atomic.AddInt32(&e.liveRefs, int32(n))
 	}
 }
@@ -120,7 +120,7 @@ func holdBody(e *entry, n int) {
 // releaseBody drops one reference to a large message's body, deleting the
 // file with the last.
 func (b *Broker) releaseBody(r *ref) {
-	if r.e.m.Large == nil || r.bodyReleased {
+	if r.e.m.Large() == nil || r.bodyReleased {
 		return
 	}
 	r.bodyReleased = true
@@ -131,14 +131,15 @@ func (b *Broker) releaseBody(r *ref) {
 
 // copyBody gives a copy of a large message its own name for the body.
 func (b *Broker) copyBody(cp *message.Message) error {
-	if cp.Large == nil || b.opts.Large == nil {
+	l := cp.Large()
+	if l == nil || b.opts.Large == nil {
 		return nil
 	}
-	id, err := b.opts.Large.Link(cp.Large.ID)
+	id, err := b.opts.Large.Link(l.ID)
 	if err != nil {
 		return err
 	}
-	cp.Large = &message.Large{ID: id, Size: cp.Large.Size}
+	cp.SetLarge(&message.Large{ID: id, Size: l.Size})
 	return nil
 }
 

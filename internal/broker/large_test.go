@@ -38,7 +38,7 @@ func largeMsg(t *testing.T, s *Session, addr string, body []byte) *message.Messa
 	}
 	m := msg(addr, "")
 	m.Body = nil
-	m.Large = &message.Large{ID: w.ID(), Size: int64(len(body))}
+	m.SetLarge(&message.Large{ID: w.ID(), Size: int64(len(body))})
 	return m
 }
 
@@ -54,7 +54,7 @@ func bodyFiles(t *testing.T, dir string) []string {
 
 func readBody(t *testing.T, s *Session, d Delivery) []byte {
 	t.Helper()
-	rc, err := s.OpenLargeBody(d.Message.Large)
+	rc, err := s.OpenLargeBody(d.Message.Large())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestLargeTopicMessageReachesEveryAutoAckSubscriber(t *testing.T) {
 		reading := func(d Delivery) {
 			// Open the body while the delivery is handed over, as the
 			// STOMP adapter does.
-			rc, err := s.OpenLargeBody(d.Message.Large)
+			rc, err := s.OpenLargeBody(d.Message.Large())
 			if err != nil {
 				t.Errorf("subscriber cannot open the body: %v", err)
 			} else {

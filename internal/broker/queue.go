@@ -178,7 +178,9 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 			q.ready--
 			q.finishLocked(old)
 		case refScheduled:
-			heap.Remove(&q.sched, old.heapIndex)
+			if i := q.sched.index(old); i >= 0 {
+				heap.Remove(&q.sched, i)
+			}
 			q.finishLocked(old)
 		}
 	}

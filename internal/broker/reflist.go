@@ -34,7 +34,6 @@ type ref struct {
 	deliveryID uint64
 	consumer   *Consumer
 	next, prev *ref
-	heapIndex  int
 }
 
 // refList is an intrusive doubly linked list of refs. Refs carry their own
@@ -92,21 +91,24 @@ func (h refHeap) Less(i, j int) bool {
 	}
 	return h[i].e.m.ID < h[j].e.m.ID
 }
-func (h refHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
-}
-func (h *refHeap) Push(x any) {
-	r := x.(*ref)
-	r.heapIndex = len(*h)
-	*h = append(*h, r)
-}
+func (h refHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *refHeap) Push(x any)   { *h = append(*h, x.(*ref)) }
 func (h *refHeap) Pop() any {
 	old := *h
 	r := old[len(old)-1]
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	r.heapIndex = -1
 	return r
+}
+
+// index returns r's position in h, or -1. Refs keep no index of their own
+// (it would make every queued message 16 bytes bigger for a lookup only a
+// last-value queue replacing a scheduled message needs), so this scans.
+func (h refHeap) index(r *ref) int {
+	for i, x := range h {
+		if x == r {
+			return i
+		}
+	}
+	return -1
 }

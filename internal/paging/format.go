@@ -90,14 +90,14 @@ func appendMessage(b []byte, m *message.Message) []byte {
 	if m.Durable {
 		flags |= 2
 	}
-	if m.Large != nil {
+	if m.Large() != nil {
 		flags |= 4
 	}
 	b = append(b, flags, m.Priority)
 	b = binary.AppendVarint(b, m.Timestamp)
 	b = binary.AppendVarint(b, m.Expiration)
 	b = binary.AppendVarint(b, m.ScheduledTime)
-	for _, s := range []string{m.ContentType, m.CorrelationID, m.ReplyTo, m.Type} {
+	for _, s := range []string{m.ContentType(), m.CorrelationID(), m.ReplyTo(), m.Type()} {
 		b = appendString(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Properties)))
@@ -107,9 +107,9 @@ func appendMessage(b []byte, m *message.Message) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Body)))
 	b = append(b, m.Body...)
-	if m.Large != nil {
-		b = binary.AppendUvarint(b, m.Large.ID)
-		b = binary.AppendUvarint(b, uint64(m.Large.Size))
+	if l := m.Large(); l != nil {
+		b = binary.AppendUvarint(b, l.ID)
+		b = binary.AppendUvarint(b, uint64(l.Size))
 	}
 	return b
 }
@@ -202,10 +202,13 @@ func decodePayload(p []byte) (*message.Message, []uint64, error) {
 	m.Timestamp = r.varint("timestamp")
 	m.Expiration = r.varint("expiration")
 	m.ScheduledTime = r.varint("scheduled time")
-	m.ContentType = string(r.bytes("content type"))
-	m.CorrelationID = string(r.bytes("correlation id"))
-	m.ReplyTo = string(r.bytes("reply-to"))
-	m.Type = string(r.bytes("type"))
+	ct := string(r.bytes("content type"))
+	corr := string(r.bytes("correlation id"))
+	replyTo := string(r.bytes("reply-to"))
+	typ := string(r.bytes("type"))
+	if ct != "" || corr != "" || replyTo != "" || typ != "" {
+		m.SetHeaders(ct, corr, replyTo, typ)
+	}
 	np := r.uvarint("property count")
 	if np > uint64(len(p)) {
 		r.fail("property count")
@@ -219,7 +222,7 @@ func decodePayload(p []byte) (*message.Message, []uint64, error) {
 		m.Body = append([]byte(nil), body...)
 	}
 	if flags&4 != 0 {
-		m.Large = &message.Large{ID: r.uvarint("large body id"), Size: int64(r.uvarint("large body size"))}
+		m.SetLarge(&message.Large{ID: r.uvarint("large body id"), Size: int64(r.uvarint("large body size"))})
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d stray bytes after the record", ErrCorrupt, len(r.b))

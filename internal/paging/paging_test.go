@@ -20,7 +20,7 @@ func testMessage(i int) *message.Message {
 	return &message.Message{
 		Address: "orders.eu", RoutingType: message.Multicast, Durable: i%2 == 0, Priority: 7,
 		Timestamp: 1700000000000 + int64(i), Expiration: 1800000000000, ScheduledTime: 0,
-		ContentType: "text/plain", CorrelationID: "c-1", ReplyTo: "/queue/replies", Type: "order",
+		Extra:      &message.Extra{ContentType: "text/plain", CorrelationID: "c-1", ReplyTo: "/queue/replies", Type: "order"},
 		Properties: []message.Property{{Key: "region", Value: "eu"}, {Key: "_AMQ_DUPL_ID", Value: fmt.Sprint("d-", i)}},
 		Body:       []byte(fmt.Sprintf("body %d", i)),
 	}

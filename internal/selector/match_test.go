@@ -26,16 +26,13 @@ const testDeliveryCount = 3
 // fullMessage has every header set.
 func fullMessage(props ...string) *message.Message {
 	m := &message.Message{
-		ID:            42,
-		Address:       "orders",
-		Durable:       true,
-		Priority:      7,
-		Timestamp:     1700000000000,
-		Expiration:    1700000060000,
-		ContentType:   "text/plain",
-		CorrelationID: "corr-1",
-		ReplyTo:       "/queue/replies",
-		Type:          "order",
+		ID:         42,
+		Address:    "orders",
+		Durable:    true,
+		Priority:   7,
+		Timestamp:  1700000000000,
+		Expiration: 1700000060000,
+		Extra:      &message.Extra{ContentType: "text/plain", CorrelationID: "corr-1", ReplyTo: "/queue/replies", Type: "order"},
 	}
 	addProps(m, props)
 	return m

@@ -230,11 +230,11 @@ func (h header) value(m *message.Message, deliveryCount uint32) value {
 	case hDeliveryCount:
 		return longVal(int64(deliveryCount))
 	case hCorrelationID:
-		return optional(m.CorrelationID)
+		return optional(m.CorrelationID())
 	case hType:
-		return optional(m.Type)
+		return optional(m.Type())
 	case hReplyTo:
-		return optional(m.ReplyTo)
+		return optional(m.ReplyTo())
 	case hMessageID:
 		if m.ID == 0 {
 			// Not yet assigned: the message has not been routed.

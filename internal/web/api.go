@@ -433,8 +433,8 @@ func messageJSON(it broker.BrowseItem) MessageJSON {
 	if m.Expiration != 0 {
 		j.Expiration = stamp(time.UnixMilli(m.Expiration))
 	}
-	for k, v := range map[string]string{"content-type": m.ContentType, "correlation-id": m.CorrelationID,
-		"reply-to": m.ReplyTo, "type": m.Type} {
+	for k, v := range map[string]string{"content-type": m.ContentType(), "correlation-id": m.CorrelationID(),
+		"reply-to": m.ReplyTo(), "type": m.Type()} {
 		if v != "" {
 			j.Headers[k] = v
 		}

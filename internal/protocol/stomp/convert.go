@@ -25,7 +25,7 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	if d.address != c.sendAddr {
 		c.sendAddr = strings.Clone(d.address)
 	}
-	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body, Large: c.large}
+	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
 	h := f.Headers
 	if v, ok := h.Get("persistent"); ok {
 		m.Durable = v == "true"
@@ -44,12 +44,14 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 		}
 		m.Expiration = e
 	}
-	m.ContentType, _ = h.Get("content-type")
-	m.CorrelationID, _ = h.Get("correlation-id")
-	m.Type, _ = h.Get("type")
+	var x message.Extra
+	x.ContentType, _ = h.Get("content-type")
+	x.CorrelationID, _ = h.Get("correlation-id")
+	x.Type, _ = h.Get("type")
 	if v, ok := h.Get("reply-to"); ok {
-		m.ReplyTo = c.exportReplyTo(v)
+		x.ReplyTo = c.exportReplyTo(v)
 	}
+	x.Large = c.large
 	// Only the first occurrence of a repeated header counts. A typical
 	// frame has a handful of headers, so a linear look-back over the
 	// properties kept so far beats building a set per frame; a frame with
@@ -75,7 +77,10 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 		}
 		m.Properties = append(m.Properties, message.Property{Key: kv.Key, Value: kv.Value})
 	}
-	detachText(m)
+	c.detachText(m, &x)
+	if x != (message.Extra{}) {
+		m.Extra = &x
+	}
 	return m, nil
 }
 
@@ -90,26 +95,39 @@ func countSendHeaders(h wire.Headers) int {
 	return n
 }
 
-// detachText copies the header text m keeps into one string of its own. The
-// reader gives all of a frame's header text one backing string, so without
-// this a queued message would hold on to every header of its SEND frame
-// (destination, receipt, content-length...) for the sake of one property.
-func detachText(m *message.Message) {
-	n := len(m.ContentType) + len(m.CorrelationID) + len(m.Type) + len(m.ReplyTo)
-	for _, p := range m.Properties {
-		n += len(p.Key) + len(p.Value)
+// detachText copies the header text m and its extra part x keep into one
+// string of their own. The reader gives all of a frame's header text one
+// backing string, so without this a queued message would hold on to every
+// header of its SEND frame (destination, receipt, content-length...) for the
+// sake of one property. Property names the connection has seen before are
+// shared instead of copied (see conn.internKey): a producer sends the same
+// few names on every message.
+func (c *conn) detachText(m *message.Message, x *message.Extra) {
+	n := len(x.ContentType) + len(x.CorrelationID) + len(x.Type) + len(x.ReplyTo)
+	var interned uint64 // bit i: property i's name is the connection's copy
+	for i := range m.Properties {
+		p := &m.Properties[i]
+		if k, ok := c.internKey(p.Key); ok && i < 64 {
+			p.Key = k
+			interned |= 1 << i
+		} else {
+			n += len(p.Key)
+		}
+		n += len(p.Value)
 	}
 	if n == 0 {
 		return
 	}
 	var b strings.Builder
 	b.Grow(n)
-	b.WriteString(m.ContentType)
-	b.WriteString(m.CorrelationID)
-	b.WriteString(m.Type)
-	b.WriteString(m.ReplyTo)
-	for _, p := range m.Properties {
-		b.WriteString(p.Key)
+	b.WriteString(x.ContentType)
+	b.WriteString(x.CorrelationID)
+	b.WriteString(x.Type)
+	b.WriteString(x.ReplyTo)
+	for i, p := range m.Properties {
+		if i >= 64 || interned&(1<<i) == 0 {
+			b.WriteString(p.Key)
+		}
 		b.WriteString(p.Value)
 	}
 	text, off := b.String(), 0
@@ -118,14 +136,41 @@ func detachText(m *message.Message) {
 		off += len(s)
 		return s
 	}
-	m.ContentType = next(m.ContentType)
-	m.CorrelationID = next(m.CorrelationID)
-	m.Type = next(m.Type)
-	m.ReplyTo = next(m.ReplyTo)
+	x.ContentType = next(x.ContentType)
+	x.CorrelationID = next(x.CorrelationID)
+	x.Type = next(x.Type)
+	x.ReplyTo = next(x.ReplyTo)
 	for i := range m.Properties {
-		m.Properties[i].Key = next(m.Properties[i].Key)
+		if i >= 64 || interned&(1<<i) == 0 {
+			m.Properties[i].Key = next(m.Properties[i].Key)
+		}
 		m.Properties[i].Value = next(m.Properties[i].Value)
 	}
+}
+
+// Property names a connection keeps one copy of: at most internMax names of
+// at most internMaxLen bytes each, so a client that invents names cannot
+// grow the table without bound.
+const (
+	internMax    = 64
+	internMaxLen = 64
+)
+
+// internKey returns the connection's own copy of the property name k,
+// making one if there is room; ok is false when k is not interned.
+func (c *conn) internKey(k string) (string, bool) {
+	if s, ok := c.keys[k]; ok {
+		return s, true
+	}
+	if len(k) > internMaxLen || len(c.keys) >= internMax {
+		return "", false
+	}
+	if c.keys == nil {
+		c.keys = make(map[string]string)
+	}
+	s := strings.Clone(k)
+	c.keys[s] = s
+	return s, true
 }
 
 // hasProperty reports whether ps holds a property named key.
@@ -164,8 +209,12 @@ func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
 	if sub.ackMode != broker.AckAuto {
 		h = append(h, wire.Header{Key: "ack", Value: ackID(d.Consumer.ID(), d.ID)})
 	}
-	if m.ContentType != "" {
-		h = append(h, wire.Header{Key: "content-type", Value: m.ContentType})
+	x := m.Extra
+	if x == nil {
+		x = &message.Extra{}
+	}
+	if x.ContentType != "" {
+		h = append(h, wire.Header{Key: "content-type", Value: x.ContentType})
 	}
 	h = append(h,
 		wire.Header{Key: "expires", Value: strconv.FormatInt(m.Expiration, 10)},
@@ -179,14 +228,14 @@ func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
 		h = append(h, wire.Header{Key: "redelivered", Value: "true"})
 	}
 	h = append(h, wire.Header{Key: "delivery-count", Value: strconv.FormatUint(uint64(d.DeliveryCount), 10)})
-	if m.CorrelationID != "" {
-		h = append(h, wire.Header{Key: "correlation-id", Value: m.CorrelationID})
+	if x.CorrelationID != "" {
+		h = append(h, wire.Header{Key: "correlation-id", Value: x.CorrelationID})
 	}
-	if m.ReplyTo != "" {
-		h = append(h, wire.Header{Key: "reply-to", Value: m.ReplyTo})
+	if x.ReplyTo != "" {
+		h = append(h, wire.Header{Key: "reply-to", Value: x.ReplyTo})
 	}
-	if m.Type != "" {
-		h = append(h, wire.Header{Key: "type", Value: m.Type})
+	if x.Type != "" {
+		h = append(h, wire.Header{Key: "type", Value: x.Type})
 	}
 	for _, p := range m.Properties {
 		h = append(h, wire.Header{Key: p.Key, Value: p.Value})

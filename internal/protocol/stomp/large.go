@@ -102,7 +102,7 @@ func (c *conn) copyBody(w io.Writer, body *wire.BodyStream) error {
 // writer.
 func (c *conn) enqueueDelivery(sub *subscription, d broker.Delivery, credit *broker.Consumer) {
 	f := messageFrame(sub, d)
-	l := d.Message.Large
+	l := d.Message.Large()
 	if l == nil {
 		c.enqueue(f, credit)
 		return

@@ -209,6 +209,9 @@ type conn struct {
 	// sendAddr is the address of the last SEND, kept as a string of its own
 	// so queued messages share it (touched only by the read goroutine).
 	sendAddr string
+	// keys holds the property names this connection's messages share
+	// (conn.internKey).
+	keys map[string]string
 
 	// Subscriptions, touched only by the read goroutine.
 	subs   map[string]*subscription

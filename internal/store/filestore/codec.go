@@ -114,7 +114,7 @@ func (d *decoder) bool() bool {
 const codecVersionLarge = 2
 
 func encodeMessage(e *encoder, m *message.Message) {
-	if m.Large != nil {
+	if m.Large() != nil {
 		e.b = append(e.b, codecVersionLarge)
 	} else {
 		e.b = append(e.b, codecVersion)
@@ -126,19 +126,19 @@ func encodeMessage(e *encoder, m *message.Message) {
 	e.varint(m.Timestamp)
 	e.varint(m.Expiration)
 	e.varint(m.ScheduledTime)
-	e.str(m.ContentType)
-	e.str(m.CorrelationID)
-	e.str(m.ReplyTo)
-	e.str(m.Type)
+	e.str(m.ContentType())
+	e.str(m.CorrelationID())
+	e.str(m.ReplyTo())
+	e.str(m.Type())
 	e.uvarint(uint64(len(m.Properties)))
 	for _, p := range m.Properties {
 		e.str(p.Key)
 		e.str(p.Value)
 	}
 	e.bytes(m.Body)
-	if m.Large != nil {
-		e.uvarint(m.Large.ID)
-		e.uvarint(uint64(m.Large.Size))
+	if l := m.Large(); l != nil {
+		e.uvarint(l.ID)
+		e.uvarint(uint64(l.Size))
 	}
 }
 
@@ -183,10 +183,10 @@ func decodeMessage(p []byte, in interner) (*message.Message, error) {
 	m.Timestamp = d.varint()
 	m.Expiration = d.varint()
 	m.ScheduledTime = d.varint()
-	m.ContentType = d.str()
-	m.CorrelationID = d.str()
-	m.ReplyTo = d.str()
-	m.Type = d.str()
+	ct, corr, replyTo, typ := d.str(), d.str(), d.str(), d.str()
+	if ct != "" || corr != "" || replyTo != "" || typ != "" {
+		m.SetHeaders(ct, corr, replyTo, typ)
+	}
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		return nil, fmt.Errorf("message record: %w", errShort)
@@ -200,7 +200,7 @@ func decodeMessage(p []byte, in interner) (*message.Message, error) {
 	}
 	m.Body = d.raw()
 	if large {
-		m.Large = &message.Large{ID: d.uvarint(), Size: int64(d.uvarint())}
+		m.SetLarge(&message.Large{ID: d.uvarint(), Size: int64(d.uvarint())})
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("message record: %w", d.err)

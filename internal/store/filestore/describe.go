@@ -47,8 +47,8 @@ func Describe(op journal.Op) (string, error) {
 			props[i] = p.Key + "=" + p.Value
 		}
 		body := fmt.Sprintf("%dB", len(m.Body))
-		if m.Large != nil {
-			body = fmt.Sprintf("large:%d(%dB)", m.Large.ID, m.Large.Size)
+		if m.Large() != nil {
+			body = fmt.Sprintf("large:%d(%dB)", m.Large().ID, m.Large().Size)
 		}
 		return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d expires=%d body=%s props=[%s]",
 			m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Expiration, body, strings.Join(props, ",")), nil
