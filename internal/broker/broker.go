@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,13 @@ func New(opts Options) (*Broker, error) {
 		b.now = time.Now
 	}
 	b.dups = newDupCaches(opts.IDCacheSize)
+	// Consumer ids start at a random point, not 1: a STOMP acknowledgement
+	// names its message by consumer and delivery number, and a client that
+	// reconnects (to this node restarted, or to its backup) and then
+	// acknowledges a message it got before, with the old ids, must match
+	// nothing rather than another consumer's unrelated message. Kept below
+	// 2^53 so the ids stay exact as JSON numbers in the console.
+	b.nextConsumer.Store(1<<44 + rand.Uint64N(1<<48))
 	return b, nil
 }
 

@@ -453,3 +453,24 @@ func TestLastValueReplacesScheduled(t *testing.T) {
 	_, k := subscribe(t, s, SubscribeOptions{Address: "prices"})
 	equal(t, bodies(k.wait(t, 1)), []string{"3"})
 }
+
+// TestConsumerIDsDifferAcrossStarts checks that a broker started on the same
+// store (a restart, or a backup taking over) numbers its consumers apart from
+// the previous one: acknowledgement ids embed the consumer id, and a client's
+// stale acknowledgement must not name a new, unrelated delivery.
+func TestConsumerIDsDifferAcrossStarts(t *testing.T) {
+	st := memstore.New()
+	seen := map[uint64]bool{}
+	for range 3 {
+		b := startBroker(t, st, Options{})
+		c, _ := subscribe(t, session(t, b, ""), SubscribeOptions{Address: "q"})
+		if c.ID() < 1<<44 || c.ID() >= 1<<53 {
+			t.Fatalf("consumer id %d outside [2^44, 2^53)", c.ID())
+		}
+		if seen[c.ID()] {
+			t.Fatalf("consumer id %d again after a restart", c.ID())
+		}
+		seen[c.ID()] = true
+		b.Close()
+	}
+}
