@@ -45,6 +45,8 @@ const (
 type chaosTally struct {
 	mu         sync.Mutex
 	confirmed  map[string]bool            // bodies (p<w>-<seq>) the broker confirmed
+	sentAt     map[string]time.Time       // when each was handed to Send
+	flushedAt  map[string]time.Time       // when the Flush that confirmed it returned
 	attempted  map[string]bool            // bodies a producer tried to send
 	stored     map[string]map[string]bool // body -> message ids it was delivered as
 	deliveries int                        // MESSAGE frames received, redeliveries included
@@ -54,7 +56,8 @@ type chaosTally struct {
 }
 
 func newChaosTally() *chaosTally {
-	t := &chaosTally{confirmed: map[string]bool{}, attempted: map[string]bool{}, stored: map[string]map[string]bool{}}
+	t := &chaosTally{confirmed: map[string]bool{}, attempted: map[string]bool{}, stored: map[string]map[string]bool{},
+		sentAt: map[string]time.Time{}, flushedAt: map[string]time.Time{}}
 	for q := range t.lastSeq {
 		for p := range t.lastSeq[q] {
 			t.lastSeq[q][p] = -1
@@ -132,10 +135,47 @@ func (c *chaosTally) deliveryCount() int {
 	return c.deliveries
 }
 
+// chaosTimeline records, with times, what the controller did and what the
+// clients saw (connections lost and regained), so that a loss can be
+// placed among the events around the moment its message was confirmed.
+type chaosTimeline struct {
+	mu     sync.Mutex
+	events []chaosEvent
+}
+
+type chaosEvent struct {
+	at   time.Time
+	what string
+}
+
+func (tl *chaosTimeline) add(format string, args ...any) {
+	if tl == nil {
+		return
+	}
+	e := chaosEvent{at: time.Now(), what: fmt.Sprintf(format, args...)}
+	tl.mu.Lock()
+	tl.events = append(tl.events, e)
+	tl.mu.Unlock()
+}
+
+// around returns the events from before-from to after-to, one per line.
+func (tl *chaosTimeline) around(from, to time.Time, margin time.Duration) string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var b strings.Builder
+	for _, e := range tl.events {
+		if e.at.After(from.Add(-margin)) && e.at.Before(to.Add(margin)) {
+			fmt.Fprintf(&b, "  %s %s\n", e.at.Format("15:04:05.000"), e.what)
+		}
+	}
+	return b.String()
+}
+
 // chaosNodes is the controller's view of the pair: which process runs
 // which instance and which node is live.
 type chaosNodes struct {
 	t     *testing.T
+	tl    *chaosTimeline
 	in    [2]instance // master, slave
 	procs [2]*proc
 	live  int // index of the live node
@@ -150,9 +190,16 @@ func (n *chaosNodes) gone(i int) {
 	n.procs[i] = nil
 }
 
-func (n *chaosNodes) start(i int) { n.procs[i] = start(n.t, n.in[i]) }
+func (n *chaosNodes) start(i int) {
+	n.tl.add("controller: start %s", chaosNodeName[i])
+	n.procs[i] = start(n.t, n.in[i])
+}
+
+// chaosNodeName names the nodes in the timeline.
+var chaosNodeName = [2]string{"master", "slave"}
 
 func (n *chaosNodes) kill(i int) {
+	n.tl.add("controller: SIGKILL %s", chaosNodeName[i])
 	if n.procs[i] != nil {
 		n.procs[i].kill()
 		n.gone(i)
@@ -160,6 +207,7 @@ func (n *chaosNodes) kill(i int) {
 }
 
 func (n *chaosNodes) stop(i int) {
+	n.tl.add("controller: graceful stop of %s", chaosNodeName[i])
 	if n.procs[i] != nil {
 		n.procs[i].stop()
 		n.gone(i)
@@ -169,6 +217,7 @@ func (n *chaosNodes) stop(i int) {
 func (n *chaosNodes) waitLive(i int) {
 	n.t.Helper()
 	waitListening(n.t, n.in[i].addr(), 30*time.Second)
+	n.tl.add("controller: %s is live", chaosNodeName[i])
 	n.live = i
 }
 
@@ -279,7 +328,8 @@ func TestChaos(t *testing.T) {
 	p := newPair(t, nil, nil)
 	chaosConfig(t, p.master)
 	chaosConfig(t, p.slave)
-	nodes := &chaosNodes{t: t, in: [2]instance{p.master, p.slave}}
+	tl := &chaosTimeline{}
+	nodes := &chaosNodes{t: t, tl: tl, in: [2]instance{p.master, p.slave}}
 	nodes.start(0)
 	nodes.waitLive(0)
 	nodes.start(1)
@@ -296,10 +346,14 @@ func TestChaos(t *testing.T) {
 	// connected, so that it tests failover rather than the first dial.
 	var dialled sync.WaitGroup
 	dialled.Add(chaosProducers + chaosQueues - 1)
-	dial := func(url string, opts ...client.Option) (*client.Conn, error) {
+	dial := func(who string, url string, opts ...client.Option) (*client.Conn, error) {
 		opts = append(opts, client.WithCredentials("admin", "admin"), client.WithEventHandler(func(ev client.Event) {
-			if ev.Kind == client.EventReconnected {
+			switch ev.Kind {
+			case client.EventReconnected:
 				reconnects.Add(1)
+				tl.add("%s: reconnected to %s", who, ev.Endpoint)
+			case client.EventConnectionLost:
+				tl.add("%s: lost %s (%v)", who, ev.Endpoint, ev.Err)
 			}
 		}))
 		return client.Dial(ctx, url, opts...)
@@ -374,6 +428,9 @@ func TestChaos(t *testing.T) {
 		if len(tally.stored[key]) == 0 {
 			if missing++; missing <= 5 {
 				chaosPostMortem(t, p, key)
+				t.Logf("%s was sent at %s and confirmed by a Flush that returned at %s; around then:\n%s", key,
+					tally.sentAt[key].Format("15:04:05.000"), tally.flushedAt[key].Format("15:04:05.000"),
+					tl.around(tally.sentAt[key], tally.flushedAt[key], 3*time.Second))
 				if where, ok := moved[key]; ok {
 					t.Errorf("confirmed %s was not consumed: the broker moved it to %s", key, where)
 				} else {
@@ -454,9 +511,12 @@ func chaosPostMortem(t *testing.T, p pair, key string) {
 
 // chaosMoved browses the dead-letter and expiry queues and returns the
 // chaos messages found there, with where and why.
-func chaosMoved(ctx context.Context, t *testing.T, dial func(string, ...client.Option) (*client.Conn, error), url string) map[string]string {
+// chaosDialer connects a client, named who in the timeline.
+type chaosDialer func(who, url string, opts ...client.Option) (*client.Conn, error)
+
+func chaosMoved(ctx context.Context, t *testing.T, dial chaosDialer, url string) map[string]string {
 	t.Helper()
-	c, err := dial(url)
+	c, err := dial("browser", url)
 	if err != nil {
 		t.Errorf("browse the dead-letter queue: %v", err)
 		return nil
@@ -480,9 +540,9 @@ func chaosMoved(ctx context.Context, t *testing.T, dial func(string, ...client.O
 
 // chaosProduce sends persistent messages to the chaos queues in turn, each
 // with a duplicate id derived from its key, until stop is closed.
-func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial func(string, ...client.Option) (*client.Conn, error),
+func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial chaosDialer,
 	url string, w, window int, stop <-chan struct{}, connected func()) {
-	c, err := dial(url, client.WithSendWindow(window))
+	c, err := dial(fmt.Sprintf("p%d", w), url, client.WithSendWindow(window))
 	connected()
 	if err != nil {
 		t.Errorf("producer %d: %v", w, err)
@@ -495,9 +555,11 @@ func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial fun
 			t.Errorf("producer %d: flush: %v", w, err)
 			return false
 		}
+		now := time.Now()
 		tally.mu.Lock()
 		for _, k := range unflushed {
 			tally.confirmed[k] = true
+			tally.flushedAt[k] = now
 		}
 		tally.mu.Unlock()
 		unflushed = unflushed[:0]
@@ -521,6 +583,7 @@ func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial fun
 		}
 		tally.mu.Lock()
 		tally.attempted[key] = true
+		tally.sentAt[key] = time.Now()
 		if q != chaosQueues-1 {
 			tally.backlog++
 		}
@@ -560,10 +623,10 @@ func chaosWaitBacklog(tally *chaosTally, stop <-chan struct{}) bool {
 // chaosConsume consumes one chaos queue with individual acks, from the
 // moment begin is closed until stop is closed and the queue has been quiet
 // for a moment.
-func chaosConsume(ctx context.Context, t *testing.T, tally *chaosTally, dial func(string, ...client.Option) (*client.Conn, error),
+func chaosConsume(ctx context.Context, t *testing.T, tally *chaosTally, dial chaosDialer,
 	url string, q int, begin, stop <-chan struct{}, connected func()) {
 	<-begin
-	c, err := dial(url)
+	c, err := dial(fmt.Sprintf("consumer %d", q), url)
 	if err != nil {
 		connected()
 		t.Errorf("consumer %d: %v", q, err)
