@@ -89,6 +89,11 @@ func TestFailoverResendsUnconfirmedSends(t *testing.T) {
 				t.Errorf("after Flush: %d requests pending, %d window slots taken", left, slots)
 			}
 
+			// Events reach the handler on a goroutine of their own: wait for
+			// the last one before looking at them all.
+			if ev := evs.wait(t, EventReconnected); ev.Endpoint != b.URL() || ev.Attempt != 1 {
+				t.Errorf("reconnected event = %+v", ev)
+			}
 			var kinds []EventKind
 			for _, ev := range evs.all() {
 				kinds = append(kinds, ev.Kind)
@@ -96,9 +101,6 @@ func TestFailoverResendsUnconfirmedSends(t *testing.T) {
 			wantKinds := []EventKind{EventConnected, EventConnectionLost, EventReconnecting, EventReconnected}
 			if !slices.Equal(kinds, wantKinds) {
 				t.Errorf("events %v, want %v", kinds, wantKinds)
-			}
-			if ev := evs.wait(t, EventReconnected); ev.Endpoint != b.URL() || ev.Attempt != 1 {
-				t.Errorf("reconnected event = %+v", ev)
 			}
 			if ev := evs.wait(t, EventConnectionLost); ev.Endpoint != a.URL() || ev.Err == nil {
 				t.Errorf("connection-lost event = %+v", ev)
