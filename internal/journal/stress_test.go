@@ -106,7 +106,7 @@ func TestCrashRounds(t *testing.T) {
 		o.CompactMinFiles, o.CompactPercentage = 2, []int{-1, 30, 60}[rng.IntN(3)]
 		o.Sync = rng.IntN(2) == 0
 		o.FS = ffs
-		j, recs := openOrFail(t, o)
+		j, recs := open(t, o)
 		checkRound(t, rounds, recs, workers)
 
 		ffs.CrashAfter(20 + rng.IntN(1500))
@@ -134,26 +134,13 @@ func TestCrashRounds(t *testing.T) {
 		j.Close()
 	}
 	o := testOptions(dir)
-	j, recs := openOrFail(t, o)
+	j, recs := open(t, o)
 	checkRound(t, rounds, recs, workers)
 	j.Close()
 	t.Logf("%d crash rounds survived: %d batches, %d compactions, %d files reclaimed", rounds, batches, compactions, reclaimed)
 	if compactions == 0 || reclaimed == 0 {
 		t.Errorf("the workload neither compacted nor reclaimed, so it tested little")
 	}
-}
-
-func openOrFail(t *testing.T, o Options) (*Journal, []Record) {
-	t.Helper()
-	var recs []Record
-	j, err := Open(o, func(r Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Open after a crash: %v", err)
-	}
-	return j, recs
 }
 
 // checkRound compares what a reopen recovered with each worker's model, and
