@@ -28,7 +28,7 @@ func (q *queue) consumerGoneLocked(now int64) {
 // autoDeletableLocked reports whether q may be auto-deleted at now. It
 // requires q.mu and b.mu.
 func (q *queue) autoDeletableLocked(set AddressSettings, now int64) bool {
-	if !q.autoCreated || q.configured || q.owner != nil || q.deleted || !set.AutoDeleteQueues {
+	if !q.autoCreated || q.configured || q.owner != nil || q.deleted || q.closed || !set.AutoDeleteQueues {
 		return false
 	}
 	if !q.hadConsumer || len(q.consumers) > 0 || q.sending.Load() > 0 {

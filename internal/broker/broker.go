@@ -331,7 +331,7 @@ func (b *Broker) Close() {
 		if q.timer != nil {
 			q.timer.Stop()
 		}
-		q.deleted = true
+		q.closed = true
 		q.unlock()
 	}
 }

@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"tandem/internal/message"
+	"tandem/internal/store"
 	"tandem/internal/store/memstore"
 )
 
@@ -473,4 +475,81 @@ func TestConsumerIDsDifferAcrossStarts(t *testing.T) {
 		seen[c.ID()] = true
 		b.Close()
 	}
+}
+
+// heldStore is a memstore whose commits can be held back, to finish after
+// the broker closed, as a journal write does when a stop overtakes it.
+type heldStore struct {
+	*memstore.Store
+	mu   sync.Mutex
+	hold bool
+	held []func()
+}
+
+func (h *heldStore) Commit(b *store.Batch, sync bool, done func(error)) {
+	h.mu.Lock()
+	if h.hold {
+		cp := *b
+		cp.Ops = slices.Clone(b.Ops)
+		h.held = append(h.held, func() { h.Store.Commit(&cp, sync, done) })
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	h.Store.Commit(b, sync, done)
+}
+
+// release lets the held commits through, in order, and stops holding.
+func (h *heldStore) release() {
+	h.mu.Lock()
+	held := h.held
+	h.held, h.hold = nil, false
+	h.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+}
+
+// TestSendDurableWhenCloseOvertakesIt is the chaos test's lost message: a
+// send whose write completes after the broker closed (a failback, a stop)
+// must stay in the store for the next start, not be acknowledged away. Its
+// duplicate-detection id is stored with it, so a resend to the next live
+// node is confirmed as a duplicate of the stored message.
+func TestSendDurableWhenCloseOvertakesIt(t *testing.T) {
+	st := memstore.New()
+	b := startBroker(t, st, Options{})
+	send(t, session(t, b, ""), msg("orders", "before"))
+	b.Close()
+	st.Reopen()
+
+	hs := &heldStore{Store: st}
+	b, err := New(Options{Store: hs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := session(t, b, "")
+	hs.mu.Lock()
+	hs.hold = true
+	hs.mu.Unlock()
+	m := msg("orders", "overtaken")
+	m.SetProperty(message.PropDuplicateID, "d-1")
+	confirmed := make(chan error, 1)
+	s.Send(m, nil, func(err error) { confirmed <- err })
+	b.Close()
+	hs.release()
+	if err := <-confirmed; err != nil {
+		t.Fatalf("the send's write succeeded but the send reported %v", err)
+	}
+
+	st.Reopen()
+	b = startBroker(t, st, Options{})
+	s = session(t, b, "")
+	resend := msg("orders", "overtaken")
+	resend.SetProperty(message.PropDuplicateID, "d-1")
+	send(t, s, resend) // confirmed as a duplicate of the stored message
+	_, k := subscribe(t, s, SubscribeOptions{Address: "orders"})
+	equal(t, bodies(k.wait(t, 2)), []string{"before", "overtaken"})
 }

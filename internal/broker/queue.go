@@ -54,6 +54,9 @@ type queue struct {
 	rr         int
 	delivering int
 	deleted    bool
+	// closed is set when the broker closes: nothing more is enqueued,
+	// dispatched or acknowledged, and what is in the store stays there.
+	closed bool
 	// hadConsumer and idleSince (Unix ms the last consumer left) drive
 	// auto-delete: only a queue that has been consumed from and then left
 	// alone is deleted, as in Artemis.
@@ -215,7 +218,7 @@ func (q *queue) scheduleLocked(r *ref) {
 }
 
 func (q *queue) armTimerLocked() {
-	if len(q.sched) == 0 || q.deleted {
+	if len(q.sched) == 0 || q.deleted || q.closed {
 		return
 	}
 	at := q.sched[0].readyAt
@@ -262,7 +265,7 @@ func (q *queue) promoteDueLocked(now int64) {
 // dispatchLocked hands ready refs to consumers with credit, highest
 // priority first, until refs or credit run out.
 func (q *queue) dispatchLocked() {
-	if q.ready == 0 || len(q.consumers) == 0 || q.deleted {
+	if q.ready == 0 || len(q.consumers) == 0 || q.deleted || q.closed {
 		return
 	}
 	if !q.anyCreditLocked() {

@@ -222,9 +222,16 @@ func (b *Broker) deliver(rt *routed) {
 			q.sending.Add(-1)
 		}
 		b.charge(r)
-		if q.deleted {
+		switch {
+		case q.closed:
+			// The broker closed (a stop, a failback) while the message was
+			// being written. It is in the store, and whichever node starts
+			// on the store next delivers it; acknowledging it here, as for
+			// a deleted queue, would delete it, though its producer may
+			// have been told it was stored.
+		case q.deleted:
 			q.finishLocked(r)
-		} else {
+		default:
 			q.enqueueLocked(r, now)
 			q.dispatchLocked()
 		}

@@ -194,7 +194,7 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver}
 	c.ownsQueue.Store(owns)
 	q.lock()
-	if q.deleted {
+	if q.deleted || q.closed {
 		q.unlock()
 		return nil, fmt.Errorf("%w: %q was deleted", ErrNoSuchQueue, q.name)
 	}
