@@ -269,26 +269,12 @@ func (n *chaosNodes) compacting() bool {
 // compaction starts so the controller knows when it kills mid-compaction.
 func chaosConfig(t *testing.T, in instance) {
 	t.Helper()
-	path := filepath.Join(in.dir, "etc", "broker.yaml")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for _, r := range [][2]string{
-		{"journal-file-size: 10MiB", "journal-file-size: 64KiB"},
-		{"journal-compact-min-files: 10", "journal-compact-min-files: 2"},
-		{"journal-compact-percentage: 30", "journal-compact-percentage: 60"},
-		{"level: info", "level: debug"},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("%s lacks %q; the chaos test needs updating", path, r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	replaceInConfig(t, in,
+		[2]string{"journal-file-size: 10MiB", "journal-file-size: 64KiB"},
+		[2]string{"journal-compact-min-files: 10", "journal-compact-min-files: 2"},
+		[2]string{"journal-compact-percentage: 30", "journal-compact-percentage: 60"},
+		[2]string{"level: info", "level: debug"},
+	)
 }
 
 func chaosDuration(t *testing.T) time.Duration {

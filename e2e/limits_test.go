@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,24 +13,10 @@ import (
 // and checks that the running broker applies them with clear errors.
 func TestLimitsFromBrokerYAML(t *testing.T) {
 	in := create(t, "limited")
-	path := filepath.Join(in.dir, "etc", "broker.yaml")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for _, r := range [][2]string{
-		{"max-connections-per-user: -1", "max-connections-per-user: 2"},
-		{"max-destination-name-length: 1024", "max-destination-name-length: 32"},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("broker.yaml lacks %q", r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	replaceInConfig(t, in,
+		[2]string{"max-connections-per-user: -1", "max-connections-per-user: 2"},
+		[2]string{"max-destination-name-length: 1024", "max-destination-name-length: 32"},
+	)
 	start(t, in)
 	waitListening(t, in.addr(), 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -43,7 +27,7 @@ func TestLimitsFromBrokerYAML(t *testing.T) {
 			t.Fatalf("connection %d within max-connections-per-user: %v", i+1, err)
 		}
 	}
-	_, err = client.Dial(ctx, in.url(), client.WithCredentials("admin", "admin"))
+	_, err := client.Dial(ctx, in.url(), client.WithCredentials("admin", "admin"))
 	if err == nil || !strings.Contains(err.Error(), `max-connections-per-user (2) reached for user "admin"`) {
 		t.Fatalf("third connection of admin: %v; want the per-user refusal", err)
 	}

@@ -29,6 +29,22 @@ func editConfig(t *testing.T, in instance, edit func(string) string) {
 	}
 }
 
+// replaceInConfig rewrites an instance's broker.yaml, replacing each pair's
+// first text with its second; every first text must be there, so a change
+// of the generated file cannot silently void a test's setting.
+func replaceInConfig(t *testing.T, in instance, pairs ...[2]string) {
+	t.Helper()
+	editConfig(t, in, func(s string) string {
+		for _, r := range pairs {
+			if !strings.Contains(s, r[0]) {
+				t.Fatalf("%s/etc/broker.yaml lacks %q; the test needs updating", in.dir, r[0])
+			}
+			s = strings.Replace(s, r[0], r[1], 1)
+		}
+		return s
+	})
+}
+
 // receive waits up to within for the next message of sub.
 func receive(t *testing.T, sub *client.Subscription, within time.Duration) *client.Message {
 	t.Helper()
