@@ -32,7 +32,11 @@ type fakeBroker struct {
 	next    map[string]int
 	sends   int
 	commits int
-	conns   []net.Conn
+	// tagged counts the SENDs carrying the run header (short bodies);
+	// bodyLens the body lengths seen.
+	tagged   int
+	bodyLens map[int]int
+	conns    []net.Conn
 }
 
 type fakeSub struct {
@@ -119,6 +123,15 @@ func (b *fakeBroker) serve(nc net.Conn) {
 			b.mu.Unlock()
 		case stomp.CmdSend:
 			sends++
+			b.mu.Lock()
+			if _, ok := f.Headers.Get(hdrRun); ok {
+				b.tagged++
+			}
+			if b.bodyLens == nil {
+				b.bodyLens = map[int]int{}
+			}
+			b.bodyLens[len(f.Body)]++
+			b.mu.Unlock()
 			if b.stall > 0 && sends == b.stallAfter {
 				time.Sleep(b.stall)
 			}

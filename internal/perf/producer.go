@@ -14,8 +14,9 @@ import (
 	"tandem/internal/wire/stomp"
 )
 
-// Message headers the load generator adds to every message. The names are
-// Java identifiers so that JMS brokers keep them as message properties.
+// Message headers the load generator adds to a message whose body is too
+// short for a stamp (see stamp.go). The names are Java identifiers so that
+// JMS brokers keep them as message properties.
 const (
 	hdrRun = "tandemPerfRun" // the run's random id: a consumer ignores older runs' leftovers
 	hdrDue = "tandemPerfDue" // due time on the run's monotonic clock, in ns
@@ -68,6 +69,7 @@ func (p *producer) send() error {
 	cfg := p.r.cfg
 	sched := newSchedule(cfg.Rate, cfg.Producers, p.index, p.r.now())
 	run := p.r.id
+	st := newStamper(p.r.payload, run)
 	f := &stomp.Frame{Command: stomp.CmdSend, Body: p.r.payload}
 	var (
 		seq     uint64
@@ -141,9 +143,13 @@ func (p *producer) send() error {
 		if cfg.TxBatch > 0 {
 			f.Headers.Add(stomp.HdrTransaction, txID)
 		}
-		f.Headers.Add(hdrRun, run)
-		scratch = strconv.AppendInt(scratch[:0], int64(due), 10)
-		f.Headers.Add(hdrDue, string(scratch))
+		if st.body != nil {
+			f.Body = st.stamp(due)
+		} else {
+			f.Headers.Add(hdrRun, run)
+			scratch = strconv.AppendInt(scratch[:0], int64(due), 10)
+			f.Headers.Add(hdrDue, string(scratch))
+		}
 		if p.window != nil {
 			p.mu.Lock()
 			p.pending = append(p.pending, pendingSend{seq: seq, due: due})

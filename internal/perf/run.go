@@ -469,14 +469,17 @@ func (k *consumer) read() error {
 		}
 		switch f.Command {
 		case stomp.CmdMessage:
-			if f.Headers.Value(hdrRun) != run {
+			due, mine, found := readStamp(f.Body, run)
+			if !found {
+				mine = f.Headers.Value(hdrRun) == run
+				due, found = headerDue(f.Headers.Value(hdrDue))
+			}
+			if !mine {
 				continue
 			}
 			now := k.r.now()
-			if due, err := strconv.ParseInt(f.Headers.Value(hdrDue), 10, 64); err == nil {
-				if d := time.Duration(due); d >= k.r.measureFrom() {
-					record(k.e2eH, now-d)
-				}
+			if found && due >= k.r.measureFrom() {
+				record(k.e2eH, now-due)
 			}
 			k.r.received.Add(1)
 			k.r.touch(now)

@@ -3,6 +3,7 @@ package perf
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -33,16 +34,19 @@ func TestRunCountsEveryMessageOnce(t *testing.T) {
 		mutate        func(*Config)
 		wantCommits   int
 		wantConfirmed bool
+		wantTagged    bool // the run travels in headers, not in a body stamp
 	}{
-		{"persistent, one at a time", func(c *Config) {}, 0, true},
-		{"persistent, windowed, 3 producers", func(c *Config) { c.Producers, c.Consumers, c.MaxPending = 3, 2, 16 }, 0, true},
-		{"non-persistent", func(c *Config) { c.Persistent = false }, 0, false},
-		{"transactions of 10", func(c *Config) { c.TxBatch, c.MaxPending = 10, 20 }, 30, true},
-		{"transactions with a partial last batch", func(c *Config) { c.TxBatch, c.MaxPending, c.MessageCount = 7, 7, 300 }, 43, true},
+		{"persistent, one at a time", func(c *Config) {}, 0, true, false},
+		{"persistent, windowed, 3 producers", func(c *Config) { c.Producers, c.Consumers, c.MaxPending = 3, 2, 16 }, 0, true, false},
+		{"non-persistent", func(c *Config) { c.Persistent = false }, 0, false, false},
+		{"transactions of 10", func(c *Config) { c.TxBatch, c.MaxPending = 10, 20 }, 30, true, false},
+		{"transactions with a partial last batch", func(c *Config) { c.TxBatch, c.MaxPending, c.MessageCount = 7, 7, 300 }, 43, true, false},
 		{"many destinations", func(c *Config) {
 			c.Destinations = ExpandDestinations("queue://T", 5)
 			c.Producers, c.Consumers = 2, 2
-		}, 0, true},
+		}, 0, true, false},
+		{"bodies too short for a stamp", func(c *Config) { c.MessageSize = stampSize - 1 }, 0, true, true},
+		{"empty bodies", func(c *Config) { c.MessageSize, c.Producers, c.MaxPending = 0, 2, 4 }, 0, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +76,16 @@ func TestRunCountsEveryMessageOnce(t *testing.T) {
 			}
 			if rep.EndToEnd == nil || rep.EndToEnd.Count != cfg.MessageCount {
 				t.Errorf("end-to-end latency %+v, want %d samples", rep.EndToEnd, cfg.MessageCount)
+			}
+			b.mu.Lock()
+			tagged, lens := b.tagged, b.bodyLens
+			b.mu.Unlock()
+			if want := map[int]int{cfg.MessageSize: int(cfg.MessageCount)}; !maps.Equal(lens, want) {
+				t.Errorf("body lengths seen %v, want %v", lens, want)
+			}
+			if wantTagged := tt.wantTagged; wantTagged && tagged != int(cfg.MessageCount) || !wantTagged && tagged != 0 {
+				t.Errorf("%d of %d sends carry %s, want the header on all of them only when bodies are too short for a stamp (%v)",
+					tagged, cfg.MessageCount, hdrRun, wantTagged)
 			}
 			if rep.Unconfirmed != 0 || rep.Broker != "fake/1" {
 				t.Errorf("unconfirmed %d, broker %q", rep.Unconfirmed, rep.Broker)
