@@ -193,6 +193,12 @@ type Journal struct {
 	fenceErr error // guarded by ioMu
 	fenced   atomic.Bool
 
+	// runMu is held by whoever does the writer's work: the writer goroutine
+	// for each round of its loop, or a WriteInline caller that found the
+	// journal idle. Everything below marked writer-owned is guarded by it.
+	runMu  sync.Mutex
+	inline []*request // WriteInline's one-request group
+
 	// Writer-owned state; Open fills it in before the writer starts.
 	files       map[uint64]*dataFile
 	order       []*dataFile
@@ -298,6 +304,50 @@ func (j *Journal) WriteAsync(ops []Op, durable bool, done func(error)) {
 	r := j.getReq()
 	r.kind, r.ops, r.durable, r.done = reqWrite, ops, durable, done
 	j.submit(r)
+}
+
+// WriteInline is WriteAsync for a caller that has nothing to do but wait
+// for done: when the journal is idle (no batch being written or waiting,
+// and the last group confirmed at most one batch), the caller's goroutine
+// writes and syncs the batch itself and done runs before WriteInline
+// returns. That saves the hand-off to the writer goroutine and back, which
+// on a machine whose idle cores sleep is a good part of a lone producer's
+// round trip. When the journal is busy the batch joins the next group as
+// with WriteAsync, since there it shares a sync with others. done has
+// WriteAsync's constraints, and the caller must hold no lock that done
+// takes.
+func (j *Journal) WriteInline(ops []Op, durable bool, done func(error)) {
+	if !j.runMu.TryLock() {
+		j.WriteAsync(ops, durable, done)
+		return
+	}
+	j.mu.Lock()
+	idle := len(j.pending) == 0 && !j.closing && !j.exited
+	j.mu.Unlock()
+	// Without a ready file a rollover would wait for the maintainer's
+	// notification, which the writer goroutine may have taken meanwhile;
+	// leave that wait to the writer goroutine.
+	if !idle || j.released+j.waitingAtRelease > 1 || j.opts.BufferTimeout > 0 || len(j.ready) == 0 {
+		j.runMu.Unlock()
+		j.WriteAsync(ops, durable, done)
+		return
+	}
+	if j.drainMaint() != nil {
+		j.prepBackoff = true
+	}
+	r := j.getReq()
+	r.kind, r.ops, r.durable, r.done = reqWrite, ops, durable, done
+	j.inline = append(j.inline[:0], r)
+	j.process(j.inline)
+	j.inline[0] = nil
+	j.maintain()
+	j.publish()
+	j.runMu.Unlock()
+	// Batches submitted meanwhile found the writer goroutine asleep or
+	// waiting for runMu; make sure it looks.
+	if j.hasPending() {
+		j.wake()
+	}
 }
 
 // Sync makes everything written so far durable.

@@ -19,43 +19,59 @@ type frameDesc struct {
 func (j *Journal) run() {
 	defer j.wg.Done()
 	defer close(j.exitedCh)
+	j.runMu.Lock()
 	j.maintain()
 	j.publish()
+	j.runMu.Unlock()
 	for {
+		var res *compactResult
 		select {
 		case <-j.kick:
 		case <-j.maint.notify:
-		case res := <-j.compRes:
-			j.finishCompaction(res)
+		case res = <-j.compRes:
 		}
-		for {
-			if j.drainMaint() != nil {
-				j.prepBackoff = true
+		if j.round(res) {
+			return
+		}
+	}
+}
+
+// round is one wake-up of the writer goroutine: it finishes a compaction
+// whose result arrived (res), then writes groups until nothing is pending.
+// It reports whether the journal has shut down.
+func (j *Journal) round(res *compactResult) bool {
+	j.runMu.Lock()
+	defer j.runMu.Unlock()
+	if res != nil {
+		j.finishCompaction(res)
+	}
+	for {
+		if j.drainMaint() != nil {
+			j.prepBackoff = true
+		}
+		if j.hasPending() {
+			if j.opts.BufferTimeout > 0 {
+				j.linger()
+			} else {
+				j.gather()
 			}
-			if j.hasPending() {
-				if j.opts.BufferTimeout > 0 {
-					j.linger()
-				} else {
-					j.gather()
-				}
-			}
-			reqs, exit := j.take()
-			if exit {
-				j.shutdown()
-				return
-			}
-			if len(reqs) > 0 {
-				j.process(reqs)
-				clear(reqs)
-				j.spare = reqs[:0]
-			}
-			// Maintenance runs after every group, not only when the queue
-			// runs dry, so that sustained load cannot starve reclaim.
-			j.maintain()
-			j.publish()
-			if len(reqs) == 0 {
-				break
-			}
+		}
+		reqs, exit := j.take()
+		if exit {
+			j.shutdown()
+			return true
+		}
+		if len(reqs) > 0 {
+			j.process(reqs)
+			clear(reqs)
+			j.spare = reqs[:0]
+		}
+		// Maintenance runs after every group, not only when the queue
+		// runs dry, so that sustained load cannot starve reclaim.
+		j.maintain()
+		j.publish()
+		if len(reqs) == 0 {
+			return false
 		}
 	}
 }
