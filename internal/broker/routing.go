@@ -240,8 +240,9 @@ func (b *Broker) deliver(rt *routed) {
 }
 
 // send routes m and makes it visible once it is durable; done reports the
-// outcome, the point at which a producer's send is confirmed.
-func (b *Broker) send(m *message.Message, done func(error)) {
+// outcome, the point at which a producer's send is confirmed. direct lets
+// the store write it on the calling goroutine (see Session.SendDirect).
+func (b *Broker) send(m *message.Message, done func(error), direct bool) {
 	rt, err := b.prepare(m, done)
 	if err != nil {
 		callDone(done, err)
@@ -256,6 +257,7 @@ func (b *Broker) send(m *message.Message, done func(error)) {
 			return
 		}
 	}
+	rt.batch.Inline = direct
 	b.commit(&rt.batch, true, func(err error) {
 		if err == nil {
 			b.deliver(rt)

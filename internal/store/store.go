@@ -143,13 +143,19 @@ type Op struct {
 // value is an empty batch ready to use.
 type Batch struct {
 	Ops []Op
+	// Inline lets the store write the batch on the goroutine that calls
+	// Commit when it is idle, running done before Commit returns, instead
+	// of handing it to a writer goroutine. Set it only for a caller that
+	// would do nothing but wait for done anyway and holds no lock that
+	// done takes. A store may ignore it.
+	Inline bool
 }
 
 // Len returns the number of operations in the batch.
 func (b *Batch) Len() int { return len(b.Ops) }
 
 // Reset empties the batch for reuse.
-func (b *Batch) Reset() { b.Ops = b.Ops[:0] }
+func (b *Batch) Reset() { b.Ops, b.Inline = b.Ops[:0], false }
 
 // AddAddress records a new durable address.
 func (b *Batch) AddAddress(a Address) {

@@ -188,7 +188,14 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 		c.sendError(shortReason(err), err.Error(), receipt)
 		return false
 	}
-	c.session.Send(m, tx, func(err error) {
+	send := c.session.Send
+	if receipt != "" && tx == nil && c.r.Buffered() == 0 {
+		// The client is most likely waiting for this receipt before it
+		// sends again: let the store write the message on this goroutine
+		// if it is idle, rather than hand it off and back.
+		send = c.session.SendDirect
+	}
+	send(m, tx, func(err error) {
 		if err != nil {
 			c.sendError(sendRefusal(err), fmt.Sprintf("message to %q was not accepted: %v", dest, err), receipt)
 			return

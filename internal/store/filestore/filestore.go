@@ -475,6 +475,10 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 		done(nil)
 		return
 	}
+	if b.Inline {
+		s.msgs.WriteInline(mops, sync, done)
+		return
+	}
 	s.msgs.WriteAsync(mops, sync, done)
 }
 
