@@ -3,6 +3,7 @@ package stomp
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -188,14 +189,7 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 		c.sendError(shortReason(err), err.Error(), receipt)
 		return false
 	}
-	send := c.session.Send
-	if receipt != "" && tx == nil && c.r.Buffered() == 0 {
-		// The client is most likely waiting for this receipt before it
-		// sends again: let the store write the message on this goroutine
-		// if it is idle, rather than hand it off and back.
-		send = c.session.SendDirect
-	}
-	send(m, tx, func(err error) {
+	confirm := func(err error) {
 		if err != nil {
 			c.sendError(sendRefusal(err), fmt.Sprintf("message to %q was not accepted: %v", dest, err), receipt)
 			return
@@ -203,8 +197,82 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 		if receipt != "" {
 			c.enqueueReceipt(receipt)
 		}
-	})
+	}
+	if receipt != "" && tx == nil && c.r.Buffered() == 0 {
+		// The client is most likely waiting for this receipt before it
+		// sends again: let the store write the message on this goroutine
+		// if it is idle, and write the receipt from here too, rather than
+		// hand both off and back.
+		c.directSend(m, receipt, confirm)
+		return true
+	}
+	c.session.Send(m, tx, confirm)
 	return true
+}
+
+// directSend sends m with Session.SendDirect. When the confirmation comes
+// before SendDirect returns (the store wrote the message on this
+// goroutine, or was quick), the read goroutine writes the receipt itself;
+// otherwise confirm queues it for the writer goroutine as usual. direct
+// holds the send's sequence number shifted left by two, with the state in
+// the low bits: 1 while SendDirect runs, 3 while a confirmation is being
+// recorded, 2 once it is.
+func (c *conn) directSend(m *message.Message, receipt string, confirm func(error)) {
+	c.directSeq++
+	running, recording, recorded := c.directSeq<<2|1, c.directSeq<<2|3, c.directSeq<<2|2
+	c.direct.Store(running)
+	c.session.SendDirect(m, nil, func(err error) {
+		if c.direct.CompareAndSwap(running, recording) {
+			c.directErr = err
+			c.direct.Store(recorded)
+			return
+		}
+		confirm(err)
+	})
+	if c.direct.CompareAndSwap(running, 0) {
+		return // the confirmation will come later, to confirm
+	}
+	for c.direct.Load() != recorded {
+		runtime.Gosched() // another goroutine is between its two stores
+	}
+	err := c.directErr
+	c.directErr = nil
+	c.direct.Store(0)
+	if err != nil {
+		confirm(err)
+		return
+	}
+	c.writeReceiptNow(receipt)
+}
+
+// writeReceiptNow writes a RECEIPT from the read goroutine when the writer
+// goroutine is idle and nothing is queued ahead of it, saving its wake-up;
+// otherwise it queues the receipt.
+func (c *conn) writeReceiptNow(id string) {
+	if !c.wmu.TryLock() {
+		c.enqueueReceipt(id)
+		return
+	}
+	c.outMu.Lock()
+	queued := len(c.out) > 0 || c.closeAfter
+	c.outMu.Unlock()
+	if queued {
+		c.wmu.Unlock()
+		c.enqueueReceipt(id)
+		return
+	}
+	if c.receipt.Command == "" {
+		c.receipt = wire.Frame{Command: wire.CmdReceipt, Headers: wire.Headers{{Key: "receipt-id"}}}
+	}
+	c.receipt.Headers[0].Value = id
+	err := c.w.WriteFrame(&c.receipt)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.shutdown()
+	}
 }
 
 // tempName is the broker-wide name of this connection's temporary

@@ -218,6 +218,18 @@ type conn struct {
 	byCons map[uint64]*subscription
 	mu     sync.Mutex // guards byCons for the writer's credit returns
 
+	// wmu is held by whoever writes to w: the writer goroutine for each
+	// batch, or the read goroutine writing a direct send's receipt itself
+	// (writeReceiptNow).
+	wmu sync.Mutex
+	// direct tracks the SEND the read goroutine handed to SendDirect, so
+	// that a confirmation that arrives before SendDirect returns is left
+	// to the read goroutine (directSend).
+	direct    atomic.Uint64
+	directSeq uint64
+	directErr error
+	receipt   wire.Frame // the read goroutine's RECEIPT, reused
+
 	// Outbound queue.
 	outMu      sync.Mutex
 	out        []outFrame
@@ -338,15 +350,20 @@ func (c *conn) writeLoop() {
 		select {
 		case <-c.wake:
 		case <-timeout:
+			c.wmu.Lock()
 			if err := c.w.WriteHeartBeat(); err == nil {
 				err = c.w.Flush()
 			}
+			c.wmu.Unlock()
 		case <-c.closing:
 			return
 		}
 		if timeout != nil {
 			t.Stop()
 		}
+		// The batch is taken under wmu, so that a receipt the read
+		// goroutine writes directly never overtakes a frame queued before.
+		c.wmu.Lock()
 		c.outMu.Lock()
 		batch, c.out = c.out, batch[:0]
 		c.outBytes = 0
@@ -365,6 +382,7 @@ func (c *conn) writeLoop() {
 				err = c.w.WriteFrame(f)
 			}
 			if err != nil {
+				c.wmu.Unlock()
 				closeBodies(batch[i+1:])
 				c.shutdown()
 				return
@@ -374,7 +392,9 @@ func (c *conn) writeLoop() {
 			}
 		}
 		clear(batch)
-		if err := c.w.Flush(); err != nil {
+		err := c.w.Flush()
+		c.wmu.Unlock()
+		if err != nil {
 			c.shutdown()
 			return
 		}

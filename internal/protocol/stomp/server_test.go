@@ -3,6 +3,7 @@ package stomp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -352,4 +353,30 @@ func TestHeartBeatTimeoutClosesConnection(t *testing.T) {
 		}
 	}
 	c.expectClosed()
+}
+
+// TestReceiptWrittenDirectlyKeepsItsPlace checks the receipts the read
+// goroutine writes itself (a SEND with a receipt and nothing behind it):
+// each arrives, in order, and never ahead of a frame queued before it —
+// here the MESSAGE the send itself delivers to the same connection.
+func TestReceiptWrittenDirectlyKeepsItsPlace(t *testing.T) {
+	addr := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect("login", "admin", "passcode", "secret")
+	for i := range 20 {
+		id := fmt.Sprintf("r%d", i)
+		c.send("SEND", "alone", "destination", "/queue/direct", "persistent", "true", "receipt", id)
+		if got := header(t, c.expect("RECEIPT"), "receipt-id"); got != id {
+			t.Fatalf("receipt-id %s, want %s", got, id)
+		}
+	}
+	c.send("SUBSCRIBE", "", "id", "s1", "destination", "/queue/mine", "ack", "auto", "receipt", "sub")
+	c.expect("RECEIPT")
+	for i := range 20 {
+		c.send("SEND", "to myself", "destination", "/queue/mine", "persistent", "true", "receipt", fmt.Sprintf("m%d", i))
+		c.expect("MESSAGE")
+		if got := header(t, c.expect("RECEIPT"), "receipt-id"); got != fmt.Sprintf("m%d", i) {
+			t.Fatalf("receipt-id %s, want m%d", got, i)
+		}
+	}
 }
