@@ -18,8 +18,9 @@ type fakeBroker struct {
 	t  *testing.T
 	ln net.Listener
 
-	// refuse, when set, answers CONNECT with this ERROR message.
-	refuse string
+	// refuse, when set, answers CONNECT with this ERROR message;
+	// refuseSend answers the first SEND with this one and closes.
+	refuse, refuseSend string
 	// stallAfter and stall make the broker stop reading each connection
 	// for stall once it has read stallAfter SEND frames, once per connection.
 	stallAfter int
@@ -122,6 +123,10 @@ func (b *fakeBroker) serve(nc net.Conn) {
 			b.subs[d] = append(b.subs[d], &fakeSub{id: f.Headers.Value(stomp.HdrID), c: c})
 			b.mu.Unlock()
 		case stomp.CmdSend:
+			if b.refuseSend != "" {
+				c.send(&stomp.Frame{Command: stomp.CmdError, Headers: stomp.Headers{{Key: stomp.HdrMessage, Value: b.refuseSend}}})
+				return
+			}
 			sends++
 			b.mu.Lock()
 			if _, ok := f.Headers.Get(hdrRun); ok {

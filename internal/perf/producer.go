@@ -46,6 +46,13 @@ type producer struct {
 	// window holds one token per unconfirmed send; nil when sends are not
 	// confirmed.
 	window chan struct{}
+	// lockstep is set when each send is confirmed before the next
+	// (--max-pending 1, no transactions): the sending goroutine then reads
+	// each receipt itself, and the producer has no reader goroutine. A
+	// hand-off from a reader goroutine would add a wake-up to every round
+	// trip, which on a machine whose idle cores sleep is a measurable part
+	// of it, and the figure is the broker's, not the load generator's.
+	lockstep bool
 
 	mu      sync.Mutex
 	pending []pendingSend // in send order; pending[head:] are unconfirmed
@@ -60,6 +67,7 @@ func newProducer(r *runner, index int, c *conn, dests []string) *producer {
 		p.window = make(chan struct{}, r.cfg.MaxPending)
 		p.pending = make([]pendingSend, 0, r.cfg.MaxPending)
 	}
+	p.lockstep = r.cfg.Persistent && r.cfg.TxBatch == 0 && r.cfg.MaxPending == 1
 	return p
 }
 
@@ -160,6 +168,18 @@ func (p *producer) send() error {
 		}
 		p.r.sent.Add(1)
 		unflush++
+		if p.lockstep {
+			if err := flush(); err != nil {
+				return p.ioError(err)
+			}
+			if err := p.awaitReceipt(seq); err != nil {
+				if errors.Is(err, errClosing) {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
 		if cfg.TxBatch > 0 {
 			inTx++
 			if inTx == cfg.TxBatch {
@@ -206,24 +226,54 @@ func txFrame(cmd, txID, receipt string) *stomp.Frame {
 // nothing left to confirm.
 func (p *producer) read() error {
 	for {
-		f, err := p.c.readFrame()
-		if err != nil {
-			if p.r.closing() || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) && p.r.closing() {
+		if _, err := p.readOne(); err != nil {
+			if errors.Is(err, errClosing) {
 				return nil
 			}
-			return fmt.Errorf("%w: producer %d: %w", ErrConnectionLost, p.index, err)
-		}
-		switch f.Command {
-		case stomp.CmdReceipt:
-			seq, err := strconv.ParseUint(f.Headers.Value(stomp.HdrReceiptID), 10, 64)
-			if err != nil {
-				continue // not one of ours (the DISCONNECT receipt)
-			}
-			p.confirm(seq)
-		case stomp.CmdError:
-			return fmt.Errorf("producer %d: %w", p.index, brokerError(f))
+			return err
 		}
 	}
+}
+
+// awaitReceipt takes the broker's frames until the RECEIPT that confirms
+// send seq (lockstep mode).
+func (p *producer) awaitReceipt(seq uint64) error {
+	for {
+		got, err := p.readOne()
+		if err != nil {
+			return err
+		}
+		if got >= seq {
+			return nil
+		}
+	}
+}
+
+// errClosing reports a connection that ended because the run is ending.
+var errClosing = errors.New("perf: run closing")
+
+// readOne reads and handles one frame; confirmed is the send a RECEIPT
+// confirmed up to, or zero.
+func (p *producer) readOne() (confirmed uint64, err error) {
+	f, err := p.c.readFrame()
+	if err != nil {
+		if p.r.closing() || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) && p.r.closing() {
+			return 0, errClosing
+		}
+		return 0, fmt.Errorf("%w: producer %d: %w", ErrConnectionLost, p.index, err)
+	}
+	switch f.Command {
+	case stomp.CmdReceipt:
+		seq, err := strconv.ParseUint(f.Headers.Value(stomp.HdrReceiptID), 10, 64)
+		if err != nil {
+			return 0, nil // not one of ours (the DISCONNECT receipt)
+		}
+		p.confirm(seq)
+		return seq, nil
+	case stomp.CmdError:
+		return 0, fmt.Errorf("producer %d: %w", p.index, brokerError(f))
+	}
+	return 0, nil
 }
 
 // confirm records the confirmation of every pending send up to seq and

@@ -43,8 +43,9 @@ type runner struct {
 	stopOnce sync.Once
 	quit     atomic.Bool // set before connections are closed on purpose
 
-	errMu sync.Mutex
-	err   error
+	errMu  sync.Mutex
+	err    error
+	failed chan struct{} // closed with the first error: the run ends now
 }
 
 func (r *runner) now() time.Duration         { return time.Since(r.base) }
@@ -96,6 +97,7 @@ func (r *runner) fail(err error) {
 	r.errMu.Lock()
 	if r.err == nil {
 		r.err = err
+		close(r.failed)
 	}
 	r.errMu.Unlock()
 	r.stopSending()
@@ -140,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i, d := range cfg.Destinations {
 		dests[i], _ = client.NormalizeDestination(d) // checked by Validate
 	}
-	r := &runner{cfg: &cfg, id: newRunID(), payload: makePayload(cfg.MessageSize), base: time.Now(),
+	r := &runner{cfg: &cfg, id: newRunID(), failed: make(chan struct{}), payload: makePayload(cfg.MessageSize), base: time.Now(),
 		log: cfg.Logger, stop: make(chan struct{})}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -193,7 +195,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range producers {
 		p := newProducer(r, i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
 		producers[i] = p
-		readers.Go(func() { r.fail(p.read()) })
+		if !p.lockstep {
+			readers.Go(func() { r.fail(p.read()) })
+		}
 		senders.Go(func() { r.fail(p.send()) })
 	}
 	var allSent chan struct{} // stays nil, never ready, without producers
@@ -246,6 +250,7 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 	sendingDone := false
 	wake := time.NewTimer(0)
 	defer wake.Stop()
+	failed := r.failed
 	for {
 		now := r.now()
 		if !warm && now >= warmEnd {
@@ -301,6 +306,11 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 			prog.update(cur, prev, phase(warm, stopAt != 0 || sendingDone))
 			prev = cur
 		case <-wake.C:
+		case <-failed:
+			// A failed run has sends that will never be confirmed:
+			// waiting out the drain would only delay the error.
+			failed = nil
+			drainUntil = r.now()
 		}
 		if ctx.Err() != nil && drainUntil == 0 {
 			drainUntil = r.now()

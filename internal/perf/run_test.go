@@ -3,6 +3,7 @@ package perf
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -193,6 +194,23 @@ func TestRunReportsWhatWentWrong(t *testing.T) {
 			t.Fatalf("err = %v, want ErrConnect quoting the broker", err)
 		}
 	})
+	for _, pending := range []int{1, 8} {
+		t.Run(fmt.Sprintf("broker refuses a send, max-pending %d", pending), func(t *testing.T) {
+			b := startFakeBroker(t, func(b *fakeBroker) { b.refuseSend = "address full" })
+			cfg := baseConfig(b.url())
+			cfg.MessageCount, cfg.MaxPending, cfg.Drain = 10, pending, time.Minute
+			start := time.Now()
+			_, err := Run(context.Background(), cfg)
+			if !errors.Is(err, ErrBroker) || !strings.Contains(err.Error(), "address full") {
+				t.Fatalf("err = %v, want ErrBroker quoting the broker", err)
+			}
+			// The unconfirmed send will never be confirmed: the run must
+			// report at once rather than wait out the drain.
+			if took := time.Since(start); took > cfg.Drain/2 {
+				t.Errorf("the failed run took %v to report, with a drain of %v", took, cfg.Drain)
+			}
+		})
+	}
 	t.Run("nobody listens", func(t *testing.T) {
 		b := startFakeBroker(t, nil)
 		url := b.url()
