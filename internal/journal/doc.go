@@ -29,6 +29,10 @@
 // then reports success. A failed write or sync stops the journal for good
 // (ErrFailed) rather than guess what reached the disk; reopening recovers.
 //
+// WriteInline lets a caller that would only wait do that work itself when
+// the journal is idle, saving the hand-off to the writer goroutine and back;
+// a mutex (runMu) gives the writer's state to one of them at a time.
+//
 // A second goroutine prepares ready files and retires dead ones, so rolling over
 // to a new file does not wait for a file to be created and zero-filled. A third,
 // started on demand, copies live records out of sparse files (compaction).
