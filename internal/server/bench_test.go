@@ -135,29 +135,38 @@ func BenchmarkQueuedMessageHeap(b *testing.B) {
 	}
 }
 
-// BenchmarkRawFdatasync is the machine's ceiling for one writer: a 1 KiB
-// pwrite followed by fdatasync, into a pre-allocated file in the same kind
-// of temporary directory the broker benchmark uses.
-func BenchmarkRawFdatasync(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "raw")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// rawFileSize is the size of rawFile's file; raw benchmarks wrap around in it.
+const rawFileSize = 64 << 20
+
+// rawFile returns a synced, pre-allocated file of rawFileSize bytes in a
+// temporary directory, closed when the benchmark ends.
+func rawFile(b *testing.B) *os.File {
+	b.Helper()
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "raw"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	const size = 64 << 20
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+	b.Cleanup(func() { f.Close() })
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, rawFileSize); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Sync(); err != nil {
 		b.Fatal(err)
 	}
+	return f
+}
+
+// BenchmarkRawFdatasync is the machine's ceiling for one writer: a 1 KiB
+// pwrite followed by fdatasync, into a pre-allocated file in the same kind
+// of temporary directory the broker benchmark uses.
+func BenchmarkRawFdatasync(b *testing.B) {
+	f := rawFile(b)
 	buf := make([]byte, 1024)
 	b.SetBytes(1024)
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		off := int64(i*1024) % size
+		off := int64(i*1024) % rawFileSize
 		if _, err := f.WriteAt(buf, off); err != nil {
 			b.Fatal(err)
 		}
@@ -188,18 +197,8 @@ func BenchmarkRawDurableRoundTrip(b *testing.B) {
 }
 
 func benchRawDurable(b *testing.B, producers int) {
-	f, err := os.OpenFile(filepath.Join(b.TempDir(), "raw"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	const size = 64 << 20
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
+	f := rawFile(b)
+	const size = rawFileSize
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
