@@ -476,7 +476,8 @@ func (j *Journal) reconcile(res *compactResult, oldSeqs []uint64) {
 		e, ok := j.recs[m.id]
 		if ok && e.seq == m.oldSeq && e.off == m.oldOff {
 			e = j.dropUpdates(m.id, e, func(seq uint64) bool { return inRange[seq] })
-			e.seq, e.off, e.size = o.seq, m.newOff, m.size
+			e = j.rebase(m.id, e, o.seq)
+			e.off, e.size = m.newOff, m.size
 			j.recs[m.id] = e
 			o.liveOps++
 			o.liveBytes += int64(m.size)

@@ -35,17 +35,31 @@ func (f *dataFile) addKill(seq uint64) {
 // entry locates the surviving add of a live record and holds its first group
 // of live updates inline. Nearly every record has its updates in one file (a
 // message's queue references are written in the same batch as the message),
-// so the common record needs no entry in upds: 32 bytes, about 40-45 per live
-// record with map overhead, instead of an entry in each of two maps and an
-// allocation.
+// so the common record needs no entry in upds: 24 bytes, 33 per live record
+// in the map when it is full and 66 just after it doubled, instead of an
+// entry in each of two maps and an allocation. The index is a large part of
+// what a queued message costs the heap, so every byte of entry counts.
 type entry struct {
 	seq  uint64
 	off  uint32
 	size uint32
-	// u is the record's first group of live updates; u.n == 0 means it has
-	// none, and then it has none in upds either.
-	u updRef
+	u    inlineUpds
 }
+
+// inlineUpds packs a record's first group of live updates into 8 bytes: the
+// group's file as its distance from the file of the record's add, the number
+// of updates and their encoded bytes. A first group that does not fit (in a
+// file before the add's, which only compaction produces, or more than 65,535
+// files after it) goes to upds, and n is then allInUpds; n == 0 means the
+// record has no live updates at all, in upds either.
+type inlineUpds struct {
+	dseq  uint16
+	n     uint16
+	bytes uint32
+}
+
+// allInUpds marks a record whose groups of updates are all in upds.
+const allInUpds = 1<<16 - 1
 
 // updRef counts the live updates of one record stored in one file.
 type updRef struct {
@@ -54,21 +68,52 @@ type updRef struct {
 	n     uint32
 }
 
+// inline returns e's inline group of updates, if it has one.
+func (e *entry) inline() (updRef, bool) {
+	if e.u.n == 0 || e.u.n == allInUpds {
+		return updRef{}, false
+	}
+	return updRef{seq: e.seq + uint64(e.u.dseq), bytes: e.u.bytes, n: uint32(e.u.n)}, true
+}
+
+// setInline makes r e's inline group if it fits, and reports whether it did.
+func (e *entry) setInline(r updRef) bool {
+	if r.seq < e.seq || r.seq-e.seq > 1<<16-1 || r.n >= allInUpds {
+		return false
+	}
+	e.u = inlineUpds{dseq: uint16(r.seq - e.seq), n: uint16(r.n), bytes: r.bytes}
+	return true
+}
+
+// inlineCount is the number of updates in e's inline group.
+func (e *entry) inlineCount() uint32 {
+	if e.u.n == allInUpds {
+		return 0
+	}
+	return uint32(e.u.n)
+}
+
 // addUpdate records a live update of size bytes in file seq for the record of
-// e, which the caller stores back into recs: groups after the first go to upds.
+// e, which the caller stores back into recs: groups after the first, and a
+// first one that does not fit inline, go to upds.
 func (j *Journal) addUpdate(id uint64, e *entry, seq uint64, size uint32) {
 	if e.u.n == 0 {
-		e.u = updRef{seq: seq, bytes: size, n: 1}
+		if !e.setInline(updRef{seq: seq, bytes: size, n: 1}) {
+			e.u = inlineUpds{n: allInUpds}
+			j.upds[id] = []updRef{{seq: seq, bytes: size, n: 1}}
+		}
 		return
 	}
 	var refs []updRef
 	if len(j.upds) > 0 {
 		refs = j.upds[id]
 	}
-	if len(refs) == 0 && e.u.seq == seq {
-		e.u.bytes += size
-		e.u.n++
-		return
+	if len(refs) == 0 {
+		if in, ok := e.inline(); ok && in.seq == seq && e.u.n+1 < allInUpds {
+			e.u.bytes += size
+			e.u.n++
+			return
+		}
 	}
 	if n := len(refs); n > 0 && refs[n-1].seq == seq {
 		refs[n-1].bytes += size
@@ -83,7 +128,9 @@ func (j *Journal) eachUpdate(id uint64, e entry, fn func(updRef)) {
 	if e.u.n == 0 {
 		return
 	}
-	fn(e.u)
+	if in, ok := e.inline(); ok {
+		fn(in)
+	}
 	if len(j.upds) > 0 {
 		for _, r := range j.upds[id] {
 			fn(r)
@@ -101,28 +148,57 @@ func (j *Journal) dropUpdates(id uint64, e entry, gone func(seq uint64) bool) en
 	if len(j.upds) > 0 {
 		refs = j.upds[id]
 	}
+	in, hasIn := e.inline()
 	if len(refs) == 0 {
-		if gone(e.u.seq) {
-			e.u = updRef{}
+		if hasIn && gone(in.seq) {
+			e.u = inlineUpds{}
 		}
 		return e
 	}
 	keep := make([]updRef, 0, len(refs)+1)
-	for _, r := range append([]updRef{e.u}, refs...) {
+	if hasIn && !gone(in.seq) {
+		keep = append(keep, in)
+	}
+	for _, r := range refs {
 		if !gone(r.seq) {
 			keep = append(keep, r)
 		}
 	}
-	e.u = updRef{}
-	if len(keep) > 0 {
-		e.u, keep = keep[0], keep[1:]
+	return j.storeUpdates(id, e, keep)
+}
+
+// storeUpdates makes groups, in order, the update groups of the record of e:
+// the first inline if it fits, the rest in upds. It returns e to store back.
+func (j *Journal) storeUpdates(id uint64, e entry, groups []updRef) entry {
+	e.u = inlineUpds{}
+	if len(groups) > 0 {
+		if e.setInline(groups[0]) {
+			groups = groups[1:]
+		} else {
+			e.u.n = allInUpds
+		}
 	}
-	if len(keep) == 0 {
+	if len(groups) == 0 {
 		delete(j.upds, id)
 	} else {
-		j.upds[id] = keep
+		j.upds[id] = groups
 	}
 	return e
+}
+
+// rebase moves the add of the record of e to file seq (compaction), keeping
+// its groups of updates, whose inline one is relative to the add's file.
+func (j *Journal) rebase(id uint64, e entry, seq uint64) entry {
+	in, ok := e.inline()
+	e.seq = seq
+	if !ok || e.setInline(in) {
+		return e
+	}
+	var rest []updRef
+	if len(j.upds) > 0 {
+		rest = j.upds[id]
+	}
+	return j.storeUpdates(id, e, append([]updRef{in}, rest...))
 }
 
 // applyOp applies one operation written (or replayed) at offset off of file f.

@@ -485,7 +485,7 @@ type pendingRec struct {
 func (j *Journal) liveAdds() map[uint64][]uint64 {
 	lists := make(map[uint64][]uint64, len(j.files))
 	for _, e := range j.recs {
-		lists[e.seq] = append(lists[e.seq], uint64(e.off)<<32|uint64(e.u.n))
+		lists[e.seq] = append(lists[e.seq], uint64(e.off)<<32|uint64(e.inlineCount()))
 	}
 	var tmp []uint64
 	for _, l := range lists {
