@@ -290,4 +290,3 @@ func needsEscape(s string, cr bool) bool {
 	}
 	return false
 }
-
