@@ -412,9 +412,10 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 			need += 24
 		}
 	}
+	var cb *commitBuf
 	if need > 0 {
-		mops = make([]journal.Op, 0, len(b.Ops))
-		me.b = make([]byte, 0, need)
+		cb = getCommitBuf(len(b.Ops), need)
+		mops, me.b = cb.ops, cb.b
 	}
 	for i := range b.Ops {
 		op := &b.Ops[i]
@@ -467,19 +468,26 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 	reslice(bops, be.b)
 	if len(bops) > 0 {
 		if err := s.bindings.Write(bops, true); err != nil {
+			if cb != nil {
+				cb.put()
+			}
 			done(fmt.Errorf("write bindings: %w", err))
 			return
 		}
 	}
 	if len(mops) == 0 {
+		if cb != nil {
+			cb.put()
+		}
 		done(nil)
 		return
 	}
+	cb.ops, cb.b, cb.done = mops, me.b, done
 	if b.Inline {
-		s.msgs.WriteInline(mops, sync, done)
+		s.msgs.WriteInline(mops, sync, cb.release)
 		return
 	}
-	s.msgs.WriteAsync(mops, sync, done)
+	s.msgs.WriteAsync(mops, sync, cb.release)
 }
 
 // reslice points each op's Data into buf. While encoding, Data holds a
