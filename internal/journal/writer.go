@@ -13,9 +13,10 @@ type frameDesc struct {
 	lo, hi int // the requests of the group packed into this frame
 }
 
-// run is the writer goroutine. It owns the files and the index, takes every
-// pending request at once, and turns them into as few writes and syncs as it can
-// (group commit).
+// run is the writer goroutine. It takes every pending request at once and
+// turns them into as few writes and syncs as it can (group commit). It owns
+// the files and the index, sharing them only with a WriteInline caller that
+// found the journal idle; runMu gives them to one at a time.
 func (j *Journal) run() {
 	defer j.wg.Done()
 	defer close(j.exitedCh)
