@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"time"
@@ -46,7 +47,9 @@ func newStamper(payload []byte, run string) stamper {
 // stamp writes due into the body and returns it. The body is reused for
 // the next message, so it must be written out before stamp is called again.
 func (s stamper) stamp(due time.Duration) []byte {
-	putHex16(s.body[stampDueAt:stampSize], uint64(due))
+	var d [8]byte
+	binary.BigEndian.PutUint64(d[:], uint64(due))
+	hex.Encode(s.body[stampDueAt:stampSize], d[:])
 	return s.body
 }
 
@@ -62,20 +65,8 @@ func readStamp(body []byte, run string) (due time.Duration, mine, found bool) {
 	if _, err := hex.Decode(d[:], body[stampDueAt:stampSize]); err != nil {
 		return 0, false, false
 	}
-	var v uint64
-	for _, c := range d {
-		v = v<<8 | uint64(c)
-	}
-	return time.Duration(v), string(body[stampRunAt:stampRunAt+stampRunSize]) == run, true
-}
-
-// putHex16 writes v as 16 lower-case hex digits.
-func putHex16(dst []byte, v uint64) {
-	const digits = "0123456789abcdef"
-	for i := 15; i >= 0; i-- {
-		dst[i] = digits[v&0xf]
-		v >>= 4
-	}
+	due = time.Duration(binary.BigEndian.Uint64(d[:]))
+	return due, string(body[stampRunAt:stampRunAt+stampRunSize]) == run, true
 }
 
 // headerDue parses the due time a short message carries in hdrDue.

@@ -38,6 +38,15 @@ func startServer(tb testing.TB) (*Server, string) {
 	return s, "tcp://" + s.Addrs()[0].String()
 }
 
+// shareOf is producer i's share of total sends split among n producers.
+func shareOf(total, n, i int) int {
+	share := total / n
+	if i < total%n {
+		share++
+	}
+	return share
+}
+
 // BenchmarkPersistentSend measures confirmed persistent 1 KiB sends through
 // the whole broker (client, STOMP, broker, journal with fdatasync) with 1
 // and with 16 concurrent producers, each waiting for the broker's receipt
@@ -62,10 +71,7 @@ func BenchmarkPersistentSend(b *testing.B) {
 			start := time.Now()
 			var wg sync.WaitGroup
 			for i, c := range conns {
-				n := b.N / producers
-				if i < b.N%producers {
-					n++
-				}
+				n := shareOf(b.N, producers, i)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -338,10 +344,7 @@ func benchRawDurable(b *testing.B, producers int) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, nc := range conns {
-		n := b.N / producers
-		if i < b.N%producers {
-			n++
-		}
+		n := shareOf(b.N, producers, i)
 		wg.Go(func() {
 			req, ack := make([]byte, 1024), make([]byte, 8)
 			for range n {

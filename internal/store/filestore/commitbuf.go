@@ -48,7 +48,8 @@ func getCommitBuf(ops, bytes int) *commitBuf {
 
 // put returns c to the pool, unless it grew too large to keep.
 func (c *commitBuf) put() {
-	clear(c.ops[:cap(c.ops)]) // the ops point into c.b and at nothing else, but keep the pool clean
+	// The ops' Data point into c.b and at nothing else, so a pooled
+	// buffer keeps no one else's memory alive.
 	c.ops, c.b, c.done = c.ops[:0], c.b[:0], nil
 	if cap(c.b) <= maxPooledBytes && cap(c.ops) <= maxPooledOps {
 		commitBufs.Put(c)
