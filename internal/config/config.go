@@ -42,6 +42,10 @@ type Config struct {
 	JournalFileSize int64
 	// JournalMinFiles is how many journal files are kept pre-allocated.
 	JournalMinFiles int
+	// JournalType is how the journal writes its files: ASYNCIO (the
+	// default) writes directly to the device where the file system allows
+	// it, NIO through the page cache. The names are Artemis'.
+	JournalType JournalType
 	// JournalSync makes a durable write wait for fdatasync before it is
 	// confirmed; turning it off trades durability for speed.
 	JournalSync bool
@@ -187,6 +191,19 @@ type RoutingType string
 const (
 	Anycast   RoutingType = "ANYCAST"
 	Multicast RoutingType = "MULTICAST"
+)
+
+// JournalType says how the journal writes its files.
+type JournalType string
+
+// The journal types. Artemis' ASYNCIO uses Linux AIO with O_DIRECT; tandem's
+// writes with O_DIRECT from the writer goroutine, which batches on its own.
+const (
+	// JournalASYNCIO writes frames with direct I/O where the file system
+	// supports it, and through the page cache where it does not.
+	JournalASYNCIO JournalType = "ASYNCIO"
+	// JournalNIO writes frames through the page cache.
+	JournalNIO JournalType = "NIO"
 )
 
 // AddressFullPolicy says what happens when an address reaches max-size-bytes.
@@ -355,6 +372,7 @@ func baseDefaults() *Config {
 		LargeMessagesDirectory:   defaultDataDir + "/" + largeMessagesDirName,
 		JournalFileSize:          defaultJournalFileSize,
 		JournalMinFiles:          defaultJournalMinFiles,
+		JournalType:              JournalASYNCIO,
 		JournalSync:              true,
 		JournalCompactMinFiles:   defaultCompactMinFiles,
 		JournalCompactPercentage: defaultCompactPercent,

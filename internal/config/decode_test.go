@@ -56,6 +56,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`b.yaml:3: address-settings["a"].redelivery-delay: "1 hour" is not a duration; expected a duration such as 500us, 5s or 1m, or an integer number of milliseconds`}},
 		{"bad enum", "address-settings:\n  a:\n    address-full-policy: SPILL\n",
 			[]string{`b.yaml:3: address-settings["a"].address-full-policy: "SPILL" is not valid; expected PAGE, BLOCK, FAIL or DROP`}},
+		{"journal type Artemis has and tandem does not", "journal-type: MAPPED\n",
+			[]string{`b.yaml:1: journal-type: "MAPPED" is not valid; expected ASYNCIO or NIO`}},
 		{"bad bool", "journal-sync: maybe\n",
 			[]string{`b.yaml:1: journal-sync: "maybe" is not a boolean; expected true or false`}},
 		{"bad int", "journal-min-files: two\n",
@@ -207,6 +209,7 @@ func TestParseValid(t *testing.T) {
 		{"integer sizes and separators", "journal-file-size: 10485760\nid-cache-size: 20_000\n",
 			func(c *Config) bool { return c.JournalFileSize == 10<<20 && c.IDCacheSize == 20000 }},
 		{"quoted bool", "journal-sync: \"false\"\n", func(c *Config) bool { return !c.JournalSync }},
+		{"journal type", "journal-type: nio\n", func(c *Config) bool { return c.JournalType == JournalNIO }},
 		{"lower-case enums", "addresses:\n  - name: a\n    routing-types: [anycast, multicast]\n    queues: [{name: q, routing-type: multicast}]\n",
 			func(c *Config) bool {
 				a := c.Addresses[0]

@@ -52,13 +52,15 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "paging-directory", quote(c.PagingDirectory))
 	w.kv(0, "large-messages-directory", quote(c.LargeMessagesDirectory))
 
-	w.section("Persistence. journal-sync: false acknowledges sends before they reach the\n" +
-		"disk: faster, but a crash can lose confirmed messages. journal-buffer-timeout\n" +
-		"lets the writer batch records into one write and sync (an integer counts\n" +
-		"nanoseconds, as in Artemis).")
+	w.section("Persistence. journal-type: ASYNCIO writes the journal with direct I/O where\n" +
+		"the file system allows it, NIO through the page cache. journal-sync: false\n" +
+		"acknowledges sends before they reach the disk: faster, but a crash can lose\n" +
+		"confirmed messages. journal-buffer-timeout lets the writer batch records into\n" +
+		"one write and sync (an integer counts nanoseconds, as in Artemis).")
 	w.kv(0, "persistence-enabled", strconv.FormatBool(c.PersistenceEnabled))
 	w.kv(0, "journal-file-size", FormatSize(c.JournalFileSize))
 	w.kv(0, "journal-min-files", strconv.Itoa(c.JournalMinFiles))
+	w.kv(0, "journal-type", string(c.JournalType))
 	w.kv(0, "journal-sync", strconv.FormatBool(c.JournalSync))
 	w.kv(0, "journal-buffer-timeout", quote(FormatDuration(c.JournalBufferTimeout)))
 	w.kv(0, "journal-compact-min-files", strconv.Itoa(c.JournalCompactMinFiles))

@@ -28,6 +28,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"large-messages-directory": to(&c.LargeMessagesDirectory, d.str),
 		"journal-file-size":        to(&c.JournalFileSize, sizeOf),
 		"journal-min-files":        to(&c.JournalMinFiles, d.integer),
+		"journal-type":             to(&c.JournalType, enum(d, parseJournalType, "ASYNCIO or NIO")),
 		"journal-sync":             to(&c.JournalSync, d.boolean),
 		// Artemis counts journal-buffer-timeout in nanoseconds.
 		"journal-buffer-timeout":           to(&c.JournalBufferTimeout, d.durationIn(time.Nanosecond, "nanoseconds")),

@@ -158,6 +158,16 @@ func parseRoutingType(s string) (RoutingType, bool) {
 	return "", false
 }
 
+// parseJournalType reads ASYNCIO or NIO in any case.
+func parseJournalType(s string) (JournalType, bool) {
+	t := JournalType(strings.ToUpper(strings.TrimSpace(s)))
+	switch t {
+	case JournalASYNCIO, JournalNIO:
+		return t, true
+	}
+	return "", false
+}
+
 // parseFullPolicy reads PAGE, BLOCK, FAIL or DROP in any case.
 func parseFullPolicy(s string) (AddressFullPolicy, bool) {
 	p := AddressFullPolicy(strings.ToUpper(strings.TrimSpace(s)))

@@ -29,6 +29,12 @@
 // then reports success. A failed write or sync stops the journal for good
 // (ErrFailed) rather than guess what reached the disk; reopening recovers.
 //
+// Where the file system allows it and Options.Sync is set, that write uses
+// direct I/O (DirectFS): it goes to the device without a copy into the page
+// cache, so the fdatasync after it only flushes the device's cache. Direct
+// writes must cover whole 4 KiB blocks, so the writer keeps the current
+// file's last partial block in memory and rewrites it (direct.go).
+//
 // WriteInline lets a caller that would only wait do that work itself when
 // the journal is idle, saving the hand-off to the writer goroutine and back;
 // a mutex (runMu) gives the writer's state to one of them at a time.

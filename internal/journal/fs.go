@@ -55,6 +55,15 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return osFile{f}, nil
 }
 
+// OpenDirect implements DirectFS.
+func (OSFS) OpenDirect(name string) (File, error) {
+	f, err := openDirect(name)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
 
@@ -269,6 +278,20 @@ func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 		}
 	}
 	file, err := f.base.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{fs: f, name: name, File: file}, nil
+}
+
+// OpenDirect implements DirectFS when the wrapped FS does; its handles
+// fail like the others.
+func (f *FaultFS) OpenDirect(name string) (File, error) {
+	d, ok := f.base.(DirectFS)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	file, err := d.OpenDirect(name)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,10 @@ type Options struct {
 	MinFiles      int           // MinFiles-1 (at least 1) empty files kept ready ahead of the current one, plus one recycled spare (default 2)
 	Sync          bool          // fdatasync durable writes; when false they return after write(2)
 	BufferTimeout time.Duration // extra time the writer may wait to gather a bigger batch (default 0)
-	Epoch         uint64        // fencing epoch stamped into the header of every file this process creates
+	// BufferedWrites writes frames through the page cache even where the
+	// file system supports direct I/O (see DirectFS).
+	BufferedWrites bool
+	Epoch          uint64 // fencing epoch stamped into the header of every file this process creates
 
 	// CompactMinFiles is the number of data files below which compaction is not
 	// considered (default 10); negative disables automatic compaction.
@@ -233,6 +236,7 @@ type Journal struct {
 
 	maxEpoch uint64
 	zero     []byte // read-only block of zeros for pre-allocation and repair
+	direct   directTail
 
 	statsMu sync.Mutex
 	stats   Stats

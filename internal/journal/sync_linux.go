@@ -30,3 +30,8 @@ func datasync(f *os.File) error {
 	}
 	return nil
 }
+
+// openDirect opens name for direct I/O.
+func openDirect(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_RDWR|syscall.O_DIRECT, 0)
+}

@@ -323,7 +323,7 @@ func (j *Journal) flushFrame(lo, hi, count int) error {
 		j.ioMu.Unlock()
 		return err
 	}
-	_, err := f.f.WriteAt(j.buf, off)
+	err := j.writeFrame(f, j.buf, off)
 	j.ioMu.Unlock()
 	if err != nil {
 		return j.fail(fmt.Errorf("write %s at offset %d: %w", f.name, off, err))
@@ -409,6 +409,7 @@ func (j *Journal) rollover(need int64) error {
 		next = f
 	}
 	j.cur = next
+	j.closeDirect()
 	return nil
 }
 
@@ -459,6 +460,7 @@ func (j *Journal) shutdown() {
 		<-j.maint.notify
 		j.drainMaint()
 	}
+	j.closeDirect()
 	for _, f := range j.files {
 		if err := f.f.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("journal: close %s: %w", f.name, err))

@@ -193,7 +193,8 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 		FileSize: s.cfg.JournalFileSize, MinFiles: s.cfg.JournalMinFiles, Sync: s.cfg.JournalSync,
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
 		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
-		Reserve: reserve,
+		BufferedWrites: s.cfg.JournalType == config.JournalNIO,
+		Reserve:        reserve,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)

@@ -34,6 +34,9 @@ type Options struct {
 	BufferTimeout     time.Duration
 	CompactMinFiles   int
 	CompactPercentage int
+	// BufferedWrites writes both journals through the page cache, never
+	// with direct I/O (journal-type NIO).
+	BufferedWrites bool
 	// Epoch is stamped on every journal file this store creates.
 	Epoch uint64
 	// Reserve, when set, is memory faulted in ahead for replaying the
@@ -77,7 +80,7 @@ func Open(opts Options) (*Store, error) {
 	var err error
 	s.bindings, err = journal.Open(journal.Options{
 		Dir: opts.BindingsDir, Prefix: "tandem-bindings", FileSize: 1 << 20, MinFiles: 2, Sync: true,
-		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger,
+		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, BufferedWrites: opts.BufferedWrites,
 	}, func(rec journal.Record) error {
 		seen(rec.ID)
 		switch rec.Type {
@@ -108,6 +111,7 @@ func Open(opts Options) (*Store, error) {
 		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
 		BufferTimeout: opts.BufferTimeout, CompactMinFiles: opts.CompactMinFiles, CompactPercentage: opts.CompactPercentage,
 		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, Indexed: dec.size, Reserve: opts.Reserve,
+		BufferedWrites: opts.BufferedWrites,
 	}, func(rec journal.Record) error {
 		seen(rec.ID)
 		switch rec.Type {
