@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -199,35 +200,64 @@ func rawFile(b *testing.B) *os.File {
 
 // BenchmarkRawFdatasync is the machine's ceiling for one writer: 1 KiB
 // appended to a pre-allocated file in the same kind of temporary directory
-// the broker benchmark uses, made durable either by pwrite then fdatasync
-// (what the journal does) or by one pwritev2 with RWF_DSYNC (what dd's
-// oflag=dsync, which bench/compare uses, does per write). The faster of the
-// two is the raw rate the broker is held to. RWF_DSYNC in the journal made
-// no difference through the broker, so the journal keeps the portable pair.
+// the broker benchmark uses, made durable in one of three ways: pwrite then
+// fdatasync (the journal with journal-type NIO); one pwritev2 with
+// RWF_DSYNC (what dd's oflag=dsync, which bench/compare uses, does per
+// write); or a direct (O_DIRECT) rewrite of the 4 KiB block holding the
+// append, then fdatasync (the journal with journal-type ASYNCIO). The
+// fastest is the raw rate the broker is held to.
 func BenchmarkRawFdatasync(b *testing.B) {
 	for _, tc := range []struct {
-		name  string
-		write func(f *os.File, p []byte, off int64) error
+		name string
+		// open returns the append function for the zero-filled file f.
+		open func(b *testing.B, f *os.File) func(p []byte, off int64) error
 	}{
-		{"pwrite+fdatasync", func(f *os.File, p []byte, off int64) error {
-			if _, err := f.WriteAt(p, off); err != nil {
+		{"pwrite+fdatasync", func(b *testing.B, f *os.File) func([]byte, int64) error {
+			return func(p []byte, off int64) error {
+				if _, err := f.WriteAt(p, off); err != nil {
+					return err
+				}
+				return syscall.Fdatasync(int(f.Fd()))
+			}
+		}},
+		{"pwritev2-dsync", func(b *testing.B, f *os.File) func([]byte, int64) error {
+			return func(p []byte, off int64) error {
+				_, err := unix.Pwritev2(int(f.Fd()), [][]byte{p}, off, unix.RWF_DSYNC)
 				return err
 			}
-			return syscall.Fdatasync(int(f.Fd()))
 		}},
-		{"pwritev2-dsync", func(f *os.File, p []byte, off int64) error {
-			_, err := unix.Pwritev2(int(f.Fd()), [][]byte{p}, off, unix.RWF_DSYNC)
-			return err
+		{"odirect-block+fdatasync", func(b *testing.B, f *os.File) func([]byte, int64) error {
+			d, err := os.OpenFile(f.Name(), os.O_RDWR|syscall.O_DIRECT, 0)
+			if err != nil {
+				b.Skipf("no direct I/O here: %v", err)
+			}
+			b.Cleanup(func() { d.Close() })
+			const block = 4096
+			raw := make([]byte, 2*block)
+			skip := (block - int(uintptr(unsafe.Pointer(&raw[0])))%block) % block
+			blk := raw[skip : skip+block]
+			return func(p []byte, off int64) error {
+				start := off &^ (block - 1)
+				if off == start {
+					clear(blk)
+				}
+				copy(blk[off-start:], p)
+				if _, err := d.WriteAt(blk, start); err != nil {
+					return err
+				}
+				return syscall.Fdatasync(int(f.Fd()))
+			}
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			f := rawFile(b)
+			write := tc.open(b, f)
 			buf := make([]byte, 1024)
 			b.SetBytes(1024)
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				if err := tc.write(f, buf, int64(i*1024)%rawFileSize); err != nil {
+				if err := write(buf, int64(i*1024)%rawFileSize); err != nil {
 					b.Fatal(err)
 				}
 			}
