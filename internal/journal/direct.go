@@ -24,6 +24,7 @@ type DirectFS interface {
 // directTail is the writer's direct handle on the current file.
 type directTail struct {
 	disabled bool      // direct writes are turned off or unsupported here
+	told     bool      // the log says direct writes are on
 	file     *dataFile // the file the handle is for; nil when none
 	h        File      // O_DIRECT handle on file, nil to write file through the page cache
 	blk      int64     // offset of the block tail holds
@@ -114,6 +115,10 @@ func (j *Journal) openDirect(f *dataFile) {
 		}
 	}
 	d.h = h
+	if !d.told {
+		d.told = true
+		j.log.Info("journal: writing with direct I/O", "dir", j.opts.Dir)
+	}
 }
 
 // closeDirect closes the direct handle, if any.
