@@ -196,8 +196,10 @@ const (
 // JournalType says how the journal writes its files.
 type JournalType string
 
-// The journal types. Artemis' ASYNCIO uses Linux AIO with O_DIRECT; tandem's
-// writes with O_DIRECT from the writer goroutine, which batches on its own.
+// The journal types, with Artemis' names. Artemis' ASYNCIO submits O_DIRECT
+// writes through Linux AIO; tandem's writes with O_DIRECT from its journal
+// writer goroutine, which already batches every pending record into one
+// write.
 const (
 	// JournalASYNCIO writes frames with direct I/O where the file system
 	// supports it, and through the page cache where it does not.
