@@ -1,6 +1,10 @@
 package journal
 
-import "unsafe"
+import (
+	"errors"
+	"syscall"
+	"unsafe"
+)
 
 // directAlign is the alignment of every direct write: its offset, its length
 // and its buffer's address. 4 KiB is a multiple of every logical block size a
@@ -70,6 +74,16 @@ func (j *Journal) writeFrame(f *dataFile, p []byte, off int64) error {
 	copy(stage[pre:], p)
 	clear(stage[pre+int64(len(p)):])
 	if _, err := d.h.WriteAt(stage, blk); err != nil {
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		// Some file systems open with O_DIRECT and then refuse the
+		// write itself; the call was rejected before any I/O, so the
+		// frame can still go through the page cache.
+		j.log.Warn("journal: the file system refused a direct write; writing through the page cache from now on", "dir", j.opts.Dir, "err", err)
+		j.closeDirect()
+		d.disabled = true
+		_, err = f.f.WriteAt(p, off)
 		return err
 	}
 	last := (pre + int64(len(p))) &^ (directAlign - 1)

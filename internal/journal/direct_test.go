@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -119,3 +120,36 @@ func TestDirectWritesOffWhereUnsupported(t *testing.T) {
 
 // plainFS hides OSFS's DirectFS.
 type plainFS struct{ FS }
+
+// TestDirectWriteRefusedFallsBack runs the journal on a file system that
+// opens files for direct I/O and then refuses every direct write with
+// EINVAL, as some do: the journal goes on through the page cache and loses
+// nothing.
+func TestDirectWriteRefusedFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, FileSize: 64 << 10, Sync: true, Epoch: 1, CompactMinFiles: -1, FS: refusingFS{OSFS{}}}
+	j, _ := open(t, o)
+	m := directHistory(t, j)
+	if j.direct.h != nil || !j.direct.disabled {
+		t.Fatal("direct writes should be off after the file system refused one")
+	}
+	_, recs := reopen(t, j, o)
+	sameRecords(t, recs, m.records())
+}
+
+// refusingFS opens direct handles whose writes fail with EINVAL.
+type refusingFS struct{ OSFS }
+
+func (r refusingFS) OpenDirect(name string) (File, error) {
+	f, err := r.OSFS.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	return refusingFile{f}, nil
+}
+
+type refusingFile struct{ File }
+
+func (refusingFile) WriteAt([]byte, int64) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "direct", Err: syscall.EINVAL}
+}
