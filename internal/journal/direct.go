@@ -51,8 +51,9 @@ func (j *Journal) writeFrame(f *dataFile, p []byte, off int64) error {
 	d := &j.direct
 	blk := off &^ (directAlign - 1)
 	if !d.disabled && (d.file != f || blk != d.blk) {
-		// A new current file, or (never expected) an end that moved
-		// without the writer: load the tail block afresh.
+		// A new current file, or (never expected: every write advances
+		// the block) an end that moved without the writer: load the
+		// block afresh.
 		j.openDirect(f)
 	}
 	pre := off - blk
@@ -60,10 +61,10 @@ func (j *Journal) writeFrame(f *dataFile, p []byte, off int64) error {
 	if d.h == nil || d.file != f || blk+end > f.size {
 		// The last block of a file whose size is not a multiple of
 		// directAlign cannot be written directly.
-		if d.file == f {
-			d.file = nil // the block in memory is stale after this write
-		}
 		_, err := f.f.WriteAt(p, off)
+		if err == nil && d.h != nil && d.file == f {
+			d.advance(p, off)
+		}
 		return err
 	}
 	if int64(len(d.buf)) < end {
@@ -86,13 +87,24 @@ func (j *Journal) writeFrame(f *dataFile, p []byte, off int64) error {
 		_, err = f.f.WriteAt(p, off)
 		return err
 	}
-	last := (pre + int64(len(p))) &^ (directAlign - 1)
-	copy(d.tail, stage[last:pre+int64(len(p))])
-	d.blk = blk + last
+	d.advance(p, off)
 	if len(d.buf) > 4<<20 {
 		d.buf = nil // a rare huge frame: do not keep its buffer
 	}
 	return nil
+}
+
+// advance moves the block in memory past p, just written at off, which
+// continues it.
+func (d *directTail) advance(p []byte, off int64) {
+	end := off + int64(len(p))
+	next := end &^ (directAlign - 1)
+	if next == d.blk {
+		copy(d.tail[off-d.blk:], p)
+	} else {
+		copy(d.tail, p[next-off:])
+	}
+	d.blk = next
 }
 
 // openDirect points the direct handle at f, the new current file, and loads

@@ -104,38 +104,33 @@ func TestDirectWriteKeepsTheBlockBeforeIt(t *testing.T) {
 	}
 }
 
-// TestDirectWritesOffWhereUnsupported runs the journal on a file system
-// without DirectFS: frames go through the page cache.
-func TestDirectWritesOffWhereUnsupported(t *testing.T) {
-	dir := t.TempDir()
-	o := Options{Dir: dir, FileSize: 64 << 10, Sync: true, Epoch: 1, CompactMinFiles: -1, FS: plainFS{OSFS{}}}
-	j, _ := open(t, o)
-	m := directHistory(t, j)
-	if j.direct.h != nil || !j.direct.disabled {
-		t.Fatal("direct writes should be off on a file system without DirectFS")
+// TestDirectWritesFallBack runs the journal on file systems where direct
+// I/O does not work: one without DirectFS, and one that opens files for
+// direct I/O and then refuses every direct write with EINVAL, as some do.
+// Frames go through the page cache and nothing is lost.
+func TestDirectWritesFallBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   FS
+	}{
+		{"no DirectFS", plainFS{OSFS{}}},
+		{"direct writes refused", refusingFS{OSFS{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Dir: t.TempDir(), FileSize: 64 << 10, Sync: true, Epoch: 1, CompactMinFiles: -1, FS: tc.fs}
+			j, _ := open(t, o)
+			m := directHistory(t, j)
+			if j.direct.h != nil || !j.direct.disabled {
+				t.Fatal("direct writes should be off")
+			}
+			_, recs := reopen(t, j, o)
+			sameRecords(t, recs, m.records())
+		})
 	}
-	_, recs := reopen(t, j, o)
-	sameRecords(t, recs, m.records())
 }
 
 // plainFS hides OSFS's DirectFS.
 type plainFS struct{ FS }
-
-// TestDirectWriteRefusedFallsBack runs the journal on a file system that
-// opens files for direct I/O and then refuses every direct write with
-// EINVAL, as some do: the journal goes on through the page cache and loses
-// nothing.
-func TestDirectWriteRefusedFallsBack(t *testing.T) {
-	dir := t.TempDir()
-	o := Options{Dir: dir, FileSize: 64 << 10, Sync: true, Epoch: 1, CompactMinFiles: -1, FS: refusingFS{OSFS{}}}
-	j, _ := open(t, o)
-	m := directHistory(t, j)
-	if j.direct.h != nil || !j.direct.disabled {
-		t.Fatal("direct writes should be off after the file system refused one")
-	}
-	_, recs := reopen(t, j, o)
-	sameRecords(t, recs, m.records())
-}
 
 // refusingFS opens direct handles whose writes fail with EINVAL.
 type refusingFS struct{ OSFS }
@@ -152,4 +147,15 @@ type refusingFile struct{ File }
 
 func (refusingFile) WriteAt([]byte, int64) (int, error) {
 	return 0, &os.PathError{Op: "write", Path: "direct", Err: syscall.EINVAL}
+}
+
+// TestDirectWritesInFilesOfUnalignedSize uses files whose size is not a
+// multiple of 4 KiB, so frames in each file's last block go through the
+// page cache between direct writes, and checks every record comes back.
+func TestDirectWritesInFilesOfUnalignedSize(t *testing.T) {
+	o := Options{Dir: t.TempDir(), FileSize: 64<<10 + 1000, Sync: true, Epoch: 1, CompactMinFiles: -1}
+	j, _ := open(t, o)
+	m := directHistory(t, j)
+	_, recs := reopen(t, j, o)
+	sameRecords(t, recs, m.records())
 }
