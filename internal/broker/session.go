@@ -48,6 +48,9 @@ func (b *Broker) NewSession(info SessionInfo) (*Session, error) {
 	return s, nil
 }
 
+// origin is the session's mark on the messages it sends (Message.Origin).
+func (s *Session) origin() uint32 { return uint32(s.id) }
+
 // Info returns what the session was opened with.
 func (s *Session) Info() SessionInfo { return s.info }
 
@@ -123,6 +126,7 @@ func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool
 	if m.Priority > message.MaxPriority {
 		m.Priority = message.MaxPriority
 	}
+	m.Origin = s.origin()
 	if tx == nil {
 		s.b.send(m, done, direct)
 		return
@@ -161,6 +165,14 @@ type SubscribeOptions struct {
 	WindowBytes int64
 	Priority    int
 	Exclusive   bool
+	// Credit puts the consumer in credit mode (flow.go): it gets exactly
+	// the deliveries its adapter grants, starting with InitialCredit;
+	// Window and WindowBytes are then ignored.
+	Credit        bool
+	InitialCredit int
+	// NoLocal skips messages this session sent (JMS noLocal, AMQP's
+	// no-local filter, MQTT 5's No Local option).
+	NoLocal bool
 	// DurableName makes a multicast subscription durable, named by the
 	// session's client id and this name.
 	DurableName string
@@ -206,7 +218,11 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 		windowBytes = 0
 	}
 	c := &Consumer{id: s.b.nextConsumer.Add(1), s: s, q: q, filter: f, ackMode: opts.AckMode, priority: opts.Priority,
-		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver}
+		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver,
+		creditMode: opts.Credit, credit: max(opts.InitialCredit, 0), noLocal: opts.NoLocal}
+	if c.creditMode {
+		c.windowBytes = 0
+	}
 	c.ownsQueue.Store(owns)
 	q.lock()
 	if q.deleted || q.closed {
