@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -541,13 +542,23 @@ func (tx *Tx) undo(sends []*routed, acks []*ref, cause error) {
 		tx.s.b.discardBody(rt.m)
 		tx.s.b.dups.settle(rt.addr, rt.dup, cause)
 	}
+	// Return every ref before dispatching any, so they go out again in
+	// their original order rather than each as soon as it is back.
 	now := tx.s.b.nowMs()
+	var queues []*queue
 	for i := len(acks) - 1; i >= 0; i-- {
 		r := acks[i]
 		q := r.q
 		q.lock()
 		q.delivering++
 		q.returnLocked(r, now)
+		q.unlock()
+		if !slices.Contains(queues, q) {
+			queues = append(queues, q)
+		}
+	}
+	for _, q := range queues {
+		q.lock()
 		q.dispatchLocked()
 		q.unlock()
 	}
