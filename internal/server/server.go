@@ -17,7 +17,8 @@ import (
 	"tandem/internal/journal"
 	"tandem/internal/listener"
 	"tandem/internal/paging"
-	stompproto "tandem/internal/protocol/stomp"
+	"tandem/internal/protocol"
+	"tandem/internal/protocol/cluster"
 	"tandem/internal/security"
 	"tandem/internal/store"
 	"tandem/internal/store/filestore"
@@ -139,13 +140,10 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	}
 	recovered := time.Now()
 	s.broker = b
-	stompSrv := stompproto.NewServer(stompproto.Options{
-		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
-		Connected: s.topo.headers, Announce: s.topo.announce,
-		MaxHeaders: s.cfg.Limits.MaxHeaders, MaxHeaderSize: int(s.cfg.Limits.MaxHeaderSize),
-		MaxSubscriptions: s.cfg.Limits.MaxSubscriptions, MaxConnectionsPerUser: s.cfg.Limits.MaxConnectionsPerUser,
-		MaxDestinationLength: s.cfg.Limits.MaxDestinationLength, ConnectTimeout: s.cfg.Limits.HandshakeTimeout,
-	})
+	env := protocol.Env{Broker: b, Auth: auth, Limits: protocol.NewLimits(s.cfg.Limits.MaxConnectionsPerUser),
+		Topology: s.topo.snapshot, Logger: s.log, ServerName: "tandem/" + s.cfg.Name}
+	protocols := newProtocolSet(env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
+	perIP := &listener.KeyedLimit{Max: s.cfg.Limits.MaxConnectionsPerIP}
 	for _, a := range s.cfg.Acceptors {
 		tlsCfg, err := acceptorTLS(a)
 		if err != nil {
@@ -157,9 +155,9 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 			s.stopLocked(context.Background())
 			return fmt.Errorf("acceptor %q cannot listen on %s: %w (is another broker running there? use --port-offset or edit acceptors in broker.yaml)", a.Name, a.Addr(), err)
 		}
-		l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{stompSrv},
+		l := listener.New(ln, listener.Options{Protocols: protocols.forAcceptor(a),
 			MaxConnections: s.cfg.MaxConnections, Logger: s.log, TLS: tlsCfg,
-			MaxConnectionsPerIP: s.cfg.Limits.MaxConnectionsPerIP, HandshakeTimeout: s.cfg.Limits.HandshakeTimeout})
+			PerIP: perIP, HandshakeTimeout: s.cfg.Limits.HandshakeTimeout})
 		s.listeners = append(s.listeners, l)
 		go func() {
 			if err := l.Serve(); err != nil && !errors.Is(err, listener.ErrClosed) {
@@ -204,7 +202,7 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 	return fs, nil
 }
 
-func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error) {
+func (s *Server) security() (protocol.Authenticator, broker.Authorizer, error) {
 	users := security.NewUsers()
 	if s.cfg.Security.UsersFile != "" {
 		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
