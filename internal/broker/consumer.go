@@ -239,7 +239,10 @@ func (c *Consumer) close() {
 	}
 	q.dispatchLocked()
 	q.unlock()
-	if c.ownsQueue.Load() {
+	q.lock()
+	lastOfVolatile := q.volatile && len(q.consumers) == 0
+	q.unlock()
+	if c.ownsQueue.Load() || lastOfVolatile {
 		c.s.b.deleteQueue(q, true)
 	} else if q.autoCreated {
 		c.s.b.maybeAutoDelete(q)

@@ -41,6 +41,10 @@ type queue struct {
 	// owner, when set, is the session whose end deletes this queue
 	// (temporary queues and non-durable subscriptions).
 	owner *Session
+	// subscription marks a named subscription queue (Session.Subscribe with
+	// a Subscription); shared ones admit several consumers, and volatile
+	// (non-durable) ones go with their last consumer. Guarded by mu.
+	subscription, shared, volatile bool
 
 	mu      sync.Mutex
 	levels  [message.MaxPriority + 1]refList

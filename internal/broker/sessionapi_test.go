@@ -455,3 +455,140 @@ func TestFirstInGroupMarksTheAssignment(t *testing.T) {
 		t.Fatalf("after reassignment flags %v %v, want true false", ds2[0].FirstInGroup, ds2[1].FirstInGroup)
 	}
 }
+
+func publish(t *testing.T, s *Session, addr, body string) {
+	t.Helper()
+	m := msg(addr, body)
+	m.RoutingType = message.Multicast
+	send(t, s, m)
+}
+
+func TestNamedDurableSubscriptionKeepsMessagesAcrossRestart(t *testing.T) {
+	st := memstore.New()
+	b := startBroker(t, st, Options{})
+	s := session(t, b, "")
+	sub := &Subscription{Queue: "container-1.link-a", Durable: true}
+	c, _ := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	s.Unsubscribe(c)
+	publish(t, s, "news", "while away")
+	b = restart(t, b, st, Options{})
+	s = session(t, b, "")
+	_, k := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	equal(t, bodies(k.wait(t, 1)), []string{"while away"})
+}
+
+func TestUnsharedSubscriptionAdmitsOneConsumer(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	sub := &Subscription{Queue: "c.sub", Durable: true}
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	_, err := s.Subscribe(SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub, Deliver: func(Delivery) {}})
+	if !errors.Is(err, ErrSubscriptionBusy) {
+		t.Fatalf("second consumer on an unshared subscription: %v, want ErrSubscriptionBusy", err)
+	}
+}
+
+func TestSharedSubscriptionSplitsMessages(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{Filters: func(sel string) (Filter, error) { return selector.Compile(sel) }})
+	s1, s2 := session(t, b, ""), session(t, b, "")
+	sub := &Subscription{Queue: "shared-sub:global", Durable: true, Shared: true}
+	_, k1 := subscribe(t, s1, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	_, k2 := subscribe(t, s2, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	for i := 0; i < 10; i++ {
+		publish(t, s1, "news", "m")
+	}
+	waitFor(t, "all ten delivered", func() bool { return k1.count()+k2.count() == 10 })
+	if k1.count() == 0 || k2.count() == 0 {
+		t.Fatalf("shared subscription split %d/%d", k1.count(), k2.count())
+	}
+	// Joining with another selector is refused rather than silently
+	// changing what the others receive.
+	_, err := s2.Subscribe(SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub,
+		Selector: "x = 1", Deliver: func(Delivery) {}})
+	if !errors.Is(err, ErrSubscriptionBusy) {
+		t.Fatalf("joining a shared subscription with another selector: %v", err)
+	}
+}
+
+func TestVolatileSharedSubscriptionGoesWithItsLastConsumer(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	sub := &Subscription{Queue: "vol", Shared: true}
+	c1, _ := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	c2, _ := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	s.Unsubscribe(c1)
+	if _, err := b.Queue("vol"); err != nil {
+		t.Fatalf("the subscription went while a consumer remained: %v", err)
+	}
+	s.Unsubscribe(c2)
+	if _, err := b.Queue("vol"); !errors.Is(err, ErrNoSuchQueue) {
+		t.Fatalf("after the last consumer: %v, want ErrNoSuchQueue", err)
+	}
+}
+
+func TestDurableSubscriptionWithANewSelectorIsReplaced(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{Filters: func(sel string) (Filter, error) { return selector.Compile(sel) }})
+	s := session(t, b, "")
+	sub := &Subscription{Queue: "c.d", Durable: true}
+	c, _ := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub, Selector: "x = 1"})
+	s.Unsubscribe(c)
+	publish(t, s, "news", "kept by the old subscription")
+	_, k := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	publish(t, s, "news", "new")
+	equal(t, bodies(k.wait(t, 1)), []string{"new"})
+}
+
+func TestDeleteSubscriptionQueue(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	sub := &Subscription{Queue: "c.gone", Durable: true}
+	c, _ := subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: sub})
+	if err := s.DeleteSubscriptionQueue("c.gone"); !errors.Is(err, ErrSubscriptionBusy) {
+		t.Fatalf("deleting an active subscription: %v", err)
+	}
+	s.Unsubscribe(c)
+	if err := s.DeleteSubscriptionQueue("c.gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSubscriptionQueue("c.gone"); !errors.Is(err, ErrNoSuchQueue) {
+		t.Fatalf("deleting it twice: %v", err)
+	}
+}
+
+func TestTempTopicGoesWithItsSession(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	owner, other := session(t, b, ""), session(t, b, "")
+	if err := owner.CreateTempTopic("tt-1"); err != nil {
+		t.Fatal(err)
+	}
+	_, k := subscribe(t, other, SubscribeOptions{Address: "tt-1", RoutingType: message.Multicast})
+	publish(t, owner, "tt-1", "hello")
+	equal(t, bodies(k.wait(t, 1)), []string{"hello"})
+	owner.Close()
+	waitFor(t, "the temporary topic to go", func() bool {
+		for _, a := range b.Addresses() {
+			if a.Name == "tt-1" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestSubscriptionKindSurvivesRestart(t *testing.T) {
+	st := memstore.New()
+	b := startBroker(t, st, Options{})
+	s := session(t, b, "client-1")
+	shared := &Subscription{Queue: "s:global", Durable: true, Shared: true}
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: shared})
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, DurableName: "d"})
+	b = restart(t, b, st, Options{})
+	s = session(t, b, "client-1")
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: shared})
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, Subscription: shared})
+	subscribe(t, s, SubscribeOptions{Address: "news", RoutingType: message.Multicast, DurableName: "d"})
+	_, err := s.Subscribe(SubscribeOptions{Address: "news", RoutingType: message.Multicast, DurableName: "d", Deliver: func(Delivery) {}})
+	if !errors.Is(err, ErrSubscriptionBusy) {
+		t.Fatalf("a second subscriber on a recovered unshared durable subscription: %v", err)
+	}
+}
