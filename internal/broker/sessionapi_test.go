@@ -592,3 +592,29 @@ func TestSubscriptionKindSurvivesRestart(t *testing.T) {
 		t.Fatalf("a second subscriber on a recovered unshared durable subscription: %v", err)
 	}
 }
+
+func TestEnsureQueueAndLookups(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	qc := QueueConfig{Name: "$sys.retain", Address: "$sys.retain", Durable: true, LastValue: true}
+	if err := s.EnsureQueue(qc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureQueue(qc); err != nil {
+		t.Fatalf("EnsureQueue of an existing queue: %v", err)
+	}
+	if err := s.EnsureQueue(QueueConfig{Name: "$sys.retain", Address: "other"}); !errors.Is(err, ErrBadDestination) {
+		t.Fatalf("EnsureQueue on another address: %v", err)
+	}
+	qi, err := s.QueueInfo("$sys.retain")
+	if err != nil || !qi.Durable || !qi.LastValue || qi.Address != "$sys.retain" {
+		t.Fatalf("QueueInfo = %+v, %v", qi, err)
+	}
+	ai, err := s.AddressInfo("$sys.retain")
+	if err != nil || !ai.Anycast || ai.Multicast || len(ai.Queues) != 1 {
+		t.Fatalf("AddressInfo = %+v, %v", ai, err)
+	}
+	if _, err := s.AddressInfo("nowhere"); !errors.Is(err, ErrNoSuchAddress) {
+		t.Fatalf("AddressInfo of a missing address: %v", err)
+	}
+}
