@@ -74,6 +74,10 @@ type Config struct {
 	MaxConnections int
 	// Limits bound what one client may cost the broker.
 	Limits Limits
+	// WebSocketAllowedOrigins are the origins whose web pages may open
+	// STOMP or MQTT WebSockets, besides the broker's own host
+	// (websocket-allowed-origins; "*" admits any).
+	WebSocketAllowedOrigins []string
 
 	Security         Security
 	SecuritySettings []SecuritySetting

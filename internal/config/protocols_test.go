@@ -48,3 +48,31 @@ func TestAcceptorProtocolsValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestWebSocketAllowedOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want []string
+	}{
+		{"websocket-allowed-origins: [app.example.com, '*.example.org']\n", []string{"app.example.com", "*.example.org"}},
+		{"websocket-allowed-origins: \"*\"\n", []string{"*"}},
+		{"name: x\n", nil},
+	} {
+		c, err := Parse([]byte(tc.yaml), "b.yaml", "/inst")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if !slices.Equal(c.WebSocketAllowedOrigins, tc.want) {
+			t.Errorf("%q: %v, want %v", tc.yaml, c.WebSocketAllowedOrigins, tc.want)
+		}
+		// What create writes back reads the same.
+		text, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(text, "b.yaml", "/inst")
+		if err != nil || !slices.Equal(back.WebSocketAllowedOrigins, tc.want) {
+			t.Errorf("%q after marshal: %v, %v", tc.yaml, back.WebSocketAllowedOrigins, err)
+		}
+	}
+}

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"tandem/internal/config"
@@ -11,6 +13,7 @@ import (
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
 	stompproto "tandem/internal/protocol/stomp"
+	"tandem/internal/wstransport"
 )
 
 // adapterFactory builds a protocol adapter from what every adapter shares
@@ -35,6 +38,8 @@ var adapters = map[string]adapterFactory{
 // serves so that a pair can announce its backups whatever its clients
 // speak.
 type protocolSet struct {
+	// ctx ends when the broker the adapters serve stops.
+	ctx     context.Context
 	env     protocol.Env
 	cfg     *config.Config
 	log     *slog.Logger
@@ -42,8 +47,8 @@ type protocolSet struct {
 	cluster listener.Protocol
 }
 
-func newProtocolSet(env protocol.Env, cfg *config.Config, clusterSrv *cluster.Server) *protocolSet {
-	return &protocolSet{env: env, cfg: cfg, log: env.Logger, built: map[string]listener.Protocol{}, cluster: clusterSrv}
+func newProtocolSet(ctx context.Context, env protocol.Env, cfg *config.Config, clusterSrv *cluster.Server) *protocolSet {
+	return &protocolSet{ctx: ctx, env: env, cfg: cfg, log: env.Logger, built: map[string]listener.Protocol{}, cluster: clusterSrv}
 }
 
 // forAcceptor returns the protocols acceptor a serves.
@@ -54,16 +59,44 @@ func (ps *protocolSet) forAcceptor(a config.Acceptor) []listener.Protocol {
 			"event", "acceptor_protocols_skipped", "name", a.Name, "skipped", strings.Join(unsupported, ","),
 			"serving", strings.Join(serve, ","))
 	}
-	out := make([]listener.Protocol, 0, len(serve)+1)
+	out := make([]listener.Protocol, 0, len(serve)+2)
 	for _, name := range serve {
-		p, ok := ps.built[name]
-		if !ok {
-			p = adapters[name](ps.env, ps.cfg)
-			ps.built[name] = p
-		}
-		out = append(out, p)
+		out = append(out, ps.adapter(name))
+	}
+	if ws := ps.webSocket(serve); ws != nil {
+		out = append(out, ws)
 	}
 	return append(out, ps.cluster)
+}
+
+// adapter returns the adapter of protocol name, built on first use.
+func (ps *protocolSet) adapter(name string) listener.Protocol {
+	p, ok := ps.built[name]
+	if !ok {
+		p = adapters[name](ps.env, ps.cfg)
+		ps.built[name] = p
+	}
+	return p
+}
+
+// webSocketProtocols are the protocols that run over WebSocket.
+var webSocketProtocols = []string{config.ProtocolSTOMP, config.ProtocolMQTT}
+
+// webSocket returns the WebSocket transport for the protocols in serve
+// that run over it, or nil when none does.
+func (ps *protocolSet) webSocket(serve []string) *wstransport.Transport {
+	inner := map[string]listener.Protocol{}
+	for _, name := range serve {
+		if slices.Contains(webSocketProtocols, name) {
+			inner[name] = ps.adapter(name)
+		}
+	}
+	if len(inner) == 0 {
+		return nil
+	}
+	return wstransport.New(wstransport.Options{Adapters: inner, AllowedOrigins: ps.cfg.WebSocketAllowedOrigins,
+		MaxMessageSize: ps.cfg.MaxFrameSize, HandshakeTimeout: ps.cfg.Limits.HandshakeTimeout, Logger: ps.log,
+		Context: ps.ctx})
 }
 
 // protocolsAt returns the protocols served on the port of a connector URL

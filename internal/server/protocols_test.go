@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"tandem/internal/config"
 	"tandem/internal/protocol"
@@ -131,5 +135,62 @@ func TestAcceptorSkipsProtocolsTandemDoesNotSpeak(t *testing.T) {
 	_, addr := startLive(t, "?protocols=CORE,STOMP,HORNETQ")
 	if h := stompConnected(t, addr); h.Value("version") != "1.2" {
 		t.Fatalf("CONNECTED %v", h)
+	}
+}
+
+// stompOverWebSocket connects to url with the STOMP subprotocol, sends a
+// message to /queue/ws and reads it back.
+func stompOverWebSocket(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"v12.stomp"}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.Close(websocket.StatusNormalClosure, "")
+	send := func(frame string) {
+		if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Frames split across messages and several frames in one message, as
+	// browser libraries send them.
+	send("CONNECT\naccept-version:1.2\nhost:x\n\n\x00")
+	send("SUBSCRIBE\nid:1\ndestination:/queue/ws\n\n\x00SEND\ndestination:/queue/ws\n")
+	send("\nhello over websocket\x00")
+	var got strings.Builder
+	for !strings.Contains(got.String(), "hello over websocket") {
+		_, p, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading from %s: %v (so far %q)", url, err, got.String())
+		}
+		got.Write(p)
+	}
+	if !strings.HasPrefix(got.String(), "CONNECTED") || !strings.Contains(got.String(), "MESSAGE") {
+		t.Fatalf("frames from %s: %q", url, got.String())
+	}
+}
+
+func TestStompOverWebSocketOnTheClientPort(t *testing.T) {
+	_, addr := startLive(t, "")
+	stompOverWebSocket(t, "ws://"+addr+"/")
+}
+
+func TestStompOverWebSocketOnTheHTTPPort(t *testing.T) {
+	s, _ := startLive(t, "")
+	srv := httptest.NewServer(http.HandlerFunc(s.serveWebSocket))
+	defer srv.Close()
+	stompOverWebSocket(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/stomp")
+	if err := s.stopWithTimeout(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL + "/stomp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/stomp on a stopped node answered %d, want 503", resp.StatusCode)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 	"tandem/internal/store/memstore"
+	"tandem/internal/wstransport"
 )
 
 // Server is one broker process: store, broker core and client listeners.
@@ -42,6 +43,10 @@ type Server struct {
 	fenceable atomic.Pointer[filestore.Store]
 	haState   atomic.Pointer[ha.State]
 	web       webState // the HTTP port's view of this node (web.go)
+	// webSocket serves /stomp and /mqtt on the HTTP port while this node
+	// is live.
+	webSocket   atomic.Pointer[wstransport.Transport]
+	stopServing context.CancelFunc // ends what the HTTP port's WebSockets serve
 }
 
 // New returns a server for cfg. It does not start anything.
@@ -142,7 +147,12 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	s.broker = b
 	env := protocol.Env{Broker: b, Auth: auth, Limits: protocol.NewLimits(s.cfg.Limits.MaxConnectionsPerUser),
 		Topology: s.topo.snapshot, Logger: s.log, ServerName: "tandem/" + s.cfg.Name}
-	protocols := newProtocolSet(env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
+	servingCtx, stopServing := context.WithCancel(context.Background())
+	s.stopServing = stopServing
+	protocols := newProtocolSet(servingCtx, env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
+	// The HTTP port's /stomp and /mqtt reach every WebSocket protocol
+	// tandem speaks, whatever the acceptors list.
+	s.webSocket.Store(protocols.webSocket(config.SpokenProtocols))
 	perIP := &listener.KeyedLimit{Max: s.cfg.Limits.MaxConnectionsPerIP}
 	for _, a := range s.cfg.Acceptors {
 		tlsCfg, err := acceptorTLS(a)
@@ -257,6 +267,11 @@ func (s *Server) stopLocked(ctx context.Context) error {
 		errs = append(errs, l.Close(ctx))
 	}
 	s.listeners = nil
+	s.webSocket.Store(nil)
+	if s.stopServing != nil {
+		s.stopServing()
+		s.stopServing = nil
+	}
 	s.web.serving(nil)
 	if s.broker != nil {
 		s.broker.Close()
