@@ -100,9 +100,9 @@ const (
 	ErrorStolen                Condition = "amqp:link:stolen"
 
 	// Transaction conditions (part 4, section 4.5.8).
-	ErrorTransactionUnknownID  Condition = "amqp:transaction:unknown-id"
-	ErrorTransactionRollback   Condition = "amqp:transaction:rollback"
-	ErrorTransactionTimeout    Condition = "amqp:transaction:timeout"
+	ErrorTransactionUnknownID Condition = "amqp:transaction:unknown-id"
+	ErrorTransactionRollback  Condition = "amqp:transaction:rollback"
+	ErrorTransactionTimeout   Condition = "amqp:transaction:timeout"
 )
 
 // Error is the AMQP error composite carried by detach, end, close and the
