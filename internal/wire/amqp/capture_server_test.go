@@ -27,7 +27,7 @@ type captureServer struct {
 	maxFrame uint32
 
 	mu       sync.Mutex
-	streams  [][]byte // one per finished connection, in order of ending
+	streams  []capturedConn // one per finished connection, in order of ending
 	received []*Message
 	wg       sync.WaitGroup
 }
@@ -67,13 +67,13 @@ func (s *captureServer) close() {
 
 // waitStreams waits until n connections have ended and returns their
 // captured bytes.
-func (s *captureServer) waitStreams(n int) [][]byte {
+func (s *captureServer) waitStreams(n int) []capturedConn {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s.mu.Lock()
 		got := len(s.streams)
-		out := append([][]byte(nil), s.streams...)
+		out := append([]capturedConn(nil), s.streams...)
 		s.mu.Unlock()
 		if got >= n {
 			return out
@@ -112,6 +112,23 @@ func serverMessages(t *testing.T) [][]byte {
 	return out
 }
 
+// capturedConn is what both sides sent on one connection.
+type capturedConn struct {
+	client, server []byte
+}
+
+// teeWriter copies what the server writes into a buffer.
+type teeWriter struct {
+	w   io.Writer
+	buf *bytes.Buffer
+}
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	t.buf.Write(p[:n])
+	return n, err
+}
+
 type captureSession struct {
 	remote         uint16
 	nextIncomingID uint32
@@ -136,16 +153,16 @@ type captureLink struct {
 
 // serve runs one connection and records what the client sent.
 func (s *captureServer) serve(c net.Conn) {
-	var rec bytes.Buffer
+	var rec, sent bytes.Buffer
 	defer func() {
 		c.Close()
 		s.mu.Lock()
-		s.streams = append(s.streams, rec.Bytes())
+		s.streams = append(s.streams, capturedConn{client: rec.Bytes(), server: sent.Bytes()})
 		s.mu.Unlock()
 	}()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	r := NewReader(io.TeeReader(c, &rec), 1<<20)
-	w := NewWriter(c)
+	w := NewWriter(teeWriter{w: c, buf: &sent})
 	fail := func(format string, args ...any) {
 		s.t.Errorf("capture server: "+format, args...)
 	}

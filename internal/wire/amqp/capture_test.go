@@ -17,8 +17,9 @@ import (
 // The capture test plays captureServer to real AMQP clients — go-amqp (in
 // process), Debian's python3-qpid-proton and rhea (e2e/amqp) — and, with
 // TANDEM_AMQP_CAPTURE=1, writes what each client sent to
-// testdata/golden/<scenario>.bin, where golden_test.go decodes and
-// re-encodes it on every run. It also checks that each client understood
+// testdata/golden/<scenario>.bin (and what the server answered, all of it
+// encoded by this package, to <scenario>.server.bin), where golden_test.go
+// decodes and re-encodes it on every run. It also checks that each client understood
 // the server, whose every frame this package encoded.
 //
 //	TANDEM_AMQP_CAPTURE=1 go test -run TestCapture ./internal/wire/amqp/
@@ -85,11 +86,14 @@ func TestCapture(t *testing.T) {
 				return
 			}
 			for i, s := range streams {
-				name := sc.name + ".bin"
+				name := sc.name
 				if len(streams) > 1 {
-					name = fmt.Sprintf("%s-%d.bin", sc.name, i)
+					name = fmt.Sprintf("%s-%d", sc.name, i)
 				}
-				if err := os.WriteFile(filepath.Join(goldenDir, name), s, 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(goldenDir, name+".bin"), s.client, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(goldenDir, name+".server.bin"), s.server, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
