@@ -144,9 +144,9 @@ type captureLink struct {
 	asm    Assembler
 	credit uint32
 	// Server sending (client receiver):
-	peerCount     uint32
-	peerCredit    uint32
-	sent          int
+	peerCount  uint32
+	peerCredit uint32
+	sent       int
 	// coordinator link
 	coordinator bool
 }
