@@ -7,9 +7,10 @@ import (
 
 // appendArray encodes an Array. With a zero Code, the element code is
 // chosen from the elements' Go type, as compact as every element allows.
-// Zero-width element codes (uint0, true, list0...) are never chosen: the
-// decoder refuses arrays that hold more elements than bytes, to bound what
-// a peer can make it allocate.
+// Zero-width element codes (uint0, true, list0...) are never chosen, and
+// refused for more than one element: the decoder refuses arrays that hold
+// more elements than bytes, to bound what a peer can make it allocate.
+// Only an array of nulls (or an empty one) gets the null code.
 func appendArray(b []byte, a Array) ([]byte, error) {
 	code := a.Code
 	if code == 0 {
@@ -20,6 +21,9 @@ func appendArray(b []byte, a Array) ([]byte, error) {
 	}
 	if code == codeDescribed {
 		return b, encodeErr("array element code 0x00; set Array.Descriptor instead")
+	}
+	if w, ok := fixedWidth(code); ok && w == 0 && len(a.Elems) > 1 {
+		return b, encodeErr("array of %d zero-width elements (code 0x%02x): no decoder that bounds its allocations accepts it", len(a.Elems), code)
 	}
 	b, c := beginCompound(b, codeArray32)
 	var err error

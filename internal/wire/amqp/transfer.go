@@ -16,10 +16,20 @@ func AppendTransfer(b []byte, channel uint16, t *Transfer, payload []byte, maxFr
 		return b, encodeErr("transfer with more=true given to the splitter; it sets more itself")
 	}
 	start := len(b)
+	b, err := AppendFrame(b, channel, t, nil)
+	if err != nil {
+		return b[:start], err
+	}
+	if maxFrameSize == 0 || uint64(len(b)-start)+uint64(len(payload)) <= uint64(maxFrameSize) {
+		// The common case: one frame, and no copy of t to allocate.
+		b = append(b, payload...)
+		patchFrameSize(b[start:])
+		return b, nil
+	}
+	b = b[:start]
 	first := *t
 	cont := Transfer{Handle: t.Handle, DeliveryID: t.DeliveryID, Settled: t.Settled}
 	cur := &first
-	var err error
 	for {
 		frameStart := len(b)
 		cur.More = false
@@ -28,7 +38,7 @@ func AppendTransfer(b []byte, channel uint16, t *Transfer, payload []byte, maxFr
 			return b[:start], err
 		}
 		overhead := len(b) - frameStart
-		if maxFrameSize == 0 || uint64(overhead)+uint64(len(payload)) <= uint64(maxFrameSize) {
+		if uint64(overhead)+uint64(len(payload)) <= uint64(maxFrameSize) {
 			b = append(b, payload...)
 			patchFrameSize(b[frameStart:])
 			return b, nil

@@ -280,3 +280,102 @@ func TestUUIDString(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestArraysOfEveryType encodes an array of each element type, with the
+// code chosen by the encoder and, where one exists, the other width, and
+// checks each decodes to the same elements.
+func TestArraysOfEveryType(t *testing.T) {
+	tests := []struct {
+		elems []any
+		codes []byte // acceptable explicit codes; the first is what the encoder picks
+	}{
+		{[]any{nil}, []byte{codeNull}},
+		{[]any{true, false}, []byte{codeBool}},
+		{[]any{uint8(1), uint8(2)}, []byte{codeUbyte}},
+		{[]any{uint16(1), uint16(65535)}, []byte{codeUshort}},
+		{[]any{uint32(1), uint32(2)}, []byte{codeSmallUint, codeUint}},
+		{[]any{uint32(1), uint32(1 << 20)}, []byte{codeUint}},
+		{[]any{uint64(1), uint64(2)}, []byte{codeSmallUlong, codeUlong}},
+		{[]any{uint64(1), uint64(1 << 40)}, []byte{codeUlong}},
+		{[]any{int8(-1), int8(1)}, []byte{codeByte}},
+		{[]any{int16(-1), int16(300)}, []byte{codeShort}},
+		{[]any{int32(-1), int32(1)}, []byte{codeSmallInt, codeInt}},
+		{[]any{int32(-1), int32(1 << 20)}, []byte{codeInt}},
+		{[]any{int64(-1), int64(1)}, []byte{codeSmallLong, codeLong}},
+		{[]any{int64(-1), int64(1 << 40)}, []byte{codeLong}},
+		{[]any{float32(1), float32(2)}, []byte{codeFloat}},
+		{[]any{1.0, 2.0}, []byte{codeDouble}},
+		{[]any{Decimal32{1}, Decimal32{2}}, []byte{codeDecimal32}},
+		{[]any{Decimal64{1}}, []byte{codeDecimal64}},
+		{[]any{Decimal128{1}}, []byte{codeDecimal128}},
+		{[]any{Char('a'), Char('b')}, []byte{codeChar}},
+		{[]any{Timestamp(1), Timestamp(2)}, []byte{codeTimestamp}},
+		{[]any{UUID{1}, UUID{2}}, []byte{codeUUID}},
+		{[]any{[]byte("a"), []byte{}}, []byte{codeVbin8, codeVbin32}},
+		{[]any{[]byte(strings.Repeat("b", 300))}, []byte{codeVbin32}},
+		{[]any{"a", ""}, []byte{codeStr8, codeStr32}},
+		{[]any{Symbol("a")}, []byte{codeSym8, codeSym32}},
+		{[]any{List{uint32(1)}, List{}}, []byte{codeList32, codeList8}},
+		{[]any{Map{{"k", "v"}}}, []byte{codeMap32, codeMap8}},
+		{[]any{Array{Code: codeSym8, Elems: []any{Symbol("x")}}}, []byte{codeArray32, codeArray8}},
+	}
+	for _, tt := range tests {
+		codes := append([]byte{0}, tt.codes...)
+		for _, code := range codes {
+			enc, err := AppendValue(nil, Array{Code: code, Elems: tt.elems})
+			if err != nil {
+				t.Fatalf("%T code 0x%02x: %v", tt.elems[0], code, err)
+			}
+			got, _, err := DecodeValue(enc)
+			if err != nil {
+				t.Fatalf("%T code 0x%02x: % x: %v", tt.elems[0], code, enc, err)
+			}
+			want := code
+			if want == 0 {
+				want = tt.codes[0]
+			}
+			a := got.(Array)
+			if a.Code != want || !reflect.DeepEqual(a.Elems, tt.elems) {
+				t.Fatalf("%T code 0x%02x: decoded %#v", tt.elems[0], code, a)
+			}
+		}
+	}
+	// Elements that do not fit the code asked for.
+	for _, a := range []Array{
+		{Code: codeSmallUint, Elems: []any{uint32(256)}},
+		{Code: codeSmallLong, Elems: []any{int64(200)}},
+		{Code: codeSmallInt, Elems: []any{int32(200)}},
+		{Code: codeUint0, Elems: []any{uint32(1)}},
+		{Code: codeBool, Elems: []any{1}},
+		{Code: codeList8, Elems: []any{List{strings.Repeat("x", 300)}}},
+		{Code: codeMap8, Elems: []any{List{}}},
+		{Code: codeNull, Elems: []any{1}},
+		{Code: codeNull, Elems: []any{nil, nil}},
+		{Code: codeUint0, Elems: []any{uint32(0), uint32(0)}},
+		{Code: 0x01, Elems: []any{1}},
+		{Elems: []any{struct{}{}}},
+		{Elems: []any{Described{}}},
+	} {
+		if _, err := AppendValue(nil, a); !errors.Is(err, ErrEncode) {
+			t.Errorf("%#v: %v", a, err)
+		}
+	}
+	for _, elems := range [][]any{
+		{true, 1}, {uint8(1), 1}, {uint16(1), 1}, {uint64(1), 1}, {int8(1), 1}, {int16(1), 1}, {int64(1), 1},
+		{float32(1), 1}, {1.0, 1}, {Decimal32{}, 1}, {Decimal64{}, 1}, {Decimal128{}, 1}, {Char(1), 1},
+		{Timestamp(1), 1}, {UUID{}, 1}, {[]byte{}, 1}, {"", 1}, {Symbol(""), 1}, {Map{}, 1}, {Array{}, 1}, {List{}, 1}, {nil, 1},
+	} {
+		if _, err := AppendValue(nil, Array{Elems: elems}); !errors.Is(err, ErrEncode) {
+			t.Errorf("mixed array %#v: %v", elems, err)
+		}
+	}
+}
+
+func TestDescribedString(t *testing.T) {
+	if s := (Described{Descriptor: uint64(0x24), Value: List{}}).String(); !strings.Contains(s, "0x0000000000000024") {
+		t.Error(s)
+	}
+	if s := (Described{Descriptor: Symbol("x"), Value: 1}).String(); s != "described(x: 1)" {
+		t.Error(s)
+	}
+}
