@@ -258,7 +258,8 @@ type fields struct {
 	count   int
 	n       int // fields read so far
 	end     int
-	entered bool // d.enter was called and done must leave
+	entered bool   // d.enter was called and done must leave
+	outer   []byte // d.b before the fields narrowed it to the list
 }
 
 // compositeFields reads the list that carries a composite's fields.
@@ -278,7 +279,11 @@ func (d *decoder) compositeFields(name string) (fields, error) {
 		if err := d.enter(); err != nil {
 			return fields{}, err
 		}
-		return fields{d: d, count: count, end: end, entered: true}, nil
+		// Narrow the decoder to the list, so that no field can read past
+		// it into what follows (a transfer's payload, the next section).
+		f := fields{d: d, count: count, end: end, entered: true, outer: d.b}
+		d.b = d.b[:end]
+		return f, nil
 	}
 	return fields{}, decodeErr("%s: format code 0x%02x where its list of fields belongs", name, code)
 }
@@ -300,6 +305,7 @@ func (f *fields) skip() error { return f.d.skip() }
 func (f *fields) done(name string) error {
 	if f.entered {
 		f.d.leave()
+		f.d.b = f.outer
 	}
 	if f.d.i != f.end {
 		return decodeErr("%s: fields end at offset %d, but the list's size says %d", name, f.d.i, f.end)

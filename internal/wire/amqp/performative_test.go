@@ -270,8 +270,8 @@ func TestPerformativeErrors(t *testing.T) {
 		{"handle too big", "00 53 16 c0 0a 01 80 0000000100000000", ErrDecode, "does not fit a uint"},
 		{"bytes after close", "00 53 18 45 00", ErrDecode, "1 bytes after"},
 		{"snd-settle-mode 3", "00 53 12 c0 08 04 a1 01 6e 43 41 50 03", ErrDecode, "snd-settle-mode 3"},
-		{"delivery state unknown", "00 53 15 c0 07 05 41 43 40 40 00 53 99 45", ErrDecode, "delivery state"},
-		{"error without condition", "00 53 18 c0 04 01 00 53 1d 45", ErrDecode, "condition missing"},
+		{"delivery state unknown", "00 53 15 c0 09 05 41 43 40 40 00 53 99 45", ErrDecode, "delivery state"},
+		{"error without condition", "00 53 18 c0 05 01 00 53 1d 45", ErrDecode, "condition missing"},
 		{"long delivery tag", "00 53 14 c0 26 03 43 43 a0 21 " + strings.Repeat("00", 33), ErrDecode, "delivery-tag of 33 bytes"},
 		{"list shorter than fields", "00 53 18 c0 03 01 00", ErrDecode, ""},
 	}
