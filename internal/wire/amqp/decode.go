@@ -340,7 +340,7 @@ func (d *decoder) compoundHeader(code byte) (count, end int, err error) {
 	return int(n), d.i + int(size), nil
 }
 
-// within runs the elements of a compound and checks they used exactly its
+// checkEnd checks that the elements of a compound used exactly its
 // declared size.
 func (d *decoder) checkEnd(end int, what string) error {
 	if d.i != end {

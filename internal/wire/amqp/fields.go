@@ -89,8 +89,8 @@ func (d *decoder) readBool() (v, ok bool, err error) {
 	return false, false, decodeErr("format code 0x%02x where a boolean belongs", code)
 }
 
-// readVariable reads a value of one of the variable-width codes in
-// accept (or null) and returns its bytes, aliasing d.b.
+// readVariable reads a variable-width value whose code is one of c8, c32,
+// alt8 and alt32 (or null) and returns its bytes, aliasing d.b.
 func (d *decoder) readVariable(what string, c8, c32, alt8, alt32 byte) (data []byte, ok bool, err error) {
 	code, err := d.readByte()
 	if err != nil {
