@@ -348,3 +348,33 @@ func TestConditionFor(t *testing.T) {
 		}
 	}
 }
+
+func TestAsDeliveryState(t *testing.T) {
+	enc, _ := AppendPerformative(nil, &Attach{Name: "n", Role: RoleReceiver, Unsettled: Map{
+		{[]byte{1}, &Modified{DeliveryFailed: true}},
+		{[]byte{2}, &Accepted{}},
+	}})
+	p, _, err := DecodePerformative(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := p.(*Attach).Unsettled
+	s, err := AsDeliveryState(u[0].Value)
+	if err != nil || !reflect.DeepEqual(s, &Modified{DeliveryFailed: true}) {
+		t.Fatalf("%#v %v", s, err)
+	}
+	if s, err := AsDeliveryState(u[1].Value); err != nil || !reflect.DeepEqual(s, &Accepted{}) {
+		t.Fatalf("%#v %v", s, err)
+	}
+	if s, err := AsDeliveryState(&Released{}); err != nil || !reflect.DeepEqual(s, &Released{}) {
+		t.Fatalf("%#v %v", s, err)
+	}
+	if s, err := AsDeliveryState(nil); s != nil || err != nil {
+		t.Fatal(s, err)
+	}
+	for _, bad := range []any{"x", Described{Descriptor: uint64(0x99), Value: List{}}} {
+		if _, err := AsDeliveryState(bad); !errors.Is(err, ErrDecode) {
+			t.Errorf("%#v: %v", bad, err)
+		}
+	}
+}

@@ -374,3 +374,26 @@ func (d *decoder) readError() (*Error, error) {
 	}
 	return e, f.done("error")
 }
+
+// AsDeliveryState converts a delivery state met inside a generic value
+// (the unsettled map of an attach, say, where the decoder cannot know the
+// values' types and returns Described) into its typed form. A
+// DeliveryState is returned as is; nil stays nil.
+func AsDeliveryState(v any) (DeliveryState, error) {
+	switch s := v.(type) {
+	case nil:
+		return nil, nil
+	case DeliveryState:
+		return s, nil
+	}
+	enc, err := AppendValue(nil, v)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: enc}
+	s, err := d.readDeliveryState()
+	if err == nil && d.i != len(enc) {
+		err = decodeErr("%d bytes after a delivery state", len(enc)-d.i)
+	}
+	return s, err
+}
