@@ -597,14 +597,14 @@ func (p *Unsuback) appendBody(dst []byte, v Version) []byte {
 
 // ---- PINGREQ, PINGRESP, DISCONNECT, AUTH ----
 
-func (*Pingreq) flags() byte                          { return 0 }
-func (*Pingreq) check(Version, bool) *Error           { return nil }
-func (*Pingreq) size(Version) int                     { return 0 }
+func (*Pingreq) flags() byte                             { return 0 }
+func (*Pingreq) check(Version, bool) *Error              { return nil }
+func (*Pingreq) size(Version) int                        { return 0 }
 func (*Pingreq) appendBody(dst []byte, _ Version) []byte { return dst }
 
-func (*Pingresp) flags() byte                          { return 0 }
-func (*Pingresp) check(Version, bool) *Error           { return nil }
-func (*Pingresp) size(Version) int                     { return 0 }
+func (*Pingresp) flags() byte                             { return 0 }
+func (*Pingresp) check(Version, bool) *Error              { return nil }
+func (*Pingresp) size(Version) int                        { return 0 }
 func (*Pingresp) appendBody(dst []byte, _ Version) []byte { return dst }
 
 func reasonPropsSize(reason ReasonCode, props Properties, form ackForm) int {
