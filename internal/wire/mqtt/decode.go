@@ -88,7 +88,7 @@ func decodeConnect(d *decoder) *Connect {
 	}
 	if !level.Supported() || name != level.protocolName() {
 		d.fail(&Error{Kind: ErrUnsupportedVersion, Reason: UnsupportedProtocolVersion,
-			Detail: fmt.Sprintf("protocol name %q with level %d; this server speaks MQTT 3.1 (\"MQIsdp\", 3), 3.1.1 (\"MQTT\", 4) and 5.0 (\"MQTT\", 5)", name, level)})
+			Detail: fmt.Sprintf("protocol name %.100q with level %d; this server speaks MQTT 3.1 (\"MQIsdp\", 3), 3.1.1 (\"MQTT\", 4) and 5.0 (\"MQTT\", 5)", name, level)})
 		return c
 	}
 	c.Version = level
@@ -210,22 +210,22 @@ func decodeSubscribe(d *decoder, v Version) *Subscribe {
 		s.QoS = QoS(o & 0x03)
 		if v == V5 {
 			if o&0xC0 != 0 {
-				d.fail(malformed("reserved subscription option bits set for %q", s.Filter))
+				d.fail(malformed("reserved subscription option bits set for %.100q", s.Filter))
 				break
 			}
 			s.NoLocal = o&0x04 != 0
 			s.RetainAsPublished = o&0x08 != 0
 			s.RetainHandling = o >> 4 & 0x03
 			if s.QoS == 3 {
-				d.fail(protocolError("maximum QoS 3 for %q", s.Filter))
+				d.fail(protocolError("maximum QoS 3 for %.100q", s.Filter))
 				break
 			}
 			if s.RetainHandling == 3 {
-				d.fail(protocolError("retain handling 3 for %q", s.Filter))
+				d.fail(protocolError("retain handling 3 for %.100q", s.Filter))
 				break
 			}
 		} else if o&0xFC != 0 || s.QoS == 3 {
-			d.fail(malformed("requested QoS byte 0x%02X for %q", o, s.Filter))
+			d.fail(malformed("requested QoS byte 0x%02X for %.100q", o, s.Filter))
 			break
 		}
 		p.Subscriptions = append(p.Subscriptions, s)

@@ -20,7 +20,7 @@ func checkString(what, s string) *Error {
 		return malformed("the %s is %d bytes long; the limit is 65,535", what, len(s))
 	}
 	if !validUTF8(s) {
-		return malformed("the %s %q is not valid MQTT UTF-8", what, s)
+		return malformed("the %s %.100q is not valid MQTT UTF-8", what, s)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func (c *Connect) check(_ Version, full bool) *Error {
 			return malformed("cannot write a CONNECT for %v", v)
 		}
 		if c.name() != v.protocolName() {
-			return malformed("the protocol name of %v is %q, not %q", v, v.protocolName(), c.ProtocolName)
+			return malformed("the protocol name of %v is %.100q, not %.100q", v, v.protocolName(), c.ProtocolName)
 		}
 		if e := firstErr(checkString("client identifier", c.ClientID), checkV5Props(c.Properties, v, 1<<TypeConnect)); e != nil {
 			return e
@@ -259,7 +259,7 @@ func (p *Publish) check(v Version, full bool) *Error {
 		return nil
 	}
 	if strings.ContainsAny(p.Topic, "+#") {
-		return protocolErrorCode(TopicNameInvalid, "the topic name %q contains a wildcard", p.Topic)
+		return protocolErrorCode(TopicNameInvalid, "the topic name %.100q contains a wildcard", p.Topic)
 	}
 	return nil
 }
@@ -421,16 +421,16 @@ func (p *Subscribe) check(v Version, full bool) *Error {
 		if full {
 			if e := firstErr(
 				checkString("topic filter", s.Filter),
-				badIf(s.QoS > QoS2, "QoS %d for %q", s.QoS, s.Filter),
-				badIf(s.RetainHandling > 2, "retain handling %d for %q", s.RetainHandling, s.Filter),
+				badIf(s.QoS > QoS2, "QoS %d for %.100q", s.QoS, s.Filter),
+				badIf(s.RetainHandling > 2, "retain handling %d for %.100q", s.RetainHandling, s.Filter),
 				badIf(v != V5 && (s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0),
-					"the subscription options of %q need MQTT 5", s.Filter),
+					"the subscription options of %.100q need MQTT 5", s.Filter),
 			); e != nil {
 				return e
 			}
 		}
 		if s.NoLocal && isShared(s.Filter) {
-			return protocolError("No Local on the shared subscription %q", s.Filter)
+			return protocolError("No Local on the shared subscription %.100q", s.Filter)
 		}
 	}
 	return nil

@@ -191,7 +191,7 @@ func (d *decoder) string(what string) string {
 		return ""
 	}
 	if !validUTF8Bytes(b) {
-		d.fail(malformed("the %s %q is not valid MQTT UTF-8 (ill-formed, a surrogate, or U+0000)", what, b))
+		d.fail(malformed("the %s %.100q is not valid MQTT UTF-8 (ill-formed, a surrogate, or U+0000)", what, b))
 		return ""
 	}
 	return string(b)

@@ -150,11 +150,11 @@ func UserProp(name, value string) Property { return Property{ID: PropUser, Name:
 func (p Property) String() string {
 	switch p.ID.spec().kind {
 	case kindString:
-		return fmt.Sprintf("%v=%q", p.ID, p.Str)
+		return fmt.Sprintf("%v=%.100q", p.ID, p.Str)
 	case kindBinary:
 		return fmt.Sprintf("%v=%x", p.ID, p.Bin)
 	case kindPair:
-		return fmt.Sprintf("%v %q=%q", p.ID, p.Name, p.Str)
+		return fmt.Sprintf("%v %.100q=%.100q", p.ID, p.Name, p.Str)
 	}
 	return fmt.Sprintf("%v=%d", p.ID, p.Int)
 }

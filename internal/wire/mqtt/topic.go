@@ -23,9 +23,9 @@ func checkTopicName(name string) *Error {
 	case len(name) > maxString:
 		return protocolErrorCode(TopicNameInvalid, "a topic name must not be longer than 65,535 bytes")
 	case strings.ContainsAny(name, "+#"):
-		return protocolErrorCode(TopicNameInvalid, "the topic name %q contains a wildcard ('+' or '#')", name)
+		return protocolErrorCode(TopicNameInvalid, "the topic name %.100q contains a wildcard ('+' or '#')", name)
 	case !validUTF8(name):
-		return malformed("the topic name %q is not valid MQTT UTF-8", name)
+		return malformed("the topic name %.100q is not valid MQTT UTF-8", name)
 	}
 	return nil
 }
@@ -53,18 +53,18 @@ func checkTopicFilter(filter string) *Error {
 		return filterInvalid("a topic filter must not be longer than 65,535 bytes")
 	}
 	if !validUTF8(filter) {
-		return filterInvalid("the topic filter %q is not valid MQTT UTF-8", filter)
+		return filterInvalid("the topic filter %.100q is not valid MQTT UTF-8", filter)
 	}
 	f := filter
 	if strings.HasPrefix(filter, sharePrefix) {
 		share, inner, ok := SplitShared(filter)
 		switch {
 		case !ok:
-			return filterInvalid("the shared subscription %q has no topic filter after its share name", filter)
+			return filterInvalid("the shared subscription %.100q has no topic filter after its share name", filter)
 		case share == "":
-			return filterInvalid("the shared subscription %q has an empty share name", filter)
+			return filterInvalid("the shared subscription %.100q has an empty share name", filter)
 		case strings.ContainsAny(share, "+#"):
-			return filterInvalid("the share name %q contains a wildcard", share)
+			return filterInvalid("the share name %.100q contains a wildcard", share)
 		}
 		f = inner
 	}
@@ -75,10 +75,10 @@ func checkTopicFilter(filter string) *Error {
 		level, rest, more = strings.Cut(rest, "/")
 		switch {
 		case level == "#" && more:
-			return filterInvalid("in %q, '#' is not the last level", filter)
+			return filterInvalid("in %.100q, '#' is not the last level", filter)
 		case level == "#", level == "+":
 		case strings.ContainsAny(level, "+#"):
-			return filterInvalid("in %q, the level %q mixes a wildcard with other characters", filter, level)
+			return filterInvalid("in %.100q, the level %.100q mixes a wildcard with other characters", filter, level)
 		}
 	}
 	return nil
@@ -93,7 +93,11 @@ func SplitShared(filter string) (share, topicFilter string, ok bool) {
 	if !found {
 		return "", "", false
 	}
-	return strings.Cut(rest, "/")
+	share, topicFilter, ok = strings.Cut(rest, "/")
+	if !ok {
+		return "", "", false
+	}
+	return share, topicFilter, true
 }
 
 // MatchTopic reports whether the topic name matches the topic filter, as
