@@ -339,10 +339,9 @@ func decodeProperties(d *decoder, where uint32) Properties {
 	}
 	pd := decoder{b: d.b[d.off : d.off+n]}
 	d.off += n
-	var (
-		ps   Properties
-		seen uint64
-	)
+	// Every property takes at least two bytes; most take more.
+	ps := make(Properties, 0, min(n/4+1, 8))
+	var seen uint64
 	for pd.remaining() > 0 {
 		id := pd.varint("property identifier")
 		if pd.err != nil {
@@ -368,8 +367,8 @@ func decodeProperties(d *decoder, where uint32) Properties {
 		case kindBinary:
 			p.Bin = pd.binary(name)
 		case kindPair:
-			p.Name = pd.string(name + " name")
-			p.Str = pd.string(name + " value")
+			p.Name = pd.string("User Property name")
+			p.Str = pd.string("User Property value")
 		}
 		if pd.err != nil {
 			break

@@ -128,7 +128,9 @@ func (r *Reader) ReadPacket() (Packet, error) {
 			break
 		}
 		if used < 0 || n == 4 {
-			return nil, r.annotate(malformed("the remaining length is not a valid variable byte integer (% X)", lenBuf[:n]), t)
+			// Copied so that lenBuf stays on the stack.
+			bad := append([]byte(nil), lenBuf[:n]...)
+			return nil, r.annotate(malformed("the remaining length is not a valid variable byte integer (% X)", bad), t)
 		}
 	}
 	if e := r.checkHeader(t, fl); e != nil {
