@@ -10,6 +10,9 @@ const (
 	NeedMore                  // consistent with MQTT so far; read more
 )
 
+// detectNames are the protocol names as MQTT strings (length first).
+var detectNames = [...]string{"\x00\x04" + ProtocolName, "\x00\x06" + ProtocolNameV31}
+
 // Detect tells from the first bytes of a connection whether it speaks
 // MQTT: a CONNECT fixed header (0x10), a valid remaining length large
 // enough for a CONNECT, and the protocol name "MQTT" or "MQIsdp" with its
@@ -31,12 +34,11 @@ func Detect(prefix []byte) Detection {
 		return NeedMore
 	}
 	rest := prefix[1+n:]
-	for _, name := range [...]string{ProtocolName, ProtocolNameV31} {
+	for _, want := range detectNames {
 		// The name as an MQTT string, then level, flags and keep alive.
-		if remaining < 2+len(name)+4 {
+		if remaining < len(want)+4 {
 			continue
 		}
-		want := append([]byte{0, byte(len(name))}, name...)
 		k := min(len(rest), len(want))
 		if string(rest[:k]) != string(want[:k]) {
 			continue

@@ -195,6 +195,10 @@ func (c *Connack) check(v Version, full bool) *Error {
 	if !validReason(TypeConnack, v, c.Reason) {
 		return protocolError("%v is not a CONNACK code in %v", c.Reason, v)
 	}
+	if c.SessionPresent && v == V31 {
+		// The flags byte is reserved in 3.1 (section 3.2 of 3.1).
+		return malformed("Session Present does not exist in MQTT 3.1")
+	}
 	if c.SessionPresent && c.Reason != 0 {
 		return protocolError("Session Present with the refusal %v", c.Reason)
 	}

@@ -102,6 +102,7 @@ func TestReaderErrors(t *testing.T) {
 		{"client side: second connack", ClientSide, V311, hexb(t, "20 02 00 00 20 02 00 00"), ErrProtocol, ProtocolError, false},
 		{"client side: connack reserved flags", ClientSide, V311, hexb(t, "20 02 02 00"), ErrMalformed, MalformedPacket, true},
 		{"client side: connack 3.1.1 return code 6", ClientSide, V311, hexb(t, "20 02 00 06"), ErrProtocol, ProtocolError, true},
+		{"client side: session present in 3.1", ClientSide, V31, hexb(t, "20 02 01 00"), ErrMalformed, MalformedPacket, true},
 		{"client side: session present with refusal", ClientSide, V311, hexb(t, "20 02 01 05"), ErrProtocol, ProtocolError, true},
 		{"client side: session expiry in server disconnect", ClientSide, V5, hexb(t, "20 03 00 00 00 e0 07 00 05 11 00 00 00 01"), ErrProtocol, ProtocolError, false},
 		{"client side: suback 3.1.1 code 3", ClientSide, V311, hexb(t, "20 02 00 00 90 03 00 01 03"), ErrProtocol, ProtocolError, false},

@@ -21,8 +21,8 @@ type Writer struct {
 	version Version
 	max     int // the peer's Maximum Packet Size
 	aliases *OutboundAliases
-	scratch Properties // the properties of an aliased PUBLISH
-	err     error      // sticky: after a failed write the stream is broken
+	aliased Publish // scratch copy of a PUBLISH being aliased
+	err     error   // sticky: after a failed write the stream is broken
 }
 
 // NewWriter returns a Writer on w that speaks MQTT 3.1.1 until SetVersion
@@ -95,14 +95,18 @@ func (w *Writer) writeAliased(p *Publish) error {
 		return err
 	}
 	plan := w.aliases.plan(p.Topic)
-	q := *p
-	q.Properties = append(append(w.scratch[:0], p.Properties...), IntProp(PropTopicAlias, uint32(plan.alias)))
+	// Encode a copy with the alias, so the caller's packet is untouched;
+	// the copy and its property slice are reused from packet to packet.
+	q := &w.aliased
+	props := append(q.Properties[:0], p.Properties...)
+	*q = *p
+	q.Properties = append(props, IntProp(PropTopicAlias, uint32(plan.alias)))
 	if plan.known {
 		q.Topic = ""
 	}
-	buf, err := appendPacket(w.buf, &q, w.version, w.max)
+	buf, err := appendPacket(w.buf, q, w.version, w.max)
 	clear(q.Properties)
-	w.scratch = q.Properties[:0]
+	*q = Publish{Properties: q.Properties[:0]}
 	if err != nil {
 		return err
 	}

@@ -266,3 +266,33 @@ func TestWriterAliasesOffIn311(t *testing.T) {
 		t.Fatalf("caller's alias: % x, want % x", w.buf, want)
 	}
 }
+
+// TestWriterDoesNotAllocate: once its buffer has grown, writing a PUBLISH,
+// aliased or not, allocates nothing.
+func TestWriterDoesNotAllocate(t *testing.T) {
+	w := NewWriter(io.Discard)
+	w.SetVersion(V5)
+	w.SetOutboundAliases(NewOutboundAliases(4))
+	topics := []string{"a/1", "a/2", "a/3"}
+	p := &Publish{QoS: 1, PacketID: 1, Payload: make([]byte, 512), Properties: Properties{UserProp("k", "v")}}
+	i := 0
+	write := func() {
+		p.Topic = topics[i%len(topics)]
+		i++
+		if err := w.WritePacket(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	write()
+	write()
+	if n := testing.AllocsPerRun(100, write); n != 0 {
+		t.Fatalf("%v allocations per aliased PUBLISH", n)
+	}
+	if len(p.Properties) != 1 || p.Topic == "" {
+		t.Fatalf("the caller's packet changed: %+v", p)
+	}
+}
