@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -396,5 +397,52 @@ func TestGoldenTruncated(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestCaptureTool builds the capture tool, so that it keeps up with the
+// package, and when the real clients are installed runs every scenario
+// against the current codec: each client's packets must decode, and each
+// client must understand what the codec writes. Without the clients the
+// run is skipped, unless TANDEM_REQUIRE_MQTT_CLIENTS is set (as in CI once
+// mosquitto-clients and python3-paho-mqtt are installed), then it fails.
+func TestCaptureTool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs external programs")
+	}
+	bin := filepath.Join(t.TempDir(), "capture")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/capture").CombinedOutput(); err != nil {
+		t.Fatalf("building the capture tool: %v\n%s", err, out)
+	}
+	var missing []string
+	for _, tool := range []string{"mosquitto_pub", "mosquitto_sub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import paho.mqtt.client").Run(); err != nil {
+		missing = append(missing, "python3-paho-mqtt under /usr/bin/python3")
+	}
+	if len(missing) > 0 {
+		if os.Getenv("TANDEM_REQUIRE_MQTT_CLIENTS") != "" {
+			t.Fatalf("TANDEM_REQUIRE_MQTT_CLIENTS is set but these are missing: %v", missing)
+		}
+		t.Skipf("missing %v (apt-get install mosquitto-clients python3-paho-mqtt)", missing)
+	}
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "-out", dir, "-scripts", "testdata/capture").CombinedOutput()
+	if err != nil {
+		t.Fatalf("capture: %v\n%s", err, out)
+	}
+	fresh, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []goldenEntry
+	if err := json.Unmarshal(fresh, &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := loadManifest(t); len(got) != len(want) {
+		t.Fatalf("the capture produced %d scenarios, the stored golden files have %d", len(got), len(want))
 	}
 }

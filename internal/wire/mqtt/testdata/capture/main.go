@@ -214,8 +214,9 @@ func scenarios(dir string) []scenario {
 func main() {
 	out := flag.String("out", "internal/wire/mqtt/testdata/golden", "directory for the golden files")
 	only := flag.String("only", "", "run only the scenario of this name")
+	scripts := flag.String("scripts", "internal/wire/mqtt/testdata/capture", "directory of the paho scripts")
 	flag.Parse()
-	dir := filepath.Dir(*out) + "/capture"
+	dir := *scripts
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
