@@ -20,7 +20,8 @@
 // or ErrUnsupportedVersion, whose Reason is the MQTT 5 reason code to report
 // it with, and whose BeforeConnect says whether the connection was
 // established; ConnackFor turns an error in a CONNECT into the CONNACK to
-// send. The remaining length is checked against the maximum packet size
+// send, and DisconnectFor a later error into the MQTT 5 DISCONNECT. The
+// package example shows a server loop built on these. The remaining length is checked against the maximum packet size
 // before anything is allocated for the body, and a large body is allocated
 // as it arrives.
 //

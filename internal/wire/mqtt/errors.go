@@ -116,3 +116,16 @@ func ConnackFor(err error) (ack *Connack, v Version, ok bool) {
 	}
 	return nil, 0, false
 }
+
+// DisconnectFor returns the DISCONNECT a server should send before closing
+// the connection after the Reader returned err on an established MQTT 5
+// connection; ok is false before the connection is established (see
+// ConnackFor), for 3.1 and 3.1.1 (which have no reason codes: just close),
+// and for errors that are not bad input (I/O errors, end of stream).
+func DisconnectFor(err error) (d *Disconnect, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.BeforeConnect || e.Version != V5 {
+		return nil, false
+	}
+	return &Disconnect{Reason: e.Reason}, true
+}

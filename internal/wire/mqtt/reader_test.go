@@ -284,3 +284,28 @@ func TestReaderState(t *testing.T) {
 		t.Fatalf("after CONNECT: connected %v, version %v", r.Connected(), r.Version())
 	}
 }
+
+func TestDisconnectFor(t *testing.T) {
+	read := func(in []byte) error {
+		r := NewReader(bytes.NewReader(in), ReaderOptions{})
+		for {
+			if _, err := r.ReadPacket(); err != nil {
+				return err
+			}
+		}
+	}
+	bad := hexb(t, "30 06 00 03 61 2f 23 00") // a wildcard topic, in 5.0 form
+	if d, ok := DisconnectFor(read(append(connectBytes(t, V5), bad...))); !ok || d.Reason != TopicNameInvalid {
+		t.Errorf("5.0: %+v, %v", d, ok)
+	}
+	err := read(append(connectBytes(t, V311), hexb(t, "30 05 00 03 61 2f 23")...))
+	if _, ok := DisconnectFor(err); ok || !errors.Is(err, ErrProtocol) {
+		t.Errorf("a DISCONNECT for 3.1.1 (%v)", err)
+	}
+	if _, ok := DisconnectFor(read(patch(connectBytes(t, V5), 9, 1))); ok {
+		t.Error("a DISCONNECT before CONNACK")
+	}
+	if _, ok := DisconnectFor(read(connectBytes(t, V5)[:5])); ok {
+		t.Error("a DISCONNECT for a truncated stream")
+	}
+}
