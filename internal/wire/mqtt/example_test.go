@@ -61,3 +61,48 @@ func Example_server() {
 	// bad input: mqtt: protocol error: PUBLISH: the topic name "a/#" contains a wildcard
 	// answered 20 06 00 00 03 22 00 0a 40 02 00 07 e0 01 90
 }
+
+// Example_client shows the client side: the writer takes its version from
+// the CONNECT it writes, and the client's reader is told the same version.
+func Example_client() {
+	var toServer, fromServer bytes.Buffer
+	w := mqtt.NewWriter(&toServer)
+	_ = w.WritePacket(&mqtt.Connect{Version: mqtt.V5, CleanStart: true, ClientID: "consumer-1", KeepAlive: 30})
+	_ = w.WritePacket(&mqtt.Subscribe{PacketID: 1,
+		Properties:    mqtt.Properties{mqtt.IntProp(mqtt.PropSubscriptionID, 5)},
+		Subscriptions: []mqtt.Subscription{{Filter: "orders/#", QoS: 1}}})
+	_ = w.Flush()
+	fmt.Println("looks like MQTT:", mqtt.Detect(toServer.Bytes()) == mqtt.IsMQTT)
+
+	// What a server might answer.
+	s := mqtt.NewWriter(&fromServer)
+	s.SetVersion(mqtt.V5)
+	_ = s.WritePacket(&mqtt.Connack{})
+	_ = s.WritePacket(&mqtt.Suback{PacketID: 1, Reasons: []mqtt.ReasonCode{mqtt.GrantedQoS1}})
+	_ = s.WritePacket(&mqtt.Publish{QoS: 1, PacketID: 9, Topic: "orders/eu/1", Payload: []byte("hello"),
+		Properties: mqtt.Properties{mqtt.IntProp(mqtt.PropSubscriptionID, 5)}})
+	_ = s.Flush()
+
+	r := mqtt.NewReader(&fromServer, mqtt.ReaderOptions{Role: mqtt.ClientSide, Version: w.Version()})
+	for {
+		p, err := r.ReadPacket()
+		if err != nil {
+			break
+		}
+		switch p := p.(type) {
+		case *mqtt.Connack:
+			fmt.Println("connected:", p.Reason)
+		case *mqtt.Suback:
+			fmt.Println("granted:", p.Reasons)
+		case *mqtt.Publish:
+			id, _ := p.Properties.Int(mqtt.PropSubscriptionID)
+			fmt.Printf("message on %s for subscription %d: %s\n", p.Topic, id, p.Payload)
+			_ = w.WritePacket(&mqtt.Puback{PacketID: p.PacketID})
+		}
+	}
+	// Output:
+	// looks like MQTT: true
+	// connected: success (0x00)
+	// granted: [granted QoS 1 (0x01)]
+	// message on orders/eu/1 for subscription 5: hello
+}
