@@ -16,6 +16,7 @@ var rules = []struct {
 	{"tandem/internal/journal", nil},
 	{"tandem/internal/wire/stomp", nil},
 	{"tandem/internal/wire/amqp", nil},
+	{"tandem/internal/wire/mqtt", nil},
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
