@@ -164,3 +164,28 @@ func mutf8Unit(b []byte, i int) (uint16, bool) {
 func badUTF8(at int) error {
 	return fmt.Errorf("%w: invalid modified UTF-8 at byte %d of a string", ErrMalformed, at)
 }
+
+// appendJavaStandardUTF8 appends s as standard UTF-8, the way ActiveMQ's
+// client decodes a property value (new String(bytes, "UTF-8")): NUL as one
+// byte, supplementary characters in four. A lone surrogate is kept as its
+// three bytes, which Java shows as U+FFFD, as it would have anyway; other
+// invalid bytes become U+FFFD.
+func appendJavaStandardUTF8(dst []byte, s string) []byte {
+	if utf8.ValidString(s) {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r != utf8.RuneError || size != 1:
+			dst = append(dst, s[i:i+size]...)
+		case isWTF8Surrogate(s[i:]):
+			size = 3
+			dst = append(dst, s[i:i+3]...)
+		default:
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		}
+		i += size
+	}
+	return dst
+}

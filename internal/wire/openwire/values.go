@@ -54,10 +54,13 @@ const bigStringChars = math.MaxInt16 / 4
 // was not the one this package would choose.
 type Value struct {
 	t   ValueType
-	n   uint64 // numbers and booleans
-	s   string // string values, in modified UTF-8
+	n   uint64 // numbers and booleans; for strings, wireString if s holds the received bytes
+	s   string // string values: the received bytes, or the Go string given to String
 	ref any    // []byte, *Map or []Value
 }
+
+// wireString marks a string Value that holds the bytes it was received as.
+const wireString = 1
 
 // Null returns Java's null.
 func Null() Value { return Value{} }
@@ -93,12 +96,19 @@ func Double(v float64) Value { return Value{t: ValueDouble, n: math.Float64bits(
 
 // String returns a String, tagged as ActiveMQ tags it: with a 16-bit length
 // below 8191 Java characters, else as a big string.
+//
+// Its bytes are chosen when the map or stream holding it is encoded, to
+// suit how ActiveMQ's client will read them. The client reads the values of
+// a property map or MapMessage body as standard UTF-8, and everything else
+// (keys, values in nested maps and lists, stream bodies) as modified UTF-8;
+// the two differ only for NUL and supplementary characters, which the wrong
+// one turns into U+FFFD or refuses.
 func String(s string) Value {
 	t := ValueString
 	if javaLength(s) >= bigStringChars {
 		t = ValueBigString
 	}
-	return Value{t: t, s: string(appendMUTF8(nil, s))}
+	return Value{t: t, s: s}
 }
 
 // Bytes returns a byte[]; nil is an empty array.
@@ -200,6 +210,9 @@ func (v Value) Any() any {
 // text decodes a string value. Strings are validated when decoded and
 // produced by String, so this cannot fail.
 func (v Value) text() string {
+	if v.n != wireString {
+		return v.s
+	}
 	for i := 0; i < len(v.s); i++ {
 		if v.s[i] >= 0x80 {
 			s, err := decodeMUTF8([]byte(v.s))
@@ -321,7 +334,7 @@ func DecodeMap(b []byte) (*Map, error) {
 // null.
 func AppendMap(dst []byte, m *Map) ([]byte, error) {
 	e := &encoder{buf: dst}
-	e.primitiveMap(m)
+	e.primitiveMap(m, true)
 	if e.err != nil {
 		return dst, e.err
 	}
@@ -354,7 +367,7 @@ func AppendStream(dst []byte, vs []Value) ([]byte, error) {
 		if v.t == ValueMap || v.t == ValueList {
 			return dst, fmt.Errorf("%w: a %v in a stream message body", ErrInvalid, v.t)
 		}
-		e.primitive(v)
+		e.primitive(v, false)
 	}
 	if e.err != nil {
 		return dst, e.err
@@ -362,7 +375,9 @@ func AppendStream(dst []byte, vs []Value) ([]byte, error) {
 	return e.buf, nil
 }
 
-func (e *encoder) primitiveMap(m *Map) {
+// primitiveMap writes a map; top says it is the outermost one, whose string
+// values ActiveMQ reads as standard UTF-8.
+func (e *encoder) primitiveMap(m *Map, top bool) {
 	if m == nil {
 		e.i32(-1)
 		return
@@ -375,12 +390,14 @@ func (e *encoder) primitiveMap(m *Map) {
 	e.i32(int32(len(m.entries)))
 	for _, en := range m.entries {
 		e.utf(en.Key)
-		e.primitive(en.Value)
+		e.primitive(en.Value, top)
 	}
 	e.depth--
 }
 
-func (e *encoder) primitive(v Value) {
+// primitive writes a tagged value; standard says a Go string is written in
+// standard UTF-8 rather than modified UTF-8.
+func (e *encoder) primitive(v Value, standard bool) {
 	e.u8(byte(v.t))
 	switch v.t {
 	case ValueNull:
@@ -392,26 +409,14 @@ func (e *encoder) primitive(v Value) {
 		e.i32(int32(v.n))
 	case ValueLong, ValueDouble:
 		e.i64(int64(v.n))
-	case ValueString:
-		if len(v.s) > math.MaxUint16 {
-			e.fail("a string value of %d bytes with a 16-bit length", len(v.s))
-			return
-		}
-		e.i16(int16(len(v.s)))
-		e.buf = append(e.buf, v.s...)
-	case ValueBigString:
-		if len(v.s) > math.MaxInt32 {
-			e.fail("a string value of %d bytes", len(v.s))
-			return
-		}
-		e.i32(int32(len(v.s)))
-		e.buf = append(e.buf, v.s...)
+	case ValueString, ValueBigString:
+		e.stringValue(v, standard)
 	case ValueBytes:
 		b := v.ref.([]byte)
 		e.i32(int32(len(b)))
 		e.buf = append(e.buf, b...)
 	case ValueMap:
-		e.primitiveMap(v.ref.(*Map))
+		e.primitiveMap(v.ref.(*Map), false)
 	case ValueList:
 		if e.depth >= maxDepth {
 			e.fail("maps and lists nested more than %d deep", maxDepth)
@@ -421,11 +426,41 @@ func (e *encoder) primitive(v Value) {
 		l := v.ref.([]Value)
 		e.i32(int32(len(l)))
 		for _, x := range l {
-			e.primitive(x)
+			e.primitive(x, false)
 		}
 		e.depth--
 	default:
 		e.fail("value type %d", v.t)
+	}
+}
+
+// stringValue writes a string value's length (16 or 32 bits, by its tag)
+// and bytes: as received, or the Go string encoded for its context.
+func (e *encoder) stringValue(v Value, standard bool) {
+	at := len(e.buf)
+	lenSize := 2
+	if v.t == ValueBigString {
+		lenSize = 4
+	}
+	e.buf = append(e.buf, make([]byte, lenSize)...)
+	switch {
+	case v.n == wireString:
+		e.buf = append(e.buf, v.s...)
+	case standard:
+		e.buf = appendJavaStandardUTF8(e.buf, v.s)
+	default:
+		e.buf = appendMUTF8(e.buf, v.s)
+	}
+	n := len(e.buf) - at - lenSize
+	if (lenSize == 2 && n > math.MaxUint16) || n > math.MaxInt32 {
+		e.buf = e.buf[:at]
+		e.fail("a string value of %d bytes is too long for a %v", n, v.t)
+		return
+	}
+	if lenSize == 2 {
+		binary.BigEndian.PutUint16(e.buf[at:], uint16(n))
+	} else {
+		binary.BigEndian.PutUint32(e.buf[at:], uint32(n))
 	}
 }
 
@@ -522,7 +557,7 @@ func (d *decoder) primitive() Value {
 				return Value{}
 			}
 		}
-		return Value{t: t, s: string(b)}
+		return Value{t: t, n: wireString, s: string(b)}
 	case ValueBytes:
 		b := d.take(int(d.i32()), "a byte[] value")
 		if b == nil {

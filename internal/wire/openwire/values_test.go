@@ -226,3 +226,46 @@ func TestValueString(t *testing.T) {
 		}
 	}
 }
+
+func TestStringValueEncodingFollowsHowJavaReadsIt(t *testing.T) {
+	// Top-level property and map values: standard UTF-8. Nested values,
+	// keys and stream values: modified UTF-8. (java_test.go checks what
+	// ActiveMQ's client makes of both.)
+	const s = "a\x00😀"
+	std := []byte{'a', 0, 0xF0, 0x9F, 0x98, 0x80}
+	mod := []byte{'a', 0xC0, 0x80, 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80}
+	m := NewMap()
+	m.Set(s, String(s))
+	m.Set("l", List(String(s)))
+	b, err := AppendMap(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0, 0, 0, 2, 0, 9}
+	want = append(want, mod...) // the key
+	want = append(want, byte(ValueString), 0, 6)
+	want = append(want, std...) // the top-level value
+	want = append(want, 0, 1, 'l', byte(ValueList), 0, 0, 0, 1, byte(ValueString), 0, 9)
+	want = append(want, mod...) // the nested value
+	if !bytes.Equal(b, want) {
+		t.Fatalf("got  %x\nwant %x", b, want)
+	}
+	st, _ := AppendStream(nil, []Value{String(s)})
+	if !bytes.Equal(st, append([]byte{byte(ValueString), 0, 9}, mod...)) {
+		t.Fatalf("stream %x", st)
+	}
+	// Either form reads back as the same text, and a received value keeps
+	// its bytes whichever form it came in.
+	back, err := DecodeMap(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := back.Get(s)
+	l, _ := back.Get("l")
+	if v.String() != s || l.Any().([]Value)[0].String() != s {
+		t.Fatalf("read back %q and %q", v.String(), l.Any().([]Value)[0].String())
+	}
+	if again, _ := AppendMap(nil, back); !bytes.Equal(again, b) {
+		t.Fatal("received values did not keep their bytes")
+	}
+}
