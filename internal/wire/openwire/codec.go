@@ -142,6 +142,31 @@ type decoder struct {
 	err        error
 	stackTrace bool
 	depth      int
+	recent     *recentStrings // nil: allocate every string
+}
+
+// recentStrings remembers the last few short strings a Reader decoded. The
+// same connection, producer and destination names come in frame after
+// frame; handing out the remembered string saves an allocation each time.
+type recentStrings struct {
+	s    [8]string
+	next int
+}
+
+// maxRecentLen bounds the strings worth remembering: IDs and destination
+// names, not message text.
+const maxRecentLen = 128
+
+func (r *recentStrings) get(b []byte) string {
+	for i := range r.s {
+		if r.s[i] == string(b) { // compared without allocating
+			return r.s[i]
+		}
+	}
+	s := string(b)
+	r.s[r.next] = s
+	r.next = (r.next + 1) % len(r.s)
+	return s
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -223,6 +248,9 @@ func (d *decoder) utf() string {
 	b := d.take(int(binary.BigEndian.Uint16(n)), "a string")
 	if b == nil {
 		return ""
+	}
+	if d.recent != nil && len(b) <= maxRecentLen && isASCII(b) {
+		return d.recent.get(b)
 	}
 	s, err := decodeMUTF8(b)
 	if err != nil && d.err == nil {

@@ -29,14 +29,9 @@ func AppendFrame(dst []byte, ds DataStructure) ([]byte, error) {
 }
 
 func appendBody(dst []byte, ds DataStructure, stackTrace bool) ([]byte, error) {
-	if ds == nil || ds.isNil() {
-		return dst, fmt.Errorf("%w: a nil command", ErrInvalid)
-	}
 	e := encoder{buf: dst, stackTrace: stackTrace}
-	e.u8(byte(ds.DataType()))
-	ds.marshal(&e)
-	if e.err != nil {
-		return dst, fmt.Errorf("encoding a %v: %w", ds.DataType(), e.err)
+	if err := e.body(ds); err != nil {
+		return dst, err
 	}
 	return e.buf, nil
 }
@@ -44,24 +39,60 @@ func appendBody(dst []byte, ds DataStructure, stackTrace bool) ([]byte, error) {
 // appendFrame appends a size-prefixed frame; max, when positive, bounds the
 // frame's size (prefix excluded). On error dst is returned unchanged.
 func appendFrame(dst []byte, ds DataStructure, stackTrace bool, max int64) ([]byte, error) {
-	at := len(dst)
-	out, err := appendBody(append(dst, 0, 0, 0, 0), ds, stackTrace)
-	if err != nil {
-		return dst[:at], err
+	e := encoder{buf: dst, stackTrace: stackTrace}
+	if err := e.frame(ds, max); err != nil {
+		return dst, err
 	}
-	n := len(out) - at - 4
+	return e.buf, nil
+}
+
+// body appends ds's type byte and body to e.buf. On error e.buf is as it
+// was. The encoder is reset first, so that a Writer can reuse one.
+func (e *encoder) body(ds DataStructure) error {
+	e.err, e.depth = nil, 0
+	if ds == nil || ds.isNil() {
+		return fmt.Errorf("%w: a nil command", ErrInvalid)
+	}
+	at := len(e.buf)
+	e.u8(byte(ds.DataType()))
+	ds.marshal(e)
+	if e.err != nil {
+		e.buf = e.buf[:at]
+		return fmt.Errorf("encoding a %v: %w", ds.DataType(), e.err)
+	}
+	return nil
+}
+
+// frame appends ds as a size-prefixed frame to e.buf.
+func (e *encoder) frame(ds DataStructure, max int64) error {
+	at := len(e.buf)
+	e.buf = append(e.buf, 0, 0, 0, 0)
+	if err := e.body(ds); err != nil {
+		e.buf = e.buf[:at]
+		return err
+	}
+	n := len(e.buf) - at - 4
 	if n > math.MaxInt32 || (max > 0 && int64(n) > max) {
+		e.buf = e.buf[:at]
 		limit := max
 		if limit <= 0 {
 			limit = math.MaxInt32
 		}
-		return dst[:at], fmt.Errorf("%w: a %v of %d bytes exceeds the peer's limit of %d", ErrFrameTooLarge, ds.DataType(), n, limit)
+		return fmt.Errorf("%w: a %v of %d bytes exceeds the peer's limit of %d", ErrFrameTooLarge, ds.DataType(), n, limit)
 	}
-	binary.BigEndian.PutUint32(out[at:], uint32(n))
-	return out, nil
+	binary.BigEndian.PutUint32(e.buf[at:], uint32(n))
+	return nil
 }
 
 func unmarshalFrame(frame []byte, stackTrace bool) (DataStructure, error) {
+	d := decoder{stackTrace: stackTrace}
+	return d.frame(frame)
+}
+
+// frame decodes one frame's type byte and body. The decoder is reset
+// first, so that a Reader can reuse one.
+func (d *decoder) frame(frame []byte) (DataStructure, error) {
+	d.buf, d.off, d.err, d.depth = frame, 1, nil, 0
 	if len(frame) == 0 {
 		return nil, fmt.Errorf("%w: an empty frame", ErrMalformed)
 	}
@@ -73,8 +104,7 @@ func unmarshalFrame(frame []byte, stackTrace bool) (DataStructure, error) {
 	if ds == nil {
 		return nil, fmt.Errorf("%w: a frame of %v", ErrUnsupportedType, t)
 	}
-	d := decoder{buf: frame, off: 1, stackTrace: stackTrace}
-	ds.unmarshal(&d)
+	ds.unmarshal(d)
 	if d.err == nil && d.remaining() != 0 {
 		d.fail("%d bytes left over after the fields (corrupt, or tight encoding)", d.remaining())
 	}

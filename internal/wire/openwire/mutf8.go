@@ -1,6 +1,7 @@
 package openwire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 )
@@ -96,10 +97,7 @@ func javaLength(s string) int {
 // and, in addition, standard four-byte UTF-8 sequences, which non-Java
 // clients write and which ActiveMQ itself reads in property values.
 func decodeMUTF8(b []byte) (string, error) {
-	i := 0
-	for i < len(b) && b[i] < utf8.RuneSelf {
-		i++
-	}
+	i := asciiPrefix(b)
 	if i == len(b) {
 		return string(b), nil
 	}
@@ -151,6 +149,21 @@ func decodeMUTF8(b []byte) (string, error) {
 		}
 	}
 	return string(out), nil
+}
+
+// asciiPrefix returns the length of the leading run of bytes below 0x80,
+// looking at eight bytes at a time.
+func asciiPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(b) && b[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }
 
 // mutf8Unit decodes the three-byte form of one UTF-16 code unit at b[i:].

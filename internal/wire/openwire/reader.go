@@ -43,11 +43,12 @@ type ReaderOptions struct {
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
-	br         *bufio.Reader
-	max        int
-	stackTrace bool
-	pending    int // bytes of the last frame still to discard from br
-	scratch    []byte
+	br      *bufio.Reader
+	max     int
+	pending int // bytes of the last frame still to discard from br
+	scratch []byte
+	dec     decoder
+	recent  recentStrings
 }
 
 // NewReader returns a Reader on r.
@@ -58,12 +59,14 @@ func NewReader(r io.Reader, opts ReaderOptions) *Reader {
 	if opts.BufferSize <= 0 {
 		opts.BufferSize = DefaultBufferSize
 	}
-	return &Reader{br: bufio.NewReaderSize(r, opts.BufferSize), max: opts.MaxFrameSize}
+	rd := &Reader{br: bufio.NewReaderSize(r, opts.BufferSize), max: opts.MaxFrameSize}
+	rd.dec.recent = &rd.recent
+	return rd
 }
 
 // SetStackTraceEnabled sets whether throwables carry stack traces, as
 // negotiated. Off by default, as tandem negotiates.
-func (r *Reader) SetStackTraceEnabled(on bool) { r.stackTrace = on }
+func (r *Reader) SetStackTraceEnabled(on bool) { r.dec.stackTrace = on }
 
 // SetMaxFrameSize changes the frame size limit for the frames that follow.
 func (r *Reader) SetMaxFrameSize(n int) {
@@ -130,7 +133,7 @@ func (r *Reader) ReadCommand() (DataStructure, error) {
 	if err != nil {
 		return nil, err
 	}
-	return unmarshalFrame(frame, r.stackTrace)
+	return r.dec.frame(frame)
 }
 
 func unexpected(err error) error {

@@ -591,14 +591,7 @@ func (d *decoder) primitive() Value {
 	return Value{}
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
+func isASCII(b []byte) bool { return asciiPrefix(b) == len(b) }
 
 // be32 reads a big-endian int32; used by the body helpers.
 func be32(b []byte) int32 { return int32(binary.BigEndian.Uint32(b)) }

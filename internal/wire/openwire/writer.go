@@ -13,11 +13,10 @@ const maxRetainedBuffer = 4 << 20
 //
 // A Writer is not safe for concurrent use.
 type Writer struct {
-	w          io.Writer
-	buf        []byte
-	max        int64
-	stackTrace bool
-	err        error // sticky: after a failed write the stream is broken
+	w   io.Writer
+	enc encoder // its buf holds the frames waiting for Flush
+	max int64
+	err error // sticky: after a failed write the stream is broken
 }
 
 // NewWriter returns a Writer on w.
@@ -29,10 +28,10 @@ func (w *Writer) SetMaxFrameSize(n int64) { w.max = n }
 
 // SetStackTraceEnabled sets whether throwables are written with stack
 // traces, as negotiated. Off by default.
-func (w *Writer) SetStackTraceEnabled(on bool) { w.stackTrace = on }
+func (w *Writer) SetStackTraceEnabled(on bool) { w.enc.stackTrace = on }
 
 // Buffered returns the number of encoded bytes waiting for Flush.
-func (w *Writer) Buffered() int { return len(w.buf) }
+func (w *Writer) Buffered() int { return len(w.enc.buf) }
 
 // WriteCommand encodes ds into the buffer. A command that cannot be encoded
 // (ErrInvalid) or is larger than the peer accepts (ErrFrameTooLarge) leaves
@@ -41,12 +40,7 @@ func (w *Writer) WriteCommand(ds DataStructure) error {
 	if w.err != nil {
 		return w.err
 	}
-	b, err := appendFrame(w.buf, ds, w.stackTrace, w.max)
-	if err != nil {
-		return err
-	}
-	w.buf = b
-	return nil
+	return w.enc.frame(ds, w.max)
 }
 
 // Flush writes the buffered frames.
@@ -54,14 +48,14 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) == 0 {
+	if len(w.enc.buf) == 0 {
 		return nil
 	}
-	_, err := w.w.Write(w.buf)
-	if cap(w.buf) > maxRetainedBuffer {
-		w.buf = nil
+	_, err := w.w.Write(w.enc.buf)
+	if cap(w.enc.buf) > maxRetainedBuffer {
+		w.enc.buf = nil
 	} else {
-		w.buf = w.buf[:0]
+		w.enc.buf = w.enc.buf[:0]
 	}
 	if err != nil {
 		w.err = err
