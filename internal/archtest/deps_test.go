@@ -15,6 +15,7 @@ var rules = []struct {
 	{"tandem/internal/message", nil},
 	{"tandem/internal/journal", nil},
 	{"tandem/internal/wire/stomp", nil},
+	{"tandem/internal/wire/openwire", nil},
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
