@@ -440,6 +440,10 @@ func TestGoldenBrokerAnswers(t *testing.T) {
 	if cc.empty == 0 {
 		t.Error("empty strings were not recorded")
 	}
+	ce := goldenCommand(t, "b2c-ConnectionError-IllegalStateException").(*ConnectionError)
+	if ce.Exception == nil || ce.Exception.Class != "java.lang.IllegalStateException" || !strings.Contains(ce.Exception.Message, "not been registered") {
+		t.Errorf("connection error: %+v", ce.Exception)
+	}
 	if pa := goldenCommand(t, "b2c-ProducerAck").(*ProducerAck); pa.Size <= 0 || pa.ProducerID == nil {
 		t.Errorf("producer ack: %+v", pa)
 	}

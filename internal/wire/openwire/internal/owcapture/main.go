@@ -304,6 +304,10 @@ func signature(frame []byte) string {
 		if x.Exception != nil {
 			parts = append(parts, x.Exception.Class[strings.LastIndex(x.Exception.Class, ".")+1:])
 		}
+	case *openwire.ConnectionError:
+		if x.Exception != nil {
+			parts = append(parts, x.Exception.Class[strings.LastIndex(x.Exception.Class, ".")+1:])
+		}
 	case *openwire.ConnectionInfo:
 		add(x.ClientID != "", "clientid")
 		add(x.FaultTolerant, "faulttolerant")

@@ -22,6 +22,9 @@ import org.apache.activemq.ActiveMQConnectionFactory;
 import org.apache.activemq.ActiveMQSession;
 import org.apache.activemq.ActiveMQXAConnectionFactory;
 import org.apache.activemq.RedeliveryPolicy;
+import org.apache.activemq.command.ConsumerId;
+import org.apache.activemq.command.RemoveInfo;
+import org.apache.activemq.command.SessionId;
 
 public class Capture {
     static final String UNICODE = "nul\u0000 e\u0301 \u00e9 \u20ac \ud83d\ude00 end";
@@ -42,6 +45,7 @@ public class Capture {
             case "window": window(url); break;
             case "keepalive": keepalive(url); break;
             case "clientid": clientid(url); break;
+            case "error": error(url); break;
             default: throw new IllegalArgumentException("unknown scenario " + scenario);
         }
         System.out.println("OK " + scenario);
@@ -422,5 +426,16 @@ public class Capture {
         }
         try { b.close(); } catch (JMSException ignored) { }
         a.close();
+    }
+
+    // error sends, without asking for a response, a command the broker
+    // cannot carry out (closing a consumer of a session never opened), so
+    // the broker reports it with a ConnectionError.
+    static void error(String url) throws Exception {
+        ActiveMQConnection c = (ActiveMQConnection) connect(url);
+        SessionId nowhere = new SessionId(c.getConnectionInfo().getConnectionId(), 99);
+        c.asyncSendPacket(new RemoveInfo(new ConsumerId(nowhere, 1)));
+        Thread.sleep(500);
+        c.close();
     }
 }

@@ -94,7 +94,7 @@ run cli-browse "$cli" browse --amqurl @URL@ golden.cli
 run cli-consumer "$cli" consumer --brokerUrl @URL@ --destination queue://golden.cli --messageCount 4
 run cli-consumer-clientack "$cli" consumer --brokerUrl @URL@ --destination queue://golden.cli --messageCount 2 --ackMode CLIENT_ACKNOWLEDGE
 run cli-browse-failover "$cli" browse --amqurl "failover:(@URL@)" golden.cli
-for s in types tx acks durable browse temp pull compress xa window keepalive clientid; do
+for s in types tx acks durable browse temp pull compress xa window keepalive clientid error; do
   run "java-$s" java -cp "$cp:$work/classes" Capture @URL@ "$s"
 done
 
