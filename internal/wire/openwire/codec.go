@@ -21,8 +21,8 @@ const maxDepth = 32
 type nullMask uint64
 
 // encoder appends the loose encoding of data structures to buf. Errors are
-// sticky: after the first, every call is a no-op, and the caller checks err
-// once at the end.
+// sticky: the first is kept, whatever is appended after it is cut off again
+// (see body), and the caller checks err once at the end.
 type encoder struct {
 	buf        []byte
 	err        error
