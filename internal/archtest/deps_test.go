@@ -17,6 +17,7 @@ var rules = []struct {
 	{"tandem/internal/wire/stomp", nil},
 	{"tandem/internal/wire/amqp", nil},
 	{"tandem/internal/wire/mqtt", nil},
+	{"tandem/internal/wire/openwire", nil},
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
