@@ -21,4 +21,5 @@ var (
 	ErrDurableNeedsID   = errors.New("a durable subscription needs a client-id on the connection and a subscription name")
 	ErrSubscriptionBusy = errors.New("durable subscription already has an active subscriber")
 	ErrForbidden        = errors.New("permission denied")
+	ErrTempInUse        = errors.New("temporary destination has active consumers")
 )

@@ -474,6 +474,47 @@ func (s *Session) CreateTempQueue(name string) error {
 	return nil
 }
 
+// DeleteTemp deletes a temporary queue or topic this session created,
+// with its messages, before the session ends (JMS TemporaryQueue.delete,
+// OpenWire's DestinationInfo remove). It fails with ErrTempInUse while a
+// consumer reads it, and with ErrNoSuchAddress when the session has no
+// temporary destination of that name.
+func (s *Session) DeleteTemp(name string) error {
+	s.mu.Lock()
+	qi := slices.IndexFunc(s.temps, func(q *queue) bool { return q.name == name })
+	ai := slices.Index(s.tempAddrs, name)
+	s.mu.Unlock()
+	if qi < 0 && ai < 0 {
+		return fmt.Errorf("%w: this session has no temporary destination %q", ErrNoSuchAddress, name)
+	}
+	b := s.b
+	b.mu.RLock()
+	var queues []*queue
+	if a := b.addresses[name]; a != nil {
+		queues = append(queues, a.queues...)
+	}
+	b.mu.RUnlock()
+	for _, q := range queues {
+		q.lock()
+		busy := len(q.consumers) > 0
+		q.unlock()
+		if busy {
+			return fmt.Errorf("%w: %q", ErrTempInUse, name)
+		}
+	}
+	s.mu.Lock()
+	s.temps = slices.DeleteFunc(s.temps, func(q *queue) bool { return q.name == name })
+	s.tempAddrs = slices.DeleteFunc(s.tempAddrs, func(a string) bool { return a == name })
+	s.mu.Unlock()
+	if qi >= 0 {
+		if q := b.lookupQueue(name); q != nil {
+			b.deleteQueue(q, true)
+		}
+	}
+	b.deleteTempAddress(name)
+	return nil
+}
+
 // Browse lists up to max (0 = all) waiting messages of the queue behind a
 // destination without consuming them.
 func (s *Session) Browse(addr string, rt message.RoutingType, selector string, max int) ([]BrowseItem, error) {

@@ -618,3 +618,58 @@ func TestEnsureQueueAndLookups(t *testing.T) {
 		t.Fatalf("AddressInfo of a missing address: %v", err)
 	}
 }
+
+func TestExpiredGoesToTheExpiryAddress(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	sendN(t, s, "q", "stale")
+	c, k := subscribe(t, s, SubscribeOptions{Address: "q", AckMode: AckIndividual})
+	d := k.wait(t, 1)[0]
+	if err := settle(t, c, d.ID, d.ID, Settlement{Outcome: Expired}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, exp := subscribe(t, s, SubscribeOptions{Address: "ExpiryQueue"})
+	got := exp.wait(t, 1)[0].Message
+	if q, _ := got.Property(message.PropOriginalQueue); q != "q" || string(got.Body) != "stale" {
+		t.Fatalf("expired copy %q from queue %q", got.Body, q)
+	}
+	if n := queueDepth(t, b, "q"); n != 0 {
+		t.Fatalf("%d left in the queue", n)
+	}
+}
+
+func TestDeleteTempRefusedWhileConsumedThenDeletes(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	owner, other := session(t, b, ""), session(t, b, "")
+	for _, tc := range []struct {
+		name   string
+		create func(string) error
+		rt     message.RoutingType
+	}{
+		{"tq-1", owner.CreateTempQueue, message.Anycast},
+		{"tt-1", owner.CreateTempTopic, message.Multicast},
+	} {
+		if err := tc.create(tc.name); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := subscribe(t, other, SubscribeOptions{Address: tc.name, RoutingType: tc.rt})
+		if err := owner.DeleteTemp(tc.name); !errors.Is(err, ErrTempInUse) {
+			t.Fatalf("%s: deleting with a consumer: %v, want ErrTempInUse", tc.name, err)
+		}
+		if err := other.DeleteTemp(tc.name); !errors.Is(err, ErrNoSuchAddress) {
+			t.Fatalf("%s: another session deleted it: %v", tc.name, err)
+		}
+		other.Unsubscribe(c)
+		if err := owner.DeleteTemp(tc.name); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		waitFor(t, tc.name+" to go", func() bool {
+			for _, a := range b.Addresses() {
+				if a.Name == tc.name {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}

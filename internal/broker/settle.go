@@ -29,6 +29,11 @@ const (
 	// its queue, or drops it when there is none (AMQP rejected, OpenWire
 	// poison ack).
 	Rejected
+	// Expired sends the message to the expiry address of its queue, or
+	// drops it when there is none, as if the broker had found it expired
+	// (OpenWire's expired ack: the client saw its expiration pass while it
+	// held the message).
+	Expired
 )
 
 // String names the outcome as logs and errors show it.
@@ -42,6 +47,8 @@ func (o Outcome) String() string {
 		return "modified"
 	case Rejected:
 		return "rejected"
+	case Expired:
+		return "expired"
 	}
 	return "unknown outcome"
 }
@@ -132,6 +139,10 @@ func (c *Consumer) Settle(first, last uint64, s Settlement, tx *Tx, done func(er
 			}
 			q.forgetExcludedLocked(r)
 			q.moves = append(q.moves, move{r: r, kind: moveDeadLetter, reason: reason})
+		}
+	case Expired:
+		for _, r := range refs {
+			q.expireLocked(r)
 		}
 	default:
 		// An adapter bug, not a client's: put the deliveries back untouched.
