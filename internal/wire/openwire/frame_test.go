@@ -147,6 +147,32 @@ func TestReaderSkipsBadFramesAndStaysInStep(t *testing.T) {
 	}
 }
 
+func TestReadFrameThenDecodeKeepsTheHeaderOfABadFrame(t *testing.T) {
+	good, _ := AppendFrame(nil, &KeepAliveInfo{BaseCommand{CommandID: 9}})
+	var in []byte
+	in = append(in, 0, 0, 0, 6, 15, 0, 0, 0, 5, 1) // FlushCommand (15), not decoded here, asking for a response
+	in = append(in, good...)
+	r := NewReader(bytes.NewReader(in), ReaderOptions{})
+	frame, err := r.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Decode(frame); !errors.Is(err, ErrUnsupportedType) {
+		t.Fatalf("decoding a FlushCommand: %v", err)
+	}
+	if h, ok := ParseHeader(frame); !ok || h.CommandID != 5 || !h.ResponseRequired {
+		t.Fatalf("header of the frame that failed: %+v %t", h, ok)
+	}
+	frame, err = r.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Decode(frame)
+	if err != nil || c.(*KeepAliveInfo).CommandID != 9 {
+		t.Fatalf("the frame after it: %v, %v", c, err)
+	}
+}
+
 func TestMalformedFrames(t *testing.T) {
 	ci, _ := Marshal(&ConsumerInfo{ConsumerID: &ConsumerID{ConnectionID: "c"}, Destination: NewQueue("q")})
 	for _, tc := range []struct {

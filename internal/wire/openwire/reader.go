@@ -136,6 +136,14 @@ func (r *Reader) ReadCommand() (DataStructure, error) {
 	return r.dec.frame(frame)
 }
 
+// Decode decodes a frame that ReadFrame returned, as ReadCommand would.
+// A broker that reads with ReadFrame and Decode keeps the frame at hand
+// when decoding fails, so that ParseHeader can still find the command ID
+// to answer.
+func (r *Reader) Decode(frame []byte) (DataStructure, error) {
+	return r.dec.frame(frame)
+}
+
 func unexpected(err error) error {
 	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
