@@ -12,6 +12,7 @@ import (
 	"tandem/internal/listener"
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
+	openwireproto "tandem/internal/protocol/openwire"
 	stompproto "tandem/internal/protocol/stomp"
 	"tandem/internal/wstransport"
 )
@@ -29,6 +30,12 @@ var adapters = map[string]adapterFactory{
 			MaxFrameSize: int(cfg.MaxFrameSize), MaxHeaders: cfg.Limits.MaxHeaders,
 			MaxHeaderSize: int(cfg.Limits.MaxHeaderSize), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength, ConnectTimeout: cfg.Limits.HandshakeTimeout,
+		})
+	},
+	config.ProtocolOpenWire: func(env protocol.Env, cfg *config.Config) listener.Protocol {
+		return openwireproto.NewServer(openwireproto.Options{Env: env, MaxFrameSize: int(cfg.MaxFrameSize),
+			ConnectTimeout: cfg.Limits.HandshakeTimeout, MaxConsumers: cfg.Limits.MaxSubscriptions,
+			MaxDestinationLength: cfg.Limits.MaxDestinationLength,
 		})
 	},
 }

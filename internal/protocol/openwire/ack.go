@@ -1,0 +1,218 @@
+package openwire
+
+import (
+	"sync"
+
+	"tandem/internal/broker"
+	wire "tandem/internal/wire/openwire"
+)
+
+// Acknowledgements (docs/protocols.md, "Settlement"). The client acks a
+// range of the messages dispatched to a consumer, from FirstMessageID (or
+// the oldest, when absent) to LastMessageID:
+//
+//   - delivered: the client has them; their prefetch credit comes back,
+//     nothing is settled;
+//   - standard: consumed (at commit, in a transaction); credit comes back
+//     for those not yet credited;
+//   - individual: one message consumed;
+//   - redelivered: the client redelivers them itself after a rollback; the
+//     broker counts the attempt;
+//   - poison: the client gave up on them: dead-letter address;
+//   - expired: they expired in the client: expiry address;
+//   - unmatched: a durable subscriber's selector did not match: consumed.
+
+// onAck applies a MessageAck.
+func (c *conn) onAck(x *wire.MessageAck) {
+	k := c.consumer(x.ConsumerID)
+	switch {
+	case k == nil:
+		// The consumer is gone (its acks raced its close) or belongs to a
+		// connection this one replaced; its messages went back to their
+		// queues with it.
+		c.respond(x, nil)
+		return
+	case k.browser != nil:
+		c.browseMore(k, int(max(x.MessageCount, 1)))
+		c.respond(x, nil)
+		return
+	case k.advisory:
+		c.respond(x, nil)
+		return
+	}
+	var st *txState
+	if x.TransactionID != nil && (x.AckType == wire.AckStandard || x.AckType == wire.AckIndividual) {
+		var err error
+		if st, err = c.txFor(x.TransactionID); err != nil {
+			c.respond(x, err)
+			return
+		}
+	}
+	picked := k.pick(x)
+	if picked == nil {
+		if st != nil {
+			// In a transaction an ack that matches nothing (replayed across a
+			// failover) makes the commit fail, so the client redelivers
+			// rather than count messages consumed that were not.
+			st.unmatched = true
+		}
+		c.log.Debug("an ack matched no delivery", "event", "ack_unmatched", "consumer", k.id.String(), "type", x.AckType)
+		c.respond(x, nil)
+		return
+	}
+	switch x.AckType {
+	case wire.AckDelivered:
+		k.credit(picked, false)
+		c.respond(x, nil)
+	case wire.AckRedelivered:
+		for _, r := range groupRanges(picked) {
+			r.m.bc.MarkRedelivered(r.first, r.last)
+		}
+		c.respond(x, nil)
+	case wire.AckStandard, wire.AckIndividual, wire.AckUnmatched:
+		if st != nil {
+			k.holdForTx(picked, st)
+			c.respond(x, nil)
+			return
+		}
+		c.settle(x, k, picked, broker.Settlement{Outcome: broker.Accepted})
+	case wire.AckPoison:
+		reason := "the client gave up on it (poison ack)"
+		if x.PoisonCause != nil {
+			reason = "poison ack: " + x.PoisonCause.Error()
+		}
+		c.settle(x, k, picked, broker.Settlement{Outcome: broker.Rejected, Reason: reason})
+	case wire.AckExpired:
+		c.settle(x, k, picked, broker.Settlement{Outcome: broker.Expired})
+	default:
+		c.respond(x, errorf(classJMSException, "unknown ack type %d", x.AckType))
+	}
+}
+
+// pick returns the unsettled deliveries an ack names, in delivery order,
+// or nil when it names none of this consumer's. Individual acks name one
+// message.
+func (k *consumer) pick(x *wire.MessageAck) []*entry {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	last := k.find(x.LastMessageID)
+	if last == nil {
+		return nil
+	}
+	if x.AckType == wire.AckIndividual {
+		return []*entry{last}
+	}
+	start := k.head
+	if f := k.find(x.FirstMessageID); f != nil {
+		start = f
+	}
+	var out []*entry
+	for e := start; e != nil; e = e.next {
+		out = append(out, e)
+		if e == last {
+			return out
+		}
+	}
+	// The first message comes after the last one: take the last alone.
+	return []*entry{last}
+}
+
+// find returns the entry of a message id the client sent back, checking
+// that the id is the one dispatched, so that an ack from another
+// connection's past never settles the wrong message.
+func (k *consumer) find(id *wire.MessageID) *entry {
+	if id == nil {
+		return nil
+	}
+	e := k.entries[uint64(id.BrokerSequenceID-k.conn.seqBase)]
+	if e == nil || k.conn.messageID(e.msg).ProducerSequenceID != id.ProducerSequenceID {
+		return nil
+	}
+	return e
+}
+
+// credit gives back the prefetch credit of the picked deliveries not yet
+// credited; with remove, it also forgets them (they are settled).
+func (k *consumer) credit(picked []*entry, remove bool) {
+	grant := map[*member]int{}
+	k.mu.Lock()
+	for _, e := range picked {
+		if !e.credited {
+			e.credited = true
+			grant[e.m]++
+		}
+		if remove && k.entries[e.id] == e {
+			k.unlinkLocked(e)
+		}
+	}
+	k.mu.Unlock()
+	for m, n := range grant {
+		m.bc.AddCredit(n)
+	}
+}
+
+// holdForTx marks deliveries consumed by a transaction: they are settled
+// when it commits, and stay with the consumer if it rolls back.
+func (k *consumer) holdForTx(picked []*entry, st *txState) {
+	k.mu.Lock()
+	var held []*entry
+	for _, e := range picked {
+		if e.tx == nil {
+			e.tx = st
+			held = append(held, e)
+		}
+	}
+	k.mu.Unlock()
+	k.credit(held, false)
+	st.acks = append(st.acks, txAck{k: k, entries: held})
+}
+
+// settle settles the picked deliveries with s, then answers the ack.
+func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker.Settlement) {
+	ranges := groupRanges(picked)
+	k.credit(picked, true)
+	var mu sync.Mutex
+	left := len(ranges)
+	var first error
+	for _, r := range ranges {
+		r.m.bc.Settle(r.first, r.last, s, nil, func(err error) {
+			mu.Lock()
+			if err != nil && first == nil && err != broker.ErrUnknownDelivery {
+				first = err
+			}
+			left--
+			done := left == 0
+			mu.Unlock()
+			if done {
+				c.respond(x, first)
+			}
+		})
+	}
+}
+
+// idRange is the deliveries of one member between two ids.
+type idRange struct {
+	m           *member
+	first, last uint64
+}
+
+// groupRanges splits picked deliveries by member. A member's deliveries
+// come in id order, so the ones of a contiguous pick form one range.
+func groupRanges(picked []*entry) []idRange {
+	var out []idRange
+	for _, e := range picked {
+		found := false
+		for i := range out {
+			if out[i].m == e.m {
+				out[i].first = min(out[i].first, e.id)
+				out[i].last = max(out[i].last, e.id)
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, idRange{m: e.m, first: e.id, last: e.id})
+		}
+	}
+	return out
+}
