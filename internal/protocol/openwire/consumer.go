@@ -225,8 +225,8 @@ func (k *consumer) releaseAfter(id uint64) {
 		k.unlinkLocked(e)
 	}
 	k.mu.Unlock()
-	for _, e := range unseen {
-		e.m.bc.Settle(e.id, e.id, broker.Settlement{Outcome: broker.Released}, nil, nil)
+	for _, r := range groupRanges(unseen) {
+		r.m.bc.Settle(r.first, r.last, broker.Settlement{Outcome: broker.Released}, nil, nil)
 	}
 }
 
