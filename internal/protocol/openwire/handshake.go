@@ -74,7 +74,7 @@ func (c *conn) sendWireFormat(answer *wire.WireFormatInfo) {
 
 // refuseVersion answers a client of an unsupported protocol version.
 func (c *conn) refuseVersion(answer *wire.WireFormatInfo, verr *wire.VersionError) {
-	msg := fmt.Sprintf("OpenWire version %d is not supported: tandem speaks OpenWire %d to %d (ActiveMQ client 5.12 or later); upgrade the client library",
+	msg := fmt.Sprintf("OpenWire version %d is not supported: tandem speaks OpenWire %d to %d; upgrade the client library",
 		verr.Version, wire.MinVersion, wire.MaxVersion)
 	c.log.Info("refusing a client of an old OpenWire version", "event", "connection_refused", "version", verr.Version)
 	c.sendWireFormat(answer)

@@ -1,0 +1,561 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tandem/client"
+)
+
+// The OpenWire tests drive tandem with ActiveMQ Classic's own client:
+// Debian's `activemq` console tools (run with java -jar activemq.jar, since
+// the /usr/bin/activemq wrapper breaks failover:(…) URLs) and a JMS program
+// (openwire/JmsCheck.java) compiled here against activemq-client.jar. They
+// skip where Java or the activemq package is missing, unless
+// TANDEM_REQUIRE_ACTIVEMQ is set (as .ci/run does after installing them),
+// where they fail.
+
+// activemqJars is the class path of the JMS client and what it needs.
+var activemqJars = []string{
+	"/usr/share/java/activemq-client.jar", "/usr/share/java/activemq-openwire-legacy.jar",
+	"/usr/share/java/geronimo-jms_1.1_spec.jar", "/usr/share/java/geronimo-j2ee-management-1.1-spec.jar",
+	"/usr/share/java/hawtbuf.jar", "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-nop.jar",
+}
+
+const activemqJar = "/usr/share/activemq/bin/activemq.jar"
+
+// javaEnv is the compiled JMS program and the console's private base
+// directory, made once for the package.
+var javaEnv struct {
+	once     sync.Once
+	err      error
+	dir      string
+	classes  string
+	log4j    string
+	classcp  string
+	missing  []string
+	compiled bool
+}
+
+// requireJava returns the directory of the compiled JmsCheck, or skips
+// (fails under TANDEM_REQUIRE_ACTIVEMQ) when Java or activemq is missing.
+func requireJava(t *testing.T) {
+	t.Helper()
+	e := &javaEnv
+	e.once.Do(func() {
+		for _, tool := range []string{"java", "javac"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				e.missing = append(e.missing, tool)
+			}
+		}
+		for _, f := range append([]string{activemqJar}, activemqJars...) {
+			if _, err := os.Stat(f); err != nil {
+				e.missing = append(e.missing, f)
+			}
+		}
+		if len(e.missing) > 0 {
+			return
+		}
+		e.dir, e.err = os.MkdirTemp("", "tandem-openwire-")
+		if e.err != nil {
+			return
+		}
+		e.classes = filepath.Join(e.dir, "classes")
+		e.log4j = filepath.Join(e.dir, "log4j.properties")
+		e.classcp = strings.Join(activemqJars, ":")
+		if e.err = os.WriteFile(e.log4j, []byte("log4j.rootLogger=INFO, out\nlog4j.appender.out=org.apache.log4j.ConsoleAppender\n"+
+			"log4j.appender.out.layout=org.apache.log4j.PatternLayout\nlog4j.appender.out.layout.ConversionPattern=%-5p %c{1} - %m%n\n"), 0o644); e.err != nil {
+			return
+		}
+		out, err := exec.Command("javac", "-Xlint:-options", "-d", e.classes, "-cp", e.classcp, "openwire/JmsCheck.java").CombinedOutput()
+		if err != nil {
+			e.err = fmt.Errorf("javac: %v\n%s", err, out)
+		}
+	})
+	if len(e.missing) > 0 {
+		if os.Getenv("TANDEM_REQUIRE_ACTIVEMQ") != "" {
+			t.Fatalf("TANDEM_REQUIRE_ACTIVEMQ is set but these are missing: %v (apt-get install activemq default-jdk-headless)", e.missing)
+		}
+		t.Skipf("needs %v (Debian packages activemq and default-jdk-headless)", e.missing)
+	}
+	if e.err != nil {
+		t.Fatal(e.err)
+	}
+}
+
+// classic runs one of Debian's ActiveMQ console commands (producer,
+// consumer, browse) and returns its output.
+func classic(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := t.TempDir()
+	cmd := exec.CommandContext(ctx, "java", append([]string{"-Dlog4j.configuration=file:" + javaEnv.log4j,
+		"-Dactivemq.home=/usr/share/activemq", "-Dactivemq.base=" + base, "-jar", activemqJar}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("activemq %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// jmsCheck runs the JMS program in mode with args and returns its output;
+// it fails the test when the program reports a failed check.
+func jmsCheck(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	out, err := jmsCheckCmd(ctx, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("JmsCheck %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func jmsCheckCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "java", append([]string{"-cp", javaEnv.classcp + ":" + javaEnv.classes, "JmsCheck"}, args...)...)
+}
+
+var countRE = regexp.MustCompile(`(Produced|Consumed): (\d+) messages`)
+
+// count returns the number the console printed after "Produced:" or
+// "Consumed:".
+func count(t *testing.T, out, what string) int {
+	t.Helper()
+	for _, m := range countRE.FindAllStringSubmatch(out, -1) {
+		if m[1] == what {
+			n, _ := strconv.Atoi(m[2])
+			return n
+		}
+	}
+	t.Fatalf("no %q count in:\n%s", what, out)
+	return 0
+}
+
+// browsed returns the JMSMessageIDs a browse listed, in order.
+func browsed(out string) []string {
+	var ids []string
+	for _, line := range strings.Split(out, "\n") {
+		if _, id, ok := strings.Cut(line, "JMS_HEADER_FIELD:JMSMessageID = "); ok {
+			ids = append(ids, strings.TrimSpace(id))
+		}
+	}
+	return ids
+}
+
+func owURL(in instance) string { return fmt.Sprintf("tcp://127.0.0.1:%d", 61616+in.offset) }
+
+// TestOpenWireClassicCLI runs Debian's ActiveMQ console tools against
+// tandem: producers (persistent, non-persistent, sized bytes,
+// transactions), consumers (auto, client acknowledge, transacted, durable
+// with a backlog) and browse, with exact counts.
+func TestOpenWireClassicCLI(t *testing.T) {
+	requireJava(t)
+	in := create(t, "openwire-cli")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	u := owURL(in)
+	produce := func(dest string, n int, extra ...string) {
+		t.Helper()
+		out := classic(t, append([]string{"producer", "--brokerUrl", u, "--destination", dest, "--messageCount", fmt.Sprint(n)}, extra...)...)
+		if got := count(t, out, "Produced"); got != n {
+			t.Fatalf("produced %d, want %d:\n%s", got, n, out)
+		}
+	}
+	consume := func(dest string, n int, extra ...string) {
+		t.Helper()
+		out := classic(t, append([]string{"consumer", "--brokerUrl", u, "--destination", dest, "--messageCount", fmt.Sprint(n)}, extra...)...)
+		if got := count(t, out, "Consumed"); got != n {
+			t.Fatalf("consumed %d, want %d:\n%s", got, n, out)
+		}
+	}
+	browse := func(queue string) int {
+		t.Helper()
+		return len(browsed(classic(t, "browse", "--amqurl", u, queue)))
+	}
+
+	t.Run("persistent, auto acknowledge", func(t *testing.T) {
+		produce("queue://cli.persistent", 100)
+		if n := browse("cli.persistent"); n != 100 {
+			t.Fatalf("browse listed %d, want 100", n)
+		}
+		if n := browse("cli.persistent"); n != 100 {
+			t.Fatalf("a second browse listed %d: browsing consumed", n)
+		}
+		consume("queue://cli.persistent", 100)
+		if n := browse("cli.persistent"); n != 0 {
+			t.Fatalf("%d left after consuming", n)
+		}
+	})
+	t.Run("non-persistent bytes, client acknowledge", func(t *testing.T) {
+		produce("queue://cli.bytes", 100, "--persistent", "false", "--messageSize", "5000")
+		consume("queue://cli.bytes", 100, "--ackMode", "CLIENT_ACKNOWLEDGE", "--batchSize", "10")
+		if n := browse("cli.bytes"); n != 0 {
+			t.Fatalf("%d left after consuming", n)
+		}
+	})
+	t.Run("transactions", func(t *testing.T) {
+		// The console producer commits after message 0, 10, ..., so 101
+		// messages in batches of 10 are all committed.
+		produce("queue://cli.tx", 101, "--transactionBatchSize", "10")
+		if n := browse("cli.tx"); n != 101 {
+			t.Fatalf("browse listed %d, want 101", n)
+		}
+		consume("queue://cli.tx", 100, "--transacted", "true", "--batchSize", "10")
+		if n := browse("cli.tx"); n != 1 {
+			t.Fatalf("%d left after 100 were consumed in transactions, want 1", n)
+		}
+		consume("queue://cli.tx", 1)
+	})
+	t.Run("durable topic subscriber gets its backlog", func(t *testing.T) {
+		// Subscribe, and leave at once: the subscription stays.
+		consume("topic://cli.news", 0, "--durable", "true", "--clientId", "C")
+		produce("topic://cli.news", 100)
+		consume("topic://cli.news", 100, "--durable", "true", "--clientId", "C")
+		produce("topic://cli.news", 5)
+		consume("topic://cli.news", 5, "--durable", "true", "--clientId", "C")
+	})
+}
+
+// TestOpenWireSeedLab002 is the seed lab 002 with the real client,
+// verbatim: two brokers on one shared store, a message posted and browsed
+// through failover:(tcp://localhost:P2,tcp://localhost:P1) (the waiting
+// node first), the master killed, and the same message browsed again, now
+// from the node that took over.
+func TestOpenWireSeedLab002(t *testing.T) {
+	requireJava(t)
+	p := newPair(t, nil, nil)
+	master := start(t, p.master)
+	waitListening(t, p.master.addr(), 20*time.Second)
+	slave := start(t, p.slave)
+	slave.waitLog("waiting for the live lock", 20*time.Second)
+	if listening(p.slave.addr()) {
+		t.Fatal("the waiting node accepts clients")
+	}
+	url := fmt.Sprintf("failover:(tcp://localhost:%d,tcp://localhost:%d)", 61616+p.slave.offset, 61616+p.master.offset)
+	out := classic(t, "producer", "--brokerUrl", url, "--destination", "queue://TEST", "--messageCount", "1")
+	if n := count(t, out, "Produced"); n != 1 {
+		t.Fatalf("produced %d", n)
+	}
+	before := browsed(classic(t, "browse", "--amqurl", url, "TEST"))
+	if len(before) != 1 {
+		t.Fatalf("browse before the failover listed %v", before)
+	}
+	master.kill()
+	waitListening(t, p.slave.addr(), 30*time.Second)
+	after := browsed(classic(t, "browse", "--amqurl", url, "TEST"))
+	if strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("browse after the failover listed %v, before %v", after, before)
+	}
+}
+
+// TestOpenWireFailoverUnderLoad: the JMS client sends 5,000 persistent
+// messages through a failover: URL while the live is SIGKILLed; the sends
+// it replays to the backup are recognised as duplicates from the shared
+// store. Consuming them yields each exactly once.
+func TestOpenWireFailoverUnderLoad(t *testing.T) {
+	requireJava(t)
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
+		owURL(p.master), owURL(p.slave))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const n = 5000
+	cmd := jmsCheckCmd(ctx, "produce", url, "load", fmt.Sprint(n))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		if !killed && line == "SENT 1500" {
+			master.kill()
+			killed = true
+		}
+	}
+	if err := cmd.Wait(); err != nil || !killed || lines[len(lines)-1] != fmt.Sprintf("DONE %d", n) {
+		t.Fatalf("producer: %v (killed %t)\n%s", err, killed, strings.Join(lines, "\n"))
+	}
+	out := jmsCheck(t, ctx, "consume", fmt.Sprintf("failover:(%s,%s)", owURL(p.master), owURL(p.slave)), "load", "3000")
+	seen := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		if body, ok := strings.CutPrefix(line, "GOT "); ok {
+			seen[body]++
+		}
+	}
+	var missing, doubled []string
+	for i := 0; i < n; i++ {
+		switch body := fmt.Sprintf("m-%d", i); seen[body] {
+		case 0:
+			missing = append(missing, body)
+		case 1:
+		default:
+			doubled = append(doubled, body)
+		}
+	}
+	if len(seen) != n || len(missing) > 0 || len(doubled) > 0 {
+		t.Fatalf("%d distinct messages consumed, want %d; missing %v; doubled %v", len(seen), n, missing, doubled)
+	}
+}
+
+// TestOpenWireTransactedConsumerAcrossFailover: a transacted consumer
+// committing batches while the live is SIGKILLed. Each batch ends committed
+// or with TransactionRolledBackException; every message is committed
+// exactly once, or was in a batch whose commit reached the old live
+// before it died (the client cannot know: it reports the commit "in
+// doubt" and rolls back), and then it is never delivered again.
+func TestOpenWireTransactedConsumerAcrossFailover(t *testing.T) {
+	requireJava(t)
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
+		owURL(p.master), owURL(p.slave))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const n = 1500
+	if out := jmsCheck(t, ctx, "produce", owURL(p.master), "txload", fmt.Sprint(n)); !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
+		t.Fatalf("producer:\n%s", out)
+	}
+	cmd := jmsCheckCmd(ctx, "txconsume", url, "txload", "10", "5000")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	commits := 0
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		if strings.HasPrefix(line, "COMMITTED ") {
+			commits++
+			if commits == 40 {
+				master.kill()
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil || commits < 40 {
+		t.Fatalf("transacted consumer: %v, %d commits\n%s", err, commits, strings.Join(lines, "\n"))
+	}
+	committed := map[string]int{}
+	inDoubt := map[string]bool{}
+	for _, line := range lines {
+		if rest, ok := strings.CutPrefix(line, "COMMITTED "); ok {
+			for _, b := range strings.Fields(rest) {
+				committed[b]++
+			}
+		}
+		if rest, ok := strings.CutPrefix(line, "ROLLEDBACK "); ok {
+			for _, b := range strings.Fields(rest) {
+				inDoubt[b] = true
+			}
+		}
+	}
+	var lost, doubled []string
+	for i := 0; i < n; i++ {
+		b := fmt.Sprintf("m-%d", i)
+		switch {
+		case committed[b] > 1:
+			doubled = append(doubled, b)
+		case committed[b] == 0 && !inDoubt[b]:
+			lost = append(lost, b)
+		}
+	}
+	if len(lost) > 0 || len(doubled) > 0 {
+		t.Fatalf("lost %v; committed twice %v\n%s", lost, doubled, strings.Join(lines, "\n"))
+	}
+	t.Logf("%d committed, %d in rolled-back batches", len(committed), len(inDoubt))
+	// Nothing is left behind on the node that took over.
+	if out := jmsCheck(t, ctx, "consume", owURL(p.slave), "txload", "1000"); !strings.Contains(out, "DONE 0") {
+		t.Fatalf("messages left after the transacted consumer:\n%s", out)
+	}
+}
+
+// TestOpenWireJMSProgram runs the JMS program's feature checks: request
+// and reply over a temporary queue between two connections, a selector on
+// typed properties, MapMessage and ObjectMessage round trips; then STOMP
+// and OpenWire exchange text and bytes messages with their properties.
+func TestOpenWireJMSProgram(t *testing.T) {
+	requireJava(t)
+	in := create(t, "openwire-jms")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := jmsCheck(t, ctx, "features", owURL(in))
+	for _, want := range []string{"OK request-reply", "OK selector", "OK map-message", "OK object-message"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+
+	t.Run("STOMP to OpenWire", func(t *testing.T) {
+		nc, err := net.Dial("tcp", in.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		// Raw frames: STOMP makes a body without content-length text, one
+		// with it bytes (docs/protocols.md).
+		frames := "CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00" +
+			"SEND\ndestination:/queue/jms.fromstomp\ncolor:red\ntype:note\ncorrelation-id:s-1\npriority:6\nreceipt:1\n\nhello from stomp\x00" +
+			"SEND\ndestination:/queue/jms.fromstomp\ncolor:blue\ncontent-length:5\nreceipt:2\n\nbytes\x00"
+		if _, err := nc.Write([]byte(frames)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for receipts := 0; receipts < 2; {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "receipt-id:") {
+				receipts++
+			}
+			if strings.HasPrefix(line, "ERROR") {
+				t.Fatal("STOMP send refused")
+			}
+		}
+		out := jmsCheck(t, ctx, "fromstomp", owURL(in))
+		for _, want := range []string{
+			"MSG TEXT hello from stomp | color=red | type=note | corr=s-1 | prio=6",
+			"MSG BYTES bytes | color=blue | type=null | corr=null | prio=4",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("missing %q in:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("OpenWire to STOMP", func(t *testing.T) {
+		jmsCheck(t, ctx, "tostomp", owURL(in))
+		c, err := client.Dial(ctx, in.url())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sub, err := c.Subscribe(ctx, "/queue/jms.tostomp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := func(k string) string { v, _ := m.Headers.Get(k); return v }
+		if string(m.Body) != "text from jms ü" || h("color") != "green" || h("count") != "7" || h("flag") != "true" ||
+			h("ratio") != "0.5" || h("correlation-id") != "c-1" || h("type") != "greeting" {
+			t.Fatalf("text message: %q %v", m.Body, m.Headers)
+		}
+		m, err = sub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Body) != "raw\x00\x01" || h("big") != "1099511627776" {
+			t.Fatalf("bytes message: %q %v", m.Body, m.Headers)
+		}
+	})
+}
+
+// TestOpenWireBadInput: a wrong password, a duplicate client ID and an old
+// protocol version are each refused with the exception the JMS client
+// expects and a message saying why; a corrupt frame closes only its own
+// connection. A client connected throughout is unaffected.
+func TestOpenWireBadInput(t *testing.T) {
+	requireJava(t)
+	in := create(t, "openwire-bad", "--require-login")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u := owURL(in)
+	// The bystander: a STOMP client that keeps sending and receiving.
+	by, err := client.Dial(ctx, in.url(), client.WithCredentials("admin", "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer by.Close()
+	sub, err := by.Subscribe(ctx, "/queue/bystander")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stillFine := func(t *testing.T, what string) {
+		t.Helper()
+		if err := by.Send(ctx, "/queue/bystander", []byte(what)); err != nil {
+			t.Fatalf("the bystander cannot send after %s: %v", what, err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer rcancel()
+		if m, err := sub.Receive(rctx); err != nil || string(m.Body) != what {
+			t.Fatalf("the bystander after %s: %v %v", what, m, err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong password", []string{"connect", u, "admin", "wrong"}, "REFUSED javax.jms.JMSSecurityException: User name [admin] or password is invalid"},
+		{"right password", []string{"connect", u, "admin", "admin"}, "CONNECTED"},
+		{"duplicate client ID", []string{"dupclient", u + "?jms.userName=admin&jms.password=admin", "C1"},
+			"REFUSED javax.jms.InvalidClientIDException: Broker: tandem/openwire-bad - Client: C1 already connected"},
+		{"old protocol version", []string{"connect", u + "?wireFormat.version=9", "admin", "admin"},
+			"REFUSED javax.jms.JMSException: OpenWire version 9 is not supported: tandem speaks OpenWire 10 to 12"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := jmsCheck(t, ctx, tc.args...)
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("want %q in:\n%s", tc.want, out)
+			}
+			stillFine(t, tc.name)
+		})
+	}
+	t.Run("corrupt frame", func(t *testing.T) {
+		nc, err := net.Dial("tcp", in.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		// A WireFormatInfo whose option map claims more bytes than follow.
+		frame := []byte{0, 0, 0, 20, 1, 'A', 'c', 't', 'i', 'v', 'e', 'M', 'Q', 0, 0, 0, 12, 1, 0, 0, 0x7f, 0xff, 0, 0}
+		if _, err := nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("a connection that sent a corrupt frame is still open")
+				}
+				break
+			}
+		}
+		stillFine(t, "corrupt frame")
+		if out := jmsCheck(t, ctx, "connect", u, "admin", "admin"); !strings.Contains(out, "CONNECTED") {
+			t.Fatalf("a JMS client cannot connect after a corrupt frame:\n%s", out)
+		}
+	})
+}
