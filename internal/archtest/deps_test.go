@@ -21,6 +21,8 @@ var rules = []struct {
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
+	// The Go OpenWire client stands on the OpenWire codec alone.
+	{"tandem/client/openwire", []string{"tandem/internal/wire/openwire"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
 	{"tandem/internal/paging", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/largemsg", []string{"tandem/internal/message", "tandem/internal/store"}},
