@@ -52,8 +52,8 @@ type Options struct {
 // Conn is a connection to a broker, with one JMS session. Its methods are
 // safe for concurrent use.
 type Conn struct {
-	nc     net.Conn
-	opts   Options
+	nc       net.Conn
+	opts     Options
 	url      string
 	broker   string
 	connID   string

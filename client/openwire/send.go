@@ -58,7 +58,7 @@ func (c *Conn) message(dest string, body []byte, o SendOptions, tx wire.Transact
 	}
 	pid := c.producerID()
 	m := &wire.Message{Kind: wire.TypeBytesMessage, ProducerID: pid, Destination: d, TransactionID: tx,
-		MessageID: &wire.MessageID{ProducerID: pid, ProducerSequenceID: c.nextID.Add(1)},
+		MessageID:  &wire.MessageID{ProducerID: pid, ProducerSequenceID: c.nextID.Add(1)},
 		Persistent: !o.NonPersistent, Priority: 4, Timestamp: time.Now().UnixMilli(), GroupID: o.GroupID,
 		CorrelationID: o.CorrelationID, Type: o.Type}
 	if o.Priority > 0 {
