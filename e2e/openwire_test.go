@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"tandem/client"
+	owclient "tandem/client/openwire"
+	ow "tandem/internal/wire/openwire"
 )
 
 // The OpenWire tests drive tandem with ActiveMQ Classic's own client:
@@ -558,4 +560,134 @@ func TestOpenWireBadInput(t *testing.T) {
 			t.Fatalf("a JMS client cannot connect after a corrupt frame:\n%s", out)
 		}
 	})
+}
+
+// TestOpenWireClientLearnsTheBackup: a JMS client given only the live's
+// address in its failover: URL learns the backup from the live
+// (ConnectionControl) and carries on there when the live is SIGKILLed.
+func TestOpenWireClientLearnsTheBackup(t *testing.T) {
+	requireJava(t)
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	// The backup announces itself as localhost; the client must reach it
+	// by that name.
+	url := fmt.Sprintf("failover:(tcp://localhost:%d)?initialReconnectDelay=50&maxReconnectDelay=500", 61616+p.master.offset)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const n = 1000
+	cmd := jmsCheckCmd(ctx, "produce", url, "learn", fmt.Sprint(n))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if sc.Text() == "SENT 300" {
+			master.kill()
+		}
+	}
+	if err := cmd.Wait(); err != nil || lines[len(lines)-1] != fmt.Sprintf("DONE %d", n) {
+		t.Fatalf("producer given only the live: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	out := jmsCheck(t, ctx, "consume", owURL(p.slave), "learn", "3000")
+	if !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
+		t.Fatalf("consumed from the backup:\n%s", tail(out, 5))
+	}
+}
+
+// TestOpenWireResendAfterFailoverIsStoredOnce replays, by hand, what a
+// failover client does with a send whose answer it lost: the same
+// persistent message (same producer id and sequence) sent again to the
+// backup after the live died. The backup recognises it from the shared
+// store's duplicate ids, answers it, and does not store it twice.
+func TestOpenWireResendAfterFailoverIsStoredOnce(t *testing.T) {
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	msg := func() *ow.Message {
+		pid := &ow.ProducerID{ConnectionID: "ID:resend-test-1:1", SessionID: 1, Value: 1}
+		m := &ow.Message{Kind: ow.TypeTextMessage, ProducerID: pid, Destination: ow.NewQueue("resend"), Persistent: true,
+			MessageID: &ow.MessageID{ProducerID: pid, ProducerSequenceID: 7}, Priority: 4}
+		m.SetText("only once")
+		return m
+	}
+	rawSend(t, p.master.addr(), msg())
+	master.kill()
+	waitListening(t, p.slave.addr(), 30*time.Second)
+	rawSend(t, p.slave.addr(), msg())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := owclient.Dial(ctx, "tcp://"+p.slave.addr(), owclient.Options{User: "admin", Password: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []string
+	if err := c.Browse(ctx, "queue://resend", "", func(m *owclient.Message) error {
+		got = append(got, m.Text())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("the backup holds %v, want the message once", got)
+	}
+}
+
+// rawSend opens an OpenWire connection to addr with the codec, sends m
+// persistently and waits for the broker's answer.
+func rawSend(t *testing.T, addr string, m *ow.Message) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	r, w := ow.NewReader(nc, ow.ReaderOptions{}), ow.NewWriter(nc)
+	info, _ := ow.NewWireFormatInfo(ow.DefaultClientWireFormat())
+	connID := fmt.Sprintf("ID:resend-%d:1", time.Now().UnixNano())
+	cmds := []ow.Command{
+		&ow.ConnectionInfo{ConnectionID: &ow.ConnectionID{Value: connID}, UserName: "admin", Password: "admin"},
+		&ow.SessionInfo{SessionID: &ow.SessionID{ConnectionID: connID, Value: 1}},
+		m,
+	}
+	if err := w.WriteCommand(info); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cmds {
+		c.Base().CommandID, c.Base().ResponseRequired = int32(i+1), true
+		if err := w.WriteCommand(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for answered := 0; answered < len(cmds); {
+		ds, err := r.ReadCommand()
+		if err != nil {
+			t.Fatalf("waiting for the broker's answers: %v", err)
+		}
+		switch x := ds.(type) {
+		case *ow.Response:
+			answered++
+		case *ow.ExceptionResponse:
+			t.Fatalf("command %d refused: %s", x.CorrelationID, x.Exception)
+		}
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
