@@ -134,7 +134,7 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 	case o.allowFailback && !o.backup:
 		return errors.New("--allow-failback applies to a backup; add --shared-store --backup or drop --allow-failback")
 	case o.user == "" && o.password == "" && !o.allowAnonymous:
-		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin")
+		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users")
 	}
 	inst, err := instance.Create(instance.CreateOptions{
 		Dir:                o.dir,
