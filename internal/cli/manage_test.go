@@ -73,3 +73,14 @@ func TestPipeTableAlignsNonASCII(t *testing.T) {
 		}
 	}
 }
+
+func TestQueuePathEscapesEveryName(t *testing.T) {
+	for name, want := range map[string]string{
+		"orders": "/api/queues/orders", "a/b": "/api/queues/a%2Fb", "a#b": "/api/queues/a%23b",
+		"..": "/api/queues/%2E%2E", ".": "/api/queues/%2E", "a..b": "/api/queues/a..b", "été": "/api/queues/%C3%A9t%C3%A9",
+	} {
+		if got := queuePath(name); got != want {
+			t.Errorf("queuePath(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

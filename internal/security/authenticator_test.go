@@ -209,3 +209,40 @@ func TestAuthenticatorReconnectStorm(t *testing.T) {
 		t.Fatalf("verifications = %d, want 1", calls.Load())
 	}
 }
+
+// TestAuthenticatorLookupStamp checks the stamp the console keeps per
+// session: the same while the password stays, different after a password
+// change, gone with the user, and never the password hash itself.
+func TestAuthenticatorLookupStamp(t *testing.T) {
+	users := newTestUsers(t, "admin", "admin", "amq")
+	a := NewAuthenticator(false, "", users)
+	p, stamp, ok := a.Lookup("admin")
+	if !ok || p.User != "admin" || !p.HasRole("amq") || stamp == "" {
+		t.Fatalf("Lookup = %+v, %q, %v", p, stamp, ok)
+	}
+	if u, _ := users.Lookup("admin"); stamp == u.PasswordHash {
+		t.Fatal("the stamp is the password hash")
+	}
+	if err := users.SetRoles("admin", []string{"manage"}); err != nil {
+		t.Fatal(err)
+	}
+	p, again, _ := a.Lookup("admin")
+	if again != stamp || !p.HasRole("manage") {
+		t.Fatalf("a role change: stamp %q (was %q), roles %v", again, stamp, p.Roles)
+	}
+	if err := users.SetPassword("admin", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := a.Lookup("admin"); after == stamp {
+		t.Fatal("the stamp did not change with the password")
+	}
+	if err := users.RemoveUser("admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := a.Lookup("admin"); ok {
+		t.Fatal("a removed user is still found")
+	}
+	if _, _, ok := NewAuthenticator(true, "guest", nil).Lookup("admin"); ok {
+		t.Fatal("an authenticator without users found one")
+	}
+}

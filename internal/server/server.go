@@ -204,6 +204,10 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 	return fs, nil
 }
 
+// usersReloadEvery is how often, at most, a login looks whether the users
+// file changed (docs/security.md).
+const usersReloadEvery = 2 * time.Second
+
 func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error) {
 	users := security.NewUsers()
 	if s.cfg.Security.UsersFile != "" {
@@ -213,7 +217,7 @@ func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error)
 		}
 		users = u
 		// tandem user edits the file while the broker runs.
-		u.Watch(s.cfg.Security.UsersFile, 2*time.Second, s.log)
+		u.Watch(s.cfg.Security.UsersFile, usersReloadEvery, s.log)
 	}
 	auth := authAdapter{security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)}
 	var perms broker.Authorizer

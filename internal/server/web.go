@@ -126,6 +126,13 @@ func (w webAuth) Authenticate(user, pass string) ([]string, error) {
 	return p.Roles, nil
 }
 
+// Lookup lets the console end the sessions of a removed user or of a
+// changed password (web.UserLookup).
+func (w webAuth) Lookup(user string) ([]string, string, bool) {
+	p, stamp, ok := w.a.Lookup(user)
+	return p.Roles, stamp, ok
+}
+
 // ErrForcedFailover is returned by Run after a force-failover: the broker
 // and the journal are closed, and the process must exit so that the kernel
 // releases the live lock to the backup (see runHA). Its exit status is not
@@ -147,6 +154,9 @@ func (s *Server) startWeb() func() {
 			return func() {}
 		}
 		users = u
+		// tandem user edits the file while the broker runs; the HTTP port
+		// follows it as the messaging port does.
+		u.Watch(s.cfg.Security.UsersFile, usersReloadEvery, s.log)
 	}
 	var tlsCfg *tls.Config
 	ts, err := tlsconfig.Parse(s.cfg.Web.TLS)
@@ -157,7 +167,8 @@ func (s *Server) startWeb() func() {
 		s.log.Error("web console disabled: its TLS settings (web.tls) do not load", "event", "web_failed", "err", err)
 		return func() {}
 	}
-	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg})
+	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg,
+		LocalAnonymous: s.cfg.Security.AllowAnonymous, AnonymousRoles: []string{s.cfg.Security.AnonymousRole}})
 	if err == nil {
 		err = ws.Listen(s.cfg.Web.Bind)
 	}

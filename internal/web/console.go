@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"tandem/internal/broker"
 )
 
 //go:embed templates/*.html static/*
@@ -22,7 +21,9 @@ var pageNames = []string{"login", "node", "queues", "queue", "confirm", "address
 
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"join":   strings.Join,
+		"queueHref":   queueHref,
+		"queueAction": queueAction,
+		"join":        strings.Join,
 		"bytes":  humanBytes,
 		"uptime": func(s float64) string { return (time.Duration(s) * time.Second).String() },
 		"since": func(s string) string {
@@ -50,6 +51,9 @@ type page struct {
 	Flash   string
 	Error   string
 	NotLive bool
+	// Local marks an anonymous caller on this machine (LocalAnonymous):
+	// there is no session to log out of.
+	Local bool
 
 	Next         string
 	Queues       []QueueJSON
@@ -60,8 +64,8 @@ type page struct {
 	Consumers    []ConsumerJSON
 	Connections  []ConnectionJSON
 	Confirm      string
-	Action       string
-	Back         string
+	Action       template.URL
+	Back         template.URL
 }
 
 // consoleHandler is a console page handler for a logged-in user.
@@ -74,13 +78,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", s.login)
 	mux.Handle("POST /logout", s.console(false, s.logout))
 	mux.Handle("GET /{$}", s.console(false, s.nodePage))
-	mux.Handle("GET /queues", s.console(false, s.queuesPage))
-	mux.Handle("GET /queues/{name}", s.console(false, s.queuePage))
-	mux.Handle("GET /queues/{name}/purge", s.console(true, s.confirmPage("Purge", "purge")))
-	mux.Handle("GET /queues/{name}/delete", s.console(true, s.confirmPage("Delete", "delete")))
-	mux.Handle("POST /queues/{name}/purge", s.console(true, s.purgeForm))
-	mux.Handle("POST /queues/{name}/delete", s.console(true, s.deleteForm))
-	mux.Handle("POST /queues/{name}/send", s.console(true, s.sendForm))
+	s.queueRoutes(mux)
 	mux.Handle("GET /force-failover", s.console(true, s.failoverConfirm))
 	mux.Handle("POST /force-failover", s.console(true, s.failoverForm))
 	mux.Handle("GET /addresses", s.console(false, s.addressesPage))
@@ -95,17 +93,22 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(), Flash: r.URL.Query().Get("flash")}
+		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(),
+			Flash: r.URL.Query().Get("flash"), Local: p.local}
 		if mutates && !p.canManage() {
 			pg.Title, pg.Error = "Forbidden", errNeedManage.Error()+"; user "+p.User+" lacks it"
 			s.render(w, http.StatusForbidden, "node", pg)
 			return
 		}
 		if mutates && r.Method == http.MethodPost {
-			if err := checkCSRF(r, p); err != nil {
+			err := checkCSRF(r, p)
+			if err == nil && p.local {
+				err = sameSite(r)
+			}
+			if err != nil {
 				pg.Title, pg.Error = "Forbidden", err.Error()
 				s.render(w, http.StatusForbidden, "node", pg)
 				return
@@ -151,7 +154,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Error: "Login failed: the user name or password is wrong."})
 		return
 	}
-	id := s.sessions.create(principal{User: user, Roles: roles})
+	p := principal{User: user, Roles: roles}
+	if ul, ok := s.opts.Auth.(UserLookup); ok {
+		_, p.stamp, _ = ul.Lookup(user)
+	}
+	id := s.sessions.create(p)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.log.Info("console login", "event", "web_login", "user", user, "remote", r.RemoteAddr)
@@ -169,155 +176,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, pg *page) {
 func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
 	pg.Title = "Node"
 	s.render(w, http.StatusOK, "node", pg)
-}
-
-func (s *Server) queuesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Queues"
-	if b := s.opts.Node.Broker(); b != nil {
-		paging := pagingAddresses(b)
-		for _, q := range b.Queues() {
-			pg.Queues = append(pg.Queues, s.queueJSON(q, paging))
-		}
-	} else {
-		pg.NotLive = true
-	}
-	s.render(w, http.StatusOK, "queues", pg)
-}
-
-// consolePageMessages is how many messages a queue page shows.
-const consolePageMessages = 50
-
-func (s *Server) queuePage(w http.ResponseWriter, r *http.Request, pg *page) {
-	b := s.opts.Node.Broker()
-	if b == nil {
-		pg.Title, pg.NotLive = "Queues", true
-		s.render(w, http.StatusOK, "queues", pg)
-		return
-	}
-	q, err := b.Queue(r.PathValue("name"))
-	if err != nil {
-		pg.Title, pg.Error = "Queues", err.Error()
-		s.render(w, http.StatusNotFound, "queues", pg)
-		return
-	}
-	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q, pagingAddresses(b))
-	var items []broker.BrowseItem
-	if err = b.Authorize(pg.User, pg.Roles, broker.PermBrowse, q.Address); err == nil {
-		items, err = b.BrowseQueue(q.Name, consolePageMessages+1)
-	}
-	if err != nil {
-		pg.Error = err.Error()
-	}
-	if len(items) > consolePageMessages {
-		items, pg.MoreMessages = items[:consolePageMessages], true
-	}
-	for _, it := range items {
-		pg.Messages = append(pg.Messages, messageJSON(it))
-	}
-	s.render(w, http.StatusOK, "queue", pg)
-}
-
-// confirmPage asks before a purge or delete; the POST does the work.
-func (s *Server) confirmPage(verb, action string) consoleHandler {
-	return func(w http.ResponseWriter, r *http.Request, pg *page) {
-		name := r.PathValue("name")
-		pg.Title = verb + " queue " + name
-		pg.Confirm = fmt.Sprintf("%s queue %s? This removes its waiting messages for good.", verb, name)
-		if action == "delete" {
-			pg.Confirm = fmt.Sprintf("Delete queue %s with all its messages? Its consumers are disconnected from it.", name)
-		}
-		pg.Action = "/queues/" + url.PathEscape(name) + "/" + action
-		pg.Back = "/queues/" + url.PathEscape(name)
-		s.render(w, http.StatusOK, "confirm", pg)
-	}
-}
-
-// formBroker returns the broker for a console change, or renders the
-// refusal of a node that is not live.
-func (s *Server) formBroker(w http.ResponseWriter, pg *page) (Broker, bool) {
-	b, err := s.liveBroker()
-	if err != nil {
-		pg.Title, pg.Error = "Refused", "Refused: "+err.Error()
-		s.render(w, http.StatusConflict, "node", pg)
-		return nil, false
-	}
-	return b, true
-}
-
-func redirectFlash(w http.ResponseWriter, r *http.Request, to, flash string) {
-	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
-}
-
-func (s *Server) purgeForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	name := r.PathValue("name")
-	n, err := b.PurgeQueue(name)
-	if err != nil {
-		pg.Title, pg.Error = "Purge failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	s.log.Info("queue purged through the console", "event", "queue_purged", "queue", name, "removed", n, "user", pg.User)
-	redirectFlash(w, r, "/queues/"+url.PathEscape(name), fmt.Sprintf("Purged %d messages from %s.", n, name))
-}
-
-func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	name := r.PathValue("name")
-	if err := b.DeleteQueue(name); err != nil {
-		pg.Title, pg.Error = "Delete failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	s.log.Info("queue deleted through the console", "event", "queue_deleted", "queue", name, "user", pg.User)
-	redirectFlash(w, r, "/queues", "Deleted queue "+name+".")
-}
-
-func (s *Server) sendForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	q, err := b.Queue(r.PathValue("name"))
-	if err != nil {
-		pg.Title, pg.Error = "Send failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	durable := r.PostFormValue("durable") != ""
-	req := SendRequest{Body: r.PostFormValue("body"), Durable: &durable, Headers: map[string]string{}}
-	for _, line := range strings.Split(r.PostFormValue("headers"), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		k, v, found := strings.Cut(line, ":")
-		if !found {
-			pg.Title, pg.Error = "Send failed", fmt.Sprintf("header line %q is not key: value", strings.TrimSpace(line))
-			s.render(w, http.StatusBadRequest, "node", pg)
-			return
-		}
-		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	m, err := req.message(q, s.opts.Now())
-	if err == nil {
-		err = b.Authorize(pg.User, pg.Roles, broker.PermSend, q.Address)
-	}
-	if err == nil {
-		err = b.SendMessage(m)
-	}
-	if err != nil {
-		pg.Title, pg.Error = "Send failed", err.Error()
-		s.render(w, http.StatusBadRequest, "node", pg)
-		return
-	}
-	s.log.Info("test message sent through the console", "event", "message_sent", "address", m.Address, "user", pg.User)
-	redirectFlash(w, r, "/queues/"+url.PathEscape(q.Name), "Sent a message to "+m.Address+".")
 }
 
 func (s *Server) failoverConfirm(w http.ResponseWriter, _ *http.Request, pg *page) {

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/internal/broker"
@@ -46,6 +48,8 @@ type Broker interface {
 	DeleteQueue(name string) error
 	CreateQueue(qc broker.QueueConfig) error
 	SendMessage(m *message.Message) error
+	// OpenLargeBody opens the body file of a large message.
+	OpenLargeBody(l *message.Large) (io.ReadCloser, error)
 	// Authorize applies the security settings: browsing messages needs
 	// browse, sending a test message needs send, as for messaging clients.
 	Authorize(user string, roles []string, perm broker.Permission, addr string) error
@@ -106,6 +110,19 @@ type Authenticator interface {
 	Authenticate(user, password string) (roles []string, err error)
 }
 
+// UserLookup is implemented by an Authenticator that can tell whether a
+// user still exists and still has the password a console session was
+// opened with. The server checks every session against it on every
+// request, so removing a user or changing its password ends the user's
+// sessions within the users file's reload period, and a role change
+// applies at once.
+type UserLookup interface {
+	// Lookup returns the user's current roles and a stamp of its
+	// credentials that changes whenever its password does; ok is false
+	// for a user that does not exist (any more).
+	Lookup(user string) (roles []string, stamp string, ok bool)
+}
+
 // ManageRole is the role a user needs to change anything.
 const ManageRole = "manage"
 
@@ -123,7 +140,19 @@ type Options struct {
 	// TLS, when set, makes the port serve HTTPS only (web.tls in
 	// broker.yaml); the session cookie is then marked Secure.
 	TLS *tls.Config
+	// LocalAnonymous lets callers without credentials read and manage when
+	// they connect from this machine (a loopback address) to a port that
+	// listens on loopback only: the development broker of 'tandem run',
+	// whose messaging clients are anonymous too. They act as
+	// AnonymousUser with AnonymousRoles and the manage role. Set it only
+	// when the broker allows anonymous clients; Listen ignores it on a
+	// port that is reachable from the network (docs/management.md).
+	LocalAnonymous bool
+	AnonymousRoles []string
 }
+
+// AnonymousUser is the user name of a local anonymous caller.
+const AnonymousUser = "anonymous"
 
 // Server serves the console, the API, metrics and health on one listener.
 type Server struct {
@@ -133,6 +162,9 @@ type Server struct {
 	sessions *sessionStore
 	rates    *rateTracker
 	disk     *diskUsage
+	// localAnon is Options.LocalAnonymous, cleared by Listen on a port
+	// that is not loopback only.
+	localAnon atomic.Bool
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -160,6 +192,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.routes(metrics)
+	s.localAnon.Store(opts.LocalAnonymous)
 	return s, nil
 }
 
@@ -173,6 +206,11 @@ func (s *Server) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("web console cannot listen on %s: %w (is another broker using it? use --port-offset, or set web.bind or web.enabled: false in broker.yaml)", addr, err)
+	}
+	if s.localAnon.Load() && !loopbackOnly(ln.Addr()) {
+		s.localAnon.Store(false)
+		s.log.Warn("the web port is reachable from the network, so anonymous management stays off; log in with a user",
+			"event", "web_anonymous_off", "addr", ln.Addr().String())
 	}
 	scheme := "http"
 	if s.opts.TLS != nil {
@@ -188,8 +226,16 @@ func (s *Server) Listen(addr string) error {
 			s.log.Error("web server stopped", "event", "web_failed", "err", err)
 		}
 	}()
-	s.log.Info("web console listening", "event", "web_started", "url", scheme+"://"+ln.Addr().String())
+	s.log.Info("web console listening", "event", "web_started", "url", scheme+"://"+ln.Addr().String(),
+		"anonymous_local", s.localAnon.Load())
 	return nil
+}
+
+// loopbackOnly reports whether a listener's address is reachable from
+// this machine only.
+func loopbackOnly(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // Addr returns the address Listen opened, or nil.
