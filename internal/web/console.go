@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
 )
 
 //go:embed templates/*.html static/*
@@ -24,8 +23,8 @@ var pages = func() map[string]*template.Template {
 		"queueHref":   queueHref,
 		"queueAction": queueAction,
 		"join":        strings.Join,
-		"bytes":  humanBytes,
-		"uptime": func(s float64) string { return (time.Duration(s) * time.Second).String() },
+		"bytes":       humanBytes,
+		"uptime":      func(s float64) string { return (time.Duration(s) * time.Second).String() },
 		"since": func(s string) string {
 			if s == "" {
 				return "start"
