@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"tandem/client"
 )
 
 type consumerOptions struct {
@@ -181,6 +183,11 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 				continue
 			}
 			runErr = fmt.Errorf("receive from %s: %w", o.conn.destination, err)
+			break
+		}
+		if m.Oversized {
+			runErr = fmt.Errorf("message %s is %d bytes, more than this consumer holds in memory (%d); it stays on %s for a client that can take it",
+				m.ID, m.Size, client.DefaultMaxMessageSize, o.conn.destination)
 			break
 		}
 		committed, err := ack.ack(ctx, m)

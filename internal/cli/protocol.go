@@ -110,6 +110,10 @@ type msgSub interface {
 type msgMessage struct {
 	ID   string
 	Body []byte
+	// Size is the body's length; Oversized marks a body too big for the
+	// client to hold, which is then not in Body.
+	Size      int64
+	Oversized bool
 	// ack acknowledges the message outside a transaction.
 	ack func(ctx context.Context) error
 	// native is the protocol client's own message, for its msgTx.

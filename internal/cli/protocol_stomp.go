@@ -128,7 +128,7 @@ func (s *stompConn) Browse(ctx context.Context, dest, selector string, fn func(*
 
 // stompMessage wraps a received message.
 func stompMessage(m *client.Message) *msgMessage {
-	return &msgMessage{ID: m.MessageID, Body: m.Body, ack: m.Ack, native: m}
+	return &msgMessage{ID: m.MessageID, Body: m.Body, Size: m.Size, Oversized: m.Oversized(), ack: m.Ack, native: m}
 }
 
 type stompSub struct{ s *client.Subscription }
