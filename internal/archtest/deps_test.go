@@ -16,6 +16,7 @@ var rules = []struct {
 	{"tandem/internal/journal", nil},
 	{"tandem/internal/wire/stomp", nil},
 	{"tandem/internal/lockfile", nil},
+	{"tandem/internal/pidfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
