@@ -21,6 +21,35 @@ type announcer struct {
 	selfURL  string
 	name     string
 	log      *slog.Logger
+	// minSilence is the shortest silence from the live that ends a
+	// session (announceSilence unless a test sets it).
+	minSilence time.Duration
+	// onAnnounced, when set, learns where this node is announced ("" when
+	// it no longer is), for the console's picture of the pair.
+	onAnnounced func(url string)
+}
+
+// announceSilence is the shortest silence from the live after which a
+// waiting node takes its announcement for lost and announces again. The
+// live's heart-beats, as CONNECTED negotiates them, may stretch it.
+const announceSilence = 5 * time.Second
+
+// readTimeout is how long a session waits for a frame or heart-beat from
+// the live: twice the interval the live said it sends heart-beats at (its
+// CONNECTED heart-beat header), plus a second for the network, and never
+// less than minSilence. A fixed 5 s against a live that beats every 10 s
+// ended every session after 5 s, so the live logged "backup left" and
+// "backup announced" every 6 s.
+func (a *announcer) readTimeout(connectedHeartBeat string) time.Duration {
+	floor := a.minSilence
+	if floor == 0 {
+		floor = announceSilence
+	}
+	sx, _, err := wire.ParseHeartBeat(connectedHeartBeat)
+	if err != nil || sx <= 0 {
+		return floor
+	}
+	return max(floor, 2*time.Duration(sx)*time.Millisecond+time.Second)
 }
 
 func (a *announcer) run(ctx context.Context) {
@@ -85,7 +114,12 @@ func (a *announcer) session(ctx context.Context, url string) bool {
 			"reason", f.Headers.Value("message"))
 		return false
 	}
+	silence := a.readTimeout(f.Headers.Value("heart-beat"))
 	a.log.Info("announced this node to the live", "event", "ha_announced", "live", url)
+	if a.onAnnounced != nil {
+		a.onAnnounced(url)
+		defer a.onAnnounced("")
+	}
 	r.SetVersion(wire.V12)
 	w.SetVersion(wire.V12)
 	done := make(chan struct{})
@@ -106,7 +140,7 @@ func (a *announcer) session(ctx context.Context, url string) bool {
 		}
 	}()
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = nc.SetReadDeadline(time.Now().Add(silence))
 		if _, err := r.ReadFrame(); err != nil {
 			nc.Close()
 			<-done
