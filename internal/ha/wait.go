@@ -309,7 +309,7 @@ func (n *node) primary(ctx context.Context, st *store) (*Live, error) {
 		if uerr != nil {
 			return nil, uerr
 		}
-		msg := fmt.Sprintf("node %s is live on %s; requested failback (state F) and waiting for the live lock", rec.Who(), n.opts.Dir)
+		msg := failbackWaitMessage(rec, n.opts.Dir)
 		n.log.Info(msg, "event", "ha_failback_requested", "node_id", rec.NodeID, "epoch", rec.Epoch, "live", rec.Name)
 		n.rep.set(StateWaiting, rec, msg)
 		err = st.live.Lock(ctx)
@@ -522,4 +522,14 @@ func writeNodeIDFile(path, id string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// failbackWaitMessage says what a primary that found another node live
+// does, in the words of the pair: a live backup is asked to hand the store
+// back; another primary never does, so this one waits for it to stop.
+func failbackWaitMessage(rec Record, dir string) string {
+	if rec.Role == Primary {
+		return fmt.Sprintf("node %s is live on %s; primaries do not hand over, so this node waits for the live lock until that node stops", rec.Who(), dir)
+	}
+	return fmt.Sprintf("node %s is live on %s; asked it to hand the store back (failback) and waiting for the live lock (a backup with allow-failback: false stays live until it stops)", rec.Who(), dir)
 }
