@@ -126,6 +126,7 @@ type State struct {
 	NodeID   string // the store's node id, once read
 	Epoch    uint64 // this node's epoch when live, the record's otherwise
 	LiveName string // the instance name of the live node, as the record tells
+	LiveRole Role   // that node's role, as the record tells
 	Detail   string // a sentence for humans: why, or the error being retried
 }
 
@@ -146,7 +147,7 @@ func (r *reporter) set(name string, rec Record, detail string) {
 	next := r.cur
 	next.Name, next.Detail = name, detail
 	if rec.NodeID != "" {
-		next.NodeID, next.Epoch, next.LiveName = rec.NodeID, rec.Epoch, rec.Name
+		next.NodeID, next.Epoch, next.LiveName, next.LiveRole = rec.NodeID, rec.Epoch, rec.Name, rec.Role
 	}
 	if next.Name != r.cur.Name {
 		next.Since = time.Now()

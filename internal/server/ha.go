@@ -124,6 +124,7 @@ func (s *Server) maxEpochOnDisk() (uint64, error) {
 
 func (s *Server) setHAState(st ha.State) {
 	s.haState.Store(&st)
+	s.web.recordHA(st)
 }
 
 // HAState returns the node's current HA state, or nil for a standalone
@@ -165,7 +166,7 @@ func (s *Server) newAnnouncer() *announcer {
 		}
 		dir := s.cfg.JournalDirectory
 		return &announcer{urls: peers, user: cc.User, password: cc.Password, selfURL: s.connectorURL(cc.ConnectorRef),
-			name: s.cfg.Name, log: s.log, nodeID: func() string {
+			name: s.cfg.Name, log: s.log, onAnnounced: s.web.setAnnounced, nodeID: func() string {
 				rec, err := ha.ReadRecord(dir)
 				if err != nil {
 					return ""

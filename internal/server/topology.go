@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	stompproto "tandem/internal/protocol/stomp"
 	wire "tandem/internal/wire/stomp"
@@ -30,9 +31,10 @@ type topology struct {
 }
 
 type backupNode struct {
-	id   int
-	url  string
-	name string
+	id    int
+	url   string
+	name  string
+	since time.Time
 }
 
 // activate records the identity of a new activation.
@@ -82,6 +84,24 @@ func (t *topology) Backups() []string {
 	return out
 }
 
+// backupNodes returns the announced waiting nodes, one per URL (a node
+// that reconnected is listed once, with its latest announcement).
+func (t *topology) backupNodes() []backupNode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []backupNode
+	seen := map[string]int{}
+	for _, b := range t.backups {
+		if i, ok := seen[b.url]; ok {
+			out[i] = b
+			continue
+		}
+		seen[b.url] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
 var nextBackupID struct {
 	sync.Mutex
 	n int
@@ -107,7 +127,7 @@ func (t *topology) announce(a stompproto.Announcement) (func(), error) {
 	nextBackupID.n++
 	id := nextBackupID.n
 	nextBackupID.Unlock()
-	t.backups = append(t.backups, backupNode{id: id, url: a.URL, name: a.Name})
+	t.backups = append(t.backups, backupNode{id: id, url: a.URL, name: a.Name, since: time.Now()})
 	t.log.Info("backup announced", "event", "ha_backup_announced", "backup", a.Name, "url", a.URL)
 	return func() {
 		t.mu.Lock()

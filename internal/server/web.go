@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,56 @@ type webState struct {
 	started     time.Time
 	// force carries a force-failover request from the API to runHA.
 	force chan struct{}
+	// announced is where this waiting node is announced, nil when not.
+	announced atomic.Pointer[announcement]
+
+	evMu   sync.Mutex
+	events []web.HAEvent // this process's HA states, oldest first
+}
+
+// announcement is the live a waiting node announced itself to.
+type announcement struct {
+	url   string
+	since time.Time
+}
+
+// setAnnounced records the live this waiting node is announced to ("" when
+// it is not).
+func (w *webState) setAnnounced(url string) {
+	if url == "" {
+		w.announced.Store(nil)
+		return
+	}
+	w.announced.Store(&announcement{url: url, since: time.Now()})
+}
+
+// maxHAEvents bounds the HA events the console shows.
+const maxHAEvents = 32
+
+// recordHA keeps an HA state change for the console: a new state is a new
+// event; a change of detail or record within a state updates the last.
+func (w *webState) recordHA(st ha.State) {
+	ev := web.HAEvent{Time: st.Since, State: st.Name, Epoch: st.Epoch, LiveName: st.LiveName, Detail: st.Detail}
+	if st.LiveRole != 0 {
+		ev.LiveRole = st.LiveRole.String()
+	}
+	w.evMu.Lock()
+	defer w.evMu.Unlock()
+	if n := len(w.events); n > 0 && w.events[n-1].State == ev.State && w.events[n-1].Time.Equal(ev.Time) {
+		w.events[n-1] = ev
+		return
+	}
+	if len(w.events) == maxHAEvents {
+		w.events = append(w.events[:0], w.events[1:]...)
+	}
+	w.events = append(w.events, ev)
+}
+
+// haEvents returns a copy of the HA events.
+func (w *webState) haEvents() []web.HAEvent {
+	w.evMu.Lock()
+	defer w.evMu.Unlock()
+	return append([]web.HAEvent(nil), w.events...)
 }
 
 // serving publishes the broker that now serves clients, or nil.
@@ -82,7 +133,21 @@ func (n webNode) Status() web.NodeStatus {
 		if hs.Name == ha.StateLive && serving {
 			st.Role = web.RoleLive
 			st.Backups = s.topo.Backups()
+			for _, b := range s.topo.backupNodes() {
+				st.Peers = append(st.Peers, web.Peer{Name: b.name, URL: b.url, Role: web.RoleBackup, State: "waiting", Since: b.since})
+			}
+		} else if hs.LiveName != "" && hs.LiveName != cfg.Name {
+			live := web.Peer{Name: hs.LiveName, Role: web.RoleLive, State: "live"}
+			if hs.Name == ha.StateStorePaused {
+				// The store says its last live stopped without failover.
+				live.Role, live.State = "stopped", "stopped"
+			}
+			if a := s.web.announced.Load(); a != nil {
+				live.URL, live.Since = a.url, a.since
+			}
+			st.Peers = append(st.Peers, live)
 		}
+		st.Events = s.web.haEvents()
 	} else {
 		st.Role, st.State, st.StateSince = web.RoleLive, "stopped", s.web.started
 		if serving {

@@ -38,6 +38,13 @@ type NodeJSON struct {
 	JournalDirectory   string   `json:"journalDirectory"`
 	JournalDiskBytes   int64    `json:"journalDiskBytes"`
 	JournalFiles       int      `json:"journalFiles"`
+	// Pair is this node and the others of its pair it knows of, this node
+	// first; Events its HA events, oldest first; LastTakeover and
+	// LastFailback the latest of those among them.
+	Pair         []PeerJSON  `json:"pair"`
+	Events       []EventJSON `json:"events"`
+	LastTakeover *EventJSON  `json:"lastTakeover,omitempty"`
+	LastFailback *EventJSON  `json:"lastFailback,omitempty"`
 }
 
 // QueueJSON is one queue in /api/queues and /api/queues/{name}.
@@ -215,6 +222,11 @@ func (s *Server) nodeJSON() NodeJSON {
 	}
 	if n.Backups == nil {
 		n.Backups = []string{}
+	}
+	n.Pair = pairJSON(st, n.Ready)
+	n.Events, n.LastTakeover, n.LastFailback = eventsJSON(st)
+	if n.Events == nil {
+		n.Events = []EventJSON{}
 	}
 	n.JournalDiskBytes, n.JournalFiles = s.disk.usage(st.JournalDirectory)
 	return n

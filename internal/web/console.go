@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,12 +25,28 @@ var pages = func() map[string]*template.Template {
 		"queueAction": queueAction,
 		"join":        strings.Join,
 		"bytes":       humanBytes,
-		"uptime":      func(s float64) string { return (time.Duration(s) * time.Second).String() },
+		"uptime":      func(s float64) string { return shortDuration(time.Duration(s * float64(time.Second))) },
+		"ago":         ago,
+		"preview":     previewLine,
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return "1 " + one
+			}
+			return fmt.Sprintf("%d %s", n, many)
+		},
+		"clock":       clock,
+		"rate":        func(f float64) string { return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f), "0"), ".") },
+		"chart": func(id, kind string, src any, caption string) chartSpec {
+			return chartSpec{ID: id, Kind: kind, Src: template.URL(fmt.Sprint(src)), Caption: caption}
+		},
+		"queueHistory": func(name string) template.URL {
+			return template.URL("/api/history?queue=" + url.QueryEscape(name))
+		},
 		"since": func(s string) string {
 			if s == "" {
 				return "start"
 			}
-			return s
+			return ago(s)
 		},
 	}
 	out := make(map[string]*template.Template, len(pageNames))
@@ -65,6 +82,34 @@ type page struct {
 	Confirm      string
 	Action       template.URL
 	Back         template.URL
+
+	// Page names the page for the script (body data-page).
+	Page string
+	// Fragment, when set, renders only that part of the page, for the
+	// script to refresh it in place (?fragment=NAME).
+	Fragment string
+	// Totals are the broker's figures at a glance (node page).
+	Totals    totals
+	TopQueues []QueueJSON
+}
+
+// chartSpec is one chart of a page: the script draws it from Src.
+type chartSpec struct {
+	ID, Kind, Caption string
+	Src               template.URL
+}
+
+// totals are the overview's tiles.
+type totals struct {
+	Queues, Depth, InFlight, Consumers, Connections int
+	In, Out                                         float64
+}
+
+// fragments lists, per page, the parts the script may ask for alone.
+var fragments = map[string][]string{
+	"node":   {"pair", "tiles"},
+	"queues": {"queue-rows"},
+	"queue":  {"queue-facts", "queue-consumers"},
 }
 
 // consoleHandler is a console page handler for a logged-in user.
@@ -73,6 +118,9 @@ type consoleHandler func(w http.ResponseWriter, r *http.Request, pg *page)
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static") // the embedded tree always has it
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.Handle("POST /logout", s.console(false, s.logout))
@@ -96,7 +144,7 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 			return
 		}
 		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(),
-			Flash: r.URL.Query().Get("flash"), Local: p.local}
+			Flash: r.URL.Query().Get("flash"), Local: p.local, Fragment: r.URL.Query().Get("fragment")}
 		if mutates && !p.canManage() {
 			pg.Title, pg.Error = "Forbidden", errNeedManage.Error()+"; user "+p.User+" lacks it"
 			s.render(w, http.StatusForbidden, "node", pg)
@@ -121,7 +169,14 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 // a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, status int, name string, pg *page) {
 	var buf bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+	tmpl := "layout"
+	if pg.Fragment != "" && slices.Contains(fragments[name], pg.Fragment) {
+		tmpl = pg.Fragment
+	}
+	if pg.Page == "" {
+		pg.Page = name
+	}
+	if err := pages[name].ExecuteTemplate(&buf, tmpl, pg); err != nil {
 		s.log.Error("console page failed", "event", "web_template_error", "page", name, "err", err)
 		http.Error(w, "the console page failed to render; see the broker log", http.StatusInternalServerError)
 		return
@@ -172,9 +227,73 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, pg *page) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
+// topQueues is how many queues the overview lists, deepest first.
+const topQueues = 6
+
 func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Node"
+	pg.Title = "Overview"
+	if b := s.opts.Node.Broker(); b != nil {
+		paging := pagingAddresses(b)
+		for _, q := range b.Queues() {
+			qj := s.queueJSON(q, paging)
+			pg.Totals.Queues++
+			pg.Totals.Depth += qj.MessageCount
+			pg.Totals.InFlight += qj.DeliveringCount
+			pg.Totals.Consumers += qj.ConsumerCount
+			pg.Totals.In += qj.EnqueueRate
+			pg.Totals.Out += qj.DequeueRate
+			pg.TopQueues = append(pg.TopQueues, qj)
+		}
+		pg.Totals.Connections = len(b.Connections())
+		slices.SortStableFunc(pg.TopQueues, func(a, b QueueJSON) int { return b.MessageCount - a.MessageCount })
+		pg.TopQueues = pg.TopQueues[:min(len(pg.TopQueues), topQueues)]
+	} else {
+		pg.NotLive = true
+	}
 	s.render(w, http.StatusOK, "node", pg)
+}
+
+// previewLine is the start of a body on one line, for a table cell.
+func previewLine(body string) string {
+	line := strings.Join(strings.Fields(body), " ")
+	if r := []rune(line); len(r) > 80 {
+		line = string(r[:80]) + "…"
+	}
+	if line == "" {
+		return "(empty)"
+	}
+	return line
+}
+
+// ago formats an RFC 3339 time as the time of day and how long ago it was.
+func ago(stamp string) string {
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		return stamp
+	}
+	return t.Local().Format("15:04:05") + " (" + shortDuration(time.Since(t)) + " ago)"
+}
+
+// clock formats an RFC 3339 time as the time of day.
+func clock(stamp string) string {
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		return stamp
+	}
+	return t.Local().Format("15:04:05")
+}
+
+// shortDuration rounds d for people: 45s, 12m30s, 3h05m, 2d4h.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 func (s *Server) failoverConfirm(w http.ResponseWriter, _ *http.Request, pg *page) {

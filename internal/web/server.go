@@ -91,6 +91,12 @@ type NodeStatus struct {
 	// while not serving or without persistence.
 	Journal     *journal.Stats
 	SyncLatency *journal.SyncLatency
+	// Peers are the other nodes of the pair as this node knows them: on
+	// a live, the backups announced to it; on a waiting node, the live
+	// the store names.
+	Peers []Peer
+	// Events are this process's HA state changes, oldest first.
+	Events []HAEvent
 }
 
 // Node is the broker process: its status, its broker while serving, and
@@ -149,6 +155,9 @@ type Options struct {
 	// port that is reachable from the network (docs/management.md).
 	LocalAnonymous bool
 	AnonymousRoles []string
+	// SampleEvery is how often the charts' history samples the queues;
+	// two seconds if zero.
+	SampleEvery time.Duration
 }
 
 // AnonymousUser is the user name of a local anonymous caller.
@@ -162,6 +171,9 @@ type Server struct {
 	sessions *sessionStore
 	rates    *rateTracker
 	disk     *diskUsage
+	history  *history
+	// stopSampling ends the history's sampling, which Listen starts.
+	stopSampling context.CancelFunc
 	// localAnon is Options.LocalAnonymous, cleared by Listen on a port
 	// that is not loopback only.
 	localAnon atomic.Bool
@@ -185,8 +197,11 @@ func New(opts Options) (*Server, error) {
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = 8 * time.Hour
 	}
+	if opts.SampleEvery <= 0 {
+		opts.SampleEvery = defaultSampleEvery
+	}
 	s := &Server{opts: opts, log: opts.Logger, sessions: newSessionStore(opts.SessionTTL, opts.Now),
-		rates: newRateTracker(opts.Now), disk: &diskUsage{now: opts.Now}}
+		rates: newRateTracker(opts.Now), disk: &diskUsage{now: opts.Now}, history: newHistory(opts.SampleEvery)}
 	metrics, err := s.metricsHandler()
 	if err != nil {
 		return nil, err
@@ -218,9 +233,11 @@ func (s *Server) Listen(addr string) error {
 	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	sampling, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.srv, s.addr = srv, ln.Addr()
+	s.srv, s.addr, s.stopSampling = srv, ln.Addr(), stop
 	s.mu.Unlock()
+	go s.history.run(sampling, s.opts.Node, s.opts.Now)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("web server stopped", "event", "web_failed", "err", err)
@@ -248,9 +265,12 @@ func (s *Server) Addr() net.Addr {
 // Close stops serving, waiting up to ctx for requests in progress.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, stop := s.srv, s.stopSampling
+	s.srv, s.stopSampling = nil, nil
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	if srv == nil {
 		return nil
 	}
@@ -281,6 +301,7 @@ func (s *Server) routes(metrics http.Handler) http.Handler {
 	mux.Handle("GET /api/addresses", s.api(false, s.apiAddresses))
 	mux.Handle("GET /api/consumers", s.api(false, s.apiConsumers))
 	mux.Handle("GET /api/connections", s.api(false, s.apiConnections))
+	mux.Handle("GET /api/history", s.api(false, s.apiHistory))
 	mux.Handle("/api/", s.api(false, func(w http.ResponseWriter, r *http.Request, _ principal) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint %s %s; see docs/management.md", r.Method, r.URL.Path))
 	}))
@@ -297,6 +318,10 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cache-Control", "no-store")
+		// The console loads nothing from elsewhere and runs no inline
+		// script, so the page may run only what the broker serves.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
