@@ -34,8 +34,10 @@ var pages = func() map[string]*template.Template {
 			}
 			return fmt.Sprintf("%d %s", n, many)
 		},
-		"clock":       clock,
-		"rate":        func(f float64) string { return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f), "0"), ".") },
+		"clock": clock,
+		"rate": func(f float64) string {
+			return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f), "0"), ".")
+		},
 		"chart": func(id, kind string, src any, caption string) chartSpec {
 			return chartSpec{ID: id, Kind: kind, Src: template.URL(fmt.Sprint(src)), Caption: caption}
 		},

@@ -66,7 +66,7 @@ type HistoryJSON struct {
 	IntervalSeconds float64     `json:"intervalSeconds"`
 	Times           []int64     `json:"times"` // unix milliseconds
 	In              []jsonFloat `json:"in"`    // messages added per second
-	Out             []jsonFloat `json:"out"`  // messages acknowledged per second
+	Out             []jsonFloat `json:"out"`   // messages acknowledged per second
 	Depth           []jsonFloat `json:"depth"`
 }
 
