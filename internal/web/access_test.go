@@ -286,3 +286,19 @@ func TestLargeMessagePreview(t *testing.T) {
 			got.BodySize, got.Large, got.BodyTruncated, len(got.Body), got.Body[:min(30, len(got.Body))], got.BodyError)
 	}
 }
+
+// TestTwoNodesOnOneHostKeepTheirLogins logs one browser (one cookie jar:
+// cookies are per host, not per port) in to the two nodes of a pair on
+// one host: each keeps its own session.
+func TestTwoNodesOnOneHostKeepTheirLogins(t *testing.T) {
+	live, _ := liveNode(t)
+	a, b := serve(t, live), serve(t, backupNode(t))
+	c := browserClient(t)
+	login(t, c, a.URL, "admin", "secret")
+	login(t, c, b.URL, "admin", "secret")
+	for _, ts := range []*httptest.Server{a, b} {
+		if status, loc, _ := get(t, c, ts.URL+"/queues"); status != http.StatusOK {
+			t.Errorf("%s after logging in to both nodes: %d to %q", ts.URL, status, loc)
+		}
+	}
+}

@@ -38,7 +38,7 @@ type NodeJSON struct {
 	JournalDirectory   string   `json:"journalDirectory"`
 	JournalDiskBytes   int64    `json:"journalDiskBytes"`
 	JournalFiles       int      `json:"journalFiles"`
-	// Pair is this node and the others of its pair it knows of, this node
+	// Pair is this node and the others of its pair it knows of, the live
 	// first; Events its HA events, oldest first; LastTakeover and
 	// LastFailback the latest of those among them.
 	Pair         []PeerJSON  `json:"pair"`

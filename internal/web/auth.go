@@ -14,8 +14,19 @@ import (
 	"time"
 )
 
-// sessionCookie names the console's login cookie.
+// sessionCookie is the start of the name of the console's login cookie.
 const sessionCookie = "tandem_session"
+
+// cookieName is the login cookie's name for the node r reached. Browsers
+// keep cookies per host, not per port, so the two nodes of a pair on one
+// host would otherwise overwrite each other's login: the port is part of
+// the name.
+func cookieName(r *http.Request) string {
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		return sessionCookie + "_" + port
+	}
+	return sessionCookie
+}
 
 // principal is the authenticated caller of a request.
 type principal struct {
@@ -60,7 +71,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		}
 		return principal{User: user, Roles: roles}, nil
 	}
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(cookieName(r))
 	if err != nil {
 		if p, ok := s.localAnonymous(r); ok {
 			return p, nil

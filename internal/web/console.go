@@ -109,7 +109,7 @@ type totals struct {
 
 // fragments lists, per page, the parts the script may ask for alone.
 var fragments = map[string][]string{
-	"node":   {"pair", "tiles"},
+	"node":   {"pair", "tiles", "top-queues"},
 	"queues": {"queue-rows"},
 	"queue":  {"queue-facts", "queue-consumers"},
 }
@@ -215,17 +215,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		_, p.stamp, _ = ul.Lookup(user)
 	}
 	id := s.sessions.create(p)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.log.Info("console login", "event", "web_login", "user", user, "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, pg *page) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(cookieName(r)); err == nil {
 		s.sessions.remove(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

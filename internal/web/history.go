@@ -115,6 +115,8 @@ type history struct {
 	total  *series
 	queues map[string]*queueHistory
 	last   time.Time
+	// primed is set once a live sample was taken: the next has rates.
+	primed bool
 }
 
 func newHistory(every time.Duration) *history {
@@ -127,13 +129,19 @@ func (h *history) sample(now time.Time, b Broker) {
 	defer h.mu.Unlock()
 	h.last = now
 	if b == nil {
+		h.primed = false
 		h.total.gap(now)
 		for _, q := range h.queues {
 			q.s.gap(now)
 		}
 		return
 	}
-	var in, out float64
+	primed := h.primed
+	h.primed = true
+	in, out := math.NaN(), math.NaN() // no rate until two samples are taken
+	if primed {
+		in, out = 0, 0
+	}
 	depth := 0
 	for _, q := range b.Queues() {
 		depth += q.Messages
@@ -145,16 +153,19 @@ func (h *history) sample(now time.Time, b Broker) {
 			qh = &queueHistory{s: newSeries(historyPoints), id: q.ID, added: q.Stats.Added, acked: q.Stats.Acked, seen: now}
 			h.queues[q.Name] = qh
 		}
-		var qin, qout float64
 		// Rates are over the time since the counters were last read (a gap
-		// in between included). Counters restart when the node becomes
-		// live again: a drop is a new start, not a negative rate.
+		// in between included); a queue's first sample has none. Counters
+		// restart when the node becomes live again: a drop is a new start,
+		// not a negative rate.
+		qin, qout := math.NaN(), math.NaN()
 		if dt := now.Sub(qh.seen).Seconds(); dt > 0 && q.Stats.Added >= qh.added && q.Stats.Acked >= qh.acked {
 			qin, qout = float64(q.Stats.Added-qh.added)/dt, float64(q.Stats.Acked-qh.acked)/dt
 		}
 		qh.added, qh.acked, qh.seen = q.Stats.Added, q.Stats.Acked, now
 		qh.s.add(now, qin, qout, q.Messages)
-		in, out = in+qin, out+qout
+		if !math.IsNaN(qin) && primed {
+			in, out = in+qin, out+qout
+		}
 	}
 	h.total.add(now, in, out, depth)
 	for name, qh := range h.queues {

@@ -31,7 +31,7 @@ func TestHistorySamplesRatesAndDepth(t *testing.T) {
 	h.sample(t0.Add(2*time.Second), b) // 10 added in 2 s: 5/s
 	h.sample(t0.Add(4*time.Second), nil)
 	send(t, b, "orders", 4, "x")
-	h.sample(t0.Add(6*time.Second), b) // 4 more since the last live sample, over 4 s
+	h.sample(t0.Add(6*time.Second), b) // the queue: 4 more since its last sample, over 4 s
 
 	ts := httptestServer(t, s)
 	// Decoded with pointers, so that null (a gap) stays visible.
@@ -55,13 +55,15 @@ func TestHistorySamplesRatesAndDepth(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	if in, depth := show(got.In), show(got.Depth); in != "0 5 null 1" || depth != "0 10 null 14" {
-		t.Fatalf("in = %s, depth = %s; want 0 5 null 1 and 0 10 null 14", in, depth)
+	// The first sample has a depth but no rate yet, nor has the first
+	// after a gap.
+	if in, depth := show(got.In), show(got.Depth); in != "null 5 null null" || depth != "0 10 null 14" {
+		t.Fatalf("in = %s, depth = %s; want null 5 null null and 0 10 null 14", in, depth)
 	}
 	var q HistoryJSON
 	mustCall(t, ts, "GET", "/api/history?queue=orders", "admin:secret", "", 200, &q)
-	if q.Queue != "orders" || len(q.Depth) != 4 {
-		t.Fatalf("queue history = %+v", q)
+	if q.Queue != "orders" || len(q.Depth) != 4 || float64(q.In[3]) != 1 {
+		t.Fatalf("queue history = %+v; want 4 samples, the last 4 messages over 4 s", q)
 	}
 	if status, body := call(t, ts, "GET", "/api/history?queue=nope", "admin:secret", ""); status != 404 || !strings.Contains(body, "no history for queue") {
 		t.Fatalf("unknown queue: %d %s", status, body)

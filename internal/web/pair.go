@@ -1,7 +1,9 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,7 +61,7 @@ type EventJSON struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// pairJSON builds the nodes of the pair, this node first, from st.
+// pairJSON builds the nodes of the pair from st, the live first.
 func pairJSON(st NodeStatus, ready bool) []PeerJSON {
 	self := PeerJSON{Name: st.Name, Role: st.Role, State: st.State, Since: stamp(st.StateSince), Self: true}
 	if st.Role == RoleLive && !ready {
@@ -82,7 +84,18 @@ func pairJSON(st NodeStatus, ready bool) []PeerJSON {
 		}
 		out = append(out, pj)
 	}
+	// The live first, so the picture reads the same on every node.
+	slices.SortStableFunc(out, func(a, b PeerJSON) int {
+		return cmp.Compare(boolRank(a.Role != RoleLive), boolRank(b.Role != RoleLive))
+	})
 	return out
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // eventsJSON words the process's HA events for people, oldest first, and

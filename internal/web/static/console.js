@@ -21,12 +21,14 @@
     return r.json();
   }
 
-  // niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
-  function niceMax(v, floor) {
+  // scale returns the step of the y axis's grid (1, 2, 2.5 or 5 times a power
+  // of ten, at least a quarter of the maximum) and its top (whole steps).
+  function scale(v, floor) {
     v = Math.max(v, floor);
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-    return 10 * p;
+    const want = v / 4, p = Math.pow(10, Math.floor(Math.log10(want)));
+    let step = 10 * p;
+    for (const m of [1, 2, 2.5, 5]) if (m * p >= want) { step = m * p; break; }
+    return { step, top: Math.max(step, Math.ceil(v / step - 1e-9) * step) };
   }
 
   function fmt(v) {
@@ -34,7 +36,7 @@
     if (v >= 1e6) return (v / 1e6).toFixed(v >= 1e7 ? 0 : 1) + 'M';
     if (v >= 1e4) return (v / 1e3).toFixed(v >= 1e5 ? 0 : 1) + 'k';
     if (v >= 100 || Number.isInteger(v)) return String(Math.round(v));
-    return v.toFixed(1);
+    return String(Number(v.toFixed(v < 10 ? 2 : 1)));
   }
 
   function clock(ms, seconds) {
@@ -107,15 +109,17 @@
         this.empty.textContent = '';
       }
       const step = (d.intervalSeconds || 2) * 1000;
+      // The time axis spans the samples (15 minutes once the node has run
+      // that long), and at least 20 seconds.
       const t1 = t.length ? t[t.length - 1] : Date.now();
-      const t0 = Math.min(t.length ? t[0] : t1, t1 - 60000);
-      const ymax = niceMax(max, this.kind === 'depth' ? 5 : 1);
+      const t0 = Math.min(t.length ? t[0] : t1, t1 - 20000);
+      const sc = scale(max, this.kind === 'depth' ? 4 : 1), ymax = sc.top;
       const x = (ms) => m.l + ((ms - t0) / (t1 - t0)) * w;
       const y = (v) => m.t + h - (v / ymax) * h;
       this.geom = { x, y, m, w, h, t0, t1, W, H };
 
-      for (let i = 0; i <= 4; i++) {
-        const v = (ymax * i) / 4, yy = y(v);
+      for (let v = 0; v <= ymax + sc.step / 2; v += sc.step) {
+        const yy = y(v);
         el('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: yy, y2: yy }, svg);
         el('text', { class: 'axis', x: m.l - 6, y: yy + 4, 'text-anchor': 'end' }, svg).textContent = fmt(v);
       }
@@ -230,7 +234,14 @@
         const box = document.createElement(old.tagName === 'TBODY' ? 'table' : 'div');
         box.innerHTML = html;
         const fresh = box.querySelector('[data-fragment="' + old.dataset.fragment + '"]');
-        if (fresh && fresh.innerHTML !== old.innerHTML) old.replaceWith(fresh);
+        // Compared with what the server sent last time, not with the DOM,
+        // which the script has drawn into (sparklines): an unchanged part
+        // stays as it is, without a flicker.
+        if (fresh && html !== old.tandemHTML) {
+          fresh.tandemHTML = html;
+          if (old.tandemHTML !== undefined || fresh.innerHTML !== old.innerHTML) old.replaceWith(fresh);
+          else old.tandemHTML = html;
+        }
       } catch (e) { /* the next round tries again */ }
     }
   }
