@@ -53,7 +53,8 @@ func TestConsoleInChromium(t *testing.T) {
 	// meets (an anonymous broker lets callers on this machine in without).
 	secured := []string{"--require-login", "--cluster-user", "admin", "--cluster-password", "admin"}
 	p := newPair(t, secured, secured)
-	start(t, p.master)
+	master := start(t, p.master)
+	announcedAt := time.Now()
 	waitListening(t, p.master.addr(), 20*time.Second)
 	slave := start(t, p.slave)
 	slave.waitLog("waiting for the live lock", 20*time.Second)
@@ -104,4 +105,10 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	t.Logf("console screenshots in %s\n%s", shots, out)
+	// The backup stays announced for the whole test, which outlasts the
+	// live's heart-beat: it used to leave and come back every 6 s.
+	if n := strings.Count(master.output(), "backup announced"); n != 1 || strings.Contains(master.output(), "backup left") {
+		t.Errorf("the live logged %d announcements (and left: %v) in %v, want one", n,
+			strings.Contains(master.output(), "backup left"), time.Since(announcedAt).Round(time.Second))
+	}
 }

@@ -238,3 +238,18 @@ func (a *Authenticator) Lookup(user string) (p Principal, stamp string, ok bool)
 	m.Write([]byte(usr.PasswordHash))
 	return Principal{User: usr.Name, Roles: usr.Roles}, hex.EncodeToString(m.Sum(nil)[:16]), true
 }
+
+// Exists reports whether user is in the users file as it is now (reloading
+// it when it is watched and changed). The broker asks it on every
+// permission check, so that a removed user's open connections can do
+// nothing more either; it takes no lock between two looks at the file.
+func (a *Authenticator) Exists(user string) bool {
+	if a.users == nil {
+		return false
+	}
+	a.users.refresh()
+	a.users.mu.RLock()
+	_, ok := a.users.users[user]
+	a.users.mu.RUnlock()
+	return ok
+}

@@ -2,6 +2,8 @@ package security
 
 import (
 	"errors"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -244,5 +246,37 @@ func TestAuthenticatorLookupStamp(t *testing.T) {
 	}
 	if _, _, ok := NewAuthenticator(true, "guest", nil).Lookup("admin"); ok {
 		t.Fatal("an authenticator without users found one")
+	}
+}
+
+// TestExistsFollowsTheUsersFile checks what the permission checks ask for
+// every operation: whether the user is (still) in the watched users file.
+func TestExistsFollowsTheUsersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	users := newTestUsers(t, "alice", "pw", "amq")
+	if err := WriteUsers(path, users); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded.Watch(path, time.Millisecond, slog.New(slog.DiscardHandler))
+	a := NewAuthenticator(false, "", loaded)
+	if !a.Exists("alice") || a.Exists("bob") {
+		t.Fatalf("Exists: alice %v, bob %v", a.Exists("alice"), a.Exists("bob"))
+	}
+	if err := users.RemoveUser("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteUsers(path, users); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Exists("alice") {
+		if time.Now().After(deadline) {
+			t.Fatal("a removed user still exists after the reload period")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -219,14 +219,22 @@ func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error)
 		// tandem user edits the file while the broker runs.
 		u.Watch(s.cfg.Security.UsersFile, usersReloadEvery, s.log)
 	}
-	auth := authAdapter{security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)}
+	authn := security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)
+	auth := authAdapter{authn}
 	var perms broker.Authorizer
+	pa := permAdapter{}
+	if s.cfg.Security.UsersFile != "" {
+		pa.exists = authn.Exists
+	}
 	if rules := s.cfg.SecurityRules(); len(rules) > 0 {
 		p, err := security.NewPermissions(rules)
 		if err != nil {
 			return nil, nil, fmt.Errorf("security-settings: %w", err)
 		}
-		perms = permAdapter{p}
+		pa.p = p
+	}
+	if pa.p != nil || pa.exists != nil {
+		perms = pa
 	}
 	return auth, perms, nil
 }
