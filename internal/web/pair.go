@@ -102,6 +102,9 @@ func boolRank(b bool) int {
 // returns the latest takeover and failback among them.
 func eventsJSON(st NodeStatus) (events []EventJSON, takeover, failback *EventJSON) {
 	backupPolicy := strings.Contains(st.HAPolicy, "backup")
+	// prev is the last event that named another node live: activating
+	// may already name this node, so the node it took over from is the
+	// one named before.
 	prev := HAEvent{}
 	for i, ev := range st.Events {
 		e := EventJSON{Time: stamp(ev.Time), Epoch: ev.Epoch, State: ev.State, Detail: ev.Detail, Kind: "other"}
@@ -138,7 +141,12 @@ func eventsJSON(st NodeStatus) (events []EventJSON, takeover, failback *EventJSO
 		case "failback", "handback":
 			failback = &events[len(events)-1]
 		}
-		prev = ev
+		switch {
+		case ev.State == "live":
+			prev = HAEvent{}
+		case ev.LiveName != "" && ev.LiveName != st.Name:
+			prev = ev
+		}
 	}
 	// The pointers point into events, which no longer grows: copy them so
 	// the caller may keep them.

@@ -22,7 +22,7 @@ func TestEventsName(t *testing.T) {
 		{"backup takes over, then hands back", NodeStatus{Name: "slave", HAPolicy: "shared-store backup", Events: []HAEvent{
 			{Time: at(0), State: "starting"},
 			{Time: at(1), State: "waiting", Epoch: 3, LiveName: "master", LiveRole: "primary"},
-			{Time: at(9), State: "activating", Epoch: 3, LiveName: "master", LiveRole: "primary"},
+			{Time: at(9), State: "activating", Epoch: 4, LiveName: "slave", LiveRole: "backup"},
 			{Time: at(9), State: "live", Epoch: 4, LiveName: "slave", LiveRole: "backup"},
 			{Time: at(30), State: "failing-back", Epoch: 4, LiveName: "slave"},
 			{Time: at(31), State: "waiting", Epoch: 5, LiveName: "master"},
