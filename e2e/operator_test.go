@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -620,4 +621,26 @@ func nonLoopbackIPv4(t *testing.T) string {
 	}
 	t.Skip("this machine has no IPv4 address but loopback")
 	return ""
+}
+
+// TestBinaryIsStatic checks the README's claim: built with CGO_ENABLED=0,
+// as the end-to-end tests build it, the binary needs no dynamic loader
+// (no PT_INTERP program header) and no shared library.
+func TestBinaryIsStatic(t *testing.T) {
+	if os.Getenv("TANDEM_E2E_RACE") != "" {
+		t.Skip("the race detector needs cgo, so this binary is linked dynamically")
+	}
+	f, err := elf.Open(binary)
+	if err != nil {
+		t.Skipf("not an ELF binary here: %v", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary asks for a dynamic loader (PT_INTERP): it is not static")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Fatalf("the binary needs shared libraries: %v", libs)
+	}
 }
