@@ -52,7 +52,7 @@ func runBrowse(ctx context.Context, o browseOptions, e *env) error {
 	})
 	fmt.Fprintf(e.stdout, "Browsed: %d messages\n", n)
 	if err != nil {
-		return fmt.Errorf("browse %s: %w", o.conn.destination, err)
+		return fmt.Errorf("browse %s: %w", shown(o.conn.destination), err)
 	}
 	return nil
 }

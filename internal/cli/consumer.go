@@ -160,7 +160,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 	defer conn.Close()
 	sub, err := conn.Subscribe(ctx, o.conn.destination, so)
 	if err != nil {
-		return fmt.Errorf("subscribe to %s: %w", o.conn.destination, err)
+		return fmt.Errorf("subscribe to %s: %w", shown(o.conn.destination), err)
 	}
 	if so.durableName != "" && !o.conn.silent {
 		fmt.Fprintf(e.stdout, "Durable subscription %s of client %s on %s\n", so.durableName, o.conn.clientID, o.conn.destination)
@@ -182,7 +182,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 				}
 				continue
 			}
-			runErr = fmt.Errorf("receive from %s: %w", o.conn.destination, err)
+			runErr = fmt.Errorf("receive from %s: %w", shown(o.conn.destination), err)
 			break
 		}
 		if m.Oversized {

@@ -135,3 +135,12 @@ func (c *commitFlags) resolve(w io.Writer) (int, error) {
 	}
 	return c.interval, nil
 }
+
+// shown shortens a destination for an error line: a name of thousands of
+// characters (refused for its length, say) would bury the reason.
+func shown(dest string) string {
+	if r := []rune(dest); len(r) > 80 {
+		return fmt.Sprintf("%s… (%d characters)", string(r[:60]), len(r))
+	}
+	return dest
+}

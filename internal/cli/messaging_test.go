@@ -120,3 +120,13 @@ func TestDurableSubscriptionName(t *testing.T) {
 		t.Fatalf("a plain consumer got a durable name %q", so.durableName)
 	}
 }
+
+func TestShownDestination(t *testing.T) {
+	if got := shown("queue://orders"); got != "queue://orders" {
+		t.Errorf("shown(short) = %q", got)
+	}
+	long := "queue://" + strings.Repeat("x", 1100)
+	if got := shown(long); !strings.HasSuffix(got, "… (1108 characters)") || len([]rune(got)) > 90 {
+		t.Errorf("shown(long) = %q", got)
+	}
+}

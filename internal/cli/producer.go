@@ -195,7 +195,7 @@ func produce(ctx context.Context, o producerOptions, thread int, out *lineWriter
 		body, text := o.body(i, payload)
 		so.text = text
 		if err := via.Send(ctx, o.conn.destination, body, so); err != nil {
-			return committed + sent, fmt.Errorf("send %d to %s failed: %w", i, o.conn.destination, err)
+			return committed + sent, fmt.Errorf("send %d to %s failed: %w", i, shown(o.conn.destination), err)
 		}
 		sent++
 		bar.add(1)
