@@ -691,3 +691,34 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestOpenWireTandemCLI runs tandem's own producer, consumer and browse
+// with --protocol openwire, through the Go OpenWire client.
+func TestOpenWireTandemCLI(t *testing.T) {
+	in := create(t, "openwire-tandem-cli")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	ow := func(args ...string) string {
+		t.Helper()
+		return mustTandem(t, cli(append(args, "--protocol", "openwire", "--url", in.url())...)...).stdout
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"produce", []string{"producer", "--message-count", "50", "--destination", "queue://ow.cli"}, "Produced: 50 messages"},
+		{"produce in transactions", []string{"producer", "--message-count", "10", "--commit-interval", "3", "--destination", "queue://ow.cli"}, "Produced: 10 messages"},
+		{"browse", []string{"browse", "--destination", "queue://ow.cli"}, "Browsed: 60 messages"},
+		{"consume in transactions", []string{"consumer", "--message-count", "30", "--commit-interval", "7", "--destination", "queue://ow.cli"}, "Consumed: 30 messages"},
+		{"consume", []string{"consumer", "--message-count", "30", "--destination", "queue://ow.cli"}, "Consumed: 30 messages"},
+		{"browse empty", []string{"browse", "--destination", "queue://ow.cli"}, "Browsed: 0 messages"},
+		{"durable subscribe", []string{"consumer", "--durable", "--clientID", "c1", "--message-count", "0", "--destination", "topic://ow.news"}, "Consumed: 0 messages"},
+		{"publish", []string{"producer", "--message-count", "5", "--destination", "topic://ow.news"}, "Produced: 5 messages"},
+		{"durable backlog", []string{"consumer", "--durable", "--clientID", "c1", "--message-count", "5", "--destination", "topic://ow.news"}, "Consumed: 5 messages"},
+	} {
+		if out := ow(tc.args...); !strings.Contains(out, tc.want) {
+			t.Fatalf("%s: want %q in:\n%s", tc.name, tc.want, out)
+		}
+	}
+}

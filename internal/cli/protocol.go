@@ -26,7 +26,8 @@ type msgProtocol struct {
 // protocols are the protocols the messaging commands speak, by --protocol
 // value.
 var protocols = map[string]msgProtocol{
-	"stomp": {name: "stomp", dial: dialSTOMP},
+	"stomp":    {name: "stomp", dial: dialSTOMP},
+	"openwire": {name: "openwire", dial: dialOpenWire},
 }
 
 // defaultProtocol is the value of --protocol when it is not given.
@@ -35,10 +36,9 @@ const defaultProtocol = "stomp"
 // plannedProtocols are --protocol values tandem's CLI does not speak (yet),
 // with what to say to a user who asks for one.
 var plannedProtocols = map[string]string{
-	"openwire": "the broker's OpenWire support is in progress; the CLI will speak it once it lands",
-	"amqp":     "the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands",
-	"mqtt":     "the broker's MQTT support is in progress; the CLI will speak it once it lands",
-	"core":     "tandem does not speak Artemis' Core protocol; Artemis users' applications reach tandem over STOMP, AMQP, OpenWire or MQTT",
+	"amqp": "the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands",
+	"mqtt": "the broker's MQTT support is in progress; the CLI will speak it once it lands",
+	"core": "tandem does not speak Artemis' Core protocol; Artemis users' applications reach tandem over STOMP, AMQP, OpenWire or MQTT",
 }
 
 // lookupProtocol returns the protocol --protocol names (case-insensitive).
