@@ -243,3 +243,32 @@ func TestRefuseAnswersTheConnectionInfo(t *testing.T) {
 		t.Fatalf("refusal %v", r)
 	}
 }
+
+// guard refuses every permission on addresses starting with "secret".
+type guard struct{}
+
+func (guard) Authorize(_ string, _ []string, _ broker.Permission, addr string) bool {
+	return !strings.HasPrefix(addr, "secret")
+}
+
+// TestRefusedSendAndConsumeAreJMSSecurityExceptions: what security-settings
+// forbid is refused with the exception a JMS application expects, and the
+// connection carries on.
+func TestRefusedSendAndConsumeAreJMSSecurityExceptions(t *testing.T) {
+	s := startServer(t, Options{}, broker.Options{Authorizer: guard{}})
+	c := dial(t, s.addr, "", "", "")
+	if e := c.fails(c.textMessage(wire.NewQueue("secret.q"), "x")); e.Class != classSecurity || !strings.Contains(e.Message, "may not send") {
+		t.Fatalf("send: %s", e)
+	}
+	if e := c.fails(&wire.ConsumerInfo{ConsumerID: c.consumerID(1), Destination: wire.NewQueue("secret.q"), PrefetchSize: 1}); e.Class != classSecurity {
+		t.Fatalf("consume: %s", e)
+	}
+	// Asynchronously: the exception listener hears of it.
+	m := c.textMessage(wire.NewTopic("secret.t"), "x")
+	m.Persistent = false
+	c.oneway(m)
+	if ce, ok := c.nextFrame(5 * time.Second).(*wire.ConnectionError); !ok || ce.Exception.Class != classSecurity {
+		t.Fatalf("async send: %v", ce)
+	}
+	c.send(c.textMessage(wire.NewQueue("open"), "fine"))
+}
