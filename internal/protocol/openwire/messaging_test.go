@@ -3,12 +3,15 @@ package openwire
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"tandem/internal/broker"
+	"tandem/internal/largemsg"
 	"tandem/internal/message"
+	"tandem/internal/store/memstore"
 	wire "tandem/internal/wire/openwire"
 )
 
@@ -640,4 +643,43 @@ func dialWithFrameLimit(t *testing.T, addr string, max int64) *client {
 	c.session = 1
 	c.ok(&wire.SessionInfo{SessionID: &wire.SessionID{ConnectionID: c.connID, Value: 1}})
 	return c
+}
+
+// TestLargeMessagesAreKeptOnDisk: a body at or over min-large-message-size
+// is moved to the large-messages directory while queued, and delivered
+// whole.
+func TestLargeMessagesAreKeptOnDisk(t *testing.T) {
+	st := memstore.New()
+	dir := t.TempDir()
+	ls, err := largemsg.Open(dir, st.NewID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := func(string) broker.AddressSettings {
+		s := broker.DefaultAddressSettings()
+		s.MinLargeMessageSize = 1000
+		return s
+	}
+	s := startServer(t, Options{}, broker.Options{Store: st, Large: ls, Settings: settings, SmallestLargeMessage: 1000})
+	c := dial(t, s.addr, "", "", "")
+	q := wire.NewQueue("large")
+	body := bytes.Repeat([]byte("0123456789"), 500)
+	m := c.textMessage(q, "")
+	m.Kind = wire.TypeBytesMessage
+	m.SetContent(body)
+	c.send(m)
+	files := func() int {
+		entries, _ := os.ReadDir(dir)
+		return len(entries)
+	}
+	if files() == 0 {
+		t.Fatal("the large body is not in the large-messages directory")
+	}
+	cid := c.subscribe(1, q, 10)
+	md := c.dispatch()
+	if !bytes.Equal(md.Message.Content, body) {
+		t.Fatalf("got %d bytes", len(md.Message.Content))
+	}
+	c.ack(cid, wire.AckStandard, nil, md, 1, nil)
+	waitFor(t, "the large body to be deleted", func() bool { return files() == 0 })
 }
