@@ -71,7 +71,9 @@ type conn struct {
 	out        []outItem
 	outBytes   int
 	closeAfter bool
-	wake       chan struct{}
+	// cutOff is set once the queue passed MaxPendingBytes.
+	cutOff bool
+	wake   chan struct{}
 	wrote      atomic.Bool // set by the writer, cleared by its keep-alive check
 
 	closeOnce sync.Once
@@ -134,20 +136,30 @@ func (c *conn) takeOver() {
 	}
 }
 
-// push queues an item for the writer. It never blocks: a client whose
-// queue passes MaxPendingBytes is disconnected.
+// deliveryCost is what a queued delivery counts against MaxPendingBytes:
+// its message is the broker's, held for the consumer anyway, and the
+// consumer's prefetch bounds how many are queued, so only the queue entry
+// and the frame header it will need count, not the body.
+const deliveryCost = 256
+
+// push queues an item for the writer. It never blocks. Commands (answers,
+// keep-alives, advisories) count their size against MaxPendingBytes; a
+// client that makes the broker queue more than that without reading it is
+// disconnected.
 func (c *conn) push(it outItem, size int) {
 	c.outMu.Lock()
-	if c.closeAfter {
+	if c.closeAfter || c.cutOff {
 		c.outMu.Unlock()
 		return
 	}
 	c.out = append(c.out, it)
 	c.outBytes += size
 	pending := c.outBytes
+	cut := pending > c.srv.opts.MaxPendingBytes
+	c.cutOff = cut
 	c.outMu.Unlock()
-	if pending > c.srv.opts.MaxPendingBytes {
-		c.log.Warn("closing a connection that does not read its messages", "event", "slow_consumer_disconnected",
+	if cut {
+		c.log.Warn("closing a connection that does not read what the broker sends it", "event", "slow_consumer_disconnected",
 			"pending_bytes", pending)
 		c.shutdown()
 		return

@@ -272,3 +272,53 @@ func TestRefusedSendAndConsumeAreJMSSecurityExceptions(t *testing.T) {
 	}
 	c.send(c.textMessage(wire.NewQueue("open"), "fine"))
 }
+
+// TestABurstOfLargeMessagesIsNotASlowConsumer: a consumer whose prefetch
+// brings many large messages at once is not mistaken for one that does
+// not read: deliveries count little against MaxPendingBytes, since the
+// prefetch bounds them and their bodies are the broker's anyway.
+func TestABurstOfLargeMessagesIsNotASlowConsumer(t *testing.T) {
+	s := startServer(t, Options{MaxPendingBytes: 1 << 20}, broker.Options{})
+	p := dial(t, s.addr, "", "", "")
+	q := wire.NewQueue("burst")
+	body := make([]byte, 32<<10)
+	for i := 0; i < 200; i++ { // 6.4 MiB, well over the limit
+		m := p.textMessage(q, "")
+		m.Kind = wire.TypeBytesMessage
+		m.SetContent(body)
+		m.Persistent = false
+		p.oneway(m)
+	}
+	p.ok(&wire.ProducerInfo{ProducerID: p.producerID(2)})
+	p.subscribe(1, q, 1000)
+	if n := len(p.messages(200)); n != 200 {
+		t.Fatalf("got %d", n)
+	}
+}
+
+// TestAClientThatDoesNotReadIsCutOff: a connection whose queue of
+// commands to send passes MaxPendingBytes because the peer does not read
+// is closed, rather than grow without bound.
+func TestAClientThatDoesNotReadIsCutOff(t *testing.T) {
+	srv := NewServer(Options{MaxPendingBytes: 64 << 10})
+	a, b := net.Pipe() // synchronous: the writer blocks on its first write
+	defer b.Close()
+	c := newConn(srv, a)
+	done := make(chan struct{})
+	go func() { c.writeLoop(); close(done) }()
+	for i := 0; i < 10000; i++ {
+		c.send(&wire.KeepAliveInfo{})
+	}
+	select {
+	case <-c.closing:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+	<-done
+	c.outMu.Lock()
+	n := len(c.out)
+	c.outMu.Unlock()
+	if n > 1000 {
+		t.Fatalf("%d commands queued after the cut-off", n)
+	}
+}

@@ -176,7 +176,7 @@ func (m *member) deliver(d broker.Delivery) {
 	k := m.k
 	k.mu.Lock()
 	k.linkLocked(&entry{m: m, id: d.ID, msg: d.Message})
-	k.conn.push(outItem{cons: k, mem: m, dl: d}, int(min(d.Message.DeliverySize(), 1<<30)))
+	k.conn.push(outItem{cons: k, mem: m, dl: d}, deliveryCost)
 	k.mu.Unlock()
 }
 
@@ -342,7 +342,7 @@ func (c *conn) browseMore(k *consumer, n int) {
 	for ; b.credit > 0 && b.next < len(b.items); b.next++ {
 		it := b.items[b.next]
 		c.push(outItem{cons: k, browse: true, dl: broker.Delivery{Message: it.Message, DeliveryCount: it.DeliveryCount,
-			Redelivered: it.DeliveryCount > 0}}, int(min(it.Message.DeliverySize(), 1<<30)))
+			Redelivered: it.DeliveryCount > 0}}, deliveryCost)
 		b.items[b.next] = broker.BrowseItem{}
 		b.credit--
 	}
