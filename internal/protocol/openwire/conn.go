@@ -74,7 +74,7 @@ type conn struct {
 	// cutOff is set once the queue passed MaxPendingBytes.
 	cutOff bool
 	wake   chan struct{}
-	wrote      atomic.Bool // set by the writer, cleared by its keep-alive check
+	wrote  atomic.Bool // set by the writer, cleared by its keep-alive check
 
 	closeOnce sync.Once
 	closing   chan struct{}
