@@ -233,12 +233,12 @@ func TestRunReportsWhatWentWrong(t *testing.T) {
 
 func TestWaitReady(t *testing.T) {
 	b := startFakeBroker(t, nil)
-	at, err := WaitReady(context.Background(), b.url(), "", "", 5*time.Second)
+	at, err := WaitReady(context.Background(), b.url(), "", "", "", 5*time.Second)
 	if err != nil || time.Since(at) > 5*time.Second {
 		t.Fatalf("WaitReady = %v, %v", at, err)
 	}
 	b.ln.Close()
-	_, err = WaitReady(context.Background(), b.url(), "", "", 100*time.Millisecond)
+	_, err = WaitReady(context.Background(), b.url(), "", "", "", 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not ready within 100ms") {
 		t.Fatalf("err = %v, want a timeout naming the limit", err)
 	}
