@@ -23,18 +23,21 @@ func TestConsumersAcknowledge(t *testing.T) {
 		prefetch  int
 		every     int
 		destCount int
+		eol       bool
 		wantAcks  func(perSub []int) int
 	}{
-		{"client-individual, prefetch 1", AckClientIndividual, 1, 1, 1, sum},
-		{"client-individual, prefetch 10", AckClientIndividual, 10, 1, 1, sum},
-		{"client, each message", AckClient, 4, 1, 1, sum},
-		{"client, every 10th, prefetch 10", AckClient, 10, 10, 1, ceilEach(10)},
-		{"client, every 7th over 5 destinations", AckClient, 7, 7, 5, ceilEach(7)},
-		{"client, every 3rd, no prefetch", AckClient, 0, 3, 1, ceilEach(3)},
+		{"client-individual, prefetch 1", AckClientIndividual, 1, 1, 1, false, sum},
+		{"client-individual, prefetch 10", AckClientIndividual, 10, 1, 1, false, sum},
+		{"client-individual, prefetch 10, an end of line after each frame", AckClientIndividual, 10, 1, 1, true, sum},
+		{"client, each message", AckClient, 4, 1, 1, false, sum},
+		{"client, every 10th, prefetch 10", AckClient, 10, 10, 1, false, ceilEach(10)},
+		{"client, every 10th, prefetch 10, an end of line after each frame", AckClient, 10, 10, 1, true, ceilEach(10)},
+		{"client, every 7th over 5 destinations", AckClient, 7, 7, 5, false, ceilEach(7)},
+		{"client, every 3rd, no prefetch", AckClient, 0, 3, 1, false, ceilEach(3)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := startFakeBroker(t, nil)
+			b := startFakeBroker(t, func(b *fakeBroker) { b.eol = tt.eol })
 			cfg := baseConfig(b.url())
 			cfg.Producers, cfg.Consumers, cfg.MaxPending, cfg.MessageCount = 2, 2, 8, 301
 			cfg.Destinations = ExpandDestinations("queue://T", tt.destCount)

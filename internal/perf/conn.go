@@ -153,6 +153,19 @@ func (c *conn) write(f *stomp.Frame, flush bool) error {
 	return c.w.Flush()
 }
 
+// minFrameSize is the size of the smallest frame other than a heart-beat:
+// "ERROR", an empty line and the NUL.
+const minFrameSize = len("ERROR\n\n\x00")
+
+// readDrained reports whether the read buffer holds no whole frame, so
+// the next read may wait for the broker. Only the reading goroutine may
+// ask. A buffer that is not quite empty still counts as drained: brokers
+// follow frames with an end of line (a heart-beat to the reader), which
+// stays buffered after the frame is read, and a consumer that waited for
+// an empty buffer before sending its ACKs would wait for ever on a broker
+// that waits for them.
+func (c *conn) readDrained() bool { return c.r.Buffered() < minFrameSize }
+
 // writeBuffered encodes f and hands the buffer to the kernel when idle is
 // set (the caller has nothing more to add soon) or a burst has built up.
 func (c *conn) writeBuffered(f *stomp.Frame, idle bool) error {

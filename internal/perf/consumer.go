@@ -152,8 +152,9 @@ func (k *consumer) read() error {
 
 // acknowledge sends the ACK of m, or holds it back when it is not the
 // every-th message of its subscription. ACKs are handed to the kernel when
-// the consumer has read everything the broker sent so far (the next read
-// would wait), so a burst of messages is acknowledged by one write.
+// the consumer has read every whole frame the broker sent so far (the
+// next read may wait), so a burst of messages is acknowledged by one
+// write.
 func (k *consumer) acknowledge(m *stomp.Frame) error {
 	ack := ackFrame(m, k.c.version)
 	if k.every > 1 {
@@ -172,13 +173,13 @@ func (k *consumer) acknowledge(m *stomp.Frame) error {
 		k.mu.Unlock()
 	}
 	k.r.acks.Add(1)
-	return k.c.writeBuffered(ack, k.c.r.Buffered() == 0)
+	return k.c.writeBuffered(ack, k.c.readDrained())
 }
 
-// flushIfIdle hands the ACKs written so far to the kernel when nothing
-// more is buffered to read.
+// flushIfIdle hands the ACKs written so far to the kernel when the next
+// read may have to wait for the broker.
 func (k *consumer) flushIfIdle() error {
-	if k.c.r.Buffered() != 0 {
+	if !k.c.readDrained() {
 		return nil
 	}
 	return k.c.flush()

@@ -29,6 +29,9 @@ type fakeBroker struct {
 	stall      time.Duration
 	// receiptDelay delays every RECEIPT, as a disk sync would.
 	receiptDelay time.Duration
+	// eol follows every frame with an end of line, as tandem, ActiveMQ
+	// and RabbitMQ do.
+	eol bool
 
 	mu      sync.Mutex
 	subs    map[string][]*fakeSub
@@ -123,6 +126,7 @@ func (b *fakeBroker) serve(nc net.Conn) {
 	defer nc.Close()
 	r := stomp.NewReader(nc, stomp.ReaderOptions{})
 	c := &fakeConn{nc: nc, w: stomp.NewWriter(nc)}
+	c.w.SetEOLAfterFrame(b.eol)
 	var txs = map[string][]*stomp.Frame{}
 	sends := 0
 	for {
@@ -227,9 +231,11 @@ func (b *fakeBroker) deliver(m *stomp.Frame) {
 		b.mu.Unlock()
 		return
 	}
+	// Sent under the lock, so that a subscription gets its messages in
+	// the order they are recorded, which cumulative ACKs rely on.
 	b.sent(s, id)
-	b.mu.Unlock()
 	s.c.send(out)
+	b.mu.Unlock()
 }
 
 // sent records message id as delivered to s; b.mu is held.
@@ -273,18 +279,14 @@ func (b *fakeBroker) ack(c *fakeConn, ackID string) error {
 	} else {
 		sub.unacked = append(sub.unacked[:at], sub.unacked[at+1:]...)
 	}
-	var out []*stomp.Frame
 	for len(sub.backlog) > 0 && !sub.full() {
 		m := sub.backlog[0]
 		sub.backlog = sub.backlog[1:]
 		n, _ := strconv.Atoi(m.Headers.Value(stomp.HdrMessageID))
 		b.sent(sub, n)
-		out = append(out, m)
-	}
-	b.mu.Unlock()
-	for _, m := range out {
 		sub.c.send(m)
 	}
+	b.mu.Unlock()
 	return nil
 }
 
