@@ -47,7 +47,9 @@ type fakeBroker struct {
 	// bodyLens the body lengths seen.
 	tagged   int
 	bodyLens map[int]int
-	conns    []net.Conn
+	// persistentHdr counts the SENDs per persistent header value.
+	persistentHdr map[string]int
+	conns         []net.Conn
 }
 
 // fakeSub is one subscription. With a client ack mode and a prefetch, the
@@ -175,6 +177,14 @@ func (b *fakeBroker) serve(nc net.Conn) {
 				b.bodyLens = map[int]int{}
 			}
 			b.bodyLens[len(f.Body)]++
+			if b.persistentHdr == nil {
+				b.persistentHdr = map[string]int{}
+			}
+			v, ok := f.Headers.Get(stomp.HdrPersistent)
+			if !ok {
+				v = "(none)"
+			}
+			b.persistentHdr[v]++
 			b.mu.Unlock()
 			if b.stall > 0 && sends == b.stallAfter {
 				time.Sleep(b.stall)

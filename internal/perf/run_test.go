@@ -243,3 +243,25 @@ func TestWaitReady(t *testing.T) {
 		t.Fatalf("err = %v, want a timeout naming the limit", err)
 	}
 }
+
+// TestPersistentHeader: persistent sends say persistent:true; the others
+// carry no persistent header at all (RabbitMQ would declare the queue
+// non-durable from persistent:false, and refuse it on a durable queue).
+func TestPersistentHeader(t *testing.T) {
+	for _, persistent := range []bool{true, false} {
+		b := startFakeBroker(t, nil)
+		cfg := baseConfig(b.url())
+		cfg.Persistent, cfg.MessageCount = persistent, 50
+		runOK(t, cfg)
+		want := map[string]int{"(none)": 50}
+		if persistent {
+			want = map[string]int{"true": 50}
+		}
+		b.mu.Lock()
+		got := b.persistentHdr
+		b.mu.Unlock()
+		if !maps.Equal(got, want) {
+			t.Errorf("persistent=%v: SENDs per persistent header %v, want %v", persistent, got, want)
+		}
+	}
+}
