@@ -57,7 +57,9 @@ func newConsumer(r *runner, index int, c *conn, dests []string) *consumer {
 func (k *consumer) subscribe() error {
 	for i, d := range k.dests {
 		last := i == len(k.dests)-1
-		if err := k.c.write(subscribeFrame(k.r.cfg, i, d, last), last || k.c.w.Buffered() >= burstBytes); err != nil {
+		// The reader may already be sending ACKs for the first
+		// subscriptions: the buffer is looked at under the write lock.
+		if err := k.c.writeBuffered(subscribeFrame(k.r.cfg, i, d, last), last); err != nil {
 			return fmt.Errorf("%w: consumer %d: subscribe: %w", ErrConnectionLost, k.index, err)
 		}
 	}
