@@ -344,9 +344,9 @@ func (rep *IdleReport) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "Held idle:   %.1f s; %d still served at the end\n", rep.HoldSeconds, rep.StillConnected)
 	if rep.BrokerPID > 0 {
-		fmt.Fprintf(&b, "Broker:      resident %.1f MiB before, %.1f MiB with the connections (%.1f KiB each)\n",
+		fmt.Fprintf(&b, "Memory:      broker resident %.1f MiB before, %.1f MiB with the connections (%.1f KiB each)\n",
 			rep.BrokerRSSBeforeMiB, rep.BrokerRSSMiB, rep.BrokerRSSPerConnKiB)
-		fmt.Fprintf(&b, "             CPU %.2f s while connecting (%.0f µs per connection), %.2f s while idle (%.2f%% of a core)\n",
+		fmt.Fprintf(&b, "CPU:         broker %.2f s while connecting (%.0f µs per connection), %.2f s while idle (%.2f%% of a core)\n",
 			rep.BrokerCPUConnectSeconds, rep.BrokerCPUPerConnectUS, rep.BrokerCPUIdleSeconds, rep.BrokerCPUIdlePercent)
 	}
 	if rep.BrokerError != "" {
