@@ -173,6 +173,26 @@ func TestReadFrameThenDecodeKeepsTheHeaderOfABadFrame(t *testing.T) {
 	}
 }
 
+func TestReaderBuffered(t *testing.T) {
+	one, _ := AppendFrame(nil, &KeepAliveInfo{BaseCommand{CommandID: 1}})
+	r := NewReader(bytes.NewReader(append(append([]byte{}, one...), one...)), ReaderOptions{})
+	if n := r.Buffered(); n != 0 {
+		t.Fatalf("%d buffered before reading", n)
+	}
+	if _, err := r.ReadCommand(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Buffered(); n != len(one) {
+		t.Fatalf("%d buffered after the first of two frames, want %d", n, len(one))
+	}
+	if _, err := r.ReadCommand(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Buffered(); n != 0 {
+		t.Fatalf("%d buffered after both frames", n)
+	}
+}
+
 func TestMalformedFrames(t *testing.T) {
 	ci, _ := Marshal(&ConsumerInfo{ConsumerID: &ConsumerID{ConnectionID: "c"}, Destination: NewQueue("q")})
 	for _, tc := range []struct {

@@ -75,6 +75,12 @@ func (r *Reader) SetMaxFrameSize(n int) {
 	}
 }
 
+// Buffered returns the number of bytes read from the stream but not yet
+// returned as frames: a reader that sees fewer than a frame's worth knows
+// its next read may wait for the peer (and can flush its own writes
+// first).
+func (r *Reader) Buffered() int { return r.br.Buffered() - r.pending }
+
 // ReadFrame reads one frame and returns its type byte and body, without
 // the size prefix. The slice is valid until the next call.
 func (r *Reader) ReadFrame() ([]byte, error) {
