@@ -18,6 +18,7 @@ import (
 type perfOptions struct {
 	url, user, password string
 	vhost               string
+	protocol            string
 	ack                 string
 	prefetch            int
 	ackEvery            int
@@ -47,8 +48,9 @@ func newPerfCommand(e *env) *cobra.Command {
 	o := perfOptions{duration: seconds(10 * time.Second), warmup: seconds(2 * time.Second), drain: seconds(perf.DefaultDrain)}
 	cmd := &cobra.Command{
 		Use:   "perf [DESTINATION...]",
-		Short: "Measure a STOMP broker's throughput and latency under load",
-		Long: `Drive a STOMP broker (tandem or any other: ActiveMQ Classic, Artemis, ...) with
+		Short: "Measure a broker's throughput and latency under load, over STOMP or OpenWire",
+		Long: `Drive a STOMP broker (tandem or any other: ActiveMQ Classic, Artemis, ...), or with
+--protocol openwire an OpenWire one (tandem, ActiveMQ Classic), with
 producers and consumers, in the spirit of Artemis' 'artemis perf client', and
 report the sent, confirmed and received rates and the send-to-confirm and
 end-to-end latency percentiles (p50, p90, p99, p99.9, max) from HDR histograms.
@@ -94,6 +96,7 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password")
 	fs.StringVar(&o.vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
+	fs.StringVar(&o.protocol, "protocol", perf.ProtocolSTOMP, "protocol of the load: stomp, or openwire (ActiveMQ Classic's JMS client protocol)")
 	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
 	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
 	fs.IntVar(&o.producers, "producers", 1, "producers, each with its own connection")
@@ -131,7 +134,7 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		return fmt.Errorf("--ack: %w", err)
 	}
 	cfg := perf.Config{
-		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
+		Protocol: o.protocol, URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
 		Ack: ack, Prefetch: o.prefetch, AckEvery: o.ackEvery, BrokerPID: o.brokerPID,
 		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
 		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,

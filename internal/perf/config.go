@@ -31,6 +31,9 @@ var (
 
 // Config describes one run.
 type Config struct {
+	// Protocol is the protocol the load speaks: ProtocolSTOMP (the
+	// default) or ProtocolOpenWire, ActiveMQ Classic's JMS client protocol.
+	Protocol string
 	// URL names the broker in any form tandem/client.ParseURL accepts:
 	// tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true.
 	// The run connects to the first listed broker that accepts; it does not
@@ -109,6 +112,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The protocols a run can speak.
+const (
+	ProtocolSTOMP    = "stomp"
+	ProtocolOpenWire = "openwire"
+)
+
 // AckMode is how consumers acknowledge, named as in STOMP's ack header.
 type AckMode string
 
@@ -149,6 +158,11 @@ const (
 func (c *Config) Validate() error {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	switch strings.ToLower(c.Protocol) {
+	case "", ProtocolSTOMP, ProtocolOpenWire:
+	default:
+		bad("--protocol %q: write stomp or openwire", c.Protocol)
+	}
 	if _, _, err := client.ParseURL(c.URL); err != nil {
 		bad("--url %q: %v", c.URL, err)
 	}

@@ -15,7 +15,9 @@ import (
 // window (after the warm-up); the Total fields also count the warm-up and
 // the drain. It is what `tandem perf --json` prints.
 type Report struct {
-	Broker          string   `json:"broker"`
+	Broker string `json:"broker"`
+	// Protocol is the protocol the load spoke: stomp or openwire.
+	Protocol        string   `json:"protocol"`
 	URL             string   `json:"url"`
 	Destinations    []string `json:"destinations"`
 	Producers       int      `json:"producers"`
@@ -77,10 +79,10 @@ type Report struct {
 }
 
 // report builds the counts of the Report from the window's snapshots.
-func (r *runner) report(server string, begin, end counts, producers []*producer) *Report {
+func (r *runner) report(server string, begin, end counts, producers []loadProducer) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Broker: server, URL: cfg.URL, Destinations: cfg.Destinations,
+		Broker: server, Protocol: cfg.Protocol, URL: cfg.URL, Destinations: cfg.Destinations,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, MessageSize: cfg.MessageSize,
 		Persistent: cfg.Persistent, MaxPending: cfg.MaxPending, TxBatch: cfg.TxBatch, Rate: cfg.Rate,
 		WarmupSeconds: cfg.Warmup.Seconds(),
@@ -98,7 +100,7 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		rep.ReceivedRate = float64(rep.Received) / window.Seconds()
 	}
 	for _, p := range producers {
-		if p.window != nil {
+		if p.confirmsSends() {
 			rep.Unconfirmed += int64(p.unconfirmed())
 		}
 	}
@@ -145,7 +147,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if broker == "" {
 		broker = "(no server header)"
 	}
-	fmt.Fprintf(&b, "Broker:   %s at %s\n", broker, rep.URL)
+	fmt.Fprintf(&b, "Broker:   %s at %s", broker, rep.URL)
+	if rep.Protocol != "" && rep.Protocol != ProtocolSTOMP {
+		fmt.Fprintf(&b, ", over %s", rep.Protocol)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "Measured: %.1f s after a %.1f s warm-up\n\n", rep.MeasuredSeconds, rep.WarmupSeconds)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -203,6 +209,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 
 // describeAck says how the consumers acknowledged.
 func describeAck(rep *Report) string {
+	if rep.Protocol == ProtocolOpenWire {
+		return describeOpenWireAck(rep)
+	}
 	var s string
 	switch AckMode(rep.Ack) {
 	case AckClient:
@@ -222,6 +231,28 @@ func describeAck(rep *Report) string {
 		s += fmt.Sprintf("; %d ACK frames sent", rep.TotalAcks)
 	}
 	return s
+}
+
+// describeOpenWireAck says how OpenWire consumers acknowledged: they always
+// do, as JMS consumers.
+func describeOpenWireAck(rep *Report) string {
+	var s string
+	switch AckMode(rep.Ack) {
+	case AckClient:
+		s = "with standard acks"
+		if rep.AckEvery > 1 {
+			s += fmt.Sprintf(", each covering %d messages", rep.AckEvery)
+		}
+	case AckClientIndividual:
+		s = "each message with an individual ack"
+	default:
+		s = "each message with a standard ack, as a JMS AUTO_ACKNOWLEDGE session"
+	}
+	prefetch := rep.Prefetch
+	if prefetch <= 0 {
+		prefetch = 1000
+	}
+	return s + fmt.Sprintf(", prefetch %d; %d acks sent", prefetch, rep.TotalAcks)
 }
 
 // usPerMsg formats a CPU time per message, or says why there is none.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,61 @@ import (
 // with thousands of connections does not overrun the broker's accept
 // backlog.
 const dialParallelism = 32
+
+// loadConn is one connection of a run, in the run's protocol: *conn
+// (STOMP) or *owConn (OpenWire).
+type loadConn interface {
+	close(grace time.Duration)
+	serverName() string
+}
+
+// loadProducer is a producer in the run's protocol: *producer (STOMP) or
+// *owProducer (OpenWire), which shares its confirmation bookkeeping.
+type loadProducer interface {
+	send() error
+	read() error
+	// readsItself reports a producer that reads its own confirmations
+	// (lockstep), with no reader goroutine.
+	readsItself() bool
+	confirmsSends() bool
+	unconfirmed() int
+	histogram() *hdrhistogram.Histogram
+}
+
+// loadConsumer is a consumer in the run's protocol: *consumer (STOMP) or
+// *owConsumer (OpenWire).
+type loadConsumer interface {
+	subscribe() error
+	read() error
+	subscribedC() <-chan struct{}
+	finish() error
+	histogram() *hdrhistogram.Histogram
+	idx() int
+}
+
+func (p *producer) readsItself() bool                  { return p.lockstep }
+func (p *producer) confirmsSends() bool                { return p.window != nil }
+func (p *producer) histogram() *hdrhistogram.Histogram { return p.confirmH }
+func (k *consumer) subscribedC() <-chan struct{}       { return k.subscribed }
+func (k *consumer) histogram() *hdrhistogram.Histogram { return k.e2eH }
+func (k *consumer) idx() int                           { return k.index }
+func (c *conn) serverName() string                     { return c.server }
+
+// newLoadProducer makes producer i on c.
+func (r *runner) newLoadProducer(i int, c loadConn, dests []string) loadProducer {
+	if oc, ok := c.(*owConn); ok {
+		return newOwProducer(r, i, oc, dests)
+	}
+	return newProducer(r, i, c.(*conn), dests)
+}
+
+// newLoadConsumer makes consumer j on c.
+func (r *runner) newLoadConsumer(j int, c loadConn, dests []string) loadConsumer {
+	if oc, ok := c.(*owConn); ok {
+		return newOwConsumer(r, j, oc, dests)
+	}
+	return newConsumer(r, j, c.(*conn), dests)
+}
 
 // runner is the state one run shares between its goroutines.
 type runner struct {
@@ -144,6 +200,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Ack == "" {
 		cfg.Ack = AckAuto
 	}
+	cfg.Protocol = strings.ToLower(cfg.Protocol)
+	if cfg.Protocol == "" {
+		cfg.Protocol = ProtocolSTOMP
+	}
 	if cfg.BrokerPID > 0 {
 		if _, err := procstat.ReadCPU(cfg.BrokerPID); err != nil {
 			return nil, fmt.Errorf("%w: --broker-pid %d: %w", ErrBadConfig, cfg.BrokerPID, err)
@@ -169,11 +229,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	consumers := make([]*consumer, cfg.Consumers)
-	producers := make([]*producer, cfg.Producers)
+	consumers := make([]loadConsumer, cfg.Consumers)
+	producers := make([]loadProducer, cfg.Producers)
 	var readers sync.WaitGroup
 	for j := range consumers {
-		k := newConsumer(r, j, conns[j], consumerDests(dests, j, cfg.Consumers))
+		k := r.newLoadConsumer(j, conns[j], consumerDests(dests, j, cfg.Consumers))
 		consumers[j] = k
 		readers.Go(func() { r.fail(k.read()) })
 		if err := k.subscribe(); err != nil {
@@ -182,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, k := range consumers {
 		select {
-		case <-k.subscribed:
+		case <-k.subscribedC():
 		case <-r.stop:
 		case <-ctx.Done():
 			r.fail(ctx.Err())
@@ -203,9 +263,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var senders sync.WaitGroup
 	for i := range producers {
-		p := newProducer(r, i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
+		p := r.newLoadProducer(i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
 		producers[i] = p
-		if !p.lockstep {
+		if !p.readsItself() {
 			readers.Go(func() { r.fail(p.read()) })
 		}
 		senders.Go(func() { r.fail(p.send()) })
@@ -220,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.SetupSeconds = setup.Seconds()
 	for _, k := range consumers {
 		if err := k.finish(); err != nil && r.firstErr() == nil {
-			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, k.index, err))
+			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, k.idx(), err))
 		}
 	}
 	rep.TotalAcks = r.acks.Load()
@@ -234,8 +294,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	senders.Wait()
 	readers.Wait()
 
-	rep.SendToConfirm = summarize(merge(collect(producers, func(p *producer) *hdrhistogram.Histogram { return p.confirmH })))
-	rep.EndToEnd = summarize(merge(collect(consumers, func(k *consumer) *hdrhistogram.Histogram { return k.e2eH })))
+	rep.SendToConfirm = summarize(merge(collect(producers, func(p loadProducer) *hdrhistogram.Histogram { return p.histogram() })))
+	rep.EndToEnd = summarize(merge(collect(consumers, func(k loadConsumer) *hdrhistogram.Histogram { return k.histogram() })))
 	if err := r.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
 		return rep, err
 	}
@@ -251,7 +311,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // measure runs the clock of a run: it starts the measurement after the
 // warm-up, stops the producers when the duration is over, waits for the
 // drain, prints progress, and fills the counts of the report.
-func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSample, allSent <-chan struct{}, producers []*producer, server string) *Report {
+func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSample, allSent <-chan struct{}, producers []loadProducer, server string) *Report {
 	cfg := r.cfg
 	warmEnd := start + cfg.Warmup
 	var begin, end counts
@@ -347,9 +407,9 @@ func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSamp
 
 // drained reports whether the run may end before the drain time is over:
 // every send confirmed and the consumers quiet for IdleEnd.
-func (r *runner) drained(producers []*producer, now time.Duration) bool {
+func (r *runner) drained(producers []loadProducer, now time.Duration) bool {
 	for _, p := range producers {
-		if p.window != nil && p.unconfirmed() > 0 {
+		if p.confirmsSends() && p.unconfirmed() > 0 {
 			return false
 		}
 	}
@@ -367,22 +427,35 @@ func phase(warm, draining bool) string {
 	}
 }
 
-// dialAll opens n connections, dialParallelism at a time, and returns them
-// with the broker's server header.
-func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
-	conns := make([]*conn, n)
+// dialAll opens n connections in the run's protocol, dialParallelism at a
+// time, and returns them with the broker's name (its server header).
+func dialAll(ctx context.Context, cfg *Config, n int) ([]loadConn, string, error) {
+	conns := make([]loadConn, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, dialParallelism)
 	var wg sync.WaitGroup
+	l := login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}
 	for i := range conns {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			conns[i], errs[i] = dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
+			if cfg.Protocol == ProtocolOpenWire {
+				c, err := dialOpenWire(ctx, cfg.URL, l, cfg.ConnectTimeout, nil, i)
+				if err == nil {
+					conns[i] = c
+				}
+				errs[i] = err
+				return
+			}
+			c, err := dial(ctx, cfg.URL, l, cfg.ConnectTimeout, nil)
+			if err == nil {
+				conns[i] = c
+			}
+			errs[i] = err
 		})
 	}
 	wg.Wait()
-	var ok []*conn
+	var ok []loadConn
 	for _, c := range conns {
 		if c != nil {
 			ok = append(ok, c)
@@ -395,7 +468,7 @@ func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
 	}
 	server := ""
 	if n > 0 {
-		server = conns[0].server
+		server = conns[0].serverName()
 	}
 	return conns, server, nil
 }
