@@ -202,9 +202,7 @@ func (c *conn) removeConsumer(id *wire.ConsumerID, lastDelivered int64) {
 	if k == nil {
 		return
 	}
-	if k.advisory {
-		c.srv.temp.unwatch(k)
-	}
+	c.srv.temp.unwatch(k) // a no-op for a consumer that watched no advisory topic
 	if lastDelivered >= 0 {
 		k.releaseAfter(uint64(max(lastDelivered-c.seqBase, 0)))
 	}
