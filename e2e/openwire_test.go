@@ -639,8 +639,9 @@ func TestOpenWireResendAfterFailoverIsStoredOnce(t *testing.T) {
 	}
 }
 
-// rawSend opens an OpenWire connection to addr with the codec, sends m
-// persistently and waits for the broker's answer.
+// rawSend opens an OpenWire connection to addr with the codec, as a
+// failover client (FaultTolerant), sends m persistently and waits for the
+// broker's answer.
 func rawSend(t *testing.T, addr string, m *ow.Message) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -653,7 +654,7 @@ func rawSend(t *testing.T, addr string, m *ow.Message) {
 	info, _ := ow.NewWireFormatInfo(ow.DefaultClientWireFormat())
 	connID := fmt.Sprintf("ID:resend-%d:1", time.Now().UnixNano())
 	cmds := []ow.Command{
-		&ow.ConnectionInfo{ConnectionID: &ow.ConnectionID{Value: connID}, UserName: "admin", Password: "admin"},
+		&ow.ConnectionInfo{ConnectionID: &ow.ConnectionID{Value: connID}, UserName: "admin", Password: "admin", FaultTolerant: true},
 		&ow.SessionInfo{SessionID: &ow.SessionID{ConnectionID: connID, Value: 1}},
 		m,
 	}

@@ -47,6 +47,9 @@ type conn struct {
 	clientID string
 	user     string
 	release  func() // gives back the user's connection slot
+	// faultTolerant is set for a client with a failover URL, which may
+	// replay its unanswered sends on a new connection.
+	faultTolerant bool
 	// idPrefix is the producer connection id of the message ids this
 	// connection makes up for messages that have no OpenWire id.
 	idPrefix string

@@ -96,10 +96,13 @@ func (c *conn) toMessage(x *wire.Message) (*message.Message, error) {
 	if x.MessageID != nil {
 		ex.MessageID = x.MessageID.String()
 	}
-	// A persistent message carries its OpenWire id as its duplicate id, so
-	// that a failover client replaying an unanswered send is answered from
-	// the store's duplicate cache instead of storing the message twice.
-	if x.Persistent && ex.MessageID != "" {
+	// A persistent message from a failover client carries its OpenWire id
+	// as its duplicate id, so that a send the client replays after losing
+	// its connection is answered from the store's duplicate cache instead
+	// of storing the message twice. A client without a failover URL never
+	// replays a send, and its messages are spared the cache's cost (a
+	// journal record per message), as Artemis spares them.
+	if x.Persistent && c.faultTolerant && ex.MessageID != "" {
 		if _, ok := m.Property(message.PropDuplicateID); !ok {
 			m.Properties = append(m.Properties, message.Str(message.PropDuplicateID, ex.MessageID))
 		}

@@ -545,14 +545,23 @@ func TestDurableSubscription(t *testing.T) {
 
 // TestResentPersistentMessageIsStoredOnce: a failover client replays a
 // send it had no answer for; the broker answers it without storing it
-// twice.
+// twice. A client without a failover URL never replays, and its messages
+// carry no duplicate id.
 func TestResentPersistentMessageIsStoredOnce(t *testing.T) {
 	s := startServer(t, Options{}, broker.Options{})
-	c := dial(t, s.addr, "", "", "")
+	failover := func() *client {
+		c := dialRaw(t, s.addr, wire.MaxVersion)
+		connCounter++
+		c.connID = fmt.Sprintf("ID:ft-%d-%d:1", time.Now().UnixNano(), connCounter)
+		c.ok(&wire.ConnectionInfo{ConnectionID: &wire.ConnectionID{Value: c.connID}, FaultTolerant: true})
+		c.session = 1
+		c.ok(&wire.SessionInfo{SessionID: &wire.SessionID{ConnectionID: c.connID, Value: 1}})
+		return c
+	}
+	c := failover()
 	m := c.textMessage(wire.NewQueue("once"), "x")
 	c.send(m)
-	again := dial(t, s.addr, "", "", "")
-	again.send(m)
+	failover().send(m)
 	if n := s.depth(t, "once"); n != 1 {
 		t.Fatalf("%d stored, want 1", n)
 	}
@@ -563,6 +572,14 @@ func TestResentPersistentMessageIsStoredOnce(t *testing.T) {
 	c.send(np)
 	if n := s.depth(t, "np"); n != 2 {
 		t.Fatalf("%d non-persistent, want 2", n)
+	}
+	// Nor does a message of a client without a failover URL.
+	plain := dial(t, s.addr, "", "", "")
+	pm := plain.textMessage(wire.NewQueue("plain"), "z")
+	plain.send(pm)
+	plain.send(pm)
+	if n := s.depth(t, "plain"); n != 2 {
+		t.Fatalf("%d from a plain client, want 2", n)
 	}
 }
 
