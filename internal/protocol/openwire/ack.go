@@ -131,23 +131,37 @@ func (k *consumer) find(id *wire.MessageID) *entry {
 	return e
 }
 
+// grant is credit to give one member.
+type grant struct {
+	m *member
+	n int
+}
+
 // credit gives back the prefetch credit of the picked deliveries not yet
 // credited; with remove, it also forgets them (they are settled).
 func (k *consumer) credit(picked []*entry, remove bool) {
-	grant := map[*member]int{}
+	var buf [2]grant
+	grants := buf[:0]
 	k.mu.Lock()
 	for _, e := range picked {
 		if !e.credited {
 			e.credited = true
-			grant[e.m]++
+			i := 0
+			for i < len(grants) && grants[i].m != e.m {
+				i++
+			}
+			if i == len(grants) {
+				grants = append(grants, grant{m: e.m})
+			}
+			grants[i].n++
 		}
 		if remove && k.entries[e.id] == e {
 			k.unlinkLocked(e)
 		}
 	}
 	k.mu.Unlock()
-	for m, n := range grant {
-		m.bc.AddCredit(n)
+	for _, g := range grants {
+		g.m.bc.AddCredit(g.n)
 	}
 }
 
@@ -171,6 +185,22 @@ func (k *consumer) holdForTx(picked []*entry, st *txState) {
 func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker.Settlement) {
 	ranges := groupRanges(picked)
 	k.credit(picked, true)
+	if len(ranges) == 1 {
+		r := ranges[0]
+		if !x.ResponseRequired {
+			// The JMS client sends most acks without waiting: nothing to
+			// answer (a store failure is the broker's to report).
+			r.m.bc.Settle(r.first, r.last, s, nil, nil)
+			return
+		}
+		r.m.bc.Settle(r.first, r.last, s, nil, func(err error) {
+			if err == broker.ErrUnknownDelivery {
+				err = nil
+			}
+			c.respond(x, err)
+		})
+		return
+	}
 	var mu sync.Mutex
 	left := len(ranges)
 	var first error

@@ -79,6 +79,14 @@ type conn struct {
 	wake   chan struct{}
 	wrote  atomic.Bool // set by the writer, cleared by its keep-alive check
 
+	// scratch is the writer's, for encoding deliveries without allocating.
+	scratch struct {
+		msg wire.Message
+		mid wire.MessageID
+		pid wire.ProducerID
+		md  wire.MessageDispatch
+	}
+
 	closeOnce sync.Once
 	closing   chan struct{}
 	// gone is closed once cleanup has released the broker session.

@@ -354,11 +354,23 @@ func (c *conn) browseMore(k *consumer, n int) {
 // writeDelivery converts a delivery to a MessageDispatch and encodes it. A
 // delivery that cannot be sent — its large body is gone, or it is larger
 // than the client's frame limit — is dead-lettered with the reason, rather
-// than left to block the consumer.
+// than left to block the consumer. It runs on the writer goroutine, which
+// reuses one message, id and dispatch for every delivery: each is encoded
+// before the next is built.
 func (c *conn) writeDelivery(it *outItem) error {
-	md, err := c.dispatchOf(it)
+	s := &c.scratch
+	var dest *wire.Destination
+	if it.mem != nil && it.dl.Message.Address == it.mem.t.addr && !it.mem.t.dest.IsTemporary() {
+		dest = it.mem.t.dest
+	}
+	err := c.fillWire(&s.msg, &s.mid, &s.pid, it.dl, dest)
 	if err == nil {
-		err = c.w.WriteCommand(md)
+		if it.browse {
+			s.mid.BrokerSequenceID = 0
+		}
+		s.md = wire.MessageDispatch{ConsumerID: it.cons.wid, Destination: it.cons.dest, Message: &s.msg,
+			RedeliveryCounter: s.msg.RedeliveryCounter}
+		err = c.w.WriteCommand(&s.md)
 		if err == nil {
 			return nil
 		}
@@ -389,48 +401,49 @@ func (k *consumer) drop(m *member, id uint64, reason string) {
 	m.bc.AddCredit(1)
 }
 
-// dispatchOf renders a queued delivery for the client.
-func (c *conn) dispatchOf(it *outItem) (*wire.MessageDispatch, error) {
-	x, err := c.toWire(it.dl)
-	if err != nil {
-		return nil, err
-	}
-	if it.browse {
-		x.MessageID.BrokerSequenceID = 0
-	}
-	return &wire.MessageDispatch{ConsumerID: it.cons.wid, Destination: it.cons.dest, Message: x,
-		RedeliveryCounter: x.RedeliveryCounter}, nil
-}
-
 // brokerProperties are the properties the broker adds to a message it
 // dead-letters or expires; a native message gets them added.
 var brokerProperties = []string{message.PropOriginalAddress, message.PropOriginalQueue,
 	message.PropDeadLetterReason, message.PropActualExpiry}
 
-// toWire converts a delivered message to an OpenWire message.
+// toWire converts a delivered message to a new OpenWire message.
 func (c *conn) toWire(d broker.Delivery) (*wire.Message, error) {
+	x, mid, pid := new(wire.Message), new(wire.MessageID), new(wire.ProducerID)
+	if err := c.fillWire(x, mid, pid, d, nil); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// fillWire sets x to a delivered message, with mid and pid as its id.
+// dest, when set, is the destination to show for the message's own
+// address; otherwise it is looked up. The writer passes the same x, mid
+// and pid for every delivery, since each is encoded before the next.
+func (c *conn) fillWire(x *wire.Message, mid *wire.MessageID, pid *wire.ProducerID, d broker.Delivery, dest *wire.Destination) error {
 	m := d.Message
 	body := m.Body
 	if l := m.Large(); l != nil {
 		b, err := c.readLarge(l)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		body = b
 	}
-	x := &wire.Message{Kind: wireKind(m.BodyKind)}
+	*x = wire.Message{Kind: wireKind(m.BodyKind)}
 	var nat *wire.Message
 	if n := m.Native(); n != nil && n.Format == message.NativeOpenWire {
 		if ds, err := wire.Unmarshal(n.Data); err == nil {
 			nat, _ = ds.(*wire.Message)
 		}
 	}
-	mid := c.messageID(m)
-	props := wire.NewMap()
+	c.fillMessageID(m, mid, pid)
+	var props *wire.Map
 	if nat != nil {
 		x.Kind, x.Content, x.Compressed = nat.Kind, nat.Content, nat.Compressed
 		if p, err := nat.Properties(); err == nil {
 			props = p
+		} else {
+			props = wire.NewMap()
 		}
 		for _, k := range brokerProperties {
 			if p, ok := m.TypedProperty(k); ok {
@@ -439,7 +452,7 @@ func (c *conn) toWire(d broker.Delivery) (*wire.Message, error) {
 		}
 	} else {
 		if err := setBody(x, m.BodyKind, body); err != nil {
-			return nil, fmt.Errorf("message %d has a %v body that does not decode: %w", m.ID, m.BodyKind, err)
+			return fmt.Errorf("message %d has a %v body that does not decode: %w", m.ID, m.BodyKind, err)
 		}
 		dupID := ""
 		if mid.TextView == "" {
@@ -449,15 +462,21 @@ func (c *conn) toWire(d broker.Delivery) (*wire.Message, error) {
 			if p.Key == message.PropDuplicateID && p.Value == dupID {
 				continue // the id the adapter stamped, not the application's
 			}
+			if props == nil {
+				props = wire.NewMap()
+			}
 			props.Set(p.Key, wireValue(p))
 		}
 	}
 	if err := x.SetProperties(props); err != nil {
-		return nil, err
+		return err
 	}
 	mid.BrokerSequenceID = c.seqBase + int64(d.ID)
-	x.ProducerID, x.MessageID = mid.ProducerID, mid
-	x.Destination = c.srv.destinationOf(m.Address, m.RoutingType)
+	x.ProducerID, x.MessageID = pid, mid
+	x.Destination = dest
+	if dest == nil {
+		x.Destination = c.srv.destinationOf(m.Address, m.RoutingType)
+	}
 	x.Persistent = m.Durable
 	x.Expiration = m.Expiration
 	x.Priority = m.Priority
@@ -473,7 +492,7 @@ func (c *conn) toWire(d broker.Delivery) (*wire.Message, error) {
 		x.RedeliveryCounter = int32(min(d.DeliveryCount-1, 1<<31-1))
 	}
 	x.JMSXGroupFirstForConsumer = d.FirstInGroup
-	return x, nil
+	return nil
 }
 
 // readLarge reads a large message's body, which must fit in a frame.

@@ -250,11 +250,21 @@ func setBody(x *wire.Message, kind message.BodyKind, body []byte) error {
 // a redelivery of an id it has seen as a duplicate, so ids must never be
 // reused for another message).
 func (c *conn) messageID(m *message.Message) *wire.MessageID {
+	mid, pid := new(wire.MessageID), new(wire.ProducerID)
+	c.fillMessageID(m, mid, pid)
+	return mid
+}
+
+// fillMessageID sets mid, with pid as its producer, to m's OpenWire id.
+func (c *conn) fillMessageID(m *message.Message, mid *wire.MessageID, pid *wire.ProducerID) {
 	text := m.MessageID()
-	if pid, seq, ok := parseMessageID(text); ok {
-		return &wire.MessageID{ProducerID: pid, ProducerSequenceID: seq}
+	*mid = wire.MessageID{ProducerID: pid}
+	if p, seq, ok := parseMessageID(text); ok {
+		*pid, mid.ProducerSequenceID = p, seq
+		return
 	}
-	id := &wire.MessageID{ProducerID: &wire.ProducerID{ConnectionID: c.idPrefix}, ProducerSequenceID: int64(m.ID)}
+	*pid = wire.ProducerID{ConnectionID: c.idPrefix}
+	mid.ProducerSequenceID = int64(m.ID)
 	if text != "" {
 		// Another protocol's id is what the application sees as
 		// JMSMessageID; the made-up one keeps the client's duplicate check
@@ -262,15 +272,14 @@ func (c *conn) messageID(m *message.Message) *wire.MessageID {
 		if !strings.HasPrefix(text, "ID:") {
 			text = "ID:" + text
 		}
-		id.TextView = text
+		mid.TextView = text
 	}
-	return id
 }
 
 // parseMessageID reads an OpenWire message id in its text form,
 // "connection:session:producer:sequence" (the connection id holds colons
 // of its own), as Java's MessageId(String) does.
-func parseMessageID(s string) (*wire.ProducerID, int64, bool) {
+func parseMessageID(s string) (wire.ProducerID, int64, bool) {
 	cut := func(s string) (string, int64, bool) {
 		i := strings.LastIndexByte(s, ':')
 		if i <= 0 {
@@ -281,15 +290,15 @@ func parseMessageID(s string) (*wire.ProducerID, int64, bool) {
 	}
 	rest, seq, ok := cut(s)
 	if !ok || !strings.HasPrefix(s, "ID:") {
-		return nil, 0, false
+		return wire.ProducerID{}, 0, false
 	}
 	rest, value, ok := cut(rest)
 	if !ok {
-		return nil, 0, false
+		return wire.ProducerID{}, 0, false
 	}
 	conn, session, ok := cut(rest)
 	if !ok || conn == "" {
-		return nil, 0, false
+		return wire.ProducerID{}, 0, false
 	}
-	return &wire.ProducerID{ConnectionID: conn, SessionID: session, Value: value}, seq, true
+	return wire.ProducerID{ConnectionID: conn, SessionID: session, Value: value}, seq, true
 }

@@ -167,7 +167,7 @@ func TestParseMessageID(t *testing.T) {
 			t.Errorf("%q: %+v %d", tc.in, pid, seq)
 		}
 		if ok {
-			if back := (&wire.MessageID{ProducerID: pid, ProducerSequenceID: seq}).String(); back != tc.in {
+			if back := (&wire.MessageID{ProducerID: &pid, ProducerSequenceID: seq}).String(); back != tc.in {
 				t.Errorf("%q prints back as %q", tc.in, back)
 			}
 		}
