@@ -94,7 +94,7 @@ func (c *conn) toMessage(x *wire.Message) (*message.Message, error) {
 	ex.UserID = x.UserID
 	ex.GroupID, ex.GroupSeq = x.GroupID, x.GroupSequence
 	if x.MessageID != nil {
-		ex.MessageID = x.MessageID.String()
+		ex.MessageID = messageIDText(x.MessageID)
 	}
 	// A persistent message from a failover client carries its OpenWire id
 	// as its duplicate id, so that a send the client replays after losing
@@ -274,6 +274,24 @@ func (c *conn) fillMessageID(m *message.Message, mid *wire.MessageID, pid *wire.
 		}
 		mid.TextView = text
 	}
+}
+
+// messageIDText is id.String() built in one allocation: it is made for
+// every message sent.
+func messageIDText(id *wire.MessageID) string {
+	if id.TextView != "" || id.ProducerID == nil {
+		return id.String()
+	}
+	p := id.ProducerID
+	b := make([]byte, 0, len(p.ConnectionID)+3*21)
+	b = append(b, p.ConnectionID...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, p.SessionID, 10)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, p.Value, 10)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, id.ProducerSequenceID, 10)
+	return string(b)
 }
 
 // parseMessageID reads an OpenWire message id in its text form,

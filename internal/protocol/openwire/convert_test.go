@@ -142,6 +142,19 @@ func sortedEntries(m *wire.Map) []string {
 	return out
 }
 
+func TestMessageIDText(t *testing.T) {
+	for _, id := range []*wire.MessageID{
+		{ProducerID: &wire.ProducerID{ConnectionID: "ID:h-1-2-3:4", SessionID: 5, Value: 6}, ProducerSequenceID: 7},
+		{ProducerID: &wire.ProducerID{ConnectionID: "ID:x", SessionID: -1, Value: 0}, ProducerSequenceID: 1 << 62},
+		{TextView: "ID:text"},
+		{ProducerSequenceID: 3},
+	} {
+		if got, want := messageIDText(id), id.String(); got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+}
+
 func TestParseMessageID(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
