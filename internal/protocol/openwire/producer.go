@@ -76,8 +76,12 @@ func (c *conn) onMessage(x *wire.Message) {
 		sent++
 		if len(targets) == 1 {
 			c.maybeLarge(mm)
-			if tx == nil && x.ResponseRequired {
-				// The client waits for this answer before it sends again.
+			if tx == nil && x.ResponseRequired && c.r.Buffered() == 0 {
+				// Nothing else has arrived: the client most likely waits for
+				// this answer before it sends again, so the store may write
+				// the message on this goroutine. With more commands waiting
+				// the send joins the next group commit instead, and the
+				// reader goes on to them.
 				c.session.SendDirect(mm, nil, done)
 				continue
 			}
