@@ -192,7 +192,7 @@ func (b *Broker) admitTx(sends []*routed) ([]*routed, error) {
 	kept := sends[:0:0]
 	for i, rt := range sends {
 		lim := rt.limit
-		if !b.limited(lim.max) || !b.full(rt.a, lim.max) {
+		if rt.direct || !b.limited(lim.max) || !b.full(rt.a, lim.max) {
 			kept = append(kept, rt)
 			continue
 		}

@@ -106,6 +106,9 @@ type routed struct {
 	// a is the address the message was sent to, and set its settings.
 	a     *address
 	limit sizeLimit
+	// direct marks a message routed to one named queue (Session.SendToQueue),
+	// which address size limits and paging do not apply to.
+	direct bool
 }
 
 // prepare stamps, routes and encodes m without making it visible. It
