@@ -85,6 +85,20 @@ func Marshal(c *Config) ([]byte, error) {
 		}
 	}
 
+	w.section("mqtt: what MQTT clients are told and allowed. default-session-expiry is how\n" +
+		"long an MQTT 3.1.1 session (Clean Session 0) outlives its connection (-1: for\n" +
+		"ever); receive-maximum and topic-alias-maximum are announced to MQTT 5 clients;\n" +
+		"server-keep-alive caps the keep-alive (0: the client's); retained-delivery-rate\n" +
+		"paces retained messages to a new subscription (messages per second);\n" +
+		"close-on-publish-refused closes a 3.1.1 client whose publish is not allowed.")
+	w.line(0, "mqtt:")
+	w.kv(1, "default-session-expiry", quote(FormatDuration(c.MQTT.DefaultSessionExpiry)))
+	w.kv(1, "receive-maximum", strconv.Itoa(c.MQTT.ReceiveMaximum))
+	w.kv(1, "topic-alias-maximum", strconv.Itoa(c.MQTT.TopicAliasMaximum))
+	w.kv(1, "server-keep-alive", quote(FormatDuration(c.MQTT.ServerKeepAlive)))
+	w.kv(1, "retained-delivery-rate", strconv.Itoa(c.MQTT.RetainedDeliveryRate))
+	w.kv(1, "close-on-publish-refused", strconv.FormatBool(c.MQTT.CloseOnPublishRefused))
+
 	w.section("security: users-file is relative to this file's directory and holds argon2id\n" +
 		"password hashes. Anonymous clients get anonymous-role.")
 	w.line(0, "security:")
