@@ -1,0 +1,59 @@
+package mqtt
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"tandem/internal/broker"
+	wire "tandem/internal/wire/mqtt"
+)
+
+func TestConnackTellsAnMQTT5ClientTandemsLimits(t *testing.T) {
+	r := newRig(t, func(o *Options, _ *broker.Options) { o.MaxPacketSize = 1 << 20; o.ServerKeepAlive = 30 * time.Second })
+	_, ack := r.dial(&wire.Connect{CleanStart: true, KeepAlive: 0})
+	if ack.Reason != wire.Success || ack.SessionPresent {
+		t.Fatalf("CONNACK %+v", ack)
+	}
+	want := map[wire.PropID]uint32{wire.PropReceiveMaximum: 100, wire.PropTopicAliasMaximum: 10,
+		wire.PropMaximumPacketSize: 1 << 20, wire.PropServerKeepAlive: 30}
+	for id, v := range want {
+		if got, ok := ack.Properties.Int(id); !ok || got != v {
+			t.Errorf("%v = %d (%v), want %d", id, got, ok, v)
+		}
+	}
+	if id, ok := ack.Properties.String(wire.PropAssignedClientID); !ok || id == "" {
+		t.Errorf("no Assigned Client Identifier for an empty client id: %v", ack.Properties)
+	}
+	_, ack3 := r.dial(&wire.Connect{Version: wire.V311, ClientID: "c3", CleanStart: true})
+	if ack3.Reason != wire.ConnectionAccepted || len(ack3.Properties) != 0 {
+		t.Fatalf("3.1.1 CONNACK %+v", ack3)
+	}
+}
+
+func TestWildcardDeliveryAtEveryQoSWithUserProperties(t *testing.T) {
+	r := newRig(t, nil)
+	sub := r.connect(&wire.Connect{ClientID: "sub", CleanStart: true})
+	sub.sub(1, wire.QoS2, "sensors/+/temp")
+	pub := r.connect(&wire.Connect{ClientID: "pub", CleanStart: true})
+	props := []wire.Property{wire.UserProp("unit", "C"), wire.UserProp("site", "a"), wire.UserProp("unit", "K")}
+	for qos := wire.QoS0; qos <= wire.QoS2; qos++ {
+		pub.pub("sensors/kitchen/temp", qos, uint16(10+qos), "21."+string('0'+byte(qos)), props...)
+	}
+	pub.pub("sensors/kitchen/humidity", wire.QoS1, 20, "no")
+	for qos := wire.QoS0; qos <= wire.QoS2; qos++ {
+		p := sub.publish()
+		if p.Topic != "sensors/kitchen/temp" || p.QoS != qos || string(p.Payload) != "21."+string('0'+byte(qos)) || p.Dup || p.Retain {
+			t.Fatalf("got %+v, want QoS %d", p, qos)
+		}
+		var got []wire.Property
+		for u := range p.Properties.All(wire.PropUser) {
+			got = append(got, u)
+		}
+		if !slices.EqualFunc(got, props, func(a, b wire.Property) bool { return a.Name == b.Name && a.Str == b.Str }) {
+			t.Fatalf("user properties %v, want %v in order", got, props)
+		}
+		sub.ack(p)
+	}
+	sub.nothing(200 * time.Millisecond)
+}
