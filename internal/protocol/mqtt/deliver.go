@@ -334,4 +334,3 @@ func (sc *subIDCache) lookup(sess *session, topic string) []uint32 {
 
 // nowMs is the current time in Unix milliseconds.
 func (s *Server) nowMs() int64 { return timeNow().UnixMilli() }
-
