@@ -136,18 +136,18 @@ func (c *conn) run(ctx context.Context) {
 		c.writeLoop()
 	}()
 	c.readLoop()
-	c.outMu.Lock()
-	final := c.closeAfter
-	c.outMu.Unlock()
-	if final {
-		// Let the writer put the last packet (a refusing CONNACK, a
-		// DISCONNECT) on the wire, then drain what the client still sends
-		// for a moment, so the close does not reset the connection before
-		// the client reads it.
-		select {
-		case <-writerDone:
-		case <-time.After(2 * time.Second):
-		}
+	// Let the writer put what is queued on the wire (a refusing CONNACK,
+	// a DISCONNECT, acknowledgements), then drain what the client still
+	// sends for a moment, so the close does not reset the connection
+	// before the client reads it.
+	c.enqueueFinal(nil)
+	select {
+	case <-writerDone:
+	case <-time.After(2 * time.Second):
+	}
+	select {
+	case <-c.closing:
+	default:
 		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
 		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
 	}

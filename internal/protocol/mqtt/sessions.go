@@ -82,23 +82,36 @@ func (s *subscription) opts() *subRecord { return s.o.Load() }
 // pendingWill is a will waiting out its delay.
 type pendingWill struct {
 	once  sync.Once
-	timer *time.Timer
 	fire  func()
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+// after publishes the will after d unless it is published or cancelled
+// first.
+func (w *pendingWill) after(d time.Duration) {
+	w.mu.Lock()
+	w.timer = time.AfterFunc(d, func() { w.once.Do(w.fire) })
+	w.mu.Unlock()
+}
+
+func (w *pendingWill) stopTimer() {
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.mu.Unlock()
 }
 
 // publishNow publishes the will unless it was published or cancelled.
 func (w *pendingWill) publishNow() {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.stopTimer()
 	w.once.Do(w.fire)
 }
 
 // cancel drops the will.
 func (w *pendingWill) cancel() {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.stopTimer()
 	w.once.Do(func() {})
 }
 
@@ -274,7 +287,7 @@ func (r *registry) detach(c *conn) {
 		if delay == 0 {
 			fireNow = w
 		} else {
-			w.timer = time.AfterFunc(time.Duration(delay)*time.Second, w.publishNow)
+			w.after(time.Duration(delay) * time.Second)
 			sess.will = w
 		}
 	}
