@@ -32,6 +32,12 @@ var rules = []struct {
 	// The console and API see the broker and the journal's statistics
 	// through interfaces of their own; no protocol, no server.
 	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
+	// The MQTT adapter stands on the protocol-neutral core and its codec,
+	// nothing else: no other adapter, no server.
+	{"tandem/internal/protocol/mqtt", []string{"tandem/internal/broker", "tandem/internal/message", "tandem/internal/store",
+		"tandem/internal/wildcard", "tandem/internal/protocol", "tandem/internal/listener", "tandem/internal/wire/mqtt"}},
+	// The Go MQTT client knows the wire format alone.
+	{"tandem/client/mqtt", []string{"tandem/internal/wire/mqtt", "tandem/internal/tlsconfig"}},
 	// perf drives any STOMP broker, so it knows only the client side.
 	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 }

@@ -12,23 +12,36 @@ import (
 	"tandem/internal/listener"
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
+	mqttproto "tandem/internal/protocol/mqtt"
 	stompproto "tandem/internal/protocol/stomp"
+	mqttwire "tandem/internal/wire/mqtt"
 	"tandem/internal/wstransport"
 )
 
 // adapterFactory builds a protocol adapter from what every adapter shares
-// and the configuration its own options come from.
-type adapterFactory func(env protocol.Env, cfg *config.Config) listener.Protocol
+// and the configuration its own options come from; ctx ends when the
+// broker the adapter serves stops, for adapters with background work.
+type adapterFactory func(ctx context.Context, env protocol.Env, cfg *config.Config) listener.Protocol
 
 // adapters is the protocol registry: one factory per protocol tandem
 // speaks, under its name in acceptors' protocols= (config.SpokenProtocols
 // lists the same names; a test keeps the two equal).
 var adapters = map[string]adapterFactory{
-	config.ProtocolSTOMP: func(env protocol.Env, cfg *config.Config) listener.Protocol {
+	config.ProtocolSTOMP: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
 		return stompproto.NewServer(stompproto.Options{Env: env,
 			MaxFrameSize: int(cfg.MaxFrameSize), MaxHeaders: cfg.Limits.MaxHeaders,
 			MaxHeaderSize: int(cfg.Limits.MaxHeaderSize), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength, ConnectTimeout: cfg.Limits.HandshakeTimeout,
+		})
+	},
+	config.ProtocolMQTT: func(ctx context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
+		m := cfg.MQTT
+		return mqttproto.NewServer(mqttproto.Options{Env: env, Context: ctx,
+			MaxPacketSize: int(min(cfg.MaxFrameSize, mqttwire.MaxPacketSize)), ConnectTimeout: cfg.Limits.HandshakeTimeout,
+			MaxSubscriptions: cfg.Limits.MaxSubscriptions, MaxTopicLength: cfg.Limits.MaxDestinationLength,
+			DefaultSessionExpiry: m.DefaultSessionExpiry, ReceiveMaximum: m.ReceiveMaximum,
+			TopicAliasMaximum: m.TopicAliasMaximum, ServerKeepAlive: m.ServerKeepAlive,
+			RetainedDeliveryRate: m.RetainedDeliveryRate, CloseOnPublishRefused: m.CloseOnPublishRefused,
 		})
 	},
 }
@@ -73,7 +86,7 @@ func (ps *protocolSet) forAcceptor(a config.Acceptor) []listener.Protocol {
 func (ps *protocolSet) adapter(name string) listener.Protocol {
 	p, ok := ps.built[name]
 	if !ok {
-		p = adapters[name](ps.env, ps.cfg)
+		p = adapters[name](ps.ctx, ps.env, ps.cfg)
 		ps.built[name] = p
 	}
 	return p

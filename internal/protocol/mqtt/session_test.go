@@ -122,7 +122,9 @@ func TestUnacknowledgedMessagesAreResentWithDupAndTheirPacketIDs(t *testing.T) {
 func TestQoS2InboundIsExactlyOnceAcrossReconnectAndRestart(t *testing.T) {
 	r := newRig(t, nil)
 	got := r.consume("t", 1, 10)
-	pubConn := func() *client { return r.connect(&wire.Connect{ClientID: "p", CleanStart: false, Properties: wire.Properties{wire.IntProp(wire.PropSessionExpiry, 60)}}) }
+	pubConn := func() *client {
+		return r.connect(&wire.Connect{ClientID: "p", CleanStart: false, Properties: wire.Properties{wire.IntProp(wire.PropSessionExpiry, 60)}})
+	}
 	p := pubConn()
 	p.send(&wire.Publish{Topic: "t", QoS: wire.QoS2, PacketID: 7, Payload: []byte("once")})
 	if rec, ok := p.next().(*wire.Pubrec); !ok || rec.PacketID != 7 {
@@ -291,7 +293,7 @@ func TestWillDelayIsCancelledByAReconnect(t *testing.T) {
 	connect := func() *client {
 		return r.connect(&wire.Connect{ClientID: "wd", CleanStart: false,
 			Properties: wire.Properties{wire.IntProp(wire.PropSessionExpiry, 60)},
-			Will: &wire.Will{Topic: "wills/d", Payload: []byte("late"), Properties: wire.Properties{wire.IntProp(wire.PropWillDelay, 1)}}})
+			Will:       &wire.Will{Topic: "wills/d", Payload: []byte("late"), Properties: wire.Properties{wire.IntProp(wire.PropWillDelay, 1)}}})
 	}
 	c := connect()
 	c.nc.Close()
