@@ -206,6 +206,11 @@ func (r *registry) attach(c *conn, clean bool, expiry uint32) (sess *session, pr
 	if (has || old != nil) && owner != c.user {
 		return nil, false, errNotOwner
 	}
+	defer func() {
+		if err != nil {
+			r.forgetIfEmpty(sess)
+		}
+	}()
 	if old != nil {
 		// Session takeover [MQTT-3.1.4-3]: the old connection gets
 		// DISCONNECT 0x8E (MQTT 5) and closes; its consumers return what
@@ -268,6 +273,20 @@ func (r *registry) attach(c *conn, clean bool, expiry uint32) (sess *session, pr
 	c.epoch = sess.epoch
 	r.mu.Unlock()
 	return sess, !clean && has, nil
+}
+
+// forgetIfEmpty removes a session that a refused CONNECT created: it has
+// no connection, no subscriptions and no record.
+func (r *registry) forgetIfEmpty(sess *session) {
+	sess.mu.Lock()
+	empty := !sess.stored && len(sess.subs) == 0
+	sess.mu.Unlock()
+	r.mu.Lock()
+	if empty && sess.conn == nil && sess.will == nil && sess.timer == nil && r.byID[sess.id] == sess {
+		sess.removed = true
+		delete(r.byID, sess.id)
+	}
+	r.mu.Unlock()
 }
 
 // detach lets go of c's session once c ended (its broker session is

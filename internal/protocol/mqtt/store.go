@@ -407,7 +407,14 @@ func (s *store) removeMarkers(clientID string) error {
 func (s *store) retainedMatching(match func(topic string) bool) []*message.Message {
 	s.mu.Lock()
 	var hs []*heldRetained
-	for _, h := range s.retained {
+	nowMs := time.Now().UnixMilli()
+	for addr, h := range s.retained {
+		if h.msg.Expired(nowMs) {
+			// The broker expires only waiting messages; these are held.
+			delete(s.retained, addr)
+			s.drop(h.held)
+			continue
+		}
 		if match(h.topic) {
 			hs = append(hs, h)
 		}
