@@ -11,8 +11,8 @@ import (
 
 	"tandem/client"
 	mqttc "tandem/client/mqtt"
-	wire "tandem/internal/wire/stomp"
 	mqttwire "tandem/internal/wire/mqtt"
+	wire "tandem/internal/wire/stomp"
 )
 
 func dialMQTT(t *testing.T, ctx context.Context, in instance, id string, v byte) *mqttc.Client {
