@@ -196,3 +196,44 @@ func TestSTOMPAndMQTTMeetOnOneAddress(t *testing.T) {
 		t.Logf("shares %v", byProto)
 	})
 }
+
+// TestCLIProducerAndConsumerOverMQTT runs tandem producer and consumer
+// with --protocol mqtt: to an anycast queue (which MQTT reaches because it
+// exists), from STOMP to MQTT and back, and on a durable subscription of
+// a persistent session.
+func TestCLIProducerAndConsumerOverMQTT(t *testing.T) {
+	in := create(t, "climqtt")
+	start(t, in)
+	waitListening(t, in.addr(), 20*time.Second)
+	mustTandem(t, cli("queue", "create", "--name", "cli.q", "--anycast", "--url", in.url())...)
+	r := mustTandem(t, cli("producer", "--protocol", "mqtt", "--url", in.url(), "--destination", "queue://cli.q",
+		"--message-count", "200", "--max-pending", "50")...)
+	if !strings.Contains(r.stdout, "Produced: 200 messages") || !strings.Contains(r.stdout, "Successfully connected to tcp://") {
+		t.Fatalf("producer printed %q", r.stdout)
+	}
+	r = mustTandem(t, cli("consumer", "--url", in.url(), "--destination", "queue://cli.q", "--message-count", "100")...)
+	if !strings.Contains(r.stdout, "Consumed: 100 messages") {
+		t.Fatalf("STOMP consumer printed %q", r.stdout)
+	}
+	r = mustTandem(t, cli("consumer", "--protocol", "mqtt", "--url", in.url(), "--destination", "queue://cli.q",
+		"--message-count", "100")...)
+	if !strings.Contains(r.stdout, "Consumed: 100 messages") {
+		t.Fatalf("MQTT consumer printed %q", r.stdout)
+	}
+
+	// A durable subscription: the session keeps collecting while away.
+	sub := func(count string) []string {
+		return cli("consumer", "--protocol", "mqtt", "--url", in.url(), "--destination", "topic://cli.news",
+			"--clientID", "cli-reader", "--durable", "--message-count", count, "--receive-timeout", "500")
+	}
+	mustTandem(t, sub("1")...) // subscribes, gets nothing, leaves its session
+	mustTandem(t, cli("producer", "--protocol", "mqtt", "--url", in.url(), "--destination", "topic://cli.news", "--message-count", "10")...)
+	r = mustTandem(t, sub("10")...)
+	if !strings.Contains(r.stdout, "Consumed: 10 messages") {
+		t.Fatalf("durable MQTT consumer printed %q", r.stdout)
+	}
+	r = tandem(t, cli("producer", "--protocol", "mqtt", "--url", in.url(), "--commit-interval", "5")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "MQTT has no transactions") {
+		t.Fatalf("a transacted MQTT producer: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -26,6 +26,9 @@ type connFlags struct {
 	silent      bool
 	// window is the producer's --max-pending; other commands leave it 0.
 	window int
+	// durable is set by a consumer of a durable subscription, for
+	// protocols whose session, not the subscription, is durable (MQTT).
+	durable bool
 	// proto is the protocol --protocol names, set by check.
 	proto msgProtocol
 }

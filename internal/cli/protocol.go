@@ -27,6 +27,7 @@ type msgProtocol struct {
 // value.
 var protocols = map[string]msgProtocol{
 	"stomp": {name: "stomp", dial: dialSTOMP},
+	"mqtt":  {name: "mqtt", dial: dialMQTT},
 }
 
 // defaultProtocol is the value of --protocol when it is not given.
@@ -37,7 +38,6 @@ const defaultProtocol = "stomp"
 var plannedProtocols = map[string]string{
 	"openwire": "the broker's OpenWire support is in progress; the CLI will speak it once it lands",
 	"amqp":     "the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands",
-	"mqtt":     "the broker's MQTT support is in progress; the CLI will speak it once it lands",
 	"core":     "tandem does not speak Artemis' Core protocol; Artemis users' applications reach tandem over STOMP, AMQP, OpenWire or MQTT",
 }
 
