@@ -142,7 +142,9 @@ func (c *conn) connect(p *wire.Connect) bool {
 		"clean", p.CleanStart, "session_present", present, "expiry", expiry, "keep_alive", keepAlive)
 	c.enqueue(ack)
 	if present {
-		c.inflightIn.Store(int32(st.countMarkers(clientID, markerIn)))
+		if v == wire.V5 {
+			c.inflightIn.Store(int32(st.countMarkers(clientID, markerIn)))
+		}
 		c.resumeOutbound()
 		for _, sub := range sess.subscriptionList() {
 			if err := c.attachConsumer(sub); err != nil {

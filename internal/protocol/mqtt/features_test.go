@@ -76,6 +76,30 @@ func TestReceiveMaximumIsEnforced(t *testing.T) {
 	}
 }
 
+// TestA311ClientPastTheReceiveMaximumWaits: a 3.1.1 client was told no
+// maximum, so the connection stops reading instead, and QoS 2 exchanges,
+// whose PUBREL must still be read, go on.
+func TestA311ClientPastTheReceiveMaximumWaits(t *testing.T) {
+	r := newRig(t, func(o *Options, _ *broker.Options) { o.ReceiveMaximum = 2 })
+	got := r.consume("rm3", message.Multicast, 10)
+	c := r.connect(&wire.Connect{Version: wire.V311, ClientID: "rm3", CleanStart: true})
+	for pid := uint16(1); pid <= 6; pid++ {
+		c.send(&wire.Publish{Topic: "rm3", QoS: wire.QoS2, PacketID: pid, Payload: []byte("x")})
+	}
+	for pid := uint16(1); pid <= 6; pid++ {
+		if rec, ok := c.next().(*wire.Pubrec); !ok || rec.PacketID != pid {
+			t.Fatalf("got %+v, want PUBREC %d", rec, pid)
+		}
+		c.send(&wire.Pubrel{PacketID: pid})
+	}
+	for pid := uint16(1); pid <= 6; pid++ {
+		if comp, ok := c.next().(*wire.Pubcomp); !ok {
+			t.Fatalf("got %+v, want PUBCOMP", comp)
+		}
+		recv(t, got)
+	}
+}
+
 func TestTheClientsReceiveMaximumBoundsDeliveriesInFlight(t *testing.T) {
 	r := newRig(t, nil)
 	c := r.connect(&wire.Connect{ClientID: "slow", CleanStart: true, Properties: wire.Properties{wire.IntProp(wire.PropReceiveMaximum, 2)}})

@@ -85,6 +85,12 @@ func (c *conn) publish(p *wire.Publish) bool {
 			c.freeInSlot()
 			c.enqueue(&wire.Puback{PacketID: pid})
 		case wire.QoS2:
+			if c.version != wire.V5 {
+				// A 3.1.1 client's slot only bounds what waits for the
+				// store: its PUBREL could not be read while the reader
+				// waits for a slot.
+				c.freeInSlot()
+			}
 			c.enqueue(&wire.Pubrec{PacketID: pid})
 		}
 	})
@@ -204,7 +210,7 @@ func (c *conn) refusePublish(p *wire.Publish, code wire.ReasonCode, why string, 
 // is answered all the same, with 0x92 in MQTT 5.
 func (c *conn) pubrel(pid uint16) {
 	c.st.removeMarkerAsync(c.clientID, markerIn, pid, func(found bool, err error) {
-		if found {
+		if found && c.version == wire.V5 {
 			c.freeInSlot()
 		}
 		if err != nil {
@@ -218,9 +224,11 @@ func (c *conn) pubrel(pid uint16) {
 	})
 }
 
-// takeInSlot counts one more unacknowledged QoS 1 or 2 PUBLISH. An MQTT 5
-// client past tandem's Receive Maximum broke the protocol (false); a
-// 3.1.1 client, which was told no maximum, waits for a slot instead.
+// takeInSlot counts one more unacknowledged QoS 1 or 2 PUBLISH (for MQTT 5
+// until PUBACK or PUBCOMP, as the client counts; for 3.1.1 until PUBACK
+// or PUBREC). An MQTT 5 client past tandem's Receive Maximum broke the
+// protocol (false); a 3.1.1 client, which was told no maximum, waits for
+// a slot instead.
 func (c *conn) takeInSlot() bool {
 	limit := int32(c.srv.opts.ReceiveMaximum)
 	for {
