@@ -57,3 +57,20 @@ func TestWildcardDeliveryAtEveryQoSWithUserProperties(t *testing.T) {
 	}
 	sub.nothing(200 * time.Millisecond)
 }
+
+// TestStateQueuesComeWithTheFirstClient: a broker that never served MQTT
+// has no $sys.mqtt queues; the first CONNECT creates them.
+func TestStateQueuesComeWithTheFirstClient(t *testing.T) {
+	r := newRig(t, nil)
+	for _, q := range []string{sessionsQueue, qos2Queue, retainQueue} {
+		if r.queueDepth(q) != -1 {
+			t.Fatalf("%s exists before any MQTT client came", q)
+		}
+	}
+	r.connect(&wire.Connect{ClientID: "first", CleanStart: true})
+	for _, q := range []string{sessionsQueue, qos2Queue, retainQueue} {
+		if r.queueDepth(q) != 0 {
+			t.Fatalf("%s missing after the first CONNECT", q)
+		}
+	}
+}

@@ -107,6 +107,9 @@ func (c *conn) connect(p *wire.Connect) bool {
 	if err != nil {
 		return c.refuse(wire.ServerUnavailable, wire.RefusedServerUnavailable, "the broker cannot open its MQTT session store: "+err.Error())
 	}
+	if err := st.ensure(); err != nil {
+		return c.refuse(wire.ServerUnavailable, wire.RefusedServerUnavailable, "the broker cannot create its MQTT session store: "+err.Error())
+	}
 	c.st = st
 	bs, err := c.srv.opts.Broker.NewSession(broker.SessionInfo{User: c.user, Roles: c.roles, ClientID: clientID,
 		RemoteAddr: c.nc.RemoteAddr().String(), Protocol: protocolName})

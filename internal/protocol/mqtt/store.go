@@ -51,6 +51,9 @@ type store struct {
 	cons     map[string]*broker.Consumer       // by queue
 	janitor  chan func()
 	done     chan struct{}
+
+	loadMu sync.Mutex
+	loaded bool // every state queue exists and is read
 }
 
 // held is an unsettled delivery of the store's consumers.
@@ -88,7 +91,20 @@ type clearedTopic struct {
 // writes of the same topic can be out of order.
 const clearedMemory = time.Minute
 
-// openStore creates the state queues if needed and loads them.
+// stateQueues are the store's queues, each with the callback that
+// indexes its messages.
+func (s *store) stateQueues() []struct {
+	name    string
+	deliver func(broker.Delivery)
+} {
+	return []struct {
+		name    string
+		deliver func(broker.Delivery)
+	}{{sessionsQueue, s.onRecord}, {qos2Queue, s.onMarker}, {retainQueue, s.onRetained}}
+}
+
+// openStore loads the state queues that exist. A broker that never served
+// an MQTT client has none: ensure creates them for the first one.
 func openStore(b interface {
 	NewSession(broker.SessionInfo) (*broker.Session, error)
 }, log *slog.Logger) (*store, error) {
@@ -100,27 +116,57 @@ func openStore(b interface {
 		retained: map[string]*heldRetained{}, cleared: map[string]clearedTopic{}, cons: map[string]*broker.Consumer{},
 		janitor: make(chan func(), 1024), done: make(chan struct{})}
 	go s.runJanitor()
-	for _, q := range []struct {
-		name    string
-		deliver func(broker.Delivery)
-	}{{sessionsQueue, s.onRecord}, {qos2Queue, s.onMarker}, {retainQueue, s.onRetained}} {
-		if err := sess.EnsureQueue(broker.QueueConfig{Name: q.name, Address: q.name, RoutingType: message.Anycast, Durable: true}); err != nil {
-			s.close()
-			return nil, fmt.Errorf("mqtt: create %s: %w", q.name, err)
+	if err := s.load(false); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensure creates the state queues that do not exist yet and reads them.
+func (s *store) ensure() error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded {
+		return nil
+	}
+	if err := s.load(true); err != nil {
+		return err
+	}
+	s.loaded = true
+	return nil
+}
+
+// load subscribes to the state queues not read yet, creating missing ones
+// when create is set.
+func (s *store) load(create bool) error {
+	for _, q := range s.stateQueues() {
+		s.mu.Lock()
+		_, reading := s.cons[q.name]
+		s.mu.Unlock()
+		if reading {
+			continue
+		}
+		if _, err := s.sess.QueueInfo(q.name); err != nil {
+			if !create {
+				continue
+			}
+			if err := s.sess.EnsureQueue(broker.QueueConfig{Name: q.name, Address: q.name, RoutingType: message.Anycast, Durable: true}); err != nil {
+				return fmt.Errorf("mqtt: create %s: %w", q.name, err)
+			}
 		}
 		// Subscribe delivers every message the queue holds before it
-		// returns, so the index is complete when openStore returns.
-		c, err := sess.Subscribe(broker.SubscribeOptions{Address: q.name, Queue: q.name, RoutingType: message.Anycast,
+		// returns, so the index is complete when load returns.
+		c, err := s.sess.Subscribe(broker.SubscribeOptions{Address: q.name, Queue: q.name, RoutingType: message.Anycast,
 			AckMode: broker.AckIndividual, Window: -1, WindowBytes: -1, Deliver: q.deliver})
 		if err != nil {
-			s.close()
-			return nil, fmt.Errorf("mqtt: read %s: %w", q.name, err)
+			return fmt.Errorf("mqtt: read %s: %w", q.name, err)
 		}
 		s.mu.Lock()
 		s.cons[q.name] = c
 		s.mu.Unlock()
 	}
-	return s, nil
+	return nil
 }
 
 // close ends the internal session; the queues keep their messages.
