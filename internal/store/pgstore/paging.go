@@ -97,7 +97,9 @@ type PageStore struct {
 
 var _ store.PageStore = (*PageStore)(nil)
 
-func pos(seq int64) store.PagePosition { return store.PagePosition{Page: pageNumber, Offset: uint64(seq)} }
+func pos(seq int64) store.PagePosition {
+	return store.PagePosition{Page: pageNumber, Offset: uint64(seq)}
+}
 
 // Append implements store.PageStore.
 func (p *PageStore) Append(m *message.Message, queues []uint64, sync bool, done func(error)) {
