@@ -33,6 +33,7 @@ func logger(t testing.TB) *slog.Logger {
 
 // env is a database with a node holding its lease.
 type env struct {
+	conn  *pgx.Conn // for the test's own queries
 	url   string
 	cfg   *pgx.ConnConfig
 	live  *dblease.Live
@@ -103,9 +104,11 @@ func commit(t testing.TB, s store.Store, b *store.Batch) error {
 // count runs a count(*) query on the env's database.
 func (e *env) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
-	conn := pgtest.Conn(t, e.url)
+	if e.conn == nil {
+		e.conn = pgtest.Conn(t, e.url)
+	}
 	var n int
-	if err := conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+	if err := e.conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n

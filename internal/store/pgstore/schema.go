@@ -99,13 +99,13 @@ func replacer(t pgdb.Tables) *strings.Replacer {
 
 // statements are the store's SQL with the table names filled in.
 type statements struct {
-	fence, progress, reserve                              string
-	insAddress, insQueue, delBindings                     string
-	insMessages, insRefs, setCounts, ackRefs              string
-	delMessageRefs, delMessages                           string
-	insDups, delDups, insCursor, delCursors               string
-	insPages, releasePages                                string
-	insChunks, insBodies, insLinks, delBodies, dropChunks string
+	fence, progress, reserve                                            string
+	insAddress, insQueue, delBindings                                   string
+	insMessages, insRefs, setCounts, ackRefs                            string
+	delMessageRefs, delMessages                                         string
+	insDups, delDups, insCursor, delCursors                             string
+	insPages, releasePages                                              string
+	insChunks, insBodies, insLinks, delBodies, dropChunks, orphanChunks string
 
 	loadBindings, loadMessages, loadDups, loadCursors, loadMeta, maxSeq string
 	resolve                                                             string
@@ -162,6 +162,8 @@ func newStatements(t pgdb.Tables) statements {
 			AND NOT EXISTS (SELECT 1 FROM LARGE b WHERE b.content = c.content AND b.id <> ALL($1))`),
 		dropChunks: r.Replace(`DELETE FROM CHUNKS c WHERE c.content = ANY($1)
 			AND NOT EXISTS (SELECT 1 FROM LARGE b WHERE b.content = c.content)`),
+		// Chunks of bodies a crash left unfinished (no body row names them).
+		orphanChunks: r.Replace(`DELETE FROM CHUNKS c WHERE NOT EXISTS (SELECT 1 FROM LARGE b WHERE b.content = c.content)`),
 
 		loadBindings: r.Replace(`SELECT id, kind, name, address, routing_type, anycast, multicast, filter, max_consumers,
 			exclusive, last_value, last_value_key, auto_created, configured FROM BINDINGS ORDER BY id`),

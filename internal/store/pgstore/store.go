@@ -135,8 +135,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.state = st
 	s.nextID.Store(st.NextID)
 	s.reservedEnd = st.NextID + idBlock
-	// The first write: reserve the first block of ids and drop messages
-	// no queue holds any more. It proves the epoch is live.
+	// The first write: reserve the first block of ids, drop messages no
+	// queue holds any more and the chunks of bodies a crash left
+	// unfinished. It proves the epoch is live.
 	if err := s.openTx(ctx, conn, rec); err != nil {
 		return nil, err
 	}
@@ -181,6 +182,7 @@ func (s *Store) openTx(ctx context.Context, conn *pgx.Conn, rec recovered) error
 		b.Queue(s.st.delMessageRefs, rec.stale)
 		b.Queue(s.st.delMessages, rec.stale)
 	}
+	b.Queue(s.st.orphanChunks)
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		if pgdb.SQLState(err) == fenceState {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"tandem/internal/pgdb"
 	"tandem/internal/store"
@@ -169,6 +170,10 @@ func (w *writer) process(units []*unit) {
 		w.fence(ferr)
 		w.s.fail(ferr)
 		complete(units, ferr)
+	case pgconn.SafeToRetry(err):
+		// Nothing reached the server: the connection was found dead.
+		w.dropConn()
+		complete(units, fmt.Errorf("%w: %v", ErrUnavailable, err))
 	case pgdb.RolledBack(err):
 		if len(units) > 1 {
 			// One bad write must not fail the others: write each alone.
