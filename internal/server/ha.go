@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"tandem/internal/config"
@@ -20,20 +19,12 @@ func (s *Server) runHA(ctx context.Context) error {
 	if !s.cfg.PersistenceEnabled {
 		return errors.New("ha-policy shared-store needs persistence-enabled: true (the journal is the shared store)")
 	}
-	opts := ha.Options{
-		Dir: s.cfg.JournalDirectory, Role: ha.Backup, FailoverOnShutdown: s.cfg.HA.FailoverOnShutdown,
-		AllowFailback: s.cfg.HA.AllowFailback, Name: s.cfg.Name, MaxEpochOnDisk: s.maxEpochOnDisk,
-		Fence: s.fence, Logger: s.log, OnState: s.setHAState,
+	act := s.newActivation()
+	role := "primary"
+	if s.cfg.HA.Mode == config.HABackup {
+		role = "backup"
 	}
-	if s.cfg.HA.Mode == config.HAPrimary {
-		opts.Role = ha.Primary
-	}
-	if s.cfg.BaseDir != "" {
-		// The instance remembers the store it served, so a node whose
-		// shared mount is missing refuses to start a new, local store.
-		opts.NodeIDFile = filepath.Join(s.cfg.BaseDir, "data", "ha-node-id")
-	}
-	ann := s.newAnnouncer()
+	ann := s.newAnnouncer(act)
 	for {
 		annCtx, stopAnnouncing := context.WithCancel(ctx)
 		if ann != nil {
@@ -45,15 +36,17 @@ func (s *Server) runHA(ctx context.Context) error {
 		// A block being faulted in when the lock comes is dropped, not
 		// waited for (Reserve is safe for that).
 		reserveCtx, stopReserving := context.WithCancel(ctx)
-		go s.keepReserve(reserveCtx, reserve)
-		live, err := ha.Wait(ctx, opts)
+		if act.standbyReserve() {
+			go s.keepReserve(reserveCtx, reserve)
+		}
+		live, err := act.wait(ctx)
 		stopAnnouncing()
 		stopReserving()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting: nothing to release
 			}
-			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
+			return fmt.Errorf("shared store %s: %w", act.where(), err)
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
 		granted := live.AcquiredAt()
@@ -61,8 +54,8 @@ func (s *Server) runHA(ctx context.Context) error {
 			return errors.Join(err, live.Stop())
 		}
 		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",
-			s.cfg.JournalDirectory, live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
-			"event", "ha_live", "role", opts.Role.String(), "epoch", live.Epoch())
+			act.where(), live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
+			"event", "ha_live", "role", role, "epoch", live.Epoch())
 		s.web.activations.Add(1)
 		live.Monitor()
 		select {
@@ -70,6 +63,13 @@ func (s *Server) runHA(ctx context.Context) error {
 			err := s.stopWithTimeout()
 			return errors.Join(err, live.Stop())
 		case <-live.Lost():
+			if act.rejoins() {
+				s.log.Error("lost the lease: stopped writing and closed the clients; waiting to become live again", "event", "ha_fenced", "err", live.Err())
+				s.stopWithTimeout()
+				s.topo.activate("", 0, "")
+				live.Stop()
+				continue
+			}
 			s.log.Error("lost the shared store: stopped writing, closing clients and exiting", "event", "ha_fenced", "err", live.Err())
 			s.stopWithTimeout()
 			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
@@ -78,6 +78,19 @@ func (s *Server) runHA(ctx context.Context) error {
 				// As after a crash: the record stays live and the exit
 				// releases the lock, so the backup takes over and replays.
 				return errors.Join(err, s.stopWithTimeout())
+			}
+			if errors.Is(err, ErrDatabaseFailed) && act.rejoins() {
+				// The database holds what was committed; step down so that
+				// the next node to activate (the backup, or this one again)
+				// replays it.
+				s.log.Error("the store failed: stepping down and waiting to become live again", "event", "ha_step_down", "err", err)
+				s.fence(err)
+				s.stopWithTimeout()
+				s.topo.activate("", 0, "")
+				if serr := act.stepDown(live); serr != nil {
+					s.log.Warn("could not release the lease; it expires by itself", "err", serr)
+				}
+				continue
 			}
 			return errors.Join(err, s.stopWithTimeout(), live.Stop())
 		case <-s.web.force:
@@ -106,6 +119,9 @@ func (s *Server) runHA(ctx context.Context) error {
 func (s *Server) fence(cause error) {
 	if fs := s.fenceable.Load(); fs != nil {
 		fs.Fence(cause)
+	}
+	if st := s.db.store.Load(); st != nil {
+		st.Fence(cause)
 	}
 }
 
@@ -152,7 +168,7 @@ func (s *Server) connectorURL(name string) string {
 
 // newAnnouncer builds the announcer of a waiting node from its cluster
 // connection, or returns nil when none is configured.
-func (s *Server) newAnnouncer() *announcer {
+func (s *Server) newAnnouncer(act activation) *announcer {
 	for _, cc := range s.cfg.ClusterConnections {
 		var peers []string
 		for _, name := range cc.StaticConnectors {
@@ -163,15 +179,8 @@ func (s *Server) newAnnouncer() *announcer {
 		if len(peers) == 0 {
 			continue
 		}
-		dir := s.cfg.JournalDirectory
 		return &announcer{urls: peers, user: cc.User, password: cc.Password, selfURL: s.connectorURL(cc.ConnectorRef),
-			name: s.cfg.Name, log: s.log, nodeID: func() string {
-				rec, err := ha.ReadRecord(dir)
-				if err != nil {
-					return ""
-				}
-				return rec.NodeID
-			}}
+			name: s.cfg.Name, log: s.log, nodeID: act.storeNodeID}
 	}
 	return nil
 }

@@ -432,3 +432,24 @@ func (l *Live) HandBack() error {
 	}
 	return err
 }
+
+// Release gives the lease up after the node's store failed, leaving the
+// store's state as it is (live), so that the next node to wait for it (a
+// backup, or this node again) takes over at once and replays what the
+// database holds. After a loss it only closes the lease session.
+func (l *Live) Release() error {
+	if !l.begin() {
+		return nil
+	}
+	if l.finish() {
+		if l.conn != nil {
+			l.conn.Close(context.Background())
+		}
+		return nil
+	}
+	err := l.release("")
+	if err == nil {
+		l.log.Info("released the live lease on "+l.o.where()+" after the store failed; the next node to wait takes over", "event", "ha_stepped_down", "epoch", l.epoch)
+	}
+	return err
+}
