@@ -29,6 +29,10 @@ var ErrDatabaseFailed = errors.New("the database store stopped writing")
 type dbState struct {
 	store atomic.Pointer[pgstore.Store]
 	live  atomic.Pointer[dblease.Live]
+	// failed carries the failure of the store opened last. Each store
+	// gets a channel of its own, so that the failure of a store a node
+	// already left behind cannot end its next term.
+	failed atomic.Pointer[chan error]
 }
 
 // databaseTables names the tables broker.yaml configures.
@@ -132,17 +136,24 @@ func (s *Server) openDatabaseStore(epoch uint64) (store.Store, error) {
 		return nil, fmt.Errorf("open the database store: %w", err)
 	}
 	s.db.store.Store(st)
-	st.OnFailure(s.databaseFailed)
+	failed := make(chan error, 1)
+	s.db.failed.Store(&failed)
+	st.OnFailure(func(err error) {
+		select {
+		case failed <- fmt.Errorf("%w: %w", ErrDatabaseFailed, err):
+		default:
+		}
+	})
 	return st, nil
 }
 
-// databaseFailed stops serving when the database store stops writing; the
-// node then steps down (runHA).
-func (s *Server) databaseFailed(err error) {
-	select {
-	case s.serveErr <- fmt.Errorf("%w: %w", ErrDatabaseFailed, err):
-	default: // a stop is already under way
+// databaseFailures returns the channel on which the current database
+// store reports its failure, or nil (which never delivers) without one.
+func (s *Server) databaseFailures() <-chan error {
+	if ch := s.db.failed.Load(); ch != nil && s.cfg.Database() {
+		return *ch
 	}
+	return nil
 }
 
 // brokerPager is the pager the broker pages through: the page-store table

@@ -73,24 +73,23 @@ func (s *Server) runHA(ctx context.Context) error {
 			s.log.Error("lost the shared store: stopped writing, closing clients and exiting", "event", "ha_fenced", "err", live.Err())
 			s.stopWithTimeout()
 			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
+		case err := <-s.databaseFailures():
+			// The database holds what was committed; step down so that the
+			// next node to activate (the backup, or this one again)
+			// replays it.
+			s.log.Error("the store failed: stepping down and waiting to become live again", "event", "ha_step_down", "err", err)
+			s.fence(err)
+			s.stopWithTimeout()
+			s.topo.activate("", 0, "")
+			if serr := act.stepDown(live); serr != nil {
+				s.log.Warn("could not release the lease; it expires by itself", "err", serr)
+			}
+			continue
 		case err := <-s.serveErr:
 			if errors.Is(err, ErrJournalFailed) {
 				// As after a crash: the record stays live and the exit
 				// releases the lock, so the backup takes over and replays.
 				return errors.Join(err, s.stopWithTimeout())
-			}
-			if errors.Is(err, ErrDatabaseFailed) && act.rejoins() {
-				// The database holds what was committed; step down so that
-				// the next node to activate (the backup, or this one again)
-				// replays it.
-				s.log.Error("the store failed: stepping down and waiting to become live again", "event", "ha_step_down", "err", err)
-				s.fence(err)
-				s.stopWithTimeout()
-				s.topo.activate("", 0, "")
-				if serr := act.stepDown(live); serr != nil {
-					s.log.Warn("could not release the lease; it expires by itself", "err", serr)
-				}
-				continue
 			}
 			return errors.Join(err, s.stopWithTimeout(), live.Stop())
 		case <-s.web.force:

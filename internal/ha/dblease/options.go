@@ -103,8 +103,10 @@ func (o Options) normalize() (Options, error) {
 	if o.Poll == 0 {
 		o.Poll = min(o.Renew/5, 100*time.Millisecond)
 	}
-	o.retryMin = orDefault(o.retryMin, 500*time.Millisecond)
-	o.retryMax = orDefault(o.retryMax, 10*time.Second)
+	// A database that is back should find the pair back within a second
+	// or two; a connection attempt a second is cheap.
+	o.retryMin = orDefault(o.retryMin, 200*time.Millisecond)
+	o.retryMax = orDefault(o.retryMax, 2*time.Second)
 	switch {
 	case o.Conn == nil:
 		return o, fmt.Errorf("%w: no database connection configured", ErrInvalidOptions)
