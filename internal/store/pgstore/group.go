@@ -258,8 +258,7 @@ func (g *group) queue(b *pgx.Batch, st *statements, epoch, grp int64, sessionSyn
 			b.Queue("SET LOCAL synchronous_commit = off")
 		}
 	}
-	b.Queue(st.fence, epoch)
-	b.Queue(st.progress, grp, epoch)
+	b.Queue(st.begin, epoch, grp)
 	if g.reserve > 0 {
 		b.Queue(st.reserve, g.reserve)
 	}

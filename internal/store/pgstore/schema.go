@@ -84,7 +84,13 @@ CREATE TABLE CHUNKS (
 	epoch   bigint NOT NULL,
 	data    bytea NOT NULL,
 	PRIMARY KEY (content, n)
-);`),
+);
+CREATE FUNCTION BEGINFN(p_epoch bigint, p_group bigint) RETURNS void LANGUAGE plpgsql AS $begin$
+BEGIN
+	PERFORM FENCE(p_epoch);
+	UPDATE META SET last_group = p_group, last_epoch = p_epoch WHERE id = 1;
+END
+$begin$;`),
 	}}
 }
 
@@ -94,12 +100,12 @@ func replacer(t pgdb.Tables) *strings.Replacer {
 	return strings.NewReplacer(
 		"BINDINGS", t.Bindings, "MESSAGES", t.Messages, "REFS", t.Refs(), "DUPS", t.Dups(),
 		"CURSORS", t.Cursors(), "META", t.Meta(), "PAGES", t.PageStore, "LARGE", t.LargeMessages,
-		"CHUNKS", t.Chunks(), "FENCE", t.Fence())
+		"CHUNKS", t.Chunks(), "FENCE", t.Fence(), "BEGINFN", t.Messages+"_begin")
 }
 
 // statements are the store's SQL with the table names filled in.
 type statements struct {
-	fence, progress, reserve                                            string
+	fence, begin, reserve                                               string
 	insAddress, insQueue, delBindings                                   string
 	insMessages, insRefs, setCounts, ackRefs                            string
 	delMessageRefs, delMessages                                         string
@@ -116,9 +122,11 @@ type statements struct {
 func newStatements(t pgdb.Tables) statements {
 	r := replacer(t)
 	return statements{
-		fence:    r.Replace(`SELECT FENCE($1)`),
-		progress: r.Replace(`UPDATE META SET last_group = $1, last_epoch = $2 WHERE id = 1`),
-		reserve:  r.Replace(`UPDATE META SET next_id = greatest(next_id, $1) WHERE id = 1`),
+		fence: r.Replace(`SELECT FENCE($1)`),
+		// The fence and the progress row in one statement: the first of
+		// every write transaction.
+		begin:   r.Replace(`SELECT BEGINFN($1, $2)`),
+		reserve: r.Replace(`UPDATE META SET next_id = greatest(next_id, $1) WHERE id = 1`),
 
 		insAddress: r.Replace(`INSERT INTO BINDINGS (id, kind, name, anycast, multicast, auto_created, configured, epoch)
 			VALUES ($1, 'address', $2, $3, $4, $5, $6, $7)`),

@@ -59,6 +59,11 @@ type writer struct {
 	conn  *pgx.Conn
 	group int64
 	seq   int64
+	// What gather learns from the last group (see gather).
+	released, waitingAtRelease int
+	releasedAt                 time.Time
+	lastCommit, returnAvg      time.Duration
+	gatherTimer                *time.Timer
 }
 
 func newWriter(s *Store, conn *pgx.Conn, lastGroup, maxSeq int64) *writer {
@@ -92,8 +97,15 @@ func (w *writer) enqueue(u *unit) {
 // take waits for pending units and returns a group's worth of them, or nil
 // once the writer is closing and nothing is left.
 func (w *writer) take() []*unit {
+	gathered := false
 	for {
 		w.mu.Lock()
+		if n := len(w.pending); n > 0 && !gathered && !w.closing {
+			w.mu.Unlock()
+			w.gather()
+			gathered = true
+			continue
+		}
 		if n := len(w.pending); n > 0 {
 			end, bytes := 0, 0
 			for end < n && end < maxGroupUnits && (end == 0 || bytes < maxGroupBytes) {
@@ -127,6 +139,58 @@ func (w *writer) run() {
 			return
 		}
 		w.process(units)
+		w.mu.Lock()
+		w.waitingAtRelease = len(w.pending)
+		w.mu.Unlock()
+		w.released, w.releasedAt = len(units), time.Now()
+	}
+}
+
+// gather waits, briefly, for the writers the last commit released to come
+// back, so that they share the next commit instead of splitting into two
+// cohorts that take turns (the journal's writer does the same, see
+// journal.gather). It waits for as many units as the last group completed
+// plus those already waiting then, at most twice the time they recently
+// took to come back (at least half a commit, at most 2 ms). A lone writer
+// never waits: it is its own target.
+func (w *writer) gather() {
+	target, since := w.released+w.waitingAtRelease, w.releasedAt
+	window := max(2*w.returnAvg, w.lastCommit/2)
+	w.released, w.waitingAtRelease, w.lastCommit = 0, 0, 0
+	if target <= 1 || window < 20*time.Microsecond {
+		return
+	}
+	deadline := since.Add(min(window, 2*time.Millisecond))
+	for {
+		w.mu.Lock()
+		n, closing := len(w.pending), w.closing
+		w.mu.Unlock()
+		if n >= target {
+			back := time.Since(since)
+			if w.returnAvg == 0 {
+				w.returnAvg = back
+			} else {
+				w.returnAvg = (7*w.returnAvg + back) / 8
+			}
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 || closing {
+			return
+		}
+		if w.gatherTimer == nil {
+			w.gatherTimer = time.NewTimer(left)
+		} else {
+			w.gatherTimer.Reset(left)
+		}
+		select {
+		case <-w.kick:
+			if !w.gatherTimer.Stop() {
+				<-w.gatherTimer.C
+			}
+		case <-w.gatherTimer.C:
+			return
+		}
 	}
 }
 
@@ -159,10 +223,12 @@ func (w *writer) process(units []*unit) {
 	err = w.send(conn, g, grp)
 	switch {
 	case err == nil:
+		took := time.Since(start)
+		w.lastCommit = took
 		w.mu.Lock()
 		w.st.Groups++
 		w.st.Units += uint64(len(units))
-		w.st.CommitTime += time.Since(start)
+		w.st.CommitTime += took
 		w.mu.Unlock()
 		w.confirm(units)
 	case pgdb.SQLState(err) == fenceState:
