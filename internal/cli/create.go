@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/instance"
+	"tandem/internal/pgdb"
 )
 
 // createOptions holds the flags of `tandem create`, named as in Artemis'
@@ -228,7 +228,7 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 		fmt.Fprintf(out, "  console:  http://%s\n", cfg.Web.Bind)
 	}
 	if cfg.Database() {
-		fmt.Fprintf(out, "  store:    database %s (tables %s, ...)\n", redactURL(cfg.Store.URL), cfg.Store.MessageTable)
+		fmt.Fprintf(out, "  store:    database %s (tables %s, ...)\n", pgdb.Redact(cfg.Store.URL), cfg.Store.MessageTable)
 	} else {
 		fmt.Fprintf(out, "  journal:  %s\n", rel(cfg.JournalDirectory))
 	}
@@ -278,20 +278,4 @@ func haKind(cfg *config.Config) string {
 		return fmt.Sprintf("shared-store (database, lease %v renewed every %v)", cfg.Store.LockExpiration, cfg.Store.LockRenewPeriod)
 	}
 	return "shared-store"
-}
-
-// redactURL hides a password in a database URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(strings.TrimPrefix(raw, "jdbc:"))
-	if err != nil || u.Scheme == "" {
-		return "(connection string)"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

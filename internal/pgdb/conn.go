@@ -44,24 +44,39 @@ func ParseURL(raw, user, password string) (*pgx.ConnConfig, error) {
 }
 
 // Redact returns the URL with its password replaced, for logs and errors.
+// A PostgreSQL URL has no fragment; one is dropped, since a password
+// mistyped after a '#' would otherwise show.
 func Redact(raw string) string {
 	s := NormalizeURL(raw)
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" {
-		if strings.Contains(s, "password") {
-			return "(a connection string holding a password)"
+		if strings.Contains(s, "password") || strings.Contains(s, "@") {
+			return "(a connection string that may hold a password)"
 		}
 		return s
 	}
-	if _, ok := u.User.Password(); ok {
+	var secrets []string
+	if p, ok := u.User.Password(); ok {
+		secrets = append(secrets, p)
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	q := u.Query()
 	if q.Has("password") {
+		secrets = append(secrets, q["password"]...)
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
 	}
-	return u.String()
+	u.Fragment, u.RawFragment = "", ""
+	out := u.String()
+	// Whatever the URL's structure hid, no form of a password stays.
+	for _, p := range secrets {
+		for _, form := range []string{p, url.PathEscape(p), url.QueryEscape(p)} {
+			if form != "" {
+				out = strings.ReplaceAll(out, form, "xxxxx")
+			}
+		}
+	}
+	return out
 }
 
 // Connect opens a connection with cfg (copied), naming it app in

@@ -46,7 +46,7 @@ func TestRedact(t *testing.T) {
 		"postgres://u:secret@h:5432/db":                 "postgres://u:xxxxx@h:5432/db",
 		"jdbc:postgresql://h/db?user=u&password=secret": "postgresql://h/db?password=xxxxx&user=u",
 		"postgres://u@h/db":                             "postgres://u@h/db",
-		"host=h password=secret":                        "(a connection string holding a password)",
+		"host=h password=secret":                        "(a connection string that may hold a password)",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
