@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -431,4 +434,87 @@ func TestDatabaseStoppedMidStream(t *testing.T) {
 			t.Logf("database down %v: %d sends confirmed, %d refused; %d consumed", tc.down, len(confirmed), failed, len(consumed))
 		})
 	}
+}
+
+// TestDatabaseTakeoverTimes measures, for docs/benchmarks.md, how long a
+// database pair takes to serve again after SIGKILL of the live and after
+// the live froze (SIGSTOP), with the default lease (3 s, renewed every
+// 500 ms) and 10 000 queued messages to replay. It runs only with
+// TANDEM_BENCH_TAKEOVER=ROUNDS:
+//
+//	TANDEM_BENCH_TAKEOVER=5 go test -run TestDatabaseTakeoverTimes -v ./e2e/
+func TestDatabaseTakeoverTimes(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("TANDEM_BENCH_TAKEOVER"))
+	if rounds <= 0 {
+		t.Skip("a measurement; set TANDEM_BENCH_TAKEOVER=ROUNDS to run it")
+	}
+	url := pgtest.Start(t).NewDatabase(t)
+	root := t.TempDir()
+	off := freePortOffset(t)
+	db := []string{"--shared-store", "--jdbc", "--jdbc-connection-url", url}
+	nodes := []instance{
+		createAt(t, root+"/brokers/master", off, db...),
+		createAt(t, root+"/brokers/slave", off+1, append(db, "--backup", "--no-failback")...),
+	}
+	procs := []*proc{start(t, nodes[0]), nil}
+	waitListening(t, nodes[0].addr(), 20*time.Second)
+	procs[1] = start(t, nodes[1])
+	procs[1].waitLog("waiting for the live lease", 20*time.Second)
+	mustTandem(t, cli("producer", "--message-count", "10000", "--message-size", "1024", "--destination", "queue://replay",
+		"--url", nodes[0].url())...)
+	serving := func(addr string, from time.Time) time.Duration {
+		for deadline := from.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+				c.Close()
+				return time.Since(from)
+			}
+		}
+		t.Fatalf("%s not serving within 60 s", addr)
+		return 0
+	}
+	live := 0
+	var kills, stalls []time.Duration
+	for r := range 2 * rounds {
+		other := 1 - live
+		stall := r%2 == 1
+		var took time.Duration
+		if stall {
+			procs[live].cmd.Process.Signal(syscall.SIGSTOP)
+			took = serving(nodes[other].addr(), time.Now())
+			stalls = append(stalls, took)
+			procs[live].cmd.Process.Signal(syscall.SIGCONT)
+			procs[live].waitLog("waiting to become live again", 20*time.Second)
+			procs[live].kill()
+		} else {
+			at := time.Now()
+			procs[live].kill()
+			took = serving(nodes[other].addr(), at)
+			kills = append(kills, took)
+		}
+		procs[other].waitLog("became live", 10*time.Second)
+		t.Logf("round %d (%s): the other node served %v later; %s", r, map[bool]string{true: "SIGSTOP", false: "SIGKILL"}[stall],
+			took.Round(time.Millisecond), lastLogLine(procs[other].output(), "became live"))
+		procs[live] = start(t, nodes[live])
+		procs[live].waitLog("waiting for the live lease", 30*time.Second)
+		live = other
+	}
+	summary := func(d []time.Duration) string {
+		slices.Sort(d)
+		return fmt.Sprintf("min %v, median %v, max %v", d[0].Round(time.Millisecond), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
+	t.Logf("with 10 000 queued messages: after SIGKILL %s; after SIGSTOP (lease 3 s) %s", summary(kills), summary(stalls))
+}
+
+// lastLogLine returns the message of the last log line containing s.
+func lastLogLine(out, s string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			if _, msg, ok := strings.Cut(lines[i], "msg="); ok {
+				return msg
+			}
+			return lines[i]
+		}
+	}
+	return ""
 }
