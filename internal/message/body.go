@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // BodyKind says what a message body holds, in the terms of the JMS message
@@ -150,4 +152,72 @@ func RenderBody(kind BodyKind, body []byte) string {
 		return b.String()
 	}
 	return string(body)
+}
+
+// JSON renders a map body as a JSON object and a list body as a JSON
+// array, for protocols without typed bodies (STOMP, MQTT): numbers and
+// booleans as JSON numbers and booleans, null as null, binary as a base64
+// string, everything else as a string. ok is false for other body kinds
+// and for a body that does not decode.
+func JSON(kind BodyKind, body []byte) (out []byte, ok bool) {
+	var es []Property
+	var err error
+	switch kind {
+	case BodyMap:
+		es, err = DecodeMap(body)
+	case BodyList:
+		es, err = DecodeList(body)
+	default:
+		return nil, false
+	}
+	if err != nil {
+		return nil, false
+	}
+	open, close := byte('{'), byte('}')
+	if kind == BodyList {
+		open, close = '[', ']'
+	}
+	b := []byte{open}
+	for i, e := range es {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if kind == BodyMap {
+			b = appendJSONString(b, e.Key)
+			b = append(b, ':')
+		}
+		b = appendJSONValue(b, e)
+	}
+	return append(b, close), true
+}
+
+func appendJSONValue(b []byte, p Property) []byte {
+	switch {
+	case p.Kind == KindNull:
+		return append(b, "null"...)
+	case p.Kind == KindBool:
+		return append(b, p.Value...)
+	case p.Kind.Numeric():
+		if f, ok := p.AsFloat64(); ok && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return append(b, p.Value...)
+		}
+	}
+	return appendJSONString(b, p.Text())
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hexd = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexd[r>>4], hexd[r&15])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
 }

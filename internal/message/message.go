@@ -73,6 +73,10 @@ type Message struct {
 	Priority uint8
 	// BodyKind says what Body holds; the zero value is opaque bytes.
 	BodyKind BodyKind
+	// Origin identifies the broker session that sent the message, for
+	// no-local subscriptions; 0 is unknown. It lives in what would be
+	// padding and is never stored: after a restart no sender is connected.
+	Origin uint32
 	// Timestamp is when the message was sent, in Unix milliseconds: the
 	// client's own stamp where its protocol carries one (JMSTimestamp, AMQP
 	// creation-time), else when the broker accepted it.

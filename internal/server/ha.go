@@ -9,6 +9,8 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ha"
 	"tandem/internal/journal"
+	"tandem/internal/protocol"
+	"tandem/internal/protocol/cluster"
 	"tandem/internal/store/filestore"
 )
 
@@ -48,7 +50,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			}
 			return fmt.Errorf("shared store %s: %w", act.where(), err)
 		}
-		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
+		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
 			return errors.Join(err, live.Stop())
@@ -66,7 +68,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			if act.rejoins() {
 				s.log.Error("lost the lease: stopped writing and closed the clients; waiting to become live again", "event", "ha_fenced", "err", live.Err())
 				s.stopWithTimeout()
-				s.topo.activate("", 0, "")
+				s.topo.activate("", 0, protocol.Node{})
 				live.Stop()
 				continue
 			}
@@ -80,7 +82,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			s.log.Error("the store failed: stepping down and waiting to become live again", "event", "ha_step_down", "err", err)
 			s.fence(err)
 			s.stopWithTimeout()
-			s.topo.activate("", 0, "")
+			s.topo.activate("", 0, protocol.Node{})
 			if serr := act.stepDown(live); serr != nil {
 				s.log.Warn("could not release the lease; it expires by itself", "err", serr)
 			}
@@ -105,7 +107,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			if err := s.stopWithTimeout(); err != nil {
 				s.log.Warn("stopping for failback", "err", err)
 			}
-			s.topo.activate("", 0, "")
+			s.topo.activate("", 0, protocol.Node{})
 			if err := live.HandBack(); err != nil {
 				return fmt.Errorf("hand the store back to the primary: %w", err)
 			}
@@ -178,8 +180,15 @@ func (s *Server) newAnnouncer(act activation) *announcer {
 		if len(peers) == 0 {
 			continue
 		}
-		return &announcer{urls: peers, user: cc.User, password: cc.Password, selfURL: s.connectorURL(cc.ConnectorRef),
-			name: s.cfg.Name, log: s.log, nodeID: act.storeNodeID}
+		self := s.connectorURL(cc.ConnectorRef)
+		user, password := cc.User, cc.Password
+		return &announcer{urls: peers, log: s.log, hello: func() cluster.Hello {
+			h := cluster.Hello{Name: s.cfg.Name, User: user, Password: password, NodeID: act.storeNodeID()}
+			if self != "" {
+				h.Endpoints = []protocol.Endpoint{{URL: self, Protocols: s.protocolsAt(self)}}
+			}
+			return h
+		}}
 	}
 	return nil
 }

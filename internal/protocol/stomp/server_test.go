@@ -11,18 +11,19 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/listener"
+	"tandem/internal/protocol"
 	"tandem/internal/store/memstore"
 	wire "tandem/internal/wire/stomp"
 )
 
 type testAuth struct{}
 
-func (testAuth) Authenticate(login, pass string) (string, []string, error) {
+func (testAuth) Authenticate(_, login, pass string) (protocol.Identity, error) {
 	switch {
 	case login == "" || (login == "admin" && pass == "secret"):
-		return login, []string{"amq"}, nil
+		return protocol.Identity{User: login, Roles: []string{"amq"}}, nil
 	}
-	return "", nil, errors.New("bad credentials")
+	return protocol.Identity{}, errors.New("bad credentials")
 }
 
 // startServer runs a broker and a STOMP listener on a free port.
