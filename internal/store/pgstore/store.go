@@ -236,7 +236,11 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 		done(nil)
 		return
 	}
-	s.w.enqueue(&unit{kind: unitBatch, batch: b, sync: sync && s.o.Sync, done: done})
+	u := &unit{kind: unitBatch, batch: b, sync: sync && s.o.Sync, done: done}
+	if b.Inline && s.w.inline(u) {
+		return
+	}
+	s.w.enqueue(u)
 }
 
 // Fence stops all writing at once: every pending and later write fails

@@ -50,12 +50,15 @@ type writer struct {
 	// runMu is held while completions run; Fence takes it, so that no
 	// completion confirms a write after Fence returns.
 	runMu sync.Mutex
+	// procMu is held by whoever writes a group: the writer goroutine, or a
+	// caller writing inline (see inline). It guards the fields below.
+	procMu sync.Mutex
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	exited chan struct{}
 
-	// Owned by the writer goroutine.
+	// Guarded by procMu.
 	conn  *pgx.Conn
 	group int64
 	seq   int64
@@ -94,55 +97,103 @@ func (w *writer) enqueue(u *unit) {
 	}
 }
 
-// take waits for pending units and returns a group's worth of them, or nil
-// once the writer is closing and nothing is left.
-func (w *writer) take() []*unit {
-	gathered := false
+// wait blocks until units are pending or the writer is closing.
+func (w *writer) wait() {
 	for {
 		w.mu.Lock()
-		if n := len(w.pending); n > 0 && !gathered && !w.closing {
-			w.mu.Unlock()
-			w.gather()
-			gathered = true
-			continue
-		}
-		if n := len(w.pending); n > 0 {
-			end, bytes := 0, 0
-			for end < n && end < maxGroupUnits && (end == 0 || bytes < maxGroupBytes) {
-				bytes += w.pending[end].size()
-				end++
-			}
-			units := w.pending[:end:end]
-			if end == n {
-				w.pending = nil
-			} else {
-				w.pending = append([]*unit(nil), w.pending[end:]...)
-			}
-			w.mu.Unlock()
-			return units
-		}
-		closing := w.closing
+		ready := len(w.pending) > 0 || w.closing
 		w.mu.Unlock()
-		if closing {
-			return nil
+		if ready {
+			return
 		}
 		<-w.kick
 	}
+}
+
+// cut returns a group's worth of pending units, after gathering; nil when
+// nothing is pending. It requires procMu.
+func (w *writer) cut() []*unit {
+	w.mu.Lock()
+	n, closing := len(w.pending), w.closing
+	w.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if !closing {
+		w.gather()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = len(w.pending)
+	end, bytes := 0, 0
+	for end < n && end < maxGroupUnits && (end == 0 || bytes < maxGroupBytes) {
+		bytes += w.pending[end].size()
+		end++
+	}
+	units := w.pending[:end:end]
+	if end == n {
+		w.pending = nil
+	} else {
+		w.pending = append([]*unit(nil), w.pending[end:]...)
+	}
+	return units
+}
+
+// inline writes u on the calling goroutine when the writer is idle: nothing
+// pending, nothing being written, and the last group released at most one
+// writer (a lone producer, which would only wait for the writer goroutine
+// to wake up and hand the result back). It reports false, having done
+// nothing, otherwise.
+func (w *writer) inline(u *unit) bool {
+	if !w.procMu.TryLock() {
+		return false
+	}
+	w.mu.Lock()
+	idle := len(w.pending) == 0 && !w.closing && w.fenceErr == nil
+	w.mu.Unlock()
+	if !idle || w.released+w.waitingAtRelease > 1 {
+		w.procMu.Unlock()
+		return false
+	}
+	units := []*unit{u}
+	w.process(units)
+	w.release(units)
+	w.procMu.Unlock()
+	// Units enqueued meanwhile found the writer goroutine asleep or
+	// waiting for procMu; make sure it looks.
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// release records what gather needs to know of a group just completed.
+// It requires procMu.
+func (w *writer) release(units []*unit) {
+	w.mu.Lock()
+	w.waitingAtRelease = len(w.pending)
+	w.mu.Unlock()
+	w.released, w.releasedAt = len(units), time.Now()
 }
 
 // run is the writer goroutine.
 func (w *writer) run() {
 	defer close(w.exited)
 	for {
-		units := w.take()
+		w.wait()
+		w.procMu.Lock()
+		units := w.cut()
 		if units == nil {
-			return
+			w.procMu.Unlock()
+			if w.isClosing() {
+				return
+			}
+			continue
 		}
 		w.process(units)
-		w.mu.Lock()
-		w.waitingAtRelease = len(w.pending)
-		w.mu.Unlock()
-		w.released, w.releasedAt = len(units), time.Now()
+		w.release(units)
+		w.procMu.Unlock()
 	}
 }
 

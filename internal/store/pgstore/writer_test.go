@@ -413,3 +413,47 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	}
 	t.Logf("%d writes confirmed, %d failed; %d messages in the store", len(confirmed), failures, len(st.Messages))
 }
+
+// TestFenceCoversPagesAndLargeBodies: the page store and the large bodies
+// write through the same fenced writer, so after Fence a paged send is not
+// confirmed, a body cannot be written or deleted, and nothing reaches the
+// tables (issue 14's "fence everything").
+func TestFenceCoversPagesAndLargeBodies(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	keep := writeBody(t, s, body(ChunkSize+1), ChunkSize)
+	ps, err := s.Pager().Open("paged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := e.chunks(t)
+	s.Fence(errors.New("test fence"))
+
+	b, _ := send(s, "paged")
+	ch := make(chan error, 1)
+	ps.Append(b.Ops[0].Message, []uint64{1}, true, func(err error) { ch <- err })
+	if err := <-ch; !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("a paged send after the fence: %v, want ErrFenced", err)
+	}
+	w, err := s.Large().Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, werr := w.Write(body(3 * ChunkSize))
+	if err := w.Commit(); err == nil && werr == nil {
+		t.Fatal("a large body was written after the fence")
+	}
+	if err := s.Large().Delete(keep); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := e.count(t, "SELECT count(*) FROM "+pgdb.DefaultPageStore); n != 0 {
+		t.Fatalf("%d paged rows written after the fence", n)
+	}
+	if n := e.chunks(t); n != chunks {
+		t.Fatalf("chunks went from %d to %d after the fence", chunks, n)
+	}
+	if n := e.count(t, "SELECT count(*) FROM "+pgdb.DefaultLargeMessages+" WHERE id = $1", int64(keep)); n != 1 {
+		t.Fatal("a body was deleted after the fence")
+	}
+}
