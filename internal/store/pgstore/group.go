@@ -29,6 +29,7 @@ const (
 type unit struct {
 	kind    unitKind
 	batch   *store.Batch
+	encoded [][]byte // the batch's messages, encoded when it was committed
 	reserve uint64
 	page    *pageRecord
 	release pageRelease
@@ -67,12 +68,9 @@ type bodyRecord struct {
 func (u *unit) size() int {
 	switch u.kind {
 	case unitBatch:
-		n := 0
-		for i := range u.batch.Ops {
-			if m := u.batch.Ops[i].Message; m != nil {
-				n += m.Size()
-			}
-			n += 32
+		n := 32 * len(u.batch.Ops)
+		for _, m := range u.encoded {
+			n += len(m)
 		}
 		return n
 	case unitPage:
@@ -95,7 +93,6 @@ type group struct {
 
 	msgID, msgSeq []int64
 	msgData       [][]byte
-	buf           []byte
 	refM, refQ    []int64
 	cntM, cntQ    []int64
 	cntC          []int32
@@ -126,20 +123,35 @@ type group struct {
 	dropC     []int64
 }
 
+// encodeMessages encodes the messages a batch adds, at Commit: the broker
+// may change a message once Commit returns, as the file store encodes at
+// once too.
+func encodeMessages(b *store.Batch) [][]byte {
+	need, n := 0, 0
+	for i := range b.Ops {
+		if op := &b.Ops[i]; op.Kind == store.OpAddMessage {
+			need += op.Message.Size() + 32
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, need)
+	out := make([][]byte, 0, n)
+	for i := range b.Ops {
+		if op := &b.Ops[i]; op.Kind == store.OpAddMessage {
+			start := len(buf)
+			buf = message.AppendEncoded(buf, op.Message)
+			out = append(out, buf[start:len(buf):len(buf)])
+		}
+	}
+	return out
+}
+
 // newGroup builds the group of units; seq numbers the messages it adds.
 func newGroup(units []*unit, seq *int64) *group {
 	g := &group{}
-	need := 0
-	for _, u := range units {
-		if u.kind == unitBatch {
-			for i := range u.batch.Ops {
-				if m := u.batch.Ops[i].Message; u.batch.Ops[i].Kind == store.OpAddMessage && m != nil {
-					need += m.Size() + 32
-				}
-			}
-		}
-	}
-	g.buf = make([]byte, 0, need)
 	for _, u := range units {
 		g.sync = g.sync || u.sync
 		g.add(u, seq)
@@ -150,8 +162,14 @@ func newGroup(units []*unit, seq *int64) *group {
 func (g *group) add(u *unit, seq *int64) {
 	switch u.kind {
 	case unitBatch:
+		enc := u.encoded
 		for i := range u.batch.Ops {
-			g.op(&u.batch.Ops[i], seq)
+			if u.batch.Ops[i].Kind == store.OpAddMessage {
+				g.addMessage(int64(u.batch.Ops[i].ID), enc[0], seq)
+				enc = enc[1:]
+				continue
+			}
+			g.op(&u.batch.Ops[i])
 		}
 	case unitReserve:
 		g.reserve = max(g.reserve, int64(u.reserve))
@@ -180,8 +198,16 @@ func (g *group) add(u *unit, seq *int64) {
 	}
 }
 
-// op adds one store operation.
-func (g *group) op(op *store.Op, seq *int64) {
+// addMessage adds an encoded message, numbering it.
+func (g *group) addMessage(id int64, data []byte, seq *int64) {
+	*seq++
+	g.msgID = append(g.msgID, id)
+	g.msgSeq = append(g.msgSeq, *seq)
+	g.msgData = append(g.msgData, data)
+}
+
+// op adds one store operation other than adding a message.
+func (g *group) op(op *store.Op) {
 	id := int64(op.ID)
 	switch op.Kind {
 	case store.OpAddAddress:
@@ -190,13 +216,6 @@ func (g *group) op(op *store.Op, seq *int64) {
 		g.queues = append(g.queues, op.Queue)
 	case store.OpDeleteAddress, store.OpDeleteQueue:
 		g.delBind = append(g.delBind, id)
-	case store.OpAddMessage:
-		start := len(g.buf)
-		g.buf = message.AppendEncoded(g.buf, op.Message)
-		*seq++
-		g.msgID = append(g.msgID, id)
-		g.msgSeq = append(g.msgSeq, *seq)
-		g.msgData = append(g.msgData, g.buf[start:len(g.buf):len(g.buf)])
 	case store.OpAddRef:
 		g.refM = append(g.refM, id)
 		g.refQ = append(g.refQ, int64(op.QueueID))

@@ -236,7 +236,7 @@ func (s *Store) Commit(b *store.Batch, sync bool, done func(error)) {
 		done(nil)
 		return
 	}
-	u := &unit{kind: unitBatch, batch: b, sync: sync && s.o.Sync, done: done}
+	u := &unit{kind: unitBatch, batch: b, encoded: encodeMessages(b), sync: sync && s.o.Sync, done: done}
 	if b.Inline && s.w.inline(u) {
 		return
 	}
