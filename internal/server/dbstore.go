@@ -128,7 +128,17 @@ func (s *Server) openDatabaseStore(epoch uint64) (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := pgstore.Open(context.Background(), pgstore.Options{
+	// Loading may take a while; it stops if the lease is lost meanwhile.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-live.Lost():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	st, err := pgstore.Open(ctx, pgstore.Options{
 		Conn: conn, Tables: s.databaseTables(), Epoch: epoch, Valid: live.Valid, Sync: s.cfg.JournalSync,
 		IdleTimeout: s.cfg.Store.LockExpiration, Name: s.cfg.Name, Logger: s.log,
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -211,9 +212,14 @@ func (r *largeReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// readTimeout bounds one read of a chunk, a page or a list, so that a
+// database that stopped answering fails the read instead of hanging it.
+const readTimeout = 30 * time.Second
+
 // fetch looks the body up (the first time) and reads its next chunk.
 func (r *largeReader) fetch() error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	conn, err := r.s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("pgstore: read large body %d: %w", r.id, err)
@@ -300,7 +306,8 @@ func (s *Store) deleteBodies(ids []int64) {
 
 // IDs implements store.LargeStore.
 func (l *LargeStore) IDs() ([]uint64, error) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	conn, err := l.s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list large bodies: %w", err)

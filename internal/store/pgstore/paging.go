@@ -44,7 +44,8 @@ func (p *Pager) Open(address string) (store.PageStore, error) {
 	if st := ps.stores[address]; st != nil {
 		return st, nil
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	conn, err := p.s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: open the page store of %q: %w", address, err)
@@ -65,7 +66,8 @@ func (p *Pager) Open(address string) (store.PageStore, error) {
 
 // Addresses implements store.Pager: the addresses with paged messages.
 func (p *Pager) Addresses() ([]string, error) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	conn, err := p.s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list paged addresses: %w", err)
@@ -129,7 +131,8 @@ func (p *PageStore) Read(from store.PagePosition, maxBytes int) ([]store.PagedMe
 	if from.Page != pageNumber {
 		start = 0 // a position of another layout: read from the first record
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	conn, err := p.s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read the page store of %q: %w", p.address, err)
