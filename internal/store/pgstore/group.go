@@ -268,9 +268,16 @@ func arrayLiteral(ids []uint64) string {
 // queue adds the group's transaction to b. Inside it the statements run
 // inserts first, then updates, then deletes: ids are never reused, so
 // within one group a row is always added before it is changed or removed.
+//
+// pgx sends a batch as one pipeline ending in one Sync, and PostgreSQL runs
+// the statements of a pipeline outside a transaction block as one implicit
+// transaction, committed at the Sync and rolled back whole by any error. So
+// BEGIN and COMMIT are sent only when the group's durability differs from
+// the session's, for SET LOCAL synchronous_commit.
 func (g *group) queue(b *pgx.Batch, st *statements, epoch, grp int64, sessionSync bool) {
-	b.Queue("BEGIN")
-	if g.sync != sessionSync {
+	explicit := g.sync != sessionSync
+	if explicit {
+		b.Queue("BEGIN")
 		if g.sync {
 			b.Queue("SET LOCAL synchronous_commit = on")
 		} else {
@@ -340,5 +347,7 @@ func (g *group) queue(b *pgx.Batch, st *statements, epoch, grp int64, sessionSyn
 	if len(g.dropC) > 0 {
 		b.Queue(st.dropChunks, g.dropC)
 	}
-	b.Queue("COMMIT")
+	if explicit {
+		b.Queue("COMMIT")
+	}
 }

@@ -264,34 +264,49 @@ func TestLeaseRunningOutStopsConfirming(t *testing.T) {
 }
 
 // TestOneBadWriteDoesNotFailItsGroup: a write the database refuses fails
-// alone; the others of its transaction are written one by one.
+// alone; the others of its transaction are written one by one. The bad
+// writes come in two places of the transaction, a binding (before the
+// messages) and a chunk that exists already (after them), so the second
+// also shows that the messages before it in the pipeline were rolled back
+// with it: written again alone, they would collide with themselves.
 func TestOneBadWriteDoesNotFailItsGroup(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
+	if _, err := pgtest.Conn(t, e.url).Exec(context.Background(),
+		"INSERT INTO "+pgdb.DefaultLargeMessages+"_chunks (content, n, epoch, data) VALUES (999, 0, 0, 'x')"); err != nil {
+		t.Fatal(err)
+	}
 	var results []chan error
-	var ids []uint64
+	ids := map[int]uint64{}
+	badAt := map[int]bool{100: true, 200: true}
 	for i := range 301 {
 		ch := make(chan error, 1)
 		results = append(results, ch)
-		if i == 150 {
+		switch i {
+		case 100:
 			b := &store.Batch{}
 			b.AddQueue(store.Queue{ID: s.NewID(), Name: "bad\x00name", Address: "a"})
 			s.Commit(b, true, func(err error) { ch <- err })
-			ids = append(ids, 0)
-			continue
+		case 200:
+			s.w.enqueue(&unit{kind: unitChunk, chunk: chunkRecord{content: 999, n: 0, data: []byte("y")},
+				done: func(err error) { ch <- err }})
+		default:
+			b, id := send(s, fmt.Sprint(i))
+			ids[i] = id
+			s.Commit(b, true, func(err error) { ch <- err })
 		}
-		b, id := send(s, fmt.Sprint(i))
-		ids = append(ids, id)
-		s.Commit(b, true, func(err error) { ch <- err })
 	}
 	for i, ch := range results {
 		err := <-ch
-		if (i == 150) != (err != nil) {
+		if badAt[i] != (err != nil) {
 			t.Errorf("write %d: %v", i, err)
 		}
-		if i != 150 && !e.hasMessage(t, ids[i]) {
+		if !badAt[i] && !e.hasMessage(t, ids[i]) {
 			t.Errorf("write %d confirmed but not stored", i)
 		}
+	}
+	if s.Stats().Groups < 3 {
+		t.Fatalf("stats %+v: the writes went in too few transactions to have been split", s.Stats())
 	}
 }
 
