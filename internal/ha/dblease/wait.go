@@ -341,7 +341,7 @@ func connectLease(ctx context.Context, o Options, what string) (*pgx.Conn, error
 		"idle_in_transaction_session_timeout": pgdb.Millis(o.Lease),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.where(), err)
+		return nil, fmt.Errorf("%s: %w (is the database up, and are store.url, jdbc-user and jdbc-password right?)", o.where(), err)
 	}
 	// A session blocked on a lock does not read its socket; this makes the
 	// server notice a client that went away (PostgreSQL 14 and later; an
