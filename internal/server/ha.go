@@ -11,6 +11,7 @@ import (
 	"tandem/internal/journal"
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
+	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 )
 
@@ -53,6 +54,13 @@ func (s *Server) runHA(ctx context.Context) error {
 		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
+			if act.rejoins() && (errors.Is(err, store.ErrFenced) || lost(live)) {
+				// Another node took over while this one loaded the store.
+				s.log.Error("lost the store while starting to serve it; waiting to become live again", "event", "ha_fenced", "err", err)
+				s.topo.activate("", 0, protocol.Node{})
+				live.Stop()
+				continue
+			}
 			return errors.Join(err, live.Stop())
 		}
 		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",
@@ -112,6 +120,16 @@ func (s *Server) runHA(ctx context.Context) error {
 				return fmt.Errorf("hand the store back to the primary: %w", err)
 			}
 		}
+	}
+}
+
+// lost reports whether a term was lost.
+func lost(t term) bool {
+	select {
+	case <-t.Lost():
+		return true
+	default:
+		return false
 	}
 }
 
