@@ -272,3 +272,27 @@ func TestDatabasePagedAndLargeSurviveFailover(t *testing.T) {
 	}
 	mustTandem(t, "data", "verify", "--instance", p.slave.dir)
 }
+
+// TestTwoStandaloneBrokersOnOneDatabase: a broker without ha-policy takes
+// the lease too, so a second broker pointed at the same database waits
+// instead of serving it at the same time, and serves it once the first one
+// is gone, with its messages.
+func TestTwoStandaloneBrokersOnOneDatabase(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	db := append([]string{"--jdbc", "--jdbc-connection-url", url}, dbLease...)
+	first, second := create(t, "first", db...), create(t, "second", db...)
+	a := start(t, first)
+	waitListening(t, first.addr(), 20*time.Second)
+	mustTandem(t, cli("producer", "--message-count", "10", "--url", first.url())...)
+	b := start(t, second)
+	b.waitLog("waiting for the live lease", 20*time.Second)
+	if listening(second.addr()) {
+		t.Fatal("a second broker serves a database the first one serves")
+	}
+	a.kill()
+	waitListening(t, second.addr(), 20*time.Second)
+	r := mustTandem(t, cli("consumer", "--message-count", "10", "--url", second.url())...)
+	if !strings.Contains(r.stdout, "Consumed: 10 messages") {
+		t.Fatalf("consumer on the second broker printed:\n%s", r.stdout)
+	}
+}
