@@ -19,6 +19,7 @@ var rules = []struct {
 	{"tandem/internal/wire/mqtt", nil},
 	{"tandem/internal/wire/openwire", nil},
 	{"tandem/internal/lockfile", nil},
+	{"tandem/internal/pidfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
