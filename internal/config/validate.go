@@ -172,6 +172,7 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	v.storage()
+	v.store()
 	v.limits()
 	v.security()
 	seen := make(map[string]bool)
