@@ -31,6 +31,14 @@ var rules = []struct {
 	{"tandem/internal/wildcard", nil},
 	{"tandem/internal/tlsconfig", nil},
 	{"tandem/internal/ha", []string{"tandem/internal/lockfile"}},
+	// The PostgreSQL pieces: pgdb knows only the driver; the lease knows
+	// the HA vocabulary and pgdb, never a store; the store knows the store
+	// contract and pgdb, never the lease (it calls the lease's fence
+	// function by name, in SQL).
+	{"tandem/internal/pgdb", nil},
+	{"tandem/internal/ha/dblease", []string{"tandem/internal/ha", "tandem/internal/lockfile", "tandem/internal/pgdb"}},
+	{"tandem/internal/store/pgstore", []string{"tandem/internal/store", "tandem/internal/message", "tandem/internal/pgdb"}},
+	{"tandem/internal/store/pgstore/pgtest", nil},
 	// The console and API see the broker and the journal's statistics
 	// through interfaces of their own; no protocol, no server.
 	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
@@ -41,7 +49,8 @@ var rules = []struct {
 	// The Go MQTT client knows the wire format alone.
 	{"tandem/client/mqtt", []string{"tandem/internal/wire/mqtt", "tandem/internal/tlsconfig"}},
 	// perf drives any STOMP broker, so it knows only the client side.
-	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig"}},
+	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig", "tandem/internal/procstat"}},
+	{"tandem/internal/procstat", nil},
 }
 
 func TestDependenciesFlowOneWay(t *testing.T) {

@@ -26,7 +26,10 @@ func newDataCommand(e *env) *cobra.Command {
 		Use:   "data",
 		Short: "Inspect a broker's journals offline",
 		Long: `Inspect a broker's journals without starting it and without changing them.
-Use them on a stopped broker, or on a shared store's journal directory.`,
+Use them on a stopped broker, or on a shared store's journal directory.
+With store: {type: database} they read the database instead (also while a
+broker runs on it, in one consistent snapshot): the lease, the activations,
+and every table of the store.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.instance, "instance", os.Getenv(instanceEnv), "instance directory")
 	cmd.PersistentFlags().StringVar(&o.config, "config", "", "broker.yaml naming the journal directories")
@@ -61,7 +64,10 @@ func journalDirs(o dataOptions) ([]journalDir, error) {
 	}, nil
 }
 
-func runDataPrint(_ context.Context, o dataOptions, out io.Writer) error {
+func runDataPrint(ctx context.Context, o dataOptions, out io.Writer) error {
+	if cfg, ok := databaseConfig(o); ok {
+		return runDataPrintDatabase(ctx, cfg, out)
+	}
 	dirs, err := journalDirs(o)
 	if err != nil {
 		return err
@@ -91,7 +97,10 @@ func runDataPrint(_ context.Context, o dataOptions, out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-func runDataVerify(_ context.Context, o dataOptions, out io.Writer) error {
+func runDataVerify(ctx context.Context, o dataOptions, out io.Writer) error {
+	if cfg, ok := databaseConfig(o); ok {
+		return runDataVerifyDatabase(ctx, cfg, out)
+	}
 	dirs, err := journalDirs(o)
 	if err != nil {
 		return err

@@ -64,6 +64,9 @@ type Config struct {
 	// PersistenceEnabled turns the journal on; without it every message is
 	// kept in memory only and a restart loses it.
 	PersistenceEnabled bool
+	// Store says where persistent messages are kept: the journal (the
+	// default) or a database (store.go).
+	Store Store
 	// GlobalMaxSize bounds the memory of all addresses together, in bytes;
 	// -1 means unlimited.
 	GlobalMaxSize int64
@@ -470,6 +473,7 @@ func baseDefaults() *Config {
 		JournalCompactPercentage: defaultCompactPercent,
 		IDCacheSize:              defaultIDCacheSize,
 		PersistenceEnabled:       true,
+		Store:                    defaultStore(),
 		GlobalMaxSize:            -1,
 		MaxFrameSize:             defaultMaxFrameSize,
 		MaxConnections:           -1,

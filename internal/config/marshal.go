@@ -65,6 +65,7 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "journal-buffer-timeout", quote(FormatDuration(c.JournalBufferTimeout)))
 	w.kv(0, "journal-compact-min-files", strconv.Itoa(c.JournalCompactMinFiles))
 	w.kv(0, "journal-compact-percentage", strconv.Itoa(c.JournalCompactPercentage))
+	writeStore(w, c.Store)
 
 	w.section("Limits; -1 means unlimited. Sizes take K, M, G units (KiB = KB = 1024).")
 	w.kv(0, "id-cache-size", strconv.Itoa(c.IDCacheSize))

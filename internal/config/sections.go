@@ -36,6 +36,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"journal-compact-percentage":       to(&c.JournalCompactPercentage, d.integer),
 		"id-cache-size":                    to(&c.IDCacheSize, d.integer),
 		"persistence-enabled":              to(&c.PersistenceEnabled, d.boolean),
+		"store":                            func(v *yaml.Node, p string) { d.store(v, p, &c.Store) },
 		"global-max-size":                  to(&c.GlobalMaxSize, sizeOf),
 		"max-frame-size":                   to(&c.MaxFrameSize, sizeOf),
 		"max-connections":                  to(&c.MaxConnections, d.integer),

@@ -173,6 +173,7 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	v.storage()
+	v.store()
 	v.limits()
 	v.mqtt()
 	v.security()

@@ -132,7 +132,7 @@ func brokerAddresses(cfg *config.Config) []broker.AddressConfig {
 // address-full-policy is PAGE. Without persistence nothing is paged: a
 // broker that keeps messages in memory only keeps them all there.
 func (s *Server) openPager() (*paging.Pager, error) {
-	if !s.cfg.PersistenceEnabled {
+	if !s.cfg.PersistenceEnabled || s.cfg.Database() {
 		return nil, nil
 	}
 	p, err := paging.New(paging.Options{
@@ -168,6 +168,9 @@ func pagerOrNil(p *paging.Pager) store.Pager {
 func (s *Server) openLarge(st store.Store) (store.LargeStore, error) {
 	if !s.cfg.PersistenceEnabled {
 		return nil, nil
+	}
+	if s.cfg.Database() {
+		return s.databaseLarge(), nil
 	}
 	ls, err := largemsg.Open(s.cfg.LargeMessagesDirectory, st.NewID, s.cfg.JournalSync)
 	if err != nil {

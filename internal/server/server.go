@@ -41,6 +41,7 @@ type Server struct {
 
 	topo      *topology
 	fenceable atomic.Pointer[filestore.Store]
+	db        dbState // a database store's parts (dbstore.go)
 	haState   atomic.Pointer[ha.State]
 	web       webState // the HTTP port's view of this node (web.go)
 
@@ -76,7 +77,7 @@ var ErrLockLost = errors.New("lost the shared store lock; this node stopped writ
 // and may go back to waiting when its primary fails back.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.startWeb()()
-	if s.cfg.HA.Mode != config.HANone {
+	if s.cfg.HA.Mode != config.HANone || s.cfg.Database() {
 		return s.runHA(ctx)
 	}
 	if err := s.Start(); err != nil {
@@ -132,7 +133,7 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	b, err := broker.New(broker.Options{
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
 		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
-		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager), Large: large,
+		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: s.brokerPager(pager), Large: large,
 		SmallestLargeMessage: s.cfg.SmallestLargeMessageSize(),
 	})
 	if err != nil {
@@ -198,6 +199,9 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
+	}
+	if s.cfg.Database() {
+		return s.openDatabaseStore(epoch)
 	}
 	fs, err := filestore.Open(filestore.Options{
 		JournalDir: s.cfg.JournalDirectory, BindingsDir: s.cfg.BindingsDirectory,
