@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tandem/client"
+	"tandem/internal/wire/mqtt"
 )
 
 // Sentinel errors. Every error Run returns wraps one of them (or the
@@ -107,6 +108,18 @@ type Config struct {
 	Progress io.Writer
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
+
+	// Protocol is "" or "stomp" for STOMP, ProtocolMQTT for MQTT (see
+	// mqtt.go).
+	Protocol string
+	// MQTTVersion is the MQTT protocol level: 4 (3.1.1, the default) or 5.
+	MQTTVersion int
+	// QoS is the MQTT QoS of publishes and subscriptions: 1 or 2; 0 means
+	// 1 for persistent sends and 0 for non-persistent ones.
+	QoS int
+	// MQTTCleanSession makes the consumers' MQTT sessions clean (Clean
+	// Session 1): their subscriptions are not durable.
+	MQTTCleanSession bool
 }
 
 // AckMode is how consumers acknowledge, named as in STOMP's ack header.
@@ -196,6 +209,30 @@ func (c *Config) Validate() error {
 	case c.AckEvery > 1 && c.Prefetch > 0 && c.AckEvery > c.Prefetch:
 		bad("--ack-every %d is above --prefetch %d: the broker would stop sending before the consumer acknowledges", c.AckEvery, c.Prefetch)
 	}
+	switch c.Protocol {
+	case "", "stomp":
+		if c.QoS != 0 || c.MQTTVersion != 0 || c.MQTTCleanSession {
+			bad("--qos, --mqtt-version and --clean-session are for --protocol mqtt")
+		}
+	case ProtocolMQTT:
+		if c.TxBatch > 0 {
+			bad("--tx %d: MQTT has no transactions", c.TxBatch)
+		}
+		if c.MessageSize < stampSize {
+			bad("--message-size %d: an MQTT message carries its timing in its body, which needs at least %d bytes", c.MessageSize, stampSize)
+		}
+		if c.MQTTVersion != 0 && c.MQTTVersion != 4 && c.MQTTVersion != 5 {
+			bad("--mqtt-version %d: write 4 (MQTT 3.1.1) or 5", c.MQTTVersion)
+		}
+		if c.QoS < 0 || c.QoS > 2 {
+			bad("--qos %d: write 1 or 2 (0: 1 for persistent sends, 0 for non-persistent ones)", c.QoS)
+		}
+		if c.QoS > 0 && !c.Persistent {
+			bad("--qos %d with --non-persistent: non-persistent sends are QoS 0", c.QoS)
+		}
+	default:
+		bad("--protocol %q: write stomp or mqtt", c.Protocol)
+	}
 	if c.BrokerPID < 0 {
 		bad("--broker-pid %d: must be a process id", c.BrokerPID)
 	}
@@ -222,8 +259,35 @@ func (c *Config) Validate() error {
 
 // confirmed reports whether sends of this configuration are confirmed by
 // the broker: persistent sends carry a receipt request, and so does every
-// COMMIT.
-func (c *Config) confirmed() bool { return c.Persistent || c.TxBatch > 0 }
+// COMMIT; MQTT publishes above QoS 0 are acknowledged.
+func (c *Config) confirmed() bool {
+	if c.mqtt() {
+		return c.mqttQoS() > 0
+	}
+	return c.Persistent || c.TxBatch > 0
+}
+
+// mqtt reports an MQTT run.
+func (c *Config) mqtt() bool { return c.Protocol == ProtocolMQTT }
+
+// mqttQoS is the QoS of an MQTT run's publishes and subscriptions.
+func (c *Config) mqttQoS() mqtt.QoS {
+	switch {
+	case c.QoS > 0:
+		return mqtt.QoS(c.QoS)
+	case c.Persistent:
+		return mqtt.QoS1
+	}
+	return mqtt.QoS0
+}
+
+// mqttVersion is the MQTT protocol level of an MQTT run.
+func (c *Config) mqttVersion() mqtt.Version {
+	if c.MQTTVersion == 5 {
+		return mqtt.V5
+	}
+	return mqtt.V311
+}
 
 // ExpandDestinations returns base followed by ".0" … ".n-1" when n > 1
 // (the way Artemis' perf client spreads a load over numbered destinations),

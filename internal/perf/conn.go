@@ -24,6 +24,10 @@ type conn struct {
 
 	wmu sync.Mutex
 	w   *stomp.Writer
+
+	// mq, when set, makes this an MQTT connection instead (mqtt.go), and
+	// the STOMP fields are unused.
+	mq *mqttConn
 }
 
 // login is what a connection presents in its CONNECT frame.
@@ -191,6 +195,10 @@ func (c *conn) flush() error {
 // clean goodbye rather than a reset), bounded by grace, then the socket is
 // closed, which also stops the connection's reader.
 func (c *conn) close(grace time.Duration) {
+	if c.mq != nil {
+		c.mq.close(grace)
+		return
+	}
 	f := &stomp.Frame{Command: stomp.CmdDisconnect}
 	f.Headers.Add(stomp.HdrReceipt, "bye")
 	c.nc.SetWriteDeadline(time.Now().Add(grace))

@@ -55,6 +55,9 @@ func newConsumer(r *runner, index int, c *conn, dests []string) *consumer {
 // subscribe sends one SUBSCRIBE per destination; the last asks for a
 // receipt, which the broker sends after processing all of them.
 func (k *consumer) subscribe() error {
+	if k.c.mq != nil {
+		return k.subscribeMQTT()
+	}
 	for i, d := range k.dests {
 		last := i == len(k.dests)-1
 		// The reader may already be sending ACKs for the first
@@ -109,6 +112,9 @@ func ackFrame(m *stomp.Frame, v stomp.Version) *stomp.Frame {
 // but it is acknowledged like any other: an unacknowledged one would hold
 // a place in the prefetch window for the rest of the run.
 func (k *consumer) read() error {
+	if k.c.mq != nil {
+		return k.readMQTT()
+	}
 	run := k.r.id
 	acks := k.r.cfg.Ack.acks()
 	for {
@@ -190,6 +196,9 @@ func (k *consumer) flushIfIdle() error {
 // finish sends the cumulative ACKs held back, so that a run leaves no
 // message unacknowledged (which a broker would deliver again later).
 func (k *consumer) finish() error {
+	if k.c.mq != nil {
+		return nil // MQTT messages are acknowledged one by one as they come
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0

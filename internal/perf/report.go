@@ -15,8 +15,14 @@ import (
 // window (after the warm-up); the Total fields also count the warm-up and
 // the drain. It is what `tandem perf --json` prints.
 type Report struct {
-	Broker          string   `json:"broker"`
-	URL             string   `json:"url"`
+	Broker string `json:"broker"`
+	URL    string `json:"url"`
+	// Protocol is "mqtt" for an MQTT run, with QoS the QoS of its
+	// publishes and subscriptions and CleanSession its consumers' sessions;
+	// empty for STOMP.
+	Protocol        string   `json:"protocol,omitempty"`
+	QoS             int      `json:"qos,omitempty"`
+	CleanSession    bool     `json:"clean_session,omitempty"`
 	Destinations    []string `json:"destinations"`
 	Producers       int      `json:"producers"`
 	Consumers       int      `json:"consumers"`
@@ -88,6 +94,11 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		TotalSent: r.sent.Load(), TotalConfirmed: r.confirmed.Load(), TotalReceived: r.received.Load(),
 		Ack: string(cfg.Ack), Prefetch: cfg.Prefetch,
 	}
+	if cfg.mqtt() {
+		rep.Protocol, rep.QoS, rep.CleanSession = ProtocolMQTT, int(cfg.mqttQoS()), cfg.MQTTCleanSession
+		rep.Ack, rep.Prefetch = "", 0
+		rep.Persistent = cfg.mqttQoS() > 0
+	}
 	if cfg.Ack == AckClient {
 		rep.AckEvery = max(cfg.AckEvery, 1)
 	}
@@ -120,6 +131,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	mode := "non-persistent"
 	if rep.Persistent {
 		mode = "persistent"
+	}
+	if rep.Protocol == ProtocolMQTT {
+		mode = fmt.Sprintf("MQTT QoS %d", rep.QoS)
 	}
 	fmt.Fprintf(&b, "Load:     %d producers, %d consumers, %s %d-byte messages to %s\n",
 		rep.Producers, rep.Consumers, mode, rep.MessageSize, describeDests(rep.Destinations))
@@ -203,6 +217,17 @@ func (rep *Report) WriteText(w io.Writer) error {
 
 // describeAck says how the consumers acknowledged.
 func describeAck(rep *Report) string {
+	if rep.Protocol == ProtocolMQTT {
+		s := fmt.Sprintf("each message as MQTT QoS %d requires", rep.QoS)
+		if rep.QoS == 0 {
+			s = "nothing (MQTT QoS 0)"
+		}
+		session := "persistent sessions (Clean Session 0)"
+		if rep.CleanSession {
+			session = "clean sessions"
+		}
+		return fmt.Sprintf("%s, on %s; %d acknowledgements sent", s, session, rep.TotalAcks)
+	}
 	var s string
 	switch AckMode(rep.Ack) {
 	case AckClient:

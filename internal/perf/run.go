@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conns, server, err := dialAll(ctx, &cfg, cfg.Consumers+cfg.Producers)
+	conns, server, err := dialAll(ctx, &cfg, cfg.Consumers+cfg.Producers, r.id)
 	defer func() {
 		r.quit.Store(true)
 		for _, c := range conns {
@@ -234,6 +234,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	senders.Wait()
 	readers.Wait()
 
+	if cfg.mqtt() && !cfg.MQTTCleanSession && cfg.Consumers > 0 {
+		ids := make([]string, cfg.Consumers)
+		for j := range ids {
+			ids[j] = mqttClientID(r.id, j)
+		}
+		removeMQTTSessions(context.WithoutCancel(ctx), &cfg, ids)
+	}
 	rep.SendToConfirm = summarize(merge(collect(producers, func(p *producer) *hdrhistogram.Histogram { return p.confirmH })))
 	rep.EndToEnd = summarize(merge(collect(consumers, func(k *consumer) *hdrhistogram.Histogram { return k.e2eH })))
 	if err := r.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
@@ -369,7 +376,7 @@ func phase(warm, draining bool) string {
 
 // dialAll opens n connections, dialParallelism at a time, and returns them
 // with the broker's server header.
-func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
+func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]*conn, string, error) {
 	conns := make([]*conn, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, dialParallelism)
@@ -378,6 +385,15 @@ func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if cfg.mqtt() {
+				// The first Consumers connections are the consumers'.
+				clean := cfg.MQTTCleanSession || i >= cfg.Consumers
+				var m *mqttConn
+				if m, errs[i] = dialMQTT(ctx, cfg, mqttClientID(run, i), clean); m != nil {
+					conns[i] = &conn{mq: m, server: "MQTT " + m.version.String()}
+				}
+				return
+			}
 			conns[i], errs[i] = dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
 		})
 	}
