@@ -406,3 +406,17 @@ func TestRetainedSetIsCopiedAtTheConfiguredRate(t *testing.T) {
 		seen[m.Topic] = true
 	}
 }
+
+// TestWillGoesWhenTheSessionEndsBeforeItsDelay: a will waits out its delay
+// or the session's expiry, whichever ends first [MQTT-3.1.3-9].
+func TestWillGoesWhenTheSessionEndsBeforeItsDelay(t *testing.T) {
+	r := newRig(t, nil)
+	got := r.consume("wills.#", 1, 10)
+	c := r.connect(&wire.Connect{ClientID: "we", CleanStart: true,
+		Properties: wire.Properties{wire.IntProp(wire.PropSessionExpiry, 1)},
+		Will:       &wire.Will{Topic: "wills/e", Payload: []byte("expired"), Properties: wire.Properties{wire.IntProp(wire.PropWillDelay, 600)}}})
+	c.nc.Close()
+	if m := recv(t, got); string(m.Body) != "expired" {
+		t.Fatalf("will %q", m.Body)
+	}
+}
