@@ -123,3 +123,16 @@ func FuzzRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestManyRetainedReplacementsDoNotStallTheStore replaces one retained
+// topic thousands of times: every replaced message is settled from a
+// delivery callback, which must never wait for the settling.
+func TestManyRetainedReplacementsDoNotStallTheStore(t *testing.T) {
+	r := newRig(t, nil)
+	c := r.connect(&wire.Connect{ClientID: "many", CleanStart: true})
+	for i := 0; i < 3000; i++ {
+		c.send(&wire.Publish{Topic: "one/topic", Retain: true, Payload: []byte(itoa(uint64(i)))})
+	}
+	c.pub("one/topic", wire.QoS1, 1, "last")
+	waitFor(t, "one retained message left", func() bool { return r.queueDepth(retainQueue) == 1 })
+}

@@ -49,8 +49,13 @@ type store struct {
 	retained map[string]*heldRetained          // by address
 	cleared  map[string]clearedTopic           // addresses an empty retained message cleared lately
 	cons     map[string]*broker.Consumer       // by queue
-	janitor  chan func()
-	done     chan struct{}
+	// The janitor's work: a list, not a bounded channel, since the
+	// delivery callbacks that add to it hold a queue lock that the work
+	// itself takes, and must never wait for it.
+	jobsMu  sync.Mutex
+	jobs    []func()
+	jobWake chan struct{}
+	done    chan struct{}
 
 	loadMu sync.Mutex
 	loaded bool // every state queue exists and is read
@@ -114,7 +119,7 @@ func openStore(b interface {
 	}
 	s := &store{log: log, sess: sess, records: map[string]*heldRecord{}, markers: map[string]map[uint32]*heldMarker{},
 		retained: map[string]*heldRetained{}, cleared: map[string]clearedTopic{}, cons: map[string]*broker.Consumer{},
-		janitor: make(chan func(), 1024), done: make(chan struct{})}
+		jobWake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.runJanitor()
 	if err := s.load(false); err != nil {
 		s.close()
@@ -186,19 +191,28 @@ func (s *store) close() {
 func (s *store) runJanitor() {
 	for {
 		select {
-		case f := <-s.janitor:
-			f()
+		case <-s.jobWake:
 		case <-s.done:
 			return
+		}
+		s.jobsMu.Lock()
+		jobs := s.jobs
+		s.jobs = nil
+		s.jobsMu.Unlock()
+		for _, f := range jobs {
+			f()
 		}
 	}
 }
 
-// later runs f on the janitor goroutine.
+// later runs f on the janitor goroutine. It never blocks.
 func (s *store) later(f func()) {
+	s.jobsMu.Lock()
+	s.jobs = append(s.jobs, f)
+	s.jobsMu.Unlock()
 	select {
-	case s.janitor <- f:
-	case <-s.done:
+	case s.jobWake <- struct{}{}:
+	default:
 	}
 }
 
