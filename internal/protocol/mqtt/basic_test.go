@@ -1,11 +1,14 @@
 package mqtt
 
 import (
+	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"tandem/internal/broker"
+	"tandem/internal/listener"
 	wire "tandem/internal/wire/mqtt"
 )
 
@@ -72,5 +75,36 @@ func TestStateQueuesComeWithTheFirstClient(t *testing.T) {
 		if r.queueDepth(q) != 0 {
 			t.Fatalf("%s missing after the first CONNECT", q)
 		}
+	}
+}
+
+// TestAConnectionOverTheLimitIsToldWhy: the listener refuses a connection
+// past max-connections, and the adapter answers its CONNECT with a CONNACK
+// that says so.
+func TestAConnectionOverTheLimitIsToldWhy(t *testing.T) {
+	r := newRig(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{r.srv}, MaxConnections: 1})
+	go l.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.Close(ctx)
+	})
+	r.addr = ln.Addr().String()
+	r.connect(&wire.Connect{ClientID: "first", CleanStart: true})
+	_, ack := r.dial(&wire.Connect{ClientID: "second", CleanStart: true})
+	if ack.Reason != wire.QuotaExceeded {
+		t.Fatalf("v5 CONNACK %v, want 0x97", ack.Reason)
+	}
+	if why, _ := ack.Properties.String(wire.PropReasonString); why == "" {
+		t.Error("no reason string")
+	}
+	_, ack = r.dial(&wire.Connect{Version: wire.V311, ClientID: "third", CleanStart: true})
+	if ack.Reason != wire.RefusedServerUnavailable {
+		t.Fatalf("3.1.1 CONNACK %v, want return code 3", ack.Reason)
 	}
 }
