@@ -129,7 +129,7 @@ const (
 // SpokenProtocols are the protocols tandem serves, in the order an acceptor
 // without protocols= offers them. A protocol is listed here once its
 // adapter is registered in internal/server.
-var SpokenProtocols = []string{ProtocolSTOMP}
+var SpokenProtocols = []string{ProtocolSTOMP, ProtocolAMQP}
 
 // knownProtocols are every name Artemis accepts in protocols=; the ones
 // tandem does not speak are refused or skipped with a clear message.

@@ -10,7 +10,9 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/listener"
+	"tandem/internal/message"
 	"tandem/internal/protocol"
+	amqpproto "tandem/internal/protocol/amqp"
 	"tandem/internal/protocol/cluster"
 	stompproto "tandem/internal/protocol/stomp"
 	"tandem/internal/wstransport"
@@ -29,6 +31,24 @@ var adapters = map[string]adapterFactory{
 			MaxFrameSize: int(cfg.MaxFrameSize), MaxHeaders: cfg.Limits.MaxHeaders,
 			MaxHeaderSize: int(cfg.Limits.MaxHeaderSize), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength, ConnectTimeout: cfg.Limits.HandshakeTimeout,
+		})
+	},
+	config.ProtocolAMQP: func(env protocol.Env, cfg *config.Config) listener.Protocol {
+		return amqpproto.NewServer(amqpproto.Options{Env: env,
+			// max-frame-size bounds what one client may make the broker
+			// hold at once; an AMQP message is that unit, however many
+			// frames carry it.
+			MaxMessageSize: uint64(cfg.MaxFrameSize), MaxLinks: cfg.Limits.MaxSubscriptions,
+			MaxDestinationLength: cfg.Limits.MaxDestinationLength, HandshakeTimeout: cfg.Limits.HandshakeTimeout,
+			Addresses: func(addr string) amqpproto.AddressPolicy {
+				s := cfg.AddressSettingsFor(addr)
+				rt := message.Anycast
+				if s.DefaultAddressRoutingType == config.Multicast {
+					rt = message.Multicast
+				}
+				return amqpproto.AddressPolicy{RoutingType: rt, AutoCreate: s.AutoCreateAddresses}
+			},
+			TLSState: listener.TLSState,
 		})
 	},
 }
