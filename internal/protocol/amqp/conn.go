@@ -236,7 +236,7 @@ func (c *conn) readFailed(err error) {
 			"limit", c.readLimit)
 		c.fail(wire.NewError(wire.ErrorResourceLimitExceeded, "local-idle-timeout expired: nothing arrived for %v", c.readLimit))
 	case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrFraming):
-		c.fail(wire.NewError(wire.ErrorFramingError, "%v (max-frame-size is %d)", err, c.srv.opts.MaxFrameSize))
+		c.fail(wire.NewError(wire.ErrorFramingError, "%v", err))
 	default:
 		c.log.Debug("connection read failed", "err", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"tandem/internal/listener"
 	"tandem/internal/protocol"
 	"tandem/internal/selector"
+	"tandem/internal/store"
 	"tandem/internal/store/memstore"
 )
 
@@ -43,7 +44,12 @@ type rigOptions struct {
 
 func startRig(t *testing.T, ro rigOptions) *rig {
 	t.Helper()
-	b, err := broker.New(broker.Options{Store: memstore.New(), Settings: ro.settings,
+	return startRigWith(t, ro, memstore.New())
+}
+
+func startRigWith(t *testing.T, ro rigOptions, st store.Store) *rig {
+	t.Helper()
+	b, err := broker.New(broker.Options{Store: st, Settings: ro.settings, SyncDurable: true,
 		Filters: func(s string) (broker.Filter, error) { return selector.Compile(s) }})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package amqp
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"tandem/internal/broker"
@@ -21,10 +22,18 @@ type receiverLink struct {
 	coordinator bool
 	dest        dest
 	asm         wire.Assembler
-	// deliveryCount and credit are the link's flow state as the client
-	// sees it once our last flow arrives.
-	deliveryCount uint32
-	credit        uint32
+	// Credit. received counts the deliveries the client sent (the link's
+	// delivery-count, from its initial one), confirmed those the broker
+	// has finished with, and limit is the delivery-count up to which our
+	// last flow lets the client send: confirmed plus Options.Credit, so a
+	// client has at most that many messages unconfirmed. The read
+	// goroutine counts received; broker goroutines count confirmed and
+	// send the flows that move the limit.
+	mu        sync.Mutex
+	closed    bool // detached: no more flows
+	received  uint32
+	confirmed uint32
+	limit     uint32
 	// settleSecond: rcv-settle-mode second, our outcomes go unsettled and
 	// the client settles.
 	settleSecond bool
@@ -32,13 +41,18 @@ type receiverLink struct {
 
 func (l *receiverLink) name() string { return l.linkName }
 
-func (l *receiverLink) detach(bool) {}
+func (l *receiverLink) detach(bool) {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+}
 
 // attachReceiver attaches the client's sender.
 func (s *session) attachReceiver(a *wire.Attach) {
 	c := s.c
-	l := &receiverLink{s: s, handle: a.Handle, linkName: a.Name, deliveryCount: a.InitialDeliveryCount.Or(0),
-		settleSecond: a.RcvSettleMode.Or(wire.ReceiverSettleFirst) == wire.ReceiverSettleSecond}
+	initial := a.InitialDeliveryCount.Or(0)
+	l := &receiverLink{s: s, handle: a.Handle, linkName: a.Name, received: initial, confirmed: initial,
+		limit: initial + uint32(c.srv.opts.Credit), settleSecond: a.RcvSettleMode.Or(wire.ReceiverSettleFirst) == wire.ReceiverSettleSecond}
 	l.asm.MaxMessageSize = c.srv.opts.MaxMessageSize
 	if a.MaxMessageSize != 0 && a.MaxMessageSize < l.asm.MaxMessageSize {
 		l.asm.MaxMessageSize = a.MaxMessageSize
@@ -77,28 +91,59 @@ func (s *session) attachReceiver(a *wire.Attach) {
 	s.links[a.Handle] = l
 	c.links++
 	c.push(outItem{kind: outFrame, ch: s.ch, p: reply})
-	l.credit = uint32(c.srv.opts.Credit)
-	l.sendFlow()
+	l.mu.Lock()
+	l.pushFlowLocked()
+	l.mu.Unlock()
 }
 
 // sendFlow tells the client its credit.
 func (l *receiverLink) sendFlow() {
+	l.mu.Lock()
+	l.pushFlowLocked()
+	l.mu.Unlock()
+}
+
+// pushFlowLocked queues a flow with the link's credit; l.mu keeps flows in
+// the order their limits grow.
+func (l *receiverLink) pushFlowLocked() {
+	if l.closed {
+		return
+	}
 	l.s.c.push(outItem{kind: outFrame, ch: l.s.ch, p: &wire.Flow{Handle: wire.Some(l.handle),
-		DeliveryCount: wire.Some(l.deliveryCount), LinkCredit: wire.Some(l.credit)}})
+		DeliveryCount: wire.Some(l.received), LinkCredit: wire.Some(l.limit - l.received)}})
+}
+
+// confirm counts deliveries the broker has finished with (or that needed
+// nothing of it) and gives the client credit back once half of it is
+// used. It may run on a broker goroutine.
+func (l *receiverLink) confirm(n uint32) {
+	credit := uint32(l.s.c.srv.opts.Credit)
+	l.mu.Lock()
+	l.confirmed += n
+	if next := l.confirmed + credit; int32(next-l.limit) >= int32(max(credit/2, 1)) {
+		l.limit = next
+		l.pushFlowLocked()
+	}
+	l.mu.Unlock()
 }
 
 // onTransfer takes one transfer frame of the link.
 func (l *receiverLink) onTransfer(t *wire.Transfer, payload []byte) error {
 	c := l.s.c
-	if !l.asm.InProgress() && l.credit == 0 && !t.Aborted {
-		return wire.NewError(wire.ErrorTransferLimitExceeded,
-			"transfer on link %q, which has no credit (delivery-count %d): wait for a flow granting credit", l.linkName, l.deliveryCount)
+	if !l.asm.InProgress() && !t.Aborted {
+		l.mu.Lock()
+		full := l.received == l.limit
+		l.mu.Unlock()
+		if full {
+			return wire.NewError(wire.ErrorTransferLimitExceeded,
+				"transfer on link %q beyond its credit (delivery-count %d): wait for a flow granting more", l.linkName, l.received)
+		}
 	}
 	d, err := l.asm.Add(t, payload)
 	if err != nil {
 		if errors.Is(err, wire.ErrMessageTooLarge) {
-			l.deliveryCount++
-			l.credit--
+			l.count()
+			l.confirm(1)
 			l.s.detachWithError(l.handle, l, wire.NewError(wire.ErrorMessageSizeExceeded, "%v", err))
 			return nil
 		}
@@ -107,20 +152,24 @@ func (l *receiverLink) onTransfer(t *wire.Transfer, payload []byte) error {
 	if d == nil {
 		return nil
 	}
-	l.deliveryCount++
-	l.credit--
-	if !d.Aborted {
-		if l.coordinator {
-			c.onControl(l, d)
-		} else {
-			l.deliver(d)
-		}
-	}
-	if l.credit <= uint32(c.srv.opts.Credit)/2 {
-		l.credit = uint32(c.srv.opts.Credit)
-		l.sendFlow()
+	l.count()
+	switch {
+	case d.Aborted:
+		l.confirm(1)
+	case l.coordinator:
+		c.onControl(l, d)
+		l.confirm(1)
+	default:
+		l.deliver(d)
 	}
 	return nil
+}
+
+// count counts a delivery received.
+func (l *receiverLink) count() {
+	l.mu.Lock()
+	l.received++
+	l.mu.Unlock()
 }
 
 // deliver sends one message into the broker and tells the client the
@@ -137,6 +186,7 @@ func (l *receiverLink) deliver(d *wire.Delivery) {
 		var err error
 		if txState, err = c.txStateOf(ts.TxnID); err != nil {
 			l.outcome(id, settled, nil, &wire.Rejected{Error: brokerError(err)})
+			l.confirm(1)
 			return
 		}
 		tx = txState.tx
@@ -147,9 +197,11 @@ func (l *receiverLink) deliver(d *wire.Delivery) {
 			txState.failed = true
 		}
 		l.outcome(id, settled, txState, &wire.Rejected{Error: err})
+		l.confirm(1)
 		return
 	}
 	done := func(err error) {
+		defer l.confirm(1)
 		if err != nil {
 			if txState != nil {
 				txState.failed = true
@@ -178,7 +230,7 @@ func (l *receiverLink) deliver(d *wire.Delivery) {
 // outcome tells the client what became of a message it sent unsettled.
 // It may run on a broker goroutine.
 func (l *receiverLink) outcome(id uint32, settled bool, ts *txState, state wire.DeliveryState) {
-	if settled {
+	if settled || l.s.ended.Load() {
 		return
 	}
 	if ts != nil {

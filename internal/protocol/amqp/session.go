@@ -16,6 +16,9 @@ type session struct {
 	// nextIncomingID is the transfer-id of the next transfer frame from
 	// the client; the writer reads it into the flows it sends.
 	nextIncomingID atomic.Uint32
+	// ended is set once the session is over: late outcomes of its links
+	// must not reach a new session begun on the same channel.
+	ended atomic.Bool
 	links          map[uint32]link
 	handleMax      uint32
 
@@ -79,6 +82,7 @@ func (s *session) onEnd(e *wire.End) {
 		s.c.log.Info("client ended a session with an error", "event", "client_error", "condition", string(e.Error.Condition),
 			"description", e.Error.Description)
 	}
+	s.ended.Store(true)
 	s.detachAll(false)
 	delete(s.c.sessions, s.ch)
 	s.c.push(outItem{kind: outEnd, ch: s.ch, p: &wire.End{}})
