@@ -284,4 +284,3 @@ func startRigStore(t *testing.T, st store.Store, opts Options) *rig {
 	t.Helper()
 	return startRigWith(t, rigOptions{opts: opts}, st)
 }
-

@@ -18,9 +18,9 @@ type session struct {
 	nextIncomingID atomic.Uint32
 	// ended is set once the session is over: late outcomes of its links
 	// must not reach a new session begun on the same channel.
-	ended atomic.Bool
-	links          map[uint32]link
-	handleMax      uint32
+	ended     atomic.Bool
+	links     map[uint32]link
+	handleMax uint32
 
 	// unsettled maps the delivery-ids of our unsettled transfers to the
 	// deliveries they carry: the writer adds, the read goroutine settles.
