@@ -138,7 +138,15 @@ func (c *conn) cleanup() {
 	if c.release != nil {
 		c.release()
 	}
+	c.releaseContainer()
+}
+
+// releaseContainer gives the container id back as soon as the connection
+// is closing, so that a client reconnecting with it at once is not
+// refused.
+func (c *conn) releaseContainer() {
 	if c.claimed {
+		c.claimed = false
 		c.srv.releaseContainer(c.containerID)
 	}
 }
@@ -256,6 +264,7 @@ func (c *conn) fail(err error) {
 		c.log.Info("closing a connection that broke the protocol", "event", "connection_error",
 			"condition", string(e.Condition), "err", e.Description)
 	}
+	c.releaseContainer()
 	c.sendOpenIfNeeded(nil)
 	c.pushFinal(&wire.Close{Error: e})
 }
@@ -372,5 +381,6 @@ func (c *conn) onClose(p *wire.Close) {
 			"condition", string(p.Error.Condition), "description", p.Error.Description)
 	}
 	c.remoteClosed = true
+	c.releaseContainer()
 	c.pushFinal(&wire.Close{})
 }

@@ -284,3 +284,16 @@ func startRigStore(t *testing.T, st store.Store, opts Options) *rig {
 	t.Helper()
 	return startRigWith(t, rigOptions{opts: opts}, st)
 }
+
+// expectCloseOK reads until a close without an error.
+func (c *rawClient) expectCloseOK() {
+	c.t.Helper()
+	for {
+		if cl, ok := c.next().(*wire.Close); ok {
+			if cl.Error != nil {
+				c.t.Fatalf("close with %v", cl.Error)
+			}
+			return
+		}
+	}
+}
