@@ -390,7 +390,10 @@ func (c *Conn) readLoop(tr *transport) {
 				tr.nc.SetReadDeadline(now.Add(2*tr.recvWithin + tr.recvWithin/4))
 			}
 		}
-		f, err := tr.r.ReadFrame()
+		f, body, err := tr.r.ReadFrameStreaming(streamMessageBody)
+		if err == nil && body != nil {
+			err = c.readBody(tr, f, body)
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = fmt.Errorf("%w (nothing for %v)", ErrHeartBeatTimeout, 2*tr.recvWithin)

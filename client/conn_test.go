@@ -357,6 +357,12 @@ func TestBrokerErrorText(t *testing.T) {
 		{BrokerError{Body: "line1\nline2"}, "broker error: line1 line2"},
 		{BrokerError{Message: "denied", Body: "denied"}, "broker error: denied"},
 		{BrokerError{Message: "denied", Body: "  user x\n may not send "}, "broker error: denied: user x may not send"},
+		// The server's short message is often the start of the body.
+		{BrokerError{Message: "login failed", Body: "login failed for user \"x\": bad credentials"},
+			"broker error: login failed for user \"x\": bad credentials"},
+		{BrokerError{Message: "destination name is 3000 bytes long; the limit is 1024 (max-destination-name-len",
+			Body: "destination name is 3000 bytes long; the limit is 1024 (max-destination-name-length in broker.yaml)\n"},
+			"broker error: destination name is 3000 bytes long; the limit is 1024 (max-destination-name-length in broker.yaml)"},
 		{BrokerError{Message: "m", Body: strings.Repeat("b", 400)}, "broker error: m: " + strings.Repeat("b", 300) + "..."},
 	}
 	for _, tc := range tests {

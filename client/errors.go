@@ -90,6 +90,10 @@ func (e *BrokerError) Error() string {
 		return "broker error: " + body
 	case body == "" || strings.Contains(msg, body):
 		return "broker error: " + msg
+	case strings.HasPrefix(body, msg):
+		// The message header is often the body's first words, or the body
+		// cut short; saying both would repeat them.
+		return "broker error: " + body
 	}
 	return "broker error: " + msg + ": " + body
 }

@@ -47,8 +47,13 @@ type Message struct {
 	Redelivered bool
 	// Headers are all headers of the MESSAGE frame, in order.
 	Headers Headers
-	// Body is the message body.
+	// Body is the message body; nil when the body was over the Conn's
+	// limit (Oversized).
 	Body []byte
+	// Size is the body's length in bytes.
+	Size int64
+
+	oversized bool
 
 	sub   *Subscription
 	tr    *transport // the link it came on: acks only make sense there
@@ -68,6 +73,12 @@ func newMessage(f *stomp.Frame, s *Subscription, tr *transport) *Message {
 		sub:          s,
 		tr:           tr,
 	}
+	m.Size = int64(len(f.Body))
+	if v, ok := f.Headers.Get(hdrOversized); ok {
+		f.Headers.Del(hdrOversized)
+		m.Size, _ = strconv.ParseInt(v, 10, 64)
+		m.oversized = true
+	}
 	m.ackID = f.Headers.Value(stomp.HdrAck)
 	if m.ackID == "" {
 		// Some 1.2 brokers omit the ack header; the message id is what
@@ -76,6 +87,11 @@ func newMessage(f *stomp.Frame, s *Subscription, tr *transport) *Message {
 	}
 	return m
 }
+
+// Oversized reports that the body was larger than the Conn accepts
+// (WithMaxMessageSize): it was read off the connection and dropped, so
+// Body is nil and Size says how big it was.
+func (m *Message) Oversized() bool { return m.oversized }
 
 // Header returns the value of the first header named key, or "".
 func (m *Message) Header(key string) string { return m.Headers.Value(key) }

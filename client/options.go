@@ -40,6 +40,7 @@ type config struct {
 	closeTimeout    time.Duration
 	onEvent         func(Event)
 	tls             *tls.Config
+	maxMessageSize  int64
 	// sleep waits between connect rounds; tests replace it to observe the
 	// back-off without waiting.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -53,6 +54,7 @@ func defaultConfig() config {
 		hbRecv:         DefaultHeartBeat,
 		connectTimeout: DefaultConnectTimeout,
 		closeTimeout:   DefaultCloseTimeout,
+		maxMessageSize: DefaultMaxMessageSize,
 		sleep:          sleepCtx,
 	}
 }

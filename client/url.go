@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"tandem/internal/tlsconfig"
 )
 
 // DefaultPort is the broker port assumed when a URL names none: tandem, like
@@ -124,7 +127,9 @@ func defaultURLOptions(form URLForm) URLOptions {
 func ParseURL(s string) ([]Endpoint, URLOptions, error) {
 	eps, opts, err := parseURL(strings.TrimSpace(s))
 	if err != nil {
-		return nil, URLOptions{}, fmt.Errorf("%w %q: %s", ErrBadURL, s, err.Error())
+		// A problem with the only broker of the URL names it already.
+		msg := strings.TrimPrefix(err.Error(), strconv.Quote(strings.TrimSpace(s))+": ")
+		return nil, URLOptions{}, fmt.Errorf("%w %q: %s", ErrBadURL, s, msg)
 	}
 	return eps, opts, nil
 }
@@ -208,11 +213,16 @@ func parseURL(s string) ([]Endpoint, URLOptions, error) {
 func parseEndpoint(s string) (Endpoint, error) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
+		// "tcp:/host:port" or "tcp:host:port": a known scheme with its
+		// slashes mistyped, to be corrected rather than prefixed again.
+		if sch, after, found := strings.Cut(s, ":"); found && knownScheme(strings.ToLower(sch)) {
+			return Endpoint{}, problemf("%q: the scheme needs two slashes; write %s://%s", s, sch, strings.TrimLeft(after, "/"))
+		}
 		return Endpoint{}, problemf("%q has no scheme; write tcp://%s", s, s)
 	}
 	scheme = strings.ToLower(scheme)
-	switch scheme {
-	case "tcp", "nio", "stomp", "ssl", "tls", "stomp+ssl", "stomp+tls":
+	switch {
+	case knownScheme(scheme):
 	default:
 		return Endpoint{}, problemf("%q: unknown scheme %q; use tcp:// (or ssl:// for TLS)", s, scheme)
 	}
@@ -250,6 +260,52 @@ func parseEndpoint(s string) (Endpoint, error) {
 		return Endpoint{}, err
 	}
 	return Endpoint{Scheme: scheme, Host: host, Port: port, Params: params}, nil
+}
+
+// knownScheme reports whether scheme is a transport ParseURL accepts.
+func knownScheme(scheme string) bool {
+	switch scheme {
+	case "tcp", "nio", "stomp", "ssl", "tls", "stomp+ssl", "stomp+tls":
+		return true
+	}
+	return false
+}
+
+// connectionOptions are the URL options parseOptions maps onto URLOptions.
+var connectionOptions = []string{
+	"ha", "randomize", "maxReconnectAttempts", "reconnectAttempts", "startupMaxReconnectAttempts",
+	"initialConnectAttempts", "initialReconnectDelay", "retryInterval", "maxReconnectDelay", "maxRetryInterval",
+	"backOffMultiplier", "reconnectDelayExponent", "retryIntervalMultiplier", "useExponentialBackOff", "timeout",
+}
+
+// URLOptionNames returns the names of every URL option the client acts on:
+// the connection options of URLOptions and the TLS options, sorted.
+func URLOptionNames() []string {
+	names := append(slices.Clone(connectionOptions), tlsconfig.Options()...)
+	slices.Sort(names)
+	return names
+}
+
+// UnknownOptions returns the options of a parsed URL (on the URL or on one
+// of eps) that the client does not act on, sorted. ParseURL keeps them, as
+// ActiveMQ clients ignore options meant for other layers, but a tool may
+// want to warn that they have no effect.
+func UnknownOptions(eps []Endpoint, o URLOptions) []string {
+	known := URLOptionNames()
+	var out []string
+	add := func(params map[string]string) {
+		for k := range params {
+			if !slices.Contains(known, k) && !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	add(o.Params)
+	for _, ep := range eps {
+		add(ep.Params)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // parseQuery parses k=v&k=v. A later repeat of a key wins, as in the Java

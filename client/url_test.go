@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,9 @@ func TestParseURL(t *testing.T) {
 func TestParseURLErrors(t *testing.T) {
 	tests := []struct{ url, mention string }{
 		{"", "empty"},
-		{"localhost:61616", "no scheme"},
+		{"localhost:61616", "no scheme; write tcp://localhost:61616"},
+		{"tcp:/localhost:1", "needs two slashes; write tcp://localhost:1"},
+		{"ssl:broker:61617", "needs two slashes; write ssl://broker:61617"},
 		{"udp://h:1", `unknown scheme "udp"`},
 		{"ssl://h:1?verifyHost=perhaps", `verifyHost="perhaps" must be true or false`},
 		{"failover:(ssl://a:1)?trustAll=1x", `trustAll="1x"`},
@@ -138,6 +141,30 @@ func TestParseURLErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tc.mention)
 			}
 		})
+	}
+}
+
+// TestUnknownOptions checks which URL options are reported as having no
+// effect: neither connection nor TLS options, on the URL or a broker.
+func TestUnknownOptions(t *testing.T) {
+	tests := []struct {
+		url  string
+		want []string
+	}{
+		{"tcp://h:1", nil},
+		{"tcp://h:1?ha=true&trustAll=true", nil},
+		{"tcp://h:1?foo=bar", []string{"foo"}},
+		{"failover:(tcp://a:1?x=1,tcp://b:2)?maxReconectAttempts=3&randomize=false", []string{"maxReconectAttempts", "x"}},
+		{"(tcp://a:1)?jms.prefetchPolicy.all=10", []string{"jms.prefetchPolicy.all"}},
+	}
+	for _, tc := range tests {
+		eps, o, err := ParseURL(tc.url)
+		if err != nil {
+			t.Fatalf("ParseURL(%q): %v", tc.url, err)
+		}
+		if got := UnknownOptions(eps, o); !slices.Equal(got, tc.want) {
+			t.Errorf("UnknownOptions(%q) = %q, want %q", tc.url, got, tc.want)
+		}
 	}
 }
 

@@ -69,11 +69,15 @@ func (s *Session) CreateLargeBody() (store.LargeWriter, error) {
 // OpenLargeBody opens a delivered large message's body for reading. The
 // body stays readable through the returned reader even if the message is
 // acknowledged (and its file deleted) meanwhile.
-func (s *Session) OpenLargeBody(l *message.Large) (io.ReadCloser, error) {
-	if s.b.opts.Large == nil {
+func (s *Session) OpenLargeBody(l *message.Large) (io.ReadCloser, error) { return s.b.OpenLargeBody(l) }
+
+// OpenLargeBody opens a large message's body for reading, for management
+// (a browsed message's preview) as for deliveries.
+func (b *Broker) OpenLargeBody(l *message.Large) (io.ReadCloser, error) {
+	if b.opts.Large == nil {
 		return nil, ErrNoLargeMessages
 	}
-	rc, err := s.b.opts.Large.Open(l.ID)
+	rc, err := b.opts.Large.Open(l.ID)
 	if err != nil {
 		return nil, fmt.Errorf("open large message body: %w", err)
 	}

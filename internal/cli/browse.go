@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"tandem/client"
 )
 
 type browseOptions struct {
@@ -23,7 +21,8 @@ func newBrowseCommand(e *env) *cobra.Command {
 		Aliases: []string{"browser"},
 		Short:   "List a queue's messages without consuming them",
 		Long: `List the messages waiting on a queue without consuming them, as Artemis'
-'artemis browser' does. Prints "Browsed: N messages".`,
+'artemis browser' does. Prints which broker answered ("Successfully
+connected to tcp://…", as ActiveMQ Classic does), then "Browsed: N messages".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBrowse(cmd.Context(), o, e)
@@ -35,26 +34,25 @@ func newBrowseCommand(e *env) *cobra.Command {
 }
 
 func runBrowse(ctx context.Context, o browseOptions, e *env) error {
-	conn, err := o.conn.dial(ctx, e.stderr)
+	if err := o.conn.check(e.stderr); err != nil {
+		return err
+	}
+	conn, err := o.conn.dial(ctx, o.conn.events(e))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	var opts []client.BrowseOption
-	if o.selector != "" {
-		opts = append(opts, client.WithBrowseSelector(o.selector))
-	}
 	n := 0
-	err = conn.BrowseFunc(ctx, o.conn.destination, func(m *client.Message) error {
+	err = conn.Browse(ctx, o.conn.destination, o.selector, func(m *msgMessage) error {
 		n++
 		if o.conn.verbose {
-			fmt.Fprintf(e.stdout, "Browser %s, thread=0 Browsed %s %s\n", o.conn.destination, m.MessageID, preview(m.Body))
+			fmt.Fprintf(e.stdout, "Browser %s, thread=0 Browsed %s %s\n", o.conn.destination, m.ID, preview(m.Body))
 		}
 		return nil
-	}, opts...)
+	})
 	fmt.Fprintf(e.stdout, "Browsed: %d messages\n", n)
 	if err != nil {
-		return fmt.Errorf("browse %s: %w", o.conn.destination, err)
+		return fmt.Errorf("browse %s: %w", shown(o.conn.destination), err)
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 	case o.allowFailback && !o.backup:
 		return errors.New("--allow-failback applies to a backup; add --shared-store --backup or drop --allow-failback")
 	case o.user == "" && o.password == "" && !o.allowAnonymous:
-		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin")
+		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users")
 	}
 	inst, err := instance.Create(instance.CreateOptions{
 		Dir:                o.dir,
@@ -220,6 +220,10 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 			as = "as user " + cc.User
 		}
 		fmt.Fprintf(out, "  cluster:  %s, peers %s, announcing %s\n", cc.Name, peerURLs(cfg, cc.StaticConnectors), as)
+		if len(o.staticCluster) == 0 {
+			fmt.Fprintf(out, "  note:     the peers are guessed from the neighbouring ports; if the other node of the\n"+
+				"            pair is elsewhere, name it with --static-cluster tcp://HOST:PORT\n")
+		}
 		if cc.User == "" && !cfg.Security.AllowAnonymous {
 			fmt.Fprintf(out, "  note:     peers that require login refuse an anonymous announcement; pass\n"+
 				"            --cluster-user and --cluster-password (the same on every node) so clients\n"+

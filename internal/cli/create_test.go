@@ -176,7 +176,7 @@ func TestCreateCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"missing credentials", []string{"create", dir},
-			"tandem: --user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin\n"},
+			"tandem: --user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users\n"},
 		{"password only", []string{"create", dir, "--password", "x"}, "--user and --password go together"},
 		{"require-login with allow-anonymous", []string{"create", dir, "--user", "a", "--password", "b", "--allow-anonymous", "--require-login"},
 			"--allow-anonymous and --require-login contradict each other"},
@@ -187,7 +187,9 @@ func TestCreateCommandErrors(t *testing.T) {
 		{"backup without shared store", []string{"create", dir, "--allow-anonymous", "--backup"}, "--backup needs --shared-store"},
 		{"no directory", []string{"create", "--allow-anonymous"}, "create takes one argument, the instance directory"},
 		{"bad static cluster", []string{"create", dir, "--allow-anonymous", "--staticCluster", "tcp://a:1,b:2"}, `--static-cluster "b:2": expected tcp://HOST:PORT`},
-		{"unknown flag", []string{"create", dir, "--allow-anonymous", "--clusterd"}, "unknown flag: --clusterd"},
+		{"unknown flag", []string{"create", dir, "--allow-anonymous", "--sharedstore"}, "unknown flag: --sharedstore; did you mean --shared-store?"},
+		{"artemis-only flag", []string{"create", dir, "--allow-anonymous", "--replicated"},
+			"--replicated is an Artemis flag that tandem create does not support: tandem pairs share a store"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,15 +1,14 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,12 +22,14 @@ import (
 )
 
 type demoOptions struct {
-	dir      string
-	messages int
-	size     int
-	window   int
-	keep     bool
-	verbose  bool
+	dir        string
+	messages   int
+	size       int
+	window     int
+	keep       bool
+	verbose    bool
+	portOffset int
+	offsetSet  bool
 }
 
 func init() { register(newDemoCommand) }
@@ -43,34 +44,82 @@ func newDemoCommand(e *env) *cobra.Command {
 shared store, start both, send persistent messages to the master, kill the
 master with SIGKILL, consume every message from the slave, then restart the
 master and watch it take the store back (failback). Each step prints its
-timing.`,
+timing.
+
+The master listens on 61616 + --port-offset and the slave one port up; without
+--port-offset the demo picks the first free pair from 61616. A port counts as
+free only when the demo can bind the very address the broker will (every
+interface), so a listener on any address of this machine is seen. However the
+demo ends (an error, Ctrl-C, a closed output pipe, or being killed), it stops
+both brokers.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemoFailover(cmd.Context(), o, e) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.offsetSet = cmd.Flags().Changed("port-offset")
+			return runDemoFailover(cmd.Context(), o, e)
+		},
 	}
 	fo.Flags().StringVar(&o.dir, "dir", "", "directory for the two instances and the shared store (default: a new temporary directory)")
 	fo.Flags().IntVar(&o.messages, "message-count", 100, "persistent messages to send before the kill")
 	fo.Flags().IntVar(&o.size, "message-size", 0, "body size in bytes (0 sends short text bodies)")
 	fo.Flags().IntVar(&o.window, "max-pending", 1, "unconfirmed sends in flight while filling the journal")
+	fo.Flags().IntVar(&o.portOffset, "port-offset", 0, "master on 61616+N, slave on 61617+N (default: the first free pair)")
 	fo.Flags().BoolVar(&o.keep, "keep", false, "keep the directory afterwards")
 	fo.Flags().BoolVar(&o.verbose, "verbose", false, "show the brokers' logs")
 	cmd.AddCommand(fo)
 	return cmd
 }
 
-// demoNode is one broker process of the demo.
-type demoNode struct {
-	name string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	log  strings.Builder
+// demoHost is the address the demo's brokers listen on, as tandem create
+// writes by default: every interface.
+const demoHost = "0.0.0.0"
+
+// demoOutput writes the demo's lines; the first failed write (a closed
+// pipe, as with 'tandem demo failover | head -3') ends the demo.
+type demoOutput struct {
+	w      io.Writer
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	failed bool
 }
 
-func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
-	out := e.stdout
+func (d *demoOutput) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failed {
+		return 0, io.ErrClosedPipe
+	}
+	n, err := d.w.Write(p)
+	if err != nil {
+		d.failed = true
+		d.cancel(fmt.Errorf("the demo's output is gone (%w); stopping", err))
+	}
+	return n, err
+}
+
+func runDemoFailover(parent context.Context, o demoOptions, e *env) (err error) {
+	// A closed output pipe must end the demo through its cleanup, not kill
+	// it with SIGPIPE and leave the brokers behind; a closed terminal
+	// (SIGHUP) likewise.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	ctx, stopHUP := signal.NotifyContext(parent, syscall.SIGHUP)
+	defer stopHUP()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// The brokers are told to die with the thread that started them
+	// (childOf), so that thread must live as long as the demo.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	out := &demoOutput{w: e.stdout, cancel: cancel}
 	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+	}()
+
 	root := o.dir
 	if root == "" {
 		var err error
@@ -85,7 +134,7 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	if err != nil {
 		return err
 	}
-	offset, err := freePairOffset()
+	offset, err := demoOffset(o)
 	if err != nil {
 		return err
 	}
@@ -94,13 +143,17 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	nodes := make([]*demoNode, 2)
 	for i, name := range []string{"master", "slave"} {
 		dir := filepath.Join(root, "brokers", name)
-		_, err := instance.Create(instance.CreateOptions{Dir: dir, Name: name, User: "admin", Password: "admin",
+		inst, err := instance.Create(instance.CreateOptions{Dir: dir, Name: name, User: "admin", Password: "admin",
 			AllowAnonymous: true, PortOffset: offset + i, DataDir: shared, SharedStore: true, Backup: i == 1,
-			Executable: exe, NoWeb: true})
+			Executable: exe, NoWeb: true, Host: demoHost})
 		if err != nil {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
-		nodes[i] = &demoNode{name: name, dir: dir, port: 61616 + offset + i}
+		cfg, err := inst.LoadConfig()
+		if err != nil {
+			return err
+		}
+		nodes[i] = &demoNode{name: name, dir: dir, port: 61616 + offset + i, addrs: acceptorAddrs(cfg.Acceptors)}
 	}
 	master, slave := nodes[0], nodes[1]
 	defer func() {
@@ -108,12 +161,17 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 			n.stop()
 		}
 	}()
+	for _, n := range nodes {
+		if err := portsFree(n.addrs); err != nil {
+			return fmt.Errorf("%s cannot listen: %w; choose another --port-offset", n.name, err)
+		}
+	}
 
 	t0 := time.Now()
 	if err := master.start(exe, o.verbose, out); err != nil {
 		return err
 	}
-	if err := waitPort(ctx, master.port, 20*time.Second); err != nil {
+	if _, err := master.waitServing(ctx, 20*time.Second); err != nil {
 		return fmt.Errorf("master: %w\n%s", err, master.output())
 	}
 	step("master is live on tcp://localhost:%d (started in %v)", master.port, since(t0))
@@ -141,7 +199,7 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	go func() {
 		// The backup writes a new epoch into the state record the moment
 		// the kernel hands it the lock; the rest of the takeover is replay.
-		for time.Since(killed) < 30*time.Second {
+		for time.Since(killed) < 30*time.Second && ctx.Err() == nil {
 			if rec, err := ha.ReadRecord(journalDir); err == nil && rec.Epoch > before.Epoch {
 				locked <- time.Since(killed)
 				return
@@ -150,10 +208,11 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 		}
 		locked <- 0
 	}()
-	if err := waitPort(ctx, slave.port, 30*time.Second); err != nil {
+	acceptedAt, err := slave.waitServing(ctx, 30*time.Second)
+	if err != nil {
 		return fmt.Errorf("slave did not take over: %w\n%s", err, slave.output())
 	}
-	accept := time.Since(killed)
+	accept := acceptedAt.Sub(killed)
 	step("slave took the lock %v after the kill (the rest is journal replay)", (<-locked).Round(time.Millisecond))
 	c, err := client.Dial(ctx, url, client.WithCredentials("admin", "admin"))
 	if err != nil {
@@ -182,7 +241,7 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	if err := master.start(exe, o.verbose, out); err != nil {
 		return err
 	}
-	if err := waitPort(ctx, master.port, 30*time.Second); err != nil {
+	if _, err := master.waitServing(ctx, 30*time.Second); err != nil {
 		return fmt.Errorf("master did not fail back: %w\n%s", err, master.output())
 	}
 	step("master is live again after %v; the slave went back to waiting", since(t0))
@@ -190,94 +249,32 @@ func runDemoFailover(ctx context.Context, o demoOptions, e *env) error {
 	if o.keep {
 		fmt.Fprintf(out, "The instances are in %s.\n", root)
 	}
-	return nil
+	return ctx.Err()
+}
+
+// demoOffset returns the port offset of the master: --port-offset, or the
+// first offset from 0 whose two client ports are free.
+func demoOffset(o demoOptions) (int, error) {
+	if o.offsetSet {
+		if o.portOffset < 0 || 61617+o.portOffset > 65535 {
+			return 0, fmt.Errorf("--port-offset %d is out of range; expected 0 to %d", o.portOffset, 65535-61617)
+		}
+		return o.portOffset, nil
+	}
+	for off := 0; off < 2000; off += 10 {
+		if portsFree(demoAddrs(off)) == nil {
+			return off, nil
+		}
+	}
+	return 0, errors.New("no free pair of client ports from 61616 to 63626; pass --port-offset")
+}
+
+// demoAddrs are the addresses the master and slave listen on at offset.
+func demoAddrs(offset int) []string {
+	return []string{fmt.Sprintf("%s:%d", demoHost, 61616+offset), fmt.Sprintf("%s:%d", demoHost, 61617+offset)}
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
-
-func (n *demoNode) start(exe string, verbose bool, out io.Writer) error {
-	n.cmd = exec.Command(exe, "run", "--instance", n.dir)
-	pr, pw := io.Pipe()
-	n.cmd.Stdout, n.cmd.Stderr = pw, pw
-	n.done = make(chan struct{})
-	n.mu.Lock()
-	n.log.Reset()
-	n.mu.Unlock()
-	if err := n.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", n.name, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.log.WriteString(sc.Text() + "\n")
-			n.mu.Unlock()
-			if verbose {
-				fmt.Fprintf(out, "    [%s] %s\n", n.name, sc.Text())
-			}
-		}
-	}()
-	go func() {
-		n.cmd.Wait()
-		pw.Close()
-		close(n.done)
-	}()
-	return nil
-}
-
-func (n *demoNode) output() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.String()
-}
-
-func (n *demoNode) kill() {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
-}
-
-func (n *demoNode) stop() {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(15 * time.Second):
-		n.kill()
-	}
-}
-
-func waitPort(ctx context.Context, port int, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
-	}
-	return fmt.Errorf("nothing listening on %s within %v", addr, within)
-}
 
 func waitLog(ctx context.Context, n *demoNode, text string, within time.Duration) error {
 	deadline := time.Now().Add(within)
@@ -287,32 +284,13 @@ func waitLog(ctx context.Context, n *demoNode, text string, within time.Duration
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-n.done:
 			return errors.New("the process exited")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("no %q in the log within %v", text, within)
-}
-
-// freePairOffset finds a port offset whose two client ports are free.
-func freePairOffset() (int, error) {
-	for off := 0; off < 2000; off += 10 {
-		ok := true
-		for _, p := range []int{61616 + off, 61617 + off} {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return off, nil
-		}
-	}
-	return 0, errors.New("no free pair of client ports above 61616")
 }
 
 func demoProduce(ctx context.Context, url string, o demoOptions) error {

@@ -232,5 +232,16 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// queuePath is the API path of a queue, escaped.
-func queuePath(name string) string { return "/api/queues/" + url.PathEscape(name) }
+// queuePath is the API path of a queue, escaped: a slash or a '#' in the
+// name is percent-encoded, and so are the dots of a name made only of dots,
+// which would otherwise be read as "this" or "parent" directory.
+func queuePath(name string) string { return "/api/queues/" + pathSegment(name) }
+
+// pathSegment escapes name as one segment of a URL path.
+func pathSegment(name string) string {
+	s := url.PathEscape(name)
+	if strings.Trim(s, ".") == "" {
+		s = strings.ReplaceAll(s, ".", "%2E")
+	}
+	return s
+}

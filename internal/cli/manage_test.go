@@ -50,3 +50,37 @@ func TestPipeTableAlignsColumns(t *testing.T) {
 		t.Fatalf("table =\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestPipeTableAlignsNonASCII checks that names in other scripts keep the
+// columns in line: accents take one column, CJK two, combining marks none.
+func TestPipeTableAlignsNonASCII(t *testing.T) {
+	var out bytes.Buffer
+	printPipeTable(&out, [][]string{{"NAME", "N"}, {"commandes.été", "1"}, {"注文", "2"}, {"e\u0301te\u0301", "3"}, {"orders", "4"}})
+	want := "|NAME          |N |\n" +
+		"|commandes.été |1 |\n" +
+		"|注文          |2 |\n" +
+		"|e\u0301te\u0301           |3 |\n" +
+		"|orders        |4 |\n"
+	if out.String() != want {
+		t.Fatalf("table =\n%s\nwant\n%s", out.String(), want)
+	}
+	for _, tc := range []struct {
+		s string
+		w int
+	}{{"abc", 3}, {"été", 3}, {"注文", 4}, {"e\u0301", 1}, {"ｆｕｌｌ", 8}, {"🚀", 2}} {
+		if got := displayWidth(tc.s); got != tc.w {
+			t.Errorf("displayWidth(%q) = %d, want %d", tc.s, got, tc.w)
+		}
+	}
+}
+
+func TestQueuePathEscapesEveryName(t *testing.T) {
+	for name, want := range map[string]string{
+		"orders": "/api/queues/orders", "a/b": "/api/queues/a%2Fb", "a#b": "/api/queues/a%23b",
+		"..": "/api/queues/%2E%2E", ".": "/api/queues/%2E", "a..b": "/api/queues/a..b", "été": "/api/queues/%C3%A9t%C3%A9",
+	} {
+		if got := queuePath(name); got != want {
+			t.Errorf("queuePath(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

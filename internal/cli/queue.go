@@ -118,7 +118,8 @@ func queueStatOnce(ctx context.Context, o queueStatOptions, out io.Writer) error
 }
 
 // printPipeTable prints rows in Artemis' |A |B | layout, each column as
-// wide as its widest cell plus one space.
+// wide as its widest cell plus one space, measured in terminal columns so
+// that names in other scripts keep the columns in line.
 func printPipeTable(out io.Writer, rows [][]string) {
 	if len(rows) == 0 {
 		return
@@ -126,14 +127,16 @@ func printPipeTable(out io.Writer, rows [][]string) {
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, cell := range r {
-			widths[i] = max(widths[i], len(cell))
+			widths[i] = max(widths[i], displayWidth(cell))
 		}
 	}
 	var b strings.Builder
 	for _, r := range rows {
 		b.WriteByte('|')
 		for i, cell := range r {
-			fmt.Fprintf(&b, "%-*s|", widths[i]+1, cell)
+			b.WriteString(cell)
+			b.WriteString(strings.Repeat(" ", widths[i]+1-displayWidth(cell)))
+			b.WriteByte('|')
 		}
 		b.WriteByte('\n')
 	}

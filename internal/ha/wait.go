@@ -126,6 +126,7 @@ type State struct {
 	NodeID   string // the store's node id, once read
 	Epoch    uint64 // this node's epoch when live, the record's otherwise
 	LiveName string // the instance name of the live node, as the record tells
+	LiveRole Role   // that node's role, as the record tells
 	Detail   string // a sentence for humans: why, or the error being retried
 }
 
@@ -146,7 +147,7 @@ func (r *reporter) set(name string, rec Record, detail string) {
 	next := r.cur
 	next.Name, next.Detail = name, detail
 	if rec.NodeID != "" {
-		next.NodeID, next.Epoch, next.LiveName = rec.NodeID, rec.Epoch, rec.Name
+		next.NodeID, next.Epoch, next.LiveName, next.LiveRole = rec.NodeID, rec.Epoch, rec.Name, rec.Role
 	}
 	if next.Name != r.cur.Name {
 		next.Since = time.Now()
@@ -309,7 +310,7 @@ func (n *node) primary(ctx context.Context, st *store) (*Live, error) {
 		if uerr != nil {
 			return nil, uerr
 		}
-		msg := fmt.Sprintf("node %s is live on %s; requested failback (state F) and waiting for the live lock", rec.Who(), n.opts.Dir)
+		msg := failbackWaitMessage(rec, n.opts.Dir)
 		n.log.Info(msg, "event", "ha_failback_requested", "node_id", rec.NodeID, "epoch", rec.Epoch, "live", rec.Name)
 		n.rep.set(StateWaiting, rec, msg)
 		err = st.live.Lock(ctx)
@@ -522,4 +523,14 @@ func writeNodeIDFile(path, id string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// failbackWaitMessage says what a primary that found another node live
+// does, in the words of the pair: a live backup is asked to hand the store
+// back; another primary never does, so this one waits for it to stop.
+func failbackWaitMessage(rec Record, dir string) string {
+	if rec.Role == Primary {
+		return fmt.Sprintf("node %s is live on %s; primaries do not hand over, so this node waits for the live lock until that node stops", rec.Who(), dir)
+	}
+	return fmt.Sprintf("node %s is live on %s; asked it to hand the store back (failback) and waiting for the live lock (a backup with allow-failback: false stays live until it stops)", rec.Who(), dir)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -381,5 +382,24 @@ func TestCancelWaitingBackup(t *testing.T) {
 	}
 	if err := openLock(t, filepath.Join(dir, backupFileName)).TryLock(); err != nil {
 		t.Errorf("backup.lock held after cancel: %v", err)
+	}
+}
+
+// TestFailbackWaitMessage checks the line a primary logs (and the console
+// shows) when it finds another node live: a live backup is asked to hand
+// back; another primary is waited for.
+func TestFailbackWaitMessage(t *testing.T) {
+	tests := []struct {
+		role Role
+		want string
+	}{
+		{Backup, "node slave (backup, pid 7) is live on /s/journal; asked it to hand the store back (failback) and waiting for the live lock"},
+		{Primary, "node slave (primary, pid 7) is live on /s/journal; primaries do not hand over, so this node waits for the live lock until that node stops"},
+	}
+	for _, tc := range tests {
+		got := failbackWaitMessage(Record{Name: "slave", Role: tc.role, PID: 7}, "/s/journal")
+		if !strings.HasPrefix(got, tc.want) || strings.Contains(got, "state F") {
+			t.Errorf("role %v: %q, want it to start %q", tc.role, got, tc.want)
+		}
 	}
 }

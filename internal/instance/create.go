@@ -23,21 +23,24 @@ const (
 // Names written into the generated broker.yaml, as in the Artemis lab this
 // layout follows.
 const (
-	acceptorName      = "tandem"
-	primaryConnector  = "master-connector"
-	backupConnector   = "slave-connector"
-	clusterName       = "static-cluster"
-	manageRole        = "manage"
-	clusterRole       = "cluster"
-	defaultRole       = "amq"
-	defaultHost       = "0.0.0.0"
-	connectorHost     = "localhost"
-	staticPeerPrefix  = "node"
-	dlqName           = "DLQ"
-	expiryQueueName   = "ExpiryQueue"
-	allAddresses      = "#"
-	maxDeliveryTries  = 10
-	defaultPolicyName = config.PolicyPage
+	acceptorName     = "tandem"
+	primaryConnector = "master-connector"
+	backupConnector  = "slave-connector"
+	// neighbourConnector is the other guessed peer of a primary above the
+	// base port, one port down.
+	neighbourConnector = "neighbour-connector"
+	clusterName        = "static-cluster"
+	manageRole         = "manage"
+	clusterRole        = "cluster"
+	defaultRole        = "amq"
+	defaultHost        = "0.0.0.0"
+	connectorHost      = "localhost"
+	staticPeerPrefix   = "node"
+	dlqName            = "DLQ"
+	expiryQueueName    = "ExpiryQueue"
+	allAddresses       = "#"
+	maxDeliveryTries   = 10
+	defaultPolicyName  = config.PolicyPage
 )
 
 // CreateOptions are the options of Create. They mirror the flags of
@@ -347,9 +350,12 @@ func cluster(o CreateOptions, port int) ([]config.Connector, []config.ClusterCon
 }
 
 // peers returns the connectors of the new node's peers: the other node of a
-// shared-store pair on the neighbouring port of this host (the primary's
-// peer one port up, the backup's one port down, as in the Artemis lab), or
-// the --static-cluster URLs, which replace that guess.
+// shared-store pair on a neighbouring port of this host (the primary's peer
+// one port up, the backup's one port down, as in the Artemis lab; a
+// primary above the base port also tries one port down, where the first
+// node of a Classic-style pair of primaries is), or the --static-cluster
+// URLs, which replace that guess. A waiting node announces itself to each
+// in turn, so a guess with no broker behind it costs only a refused dial.
 func (o CreateOptions) peers() []config.Connector {
 	var peers []config.Connector
 	if len(o.StaticCluster) > 0 {
@@ -360,16 +366,22 @@ func (o CreateOptions) peers() []config.Connector {
 	}
 	if o.SharedStore {
 		port := baseAcceptorPort + o.PortOffset
-		peer := config.Connector{Name: backupConnector}
-		peerPort := port + 1
-		if o.Backup {
-			peer.Name = primaryConnector
-			if port > baseAcceptorPort {
-				peerPort = port - 1
-			}
+		at := func(name string, p int) config.Connector {
+			return config.Connector{Name: name, URL: "tcp://" + net.JoinHostPort(connectorHost, strconv.Itoa(p))}
 		}
-		peer.URL = "tcp://" + net.JoinHostPort(connectorHost, strconv.Itoa(peerPort))
-		peers = []config.Connector{peer}
+		switch {
+		case o.Backup && port > baseAcceptorPort:
+			peers = []config.Connector{at(primaryConnector, port-1)}
+		case o.Backup:
+			peers = []config.Connector{at(primaryConnector, port+1)}
+		case port > baseAcceptorPort:
+			// A primary above the base port may be the second node of the
+			// pair (two primaries, Classic style, or a backup created
+			// first): its peer is then one port down.
+			peers = []config.Connector{at(backupConnector, port+1), at(neighbourConnector, port-1)}
+		default:
+			peers = []config.Connector{at(backupConnector, port+1)}
+		}
 	}
 	return peers
 }

@@ -422,3 +422,48 @@ func TestCreateHostForConnectors(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateGuessesPeersOnNeighbouringPorts checks the peers a shared-store
+// node announces itself to without --static-cluster: lab A's layout
+// (primary at the base port, backup one up), and a primary above the base
+// port, which may be the second node of a pair (two primaries, Classic
+// style) and so tries one port down as well.
+func TestCreateGuessesPeersOnNeighbouringPorts(t *testing.T) {
+	fakeExe := filepath.Join(t.TempDir(), "tandem")
+	tests := []struct {
+		name   string
+		offset int
+		backup bool
+		want   []string
+	}{
+		{"lab A primary", 0, false, []string{"tcp://localhost:61617"}},
+		{"lab A backup", 1, true, []string{"tcp://localhost:61616"}},
+		{"backup at the base port", 0, true, []string{"tcp://localhost:61617"}},
+		{"second primary", 2001, false, []string{"tcp://localhost:63618", "tcp://localhost:63616"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			inst, err := Create(CreateOptions{Dir: filepath.Join(root, "b"), AllowAnonymous: true, SharedStore: true, Backup: tc.backup,
+				PortOffset: tc.offset, DataDir: filepath.Join(root, "shared"), Executable: fakeExe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := inst.LoadConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls := map[string]string{}
+			for _, cn := range c.Connectors {
+				urls[cn.Name] = cn.URL
+			}
+			var got []string
+			for _, name := range c.ClusterConnections[0].StaticConnectors {
+				got = append(got, urls[name])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("peers = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

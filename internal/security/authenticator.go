@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"time"
@@ -214,4 +215,41 @@ func (u *Users) authenticateUser(user, pass string) (User, error) {
 		return User{}, ErrBadCredentials
 	}
 	return usr, nil
+}
+
+// Lookup returns a user as the users file says now (reloading it when it
+// is watched and changed) and a stamp of the user's password hash: a
+// keyed MAC, so that it can be kept and compared without revealing the
+// hash. The stamp changes whenever the password does. ok is false when
+// there is no such user. The web console keeps the stamp of each session
+// and ends the session when the stamp changes or the user goes.
+func (a *Authenticator) Lookup(user string) (p Principal, stamp string, ok bool) {
+	if a.users == nil || user == "" {
+		return Principal{}, "", false
+	}
+	a.users.refresh()
+	usr, ok := a.users.Lookup(user)
+	if !ok {
+		return Principal{}, "", false
+	}
+	m := hmac.New(sha256.New, a.macKey[:])
+	m.Write([]byte(usr.Name))
+	m.Write([]byte{0})
+	m.Write([]byte(usr.PasswordHash))
+	return Principal{User: usr.Name, Roles: usr.Roles}, hex.EncodeToString(m.Sum(nil)[:16]), true
+}
+
+// Exists reports whether user is in the users file as it is now (reloading
+// it when it is watched and changed). The broker asks it on every
+// permission check, so that a removed user's open connections can do
+// nothing more either; it takes no lock between two looks at the file.
+func (a *Authenticator) Exists(user string) bool {
+	if a.users == nil {
+		return false
+	}
+	a.users.refresh()
+	a.users.mu.RLock()
+	_, ok := a.users.users[user]
+	a.users.mu.RUnlock()
+	return ok
 }

@@ -2,6 +2,8 @@ package security
 
 import (
 	"errors"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,5 +209,74 @@ func TestAuthenticatorReconnectStorm(t *testing.T) {
 	// very first one verified.
 	if calls.Load() != 1 {
 		t.Fatalf("verifications = %d, want 1", calls.Load())
+	}
+}
+
+// TestAuthenticatorLookupStamp checks the stamp the console keeps per
+// session: the same while the password stays, different after a password
+// change, gone with the user, and never the password hash itself.
+func TestAuthenticatorLookupStamp(t *testing.T) {
+	users := newTestUsers(t, "admin", "admin", "amq")
+	a := NewAuthenticator(false, "", users)
+	p, stamp, ok := a.Lookup("admin")
+	if !ok || p.User != "admin" || !p.HasRole("amq") || stamp == "" {
+		t.Fatalf("Lookup = %+v, %q, %v", p, stamp, ok)
+	}
+	if u, _ := users.Lookup("admin"); stamp == u.PasswordHash {
+		t.Fatal("the stamp is the password hash")
+	}
+	if err := users.SetRoles("admin", []string{"manage"}); err != nil {
+		t.Fatal(err)
+	}
+	p, again, _ := a.Lookup("admin")
+	if again != stamp || !p.HasRole("manage") {
+		t.Fatalf("a role change: stamp %q (was %q), roles %v", again, stamp, p.Roles)
+	}
+	if err := users.SetPassword("admin", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := a.Lookup("admin"); after == stamp {
+		t.Fatal("the stamp did not change with the password")
+	}
+	if err := users.RemoveUser("admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := a.Lookup("admin"); ok {
+		t.Fatal("a removed user is still found")
+	}
+	if _, _, ok := NewAuthenticator(true, "guest", nil).Lookup("admin"); ok {
+		t.Fatal("an authenticator without users found one")
+	}
+}
+
+// TestExistsFollowsTheUsersFile checks what the permission checks ask for
+// every operation: whether the user is (still) in the watched users file.
+func TestExistsFollowsTheUsersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	users := newTestUsers(t, "alice", "pw", "amq")
+	if err := WriteUsers(path, users); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded.Watch(path, time.Millisecond, slog.New(slog.DiscardHandler))
+	a := NewAuthenticator(false, "", loaded)
+	if !a.Exists("alice") || a.Exists("bob") {
+		t.Fatalf("Exists: alice %v, bob %v", a.Exists("alice"), a.Exists("bob"))
+	}
+	if err := users.RemoveUser("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteUsers(path, users); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Exists("alice") {
+		if time.Now().After(deadline) {
+			t.Fatal("a removed user still exists after the reload period")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -15,6 +15,11 @@ type usersWatch struct {
 	every time.Duration
 	log   *slog.Logger
 
+	// due is when the file may be looked at again (unix nanoseconds):
+	// read without the lock, so that the permission checks of every send
+	// cost no lock between two looks.
+	due atomic.Int64
+
 	mu   sync.Mutex
 	next time.Time // no look at the file before then
 	mod  time.Time
@@ -29,6 +34,7 @@ type usersWatch struct {
 // goroutine: a broker nobody logs in to does not look at the file.
 func (u *Users) Watch(path string, every time.Duration, log *slog.Logger) {
 	w := &usersWatch{path: path, every: every, log: log, next: time.Now().Add(every)}
+	w.due.Store(w.next.UnixNano())
 	if fi, err := os.Stat(path); err == nil {
 		w.mod, w.size = fi.ModTime(), fi.Size()
 	}
@@ -42,13 +48,17 @@ func (u *Users) refresh() {
 	if w == nil {
 		return
 	}
+	now := time.Now()
+	if now.UnixNano() < w.due.Load() {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := time.Now()
 	if now.Before(w.next) {
 		return
 	}
 	w.next = now.Add(w.every)
+	w.due.Store(w.next.UnixNano())
 	fi, err := os.Stat(w.path)
 	if err != nil || fi.ModTime().Equal(w.mod) && fi.Size() == w.size {
 		return

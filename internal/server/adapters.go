@@ -45,11 +45,20 @@ func (a authAdapter) Authenticate(source, login, pass string) (protocol.Identity
 	return protocol.Identity{User: p.User, Roles: p.Roles}, nil
 }
 
-// permAdapter lets the broker check security-settings.
-type permAdapter struct{ p *security.Permissions }
+// permAdapter lets the broker check security-settings. With exists, a
+// user that is no longer in the users file may do nothing, whatever roles
+// its connection logged in with: removing a user takes effect on its open
+// connections within the users file's reload period.
+type permAdapter struct {
+	p      *security.Permissions // nil: no security-settings, everything allowed
+	exists func(user string) bool
+}
 
 func (a permAdapter) Authorize(user string, roles []string, perm broker.Permission, address string) bool {
-	return a.p.Check(security.Principal{User: user, Roles: roles}, security.Permission(perm), address)
+	if a.exists != nil && user != security.AnonymousUser && !a.exists(user) {
+		return false
+	}
+	return a.p == nil || a.p.Check(security.Principal{User: user, Roles: roles}, security.Permission(perm), address)
 }
 
 // brokerSettings resolves broker.yaml's address-settings into the plain

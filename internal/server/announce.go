@@ -18,6 +18,9 @@ type announcer struct {
 	urls  []string // tcp://host:port of the peers
 	hello func() cluster.Hello
 	log   *slog.Logger
+	// onAnnounced, when set, learns where this node is announced ("" when
+	// it no longer is), for the console's picture of the pair.
+	onAnnounced func(url string)
 }
 
 func (a *announcer) run(ctx context.Context) {
@@ -55,7 +58,13 @@ func (a *announcer) session(ctx context.Context, url string) bool {
 	h := a.hello()
 	accepted, err := cluster.Announce(ctx, nc, h, func() {
 		a.log.Info("announced this node to the live", "event", "ha_announced", "live", url)
+		if a.onAnnounced != nil {
+			a.onAnnounced(url)
+		}
 	})
+	if accepted && a.onAnnounced != nil {
+		a.onAnnounced("")
+	}
 	switch {
 	case accepted:
 		a.log.Info("the live node stopped listing this node", "event", "ha_announce_ended", "live", url)

@@ -126,6 +126,7 @@ func (s *Server) maxEpochOnDisk() (uint64, error) {
 
 func (s *Server) setHAState(st ha.State) {
 	s.haState.Store(&st)
+	s.web.recordHA(st)
 }
 
 // HAState returns the node's current HA state, or nil for a standalone
@@ -168,7 +169,7 @@ func (s *Server) newAnnouncer() *announcer {
 		dir := s.cfg.JournalDirectory
 		self := s.connectorURL(cc.ConnectorRef)
 		user, password := cc.User, cc.Password
-		return &announcer{urls: peers, log: s.log, hello: func() cluster.Hello {
+		return &announcer{urls: peers, log: s.log, onAnnounced: s.web.setAnnounced, hello: func() cluster.Hello {
 			h := cluster.Hello{Name: s.cfg.Name, User: user, Password: password}
 			if rec, err := ha.ReadRecord(dir); err == nil {
 				h.NodeID = rec.NodeID

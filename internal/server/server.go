@@ -43,6 +43,9 @@ type Server struct {
 	fenceable atomic.Pointer[filestore.Store]
 	haState   atomic.Pointer[ha.State]
 	web       webState // the HTTP port's view of this node (web.go)
+
+	authnMu sync.Mutex
+	authn   *security.Authenticator // see authenticator
 	// webSocket serves /stomp and /mqtt on the HTTP port while this node
 	// is live.
 	webSocket   atomic.Pointer[wstransport.Transport]
@@ -212,25 +215,54 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 	return fs, nil
 }
 
-func (s *Server) security() (protocol.Authenticator, broker.Authorizer, error) {
+// usersReloadEvery is how often, at most, a login looks whether the users
+// file changed (docs/security.md).
+const usersReloadEvery = 2 * time.Second
+
+// authenticator returns the process's one authenticator, shared by every
+// protocol adapter and the HTTP port, loading the users file and starting
+// to watch it the first time: a `tandem user` change is then seen by all
+// of them alike, across activations of an HA node.
+func (s *Server) authenticator() (*security.Authenticator, error) {
+	s.authnMu.Lock()
+	defer s.authnMu.Unlock()
+	if s.authn != nil {
+		return s.authn, nil
+	}
 	users := security.NewUsers()
 	if s.cfg.Security.UsersFile != "" {
 		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("load users: %w", err)
+			return nil, fmt.Errorf("load users: %w", err)
 		}
 		users = u
 		// tandem user edits the file while the broker runs.
-		u.Watch(s.cfg.Security.UsersFile, 2*time.Second, s.log)
+		u.Watch(s.cfg.Security.UsersFile, usersReloadEvery, s.log)
 	}
-	auth := authAdapter{security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)}
+	s.authn = security.NewAuthenticator(s.cfg.Security.AllowAnonymous, s.cfg.Security.AnonymousRole, users)
+	return s.authn, nil
+}
+
+func (s *Server) security() (protocol.Authenticator, broker.Authorizer, error) {
+	authn, err := s.authenticator()
+	if err != nil {
+		return nil, nil, err
+	}
+	auth := authAdapter{authn}
 	var perms broker.Authorizer
+	pa := permAdapter{}
+	if s.cfg.Security.UsersFile != "" {
+		pa.exists = authn.Exists
+	}
 	if rules := s.cfg.SecurityRules(); len(rules) > 0 {
 		p, err := security.NewPermissions(rules)
 		if err != nil {
 			return nil, nil, fmt.Errorf("security-settings: %w", err)
 		}
-		perms = permAdapter{p}
+		pa.p = p
+	}
+	if pa.p != nil || pa.exists != nil {
+		perms = pa
 	}
 	return auth, perms, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
@@ -29,8 +30,15 @@ type topology struct {
 }
 
 type backupNode struct {
-	id   int
-	node protocol.Node
+	id    int
+	node  protocol.Node
+	since time.Time
+}
+
+// announcedBackup is a waiting node as the console shows it.
+type announcedBackup struct {
+	name, url string
+	since     time.Time
 }
 
 // activate records the identity of a new activation; an empty nodeID
@@ -66,6 +74,29 @@ func (t *topology) Backups() []string {
 	return out
 }
 
+// backupNodes returns the announced waiting nodes, one per URL (a node
+// that reconnected is listed once, with its latest announcement).
+func (t *topology) backupNodes() []announcedBackup {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []announcedBackup
+	seen := map[string]int{}
+	for _, b := range t.backups {
+		url := ""
+		if len(b.node.Endpoints) > 0 {
+			url = b.node.Endpoints[0].URL
+		}
+		ab := announcedBackup{name: b.node.Name, url: url, since: b.since}
+		if i, ok := seen[url]; ok {
+			out[i] = ab
+			continue
+		}
+		seen[url] = len(out)
+		out = append(out, ab)
+	}
+	return out
+}
+
 // register lists a waiting node for as long as its cluster connection
 // lasts (cluster.Register).
 func (t *topology) register(h cluster.Hello, id protocol.Identity) (func(), error) {
@@ -85,7 +116,7 @@ func (t *topology) register(h cluster.Hello, id protocol.Identity) (func(), erro
 	}
 	t.nextID++
 	id2 := t.nextID
-	t.backups = append(t.backups, backupNode{id: id2, node: protocol.Node{Name: h.Name, Endpoints: h.Endpoints}})
+	t.backups = append(t.backups, backupNode{id: id2, node: protocol.Node{Name: h.Name, Endpoints: h.Endpoints}, since: time.Now()})
 	t.log.Info("backup announced", "event", "ha_backup_announced", "backup", h.Name, "url", h.Endpoints[0].URL)
 	return func() {
 		t.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,56 @@ type webState struct {
 	started     time.Time
 	// force carries a force-failover request from the API to runHA.
 	force chan struct{}
+	// announced is where this waiting node is announced, nil when not.
+	announced atomic.Pointer[announcement]
+
+	evMu   sync.Mutex
+	events []web.HAEvent // this process's HA states, oldest first
+}
+
+// announcement is the live a waiting node announced itself to.
+type announcement struct {
+	url   string
+	since time.Time
+}
+
+// setAnnounced records the live this waiting node is announced to ("" when
+// it is not).
+func (w *webState) setAnnounced(url string) {
+	if url == "" {
+		w.announced.Store(nil)
+		return
+	}
+	w.announced.Store(&announcement{url: url, since: time.Now()})
+}
+
+// maxHAEvents bounds the HA events the console shows.
+const maxHAEvents = 32
+
+// recordHA keeps an HA state change for the console: a new state is a new
+// event; a change of detail or record within a state updates the last.
+func (w *webState) recordHA(st ha.State) {
+	ev := web.HAEvent{Time: st.Since, State: st.Name, Epoch: st.Epoch, LiveName: st.LiveName, Detail: st.Detail}
+	if st.LiveRole != 0 {
+		ev.LiveRole = st.LiveRole.String()
+	}
+	w.evMu.Lock()
+	defer w.evMu.Unlock()
+	if n := len(w.events); n > 0 && w.events[n-1].State == ev.State && w.events[n-1].Time.Equal(ev.Time) {
+		w.events[n-1] = ev
+		return
+	}
+	if len(w.events) == maxHAEvents {
+		w.events = append(w.events[:0], w.events[1:]...)
+	}
+	w.events = append(w.events, ev)
+}
+
+// haEvents returns a copy of the HA events.
+func (w *webState) haEvents() []web.HAEvent {
+	w.evMu.Lock()
+	defer w.evMu.Unlock()
+	return append([]web.HAEvent(nil), w.events...)
 }
 
 // serving publishes the broker that now serves clients, or nil.
@@ -83,7 +134,21 @@ func (n webNode) Status() web.NodeStatus {
 		if hs.Name == ha.StateLive && serving {
 			st.Role = web.RoleLive
 			st.Backups = s.topo.Backups()
+			for _, b := range s.topo.backupNodes() {
+				st.Peers = append(st.Peers, web.Peer{Name: b.name, URL: b.url, Role: web.RoleBackup, State: "waiting", Since: b.since})
+			}
+		} else if hs.LiveName != "" && hs.LiveName != cfg.Name {
+			live := web.Peer{Name: hs.LiveName, Role: web.RoleLive, State: "live"}
+			if hs.Name == ha.StateStorePaused {
+				// The store says its last live stopped without failover.
+				live.Role, live.State = "stopped", "stopped"
+			}
+			if a := s.web.announced.Load(); a != nil {
+				live.URL, live.Since = a.url, a.since
+			}
+			st.Peers = append(st.Peers, live)
 		}
+		st.Events = s.web.haEvents()
 	} else {
 		st.Role, st.State, st.StateSince = web.RoleLive, "stopped", s.web.started
 		if serving {
@@ -120,11 +185,23 @@ func (n webNode) ForceFailover() error {
 type webAuth struct{ a *security.Authenticator }
 
 func (w webAuth) Authenticate(user, pass string) ([]string, error) {
+	if user == "" {
+		// The console's own rule for callers without credentials is
+		// LocalAnonymous; the messaging anonymous role never applies here.
+		return nil, errors.New("a user name is required")
+	}
 	p, err := w.a.Authenticate(user, pass)
 	if err != nil {
 		return nil, err
 	}
 	return p.Roles, nil
+}
+
+// Lookup lets the console end the sessions of a removed user or of a
+// changed password (web.UserLookup).
+func (w webAuth) Lookup(user string) ([]string, string, bool) {
+	p, stamp, ok := w.a.Lookup(user)
+	return p.Roles, stamp, ok
 }
 
 // ErrForcedFailover is returned by Run after a force-failover: the broker
@@ -140,14 +217,10 @@ func (s *Server) startWeb() func() {
 	if !s.cfg.Web.Enabled {
 		return func() {}
 	}
-	users := security.NewUsers()
-	if s.cfg.Security.UsersFile != "" {
-		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
-		if err != nil {
-			s.log.Error("web console disabled: cannot load the users file", "event", "web_failed", "err", err)
-			return func() {}
-		}
-		users = u
+	authn, err := s.authenticator()
+	if err != nil {
+		s.log.Error("web console disabled: cannot load the users file", "event", "web_failed", "err", err)
+		return func() {}
 	}
 	var tlsCfg *tls.Config
 	ts, err := tlsconfig.Parse(s.cfg.Web.TLS)
@@ -158,7 +231,8 @@ func (s *Server) startWeb() func() {
 		s.log.Error("web console disabled: its TLS settings (web.tls) do not load", "event", "web_failed", "err", err)
 		return func() {}
 	}
-	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg,
+	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{authn}, Logger: s.log, TLS: tlsCfg,
+		LocalAnonymous: s.cfg.Security.AllowAnonymous, AnonymousRoles: []string{s.cfg.Security.AnonymousRole},
 		WebSocket: http.HandlerFunc(s.serveWebSocket)})
 	if err == nil {
 		err = ws.Listen(s.cfg.Web.Bind)

@@ -63,6 +63,9 @@ var optionNames = []string{
 // IsOption reports whether name is a TLS option Parse reads.
 func IsOption(name string) bool { return slices.Contains(optionNames, name) }
 
+// Options returns the names of every TLS option Parse reads.
+func Options() []string { return slices.Clone(optionNames) }
+
 // clientOnly are the options that only mean something on a client.
 var clientOnly = []string{"verifyHost", "trustAll"}
 

@@ -38,6 +38,13 @@ type NodeJSON struct {
 	JournalDirectory   string   `json:"journalDirectory"`
 	JournalDiskBytes   int64    `json:"journalDiskBytes"`
 	JournalFiles       int      `json:"journalFiles"`
+	// Pair is this node and the others of its pair it knows of, the live
+	// first; Events its HA events, oldest first; LastTakeover and
+	// LastFailback the latest of those among them.
+	Pair         []PeerJSON  `json:"pair"`
+	Events       []EventJSON `json:"events"`
+	LastTakeover *EventJSON  `json:"lastTakeover,omitempty"`
+	LastFailback *EventJSON  `json:"lastFailback,omitempty"`
 }
 
 // QueueJSON is one queue in /api/queues and /api/queues/{name}.
@@ -116,12 +123,17 @@ type MessageJSON struct {
 	Expiration    string            `json:"expiration,omitempty"`
 	DeliveryCount uint32            `json:"deliveryCount"`
 	Headers       map[string]string `json:"headers"`
-	BodySize      int               `json:"bodySize"`
+	BodySize      int64             `json:"bodySize"`
 	// Body is the first BodyPreviewBytes of the body as text, or base64
 	// of them when they are not UTF-8 (BodyEncoding says which).
 	Body          string `json:"body"`
 	BodyEncoding  string `json:"bodyEncoding"`
 	BodyTruncated bool   `json:"bodyTruncated"`
+	// Large marks a large message, whose body is kept in a file of the
+	// large-messages directory; the preview is read from there.
+	Large bool `json:"large"`
+	// BodyError says why a large message's body could not be read.
+	BodyError string `json:"bodyError,omitempty"`
 }
 
 // BodyPreviewBytes bounds the body shown per browsed message.
@@ -210,6 +222,11 @@ func (s *Server) nodeJSON() NodeJSON {
 	}
 	if n.Backups == nil {
 		n.Backups = []string{}
+	}
+	n.Pair = pairJSON(st, n.Ready)
+	n.Events, n.LastTakeover, n.LastFailback = eventsJSON(st)
+	if n.Events == nil {
+		n.Events = []EventJSON{}
 	}
 	n.JournalDiskBytes, n.JournalFiles = s.disk.usage(st.JournalDirectory)
 	return n
@@ -418,15 +435,17 @@ func (s *Server) apiBrowse(w http.ResponseWriter, r *http.Request, p principal) 
 	}
 	out := make([]MessageJSON, 0, len(items))
 	for _, it := range items {
-		out = append(out, messageJSON(it))
+		out = append(out, s.messageJSON(b, it))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func messageJSON(it broker.BrowseItem) MessageJSON {
+// messageJSON describes a browsed message. A large message's size is its
+// body file's, and its preview is read from the start of that file.
+func (s *Server) messageJSON(b Broker, it broker.BrowseItem) MessageJSON {
 	m := it.Message
 	j := MessageJSON{ID: m.ID, Address: m.Address, Durable: m.Durable, Priority: int(m.Priority),
-		DeliveryCount: it.DeliveryCount, Headers: map[string]string{}, BodySize: len(m.Body)}
+		DeliveryCount: it.DeliveryCount, Headers: map[string]string{}, BodySize: m.BodySize()}
 	if m.Timestamp != 0 {
 		j.Timestamp = stamp(time.UnixMilli(m.Timestamp))
 	}
@@ -445,8 +464,16 @@ func messageJSON(it broker.BrowseItem) MessageJSON {
 		}
 	}
 	body := m.Body
-	if len(body) > BodyPreviewBytes {
-		body, j.BodyTruncated = body[:BodyPreviewBytes], true
+	if l := m.Large(); l != nil {
+		j.Large = true
+		var err error
+		if body, err = largePreview(b, l); err != nil {
+			j.BodyError = err.Error()
+			s.log.Warn("cannot read a large message body for the console", "event", "large_message_error", "message", m.ID, "err", err)
+		}
+	}
+	if int64(len(body)) < j.BodySize || len(body) > BodyPreviewBytes {
+		body, j.BodyTruncated = body[:min(len(body), BodyPreviewBytes)], true
 	}
 	if utf8.Valid(body) {
 		j.Body, j.BodyEncoding = string(body), "text"
@@ -454,6 +481,21 @@ func messageJSON(it broker.BrowseItem) MessageJSON {
 		j.Body, j.BodyEncoding = base64Std(body), "base64"
 	}
 	return j
+}
+
+// largePreview reads the first BodyPreviewBytes of a large message's body.
+func largePreview(b Broker, l *message.Large) ([]byte, error) {
+	rc, err := b.OpenLargeBody(l)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := make([]byte, BodyPreviewBytes)
+	n, err := io.ReadFull(rc, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return buf[:n], fmt.Errorf("read the large message body: %w", err)
+	}
+	return buf[:n], nil
 }
 
 func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, p principal) {

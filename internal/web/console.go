@@ -8,10 +8,9 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
-
-	"tandem/internal/broker"
 )
 
 //go:embed templates/*.html static/*
@@ -22,14 +21,34 @@ var pageNames = []string{"login", "node", "queues", "queue", "confirm", "address
 
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"join":   strings.Join,
-		"bytes":  humanBytes,
-		"uptime": func(s float64) string { return (time.Duration(s) * time.Second).String() },
+		"queueHref":   queueHref,
+		"queueAction": queueAction,
+		"join":        strings.Join,
+		"bytes":       humanBytes,
+		"uptime":      func(s float64) string { return shortDuration(time.Duration(s * float64(time.Second))) },
+		"ago":         ago,
+		"preview":     previewLine,
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return "1 " + one
+			}
+			return fmt.Sprintf("%d %s", n, many)
+		},
+		"clock": clock,
+		"rate": func(f float64) string {
+			return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f), "0"), ".")
+		},
+		"chart": func(id, kind string, src any, caption string) chartSpec {
+			return chartSpec{ID: id, Kind: kind, Src: template.URL(fmt.Sprint(src)), Caption: caption}
+		},
+		"queueHistory": func(name string) template.URL {
+			return template.URL("/api/history?queue=" + url.QueryEscape(name))
+		},
 		"since": func(s string) string {
 			if s == "" {
 				return "start"
 			}
-			return s
+			return ago(s)
 		},
 	}
 	out := make(map[string]*template.Template, len(pageNames))
@@ -50,6 +69,9 @@ type page struct {
 	Flash   string
 	Error   string
 	NotLive bool
+	// Local marks an anonymous caller on this machine (LocalAnonymous):
+	// there is no session to log out of.
+	Local bool
 
 	Next         string
 	Queues       []QueueJSON
@@ -60,8 +82,36 @@ type page struct {
 	Consumers    []ConsumerJSON
 	Connections  []ConnectionJSON
 	Confirm      string
-	Action       string
-	Back         string
+	Action       template.URL
+	Back         template.URL
+
+	// Page names the page for the script (body data-page).
+	Page string
+	// Fragment, when set, renders only that part of the page, for the
+	// script to refresh it in place (?fragment=NAME).
+	Fragment string
+	// Totals are the broker's figures at a glance (node page).
+	Totals    totals
+	TopQueues []QueueJSON
+}
+
+// chartSpec is one chart of a page: the script draws it from Src.
+type chartSpec struct {
+	ID, Kind, Caption string
+	Src               template.URL
+}
+
+// totals are the overview's tiles.
+type totals struct {
+	Queues, Depth, InFlight, Consumers, Connections int
+	In, Out                                         float64
+}
+
+// fragments lists, per page, the parts the script may ask for alone.
+var fragments = map[string][]string{
+	"node":   {"pair", "tiles", "top-queues"},
+	"queues": {"queue-rows"},
+	"queue":  {"queue-facts", "queue-consumers"},
 }
 
 // consoleHandler is a console page handler for a logged-in user.
@@ -70,17 +120,14 @@ type consoleHandler func(w http.ResponseWriter, r *http.Request, pg *page)
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static") // the embedded tree always has it
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.Handle("POST /logout", s.console(false, s.logout))
 	mux.Handle("GET /{$}", s.console(false, s.nodePage))
-	mux.Handle("GET /queues", s.console(false, s.queuesPage))
-	mux.Handle("GET /queues/{name}", s.console(false, s.queuePage))
-	mux.Handle("GET /queues/{name}/purge", s.console(true, s.confirmPage("Purge", "purge")))
-	mux.Handle("GET /queues/{name}/delete", s.console(true, s.confirmPage("Delete", "delete")))
-	mux.Handle("POST /queues/{name}/purge", s.console(true, s.purgeForm))
-	mux.Handle("POST /queues/{name}/delete", s.console(true, s.deleteForm))
-	mux.Handle("POST /queues/{name}/send", s.console(true, s.sendForm))
+	s.queueRoutes(mux)
 	mux.Handle("GET /force-failover", s.console(true, s.failoverConfirm))
 	mux.Handle("POST /force-failover", s.console(true, s.failoverForm))
 	mux.Handle("GET /addresses", s.console(false, s.addressesPage))
@@ -95,17 +142,22 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(), Flash: r.URL.Query().Get("flash")}
+		pg := &page{Node: s.nodeJSON(), User: p.User, Roles: p.Roles, CSRF: p.CSRF, Manage: p.canManage(),
+			Flash: r.URL.Query().Get("flash"), Local: p.local, Fragment: r.URL.Query().Get("fragment")}
 		if mutates && !p.canManage() {
 			pg.Title, pg.Error = "Forbidden", errNeedManage.Error()+"; user "+p.User+" lacks it"
 			s.render(w, http.StatusForbidden, "node", pg)
 			return
 		}
 		if mutates && r.Method == http.MethodPost {
-			if err := checkCSRF(r, p); err != nil {
+			err := checkCSRF(r, p)
+			if err == nil && p.local {
+				err = sameSite(r)
+			}
+			if err != nil {
 				pg.Title, pg.Error = "Forbidden", err.Error()
 				s.render(w, http.StatusForbidden, "node", pg)
 				return
@@ -119,7 +171,14 @@ func (s *Server) console(mutates bool, h consoleHandler) http.Handler {
 // a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, status int, name string, pg *page) {
 	var buf bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+	tmpl := "layout"
+	if pg.Fragment != "" && slices.Contains(fragments[name], pg.Fragment) {
+		tmpl = pg.Fragment
+	}
+	if pg.Page == "" {
+		pg.Page = name
+	}
+	if err := pages[name].ExecuteTemplate(&buf, tmpl, pg); err != nil {
 		s.log.Error("console page failed", "event", "web_template_error", "page", name, "err", err)
 		http.Error(w, "the console page failed to render; see the broker log", http.StatusInternalServerError)
 		return
@@ -151,173 +210,92 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Error: "Login failed: the user name or password is wrong."})
 		return
 	}
-	id := s.sessions.create(principal{User: user, Roles: roles})
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+	p := principal{User: user, Roles: roles}
+	if ul, ok := s.opts.Auth.(UserLookup); ok {
+		_, p.stamp, _ = ul.Lookup(user)
+	}
+	id := s.sessions.create(p)
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.log.Info("console login", "event", "web_login", "user", user, "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, pg *page) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(cookieName(r)); err == nil {
 		s.sessions.remove(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Node"
-	s.render(w, http.StatusOK, "node", pg)
-}
+// topQueues is how many queues the overview lists, deepest first.
+const topQueues = 6
 
-func (s *Server) queuesPage(w http.ResponseWriter, _ *http.Request, pg *page) {
-	pg.Title = "Queues"
+func (s *Server) nodePage(w http.ResponseWriter, _ *http.Request, pg *page) {
+	pg.Title = "Overview"
 	if b := s.opts.Node.Broker(); b != nil {
 		paging := pagingAddresses(b)
 		for _, q := range b.Queues() {
-			pg.Queues = append(pg.Queues, s.queueJSON(q, paging))
+			qj := s.queueJSON(q, paging)
+			pg.Totals.Queues++
+			pg.Totals.Depth += qj.MessageCount
+			pg.Totals.InFlight += qj.DeliveringCount
+			pg.Totals.Consumers += qj.ConsumerCount
+			pg.Totals.In += qj.EnqueueRate
+			pg.Totals.Out += qj.DequeueRate
+			pg.TopQueues = append(pg.TopQueues, qj)
 		}
+		pg.Totals.Connections = len(b.Connections())
+		slices.SortStableFunc(pg.TopQueues, func(a, b QueueJSON) int { return b.MessageCount - a.MessageCount })
+		pg.TopQueues = pg.TopQueues[:min(len(pg.TopQueues), topQueues)]
 	} else {
 		pg.NotLive = true
 	}
-	s.render(w, http.StatusOK, "queues", pg)
+	s.render(w, http.StatusOK, "node", pg)
 }
 
-// consolePageMessages is how many messages a queue page shows.
-const consolePageMessages = 50
-
-func (s *Server) queuePage(w http.ResponseWriter, r *http.Request, pg *page) {
-	b := s.opts.Node.Broker()
-	if b == nil {
-		pg.Title, pg.NotLive = "Queues", true
-		s.render(w, http.StatusOK, "queues", pg)
-		return
+// previewLine is the start of a body on one line, for a table cell.
+func previewLine(body string) string {
+	line := strings.Join(strings.Fields(body), " ")
+	if r := []rune(line); len(r) > 80 {
+		line = string(r[:80]) + "…"
 	}
-	q, err := b.Queue(r.PathValue("name"))
+	if line == "" {
+		return "(empty)"
+	}
+	return line
+}
+
+// ago formats an RFC 3339 time as the time of day and how long ago it was.
+func ago(stamp string) string {
+	t, err := time.Parse(time.RFC3339Nano, stamp)
 	if err != nil {
-		pg.Title, pg.Error = "Queues", err.Error()
-		s.render(w, http.StatusNotFound, "queues", pg)
-		return
+		return stamp
 	}
-	pg.Title, pg.Queue = "Queue "+q.Name, s.queueJSON(q, pagingAddresses(b))
-	var items []broker.BrowseItem
-	if err = b.Authorize(pg.User, pg.Roles, broker.PermBrowse, q.Address); err == nil {
-		items, err = b.BrowseQueue(q.Name, consolePageMessages+1)
-	}
+	return t.Local().Format("15:04:05") + " (" + shortDuration(time.Since(t)) + " ago)"
+}
+
+// clock formats an RFC 3339 time as the time of day.
+func clock(stamp string) string {
+	t, err := time.Parse(time.RFC3339Nano, stamp)
 	if err != nil {
-		pg.Error = err.Error()
+		return stamp
 	}
-	if len(items) > consolePageMessages {
-		items, pg.MoreMessages = items[:consolePageMessages], true
-	}
-	for _, it := range items {
-		pg.Messages = append(pg.Messages, messageJSON(it))
-	}
-	s.render(w, http.StatusOK, "queue", pg)
+	return t.Local().Format("15:04:05")
 }
 
-// confirmPage asks before a purge or delete; the POST does the work.
-func (s *Server) confirmPage(verb, action string) consoleHandler {
-	return func(w http.ResponseWriter, r *http.Request, pg *page) {
-		name := r.PathValue("name")
-		pg.Title = verb + " queue " + name
-		pg.Confirm = fmt.Sprintf("%s queue %s? This removes its waiting messages for good.", verb, name)
-		if action == "delete" {
-			pg.Confirm = fmt.Sprintf("Delete queue %s with all its messages? Its consumers are disconnected from it.", name)
-		}
-		pg.Action = "/queues/" + url.PathEscape(name) + "/" + action
-		pg.Back = "/queues/" + url.PathEscape(name)
-		s.render(w, http.StatusOK, "confirm", pg)
+// shortDuration rounds d for people: 45s, 12m30s, 3h05m, 2d4h.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
-}
-
-// formBroker returns the broker for a console change, or renders the
-// refusal of a node that is not live.
-func (s *Server) formBroker(w http.ResponseWriter, pg *page) (Broker, bool) {
-	b, err := s.liveBroker()
-	if err != nil {
-		pg.Title, pg.Error = "Refused", "Refused: "+err.Error()
-		s.render(w, http.StatusConflict, "node", pg)
-		return nil, false
-	}
-	return b, true
-}
-
-func redirectFlash(w http.ResponseWriter, r *http.Request, to, flash string) {
-	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
-}
-
-func (s *Server) purgeForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	name := r.PathValue("name")
-	n, err := b.PurgeQueue(name)
-	if err != nil {
-		pg.Title, pg.Error = "Purge failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	s.log.Info("queue purged through the console", "event", "queue_purged", "queue", name, "removed", n, "user", pg.User)
-	redirectFlash(w, r, "/queues/"+url.PathEscape(name), fmt.Sprintf("Purged %d messages from %s.", n, name))
-}
-
-func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	name := r.PathValue("name")
-	if err := b.DeleteQueue(name); err != nil {
-		pg.Title, pg.Error = "Delete failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	s.log.Info("queue deleted through the console", "event", "queue_deleted", "queue", name, "user", pg.User)
-	redirectFlash(w, r, "/queues", "Deleted queue "+name+".")
-}
-
-func (s *Server) sendForm(w http.ResponseWriter, r *http.Request, pg *page) {
-	b, ok := s.formBroker(w, pg)
-	if !ok {
-		return
-	}
-	q, err := b.Queue(r.PathValue("name"))
-	if err != nil {
-		pg.Title, pg.Error = "Send failed", err.Error()
-		s.render(w, statusFor(err), "node", pg)
-		return
-	}
-	durable := r.PostFormValue("durable") != ""
-	req := SendRequest{Body: r.PostFormValue("body"), Durable: &durable, Headers: map[string]string{}}
-	for _, line := range strings.Split(r.PostFormValue("headers"), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		k, v, found := strings.Cut(line, ":")
-		if !found {
-			pg.Title, pg.Error = "Send failed", fmt.Sprintf("header line %q is not key: value", strings.TrimSpace(line))
-			s.render(w, http.StatusBadRequest, "node", pg)
-			return
-		}
-		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	m, err := req.message(q, s.opts.Now())
-	if err == nil {
-		err = b.Authorize(pg.User, pg.Roles, broker.PermSend, q.Address)
-	}
-	if err == nil {
-		err = b.SendMessage(m)
-	}
-	if err != nil {
-		pg.Title, pg.Error = "Send failed", err.Error()
-		s.render(w, http.StatusBadRequest, "node", pg)
-		return
-	}
-	s.log.Info("test message sent through the console", "event", "message_sent", "address", m.Address, "user", pg.User)
-	redirectFlash(w, r, "/queues/"+url.PathEscape(q.Name), "Sent a message to "+m.Address+".")
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 func (s *Server) failoverConfirm(w http.ResponseWriter, _ *http.Request, pg *page) {

@@ -32,7 +32,7 @@ func TestConsoleNeedsLogin(t *testing.T) {
 	node, _ := liveNode(t)
 	ts := serve(t, node)
 	c := browserClient(t)
-	for _, path := range []string{"/", "/queues", "/queues/x", "/addresses", "/consumers", "/connections"} {
+	for _, path := range []string{"/", "/queues", "/queue?name=x", "/addresses", "/consumers", "/connections"} {
 		status, loc, _ := get(t, c, ts.URL+path)
 		if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
 			t.Errorf("GET %s without login: %d to %q, want a redirect to the login page", path, status, loc)
@@ -66,7 +66,7 @@ func TestConsoleShowsRoleQueuesAndPurges(t *testing.T) {
 	if !strings.Contains(list, `data-queue="orders"`) || !strings.Contains(list, `<td class="n depth">3</td>`) {
 		t.Fatalf("the queues page does not show orders with depth 3:\n%s", list)
 	}
-	_, _, detail := get(t, c, ts.URL+"/queues/orders")
+	_, _, detail := get(t, c, ts.URL+"/queue?name=orders")
 	if !strings.Contains(detail, "&lt;b&gt;not markup&lt;/b&gt;") || strings.Contains(detail, "<b>not markup</b>") {
 		t.Fatal("a message body is not escaped on the queue page")
 	}
@@ -75,25 +75,25 @@ func TestConsoleShowsRoleQueuesAndPurges(t *testing.T) {
 	}
 
 	// The confirmation page comes first; the POST needs the form token.
-	status, _, confirm := get(t, c, ts.URL+"/queues/orders/purge")
-	if status != http.StatusOK || !strings.Contains(confirm, `action="/queues/orders/purge"`) {
+	status, _, confirm := get(t, c, ts.URL+"/queue/purge?name=orders")
+	if status != http.StatusOK || !strings.Contains(confirm, `action="/queue/purge?name=orders"`) {
 		t.Fatalf("purge confirmation: %d\n%s", status, confirm)
 	}
-	if status, _, _ := postForm(t, c, ts.URL+"/queues/orders/purge", url.Values{}); status != http.StatusForbidden {
+	if status, _, _ := postForm(t, c, ts.URL+"/queue/purge?name=orders", url.Values{}); status != http.StatusForbidden {
 		t.Fatalf("purge without the form token: %d, want 403", status)
 	}
 	if q, _ := b.Queue("orders"); q.Messages != 3 {
 		t.Fatalf("a refused purge removed messages: depth %d", q.Messages)
 	}
-	status, loc, _ := postForm(t, c, ts.URL+"/queues/orders/purge", url.Values{"csrf": {csrf}})
-	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/queues/orders?flash=") {
+	status, loc, _ := postForm(t, c, ts.URL+"/queue/purge?name=orders", url.Values{"csrf": {csrf}})
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/queue?name=orders&flash=") {
 		t.Fatalf("purge: %d to %q", status, loc)
 	}
 	if q, _ := b.Queue("orders"); q.Messages != 0 {
 		t.Fatalf("depth after a console purge = %d", q.Messages)
 	}
 
-	status, _, _ = postForm(t, c, ts.URL+"/queues/orders/send", url.Values{"csrf": {csrf}, "body": {"test"},
+	status, _, _ = postForm(t, c, ts.URL+"/queue/send?name=orders", url.Values{"csrf": {csrf}, "body": {"test"},
 		"headers": {"color: red"}, "durable": {"on"}})
 	if status != http.StatusSeeOther {
 		t.Fatalf("send a test message: %d", status)
@@ -106,7 +106,7 @@ func TestConsoleShowsRoleQueuesAndPurges(t *testing.T) {
 		t.Fatalf("the console's send lost its header: color=%q", v)
 	}
 
-	if status, _, _ := postForm(t, c, ts.URL+"/queues/orders/delete", url.Values{"csrf": {csrf}}); status != http.StatusSeeOther {
+	if status, _, _ := postForm(t, c, ts.URL+"/queue/delete?name=orders", url.Values{"csrf": {csrf}}); status != http.StatusSeeOther {
 		t.Fatalf("delete: %d", status)
 	}
 	if _, err := b.Queue("orders"); err == nil {
@@ -130,11 +130,11 @@ func TestConsoleViewerCannotChange(t *testing.T) {
 	}
 	c := browserClient(t)
 	csrf := login(t, c, ts.URL, "viewer", "look")
-	_, _, detail := get(t, c, ts.URL+"/queues/orders")
+	_, _, detail := get(t, c, ts.URL+"/queue?name=orders")
 	if strings.Contains(detail, `id="purge"`) {
 		t.Fatal("a viewer is offered the purge button")
 	}
-	for _, path := range []string{"/queues/orders/purge", "/queues/orders/delete", "/force-failover"} {
+	for _, path := range []string{"/queue/purge?name=orders", "/queue/delete?name=orders", "/force-failover"} {
 		if status, _, _ := get(t, c, ts.URL+path); status != http.StatusForbidden {
 			t.Errorf("viewer GET %s: %d, want 403", path, status)
 		}

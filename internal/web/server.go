@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/internal/broker"
@@ -46,6 +48,8 @@ type Broker interface {
 	DeleteQueue(name string) error
 	CreateQueue(qc broker.QueueConfig) error
 	SendMessage(m *message.Message) error
+	// OpenLargeBody opens the body file of a large message.
+	OpenLargeBody(l *message.Large) (io.ReadCloser, error)
 	// Authorize applies the security settings: browsing messages needs
 	// browse, sending a test message needs send, as for messaging clients.
 	Authorize(user string, roles []string, perm broker.Permission, addr string) error
@@ -87,6 +91,12 @@ type NodeStatus struct {
 	// while not serving or without persistence.
 	Journal     *journal.Stats
 	SyncLatency *journal.SyncLatency
+	// Peers are the other nodes of the pair as this node knows them: on
+	// a live, the backups announced to it; on a waiting node, the live
+	// the store names.
+	Peers []Peer
+	// Events are this process's HA state changes, oldest first.
+	Events []HAEvent
 }
 
 // Node is the broker process: its status, its broker while serving, and
@@ -104,6 +114,19 @@ type Node interface {
 // and returns the user's roles.
 type Authenticator interface {
 	Authenticate(user, password string) (roles []string, err error)
+}
+
+// UserLookup is implemented by an Authenticator that can tell whether a
+// user still exists and still has the password a console session was
+// opened with. The server checks every session against it on every
+// request, so removing a user or changing its password ends the user's
+// sessions within the users file's reload period, and a role change
+// applies at once.
+type UserLookup interface {
+	// Lookup returns the user's current roles and a stamp of its
+	// credentials that changes whenever its password does; ok is false
+	// for a user that does not exist (any more).
+	Lookup(user string) (roles []string, stamp string, ok bool)
 }
 
 // ManageRole is the role a user needs to change anything.
@@ -127,7 +150,22 @@ type Options struct {
 	// and /mqtt, so that a page the console serves can reach the broker
 	// on the same origin.
 	WebSocket http.Handler
+	// LocalAnonymous lets callers without credentials read and manage when
+	// they connect from this machine (a loopback address) to a port that
+	// listens on loopback only: the development broker of 'tandem run',
+	// whose messaging clients are anonymous too. They act as
+	// AnonymousUser with AnonymousRoles and the manage role. Set it only
+	// when the broker allows anonymous clients; Listen ignores it on a
+	// port that is reachable from the network (docs/management.md).
+	LocalAnonymous bool
+	AnonymousRoles []string
+	// SampleEvery is how often the charts' history samples the queues;
+	// two seconds if zero.
+	SampleEvery time.Duration
 }
+
+// AnonymousUser is the user name of a local anonymous caller.
+const AnonymousUser = "anonymous"
 
 // Server serves the console, the API, metrics and health on one listener.
 type Server struct {
@@ -137,6 +175,12 @@ type Server struct {
 	sessions *sessionStore
 	rates    *rateTracker
 	disk     *diskUsage
+	history  *history
+	// stopSampling ends the history's sampling, which Listen starts.
+	stopSampling context.CancelFunc
+	// localAnon is Options.LocalAnonymous, cleared by Listen on a port
+	// that is not loopback only.
+	localAnon atomic.Bool
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -157,13 +201,17 @@ func New(opts Options) (*Server, error) {
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = 8 * time.Hour
 	}
+	if opts.SampleEvery <= 0 {
+		opts.SampleEvery = defaultSampleEvery
+	}
 	s := &Server{opts: opts, log: opts.Logger, sessions: newSessionStore(opts.SessionTTL, opts.Now),
-		rates: newRateTracker(opts.Now), disk: &diskUsage{now: opts.Now}}
+		rates: newRateTracker(opts.Now), disk: &diskUsage{now: opts.Now}, history: newHistory(opts.SampleEvery)}
 	metrics, err := s.metricsHandler()
 	if err != nil {
 		return nil, err
 	}
 	s.handler = s.routes(metrics)
+	s.localAnon.Store(opts.LocalAnonymous)
 	return s, nil
 }
 
@@ -178,22 +226,37 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("web console cannot listen on %s: %w (is another broker using it? use --port-offset, or set web.bind or web.enabled: false in broker.yaml)", addr, err)
 	}
+	if s.localAnon.Load() && !loopbackOnly(ln.Addr()) {
+		s.localAnon.Store(false)
+		s.log.Warn("the web port is reachable from the network, so anonymous management stays off; log in with a user",
+			"event", "web_anonymous_off", "addr", ln.Addr().String())
+	}
 	scheme := "http"
 	if s.opts.TLS != nil {
 		ln, scheme = tls.NewListener(ln, s.opts.TLS), "https"
 	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	sampling, stop := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.srv, s.addr = srv, ln.Addr()
+	s.srv, s.addr, s.stopSampling = srv, ln.Addr(), stop
 	s.mu.Unlock()
+	go s.history.run(sampling, s.opts.Node, s.opts.Now)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("web server stopped", "event", "web_failed", "err", err)
 		}
 	}()
-	s.log.Info("web console listening", "event", "web_started", "url", scheme+"://"+ln.Addr().String())
+	s.log.Info("web console listening", "event", "web_started", "url", scheme+"://"+ln.Addr().String(),
+		"anonymous_local", s.localAnon.Load())
 	return nil
+}
+
+// loopbackOnly reports whether a listener's address is reachable from
+// this machine only.
+func loopbackOnly(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // Addr returns the address Listen opened, or nil.
@@ -206,9 +269,12 @@ func (s *Server) Addr() net.Addr {
 // Close stops serving, waiting up to ctx for requests in progress.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, stop := s.srv, s.stopSampling
+	s.srv, s.stopSampling = nil, nil
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	if srv == nil {
 		return nil
 	}
@@ -239,6 +305,7 @@ func (s *Server) routes(metrics http.Handler) http.Handler {
 	mux.Handle("GET /api/addresses", s.api(false, s.apiAddresses))
 	mux.Handle("GET /api/consumers", s.api(false, s.apiConsumers))
 	mux.Handle("GET /api/connections", s.api(false, s.apiConnections))
+	mux.Handle("GET /api/history", s.api(false, s.apiHistory))
 	mux.Handle("/api/", s.api(false, func(w http.ResponseWriter, r *http.Request, _ principal) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint %s %s; see docs/management.md", r.Method, r.URL.Path))
 	}))
@@ -259,6 +326,10 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cache-Control", "no-store")
+		// The console loads nothing from elsewhere and runs no inline
+		// script, so the page may run only what the broker serves.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
