@@ -22,6 +22,11 @@ var rules = []struct {
 	{"tandem/internal/pidfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
+	// The AMQP client knows the AMQP codec and nothing else of tandem.
+	{"tandem/client/amqp", []string{"tandem/internal/wire/amqp"}},
+	// An adapter stands on the broker, the contract and its codec.
+	{"tandem/internal/protocol/amqp", []string{"tandem/internal/broker", "tandem/internal/listener", "tandem/internal/message",
+		"tandem/internal/protocol", "tandem/internal/store", "tandem/internal/wildcard", "tandem/internal/wire/amqp"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
 	{"tandem/internal/paging", []string{"tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/largemsg", []string{"tandem/internal/message", "tandem/internal/store"}},
