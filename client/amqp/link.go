@@ -37,10 +37,10 @@ type link struct {
 	asm       wire.Assembler
 	queue     []item        // under mu
 	arrived   chan struct{} // signalled when queue grows
-	window    uint32 // credit to keep; 0: managed by hand
-	issued    uint32 // credit granted and not used
-	received  uint32 // link delivery-count as we count it
-	unflowed  uint32 // deliveries taken since the last flow
+	window    uint32        // credit to keep; 0: managed by hand
+	issued    uint32        // credit granted and not used
+	received  uint32        // link delivery-count as we count it
+	unflowed  uint32        // deliveries taken since the last flow
 	drainDone chan struct{}
 }
 
