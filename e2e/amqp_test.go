@@ -442,3 +442,35 @@ func TestCrossProtocolAMQPAndSTOMP(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestCLIWithAMQP runs the messaging commands with --protocol amqp:
+// producer and consumer (with a send window and transactions), browse,
+// and a durable subscription that keeps messages while its consumer is
+// away; messages sent over AMQP are consumed over STOMP and back.
+func TestCLIWithAMQP(t *testing.T) {
+	in := create(t, "cli-amqp")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	amqp := func(args ...string) result {
+		t.Helper()
+		return mustTandem(t, append(cli(args...), "--protocol", "amqp", "--url", in.url())...)
+	}
+	expect := func(r result, want string) {
+		t.Helper()
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("want %q in:\n%s\nstderr:\n%s", want, r.stdout, r.stderr)
+		}
+	}
+	expect(amqp("producer", "--message-count", "20", "--max-pending", "8", "--destination", "queue://cli-a"), "Produced: 20 messages")
+	expect(amqp("browse", "--destination", "queue://cli-a"), "Browsed: 20 messages")
+	expect(amqp("consumer", "--message-count", "20", "--commit-interval", "5", "--destination", "queue://cli-a"), "Consumed: 20 messages")
+	expect(amqp("producer", "--message-count", "6", "--commit-interval", "3", "--text-size", "50", "--destination", "queue://cli-b"), "Produced: 6 messages")
+	// Across protocols: the AMQP producer's messages, consumed over STOMP.
+	expect(mustTandem(t, cli("consumer", "--message-count", "6", "--destination", "queue://cli-b", "--url", in.url())...), "Consumed: 6 messages")
+	expect(mustTandem(t, cli("producer", "--message-count", "4", "--destination", "queue://cli-c", "--url", in.url())...), "Produced: 4 messages")
+	expect(amqp("consumer", "--message-count", "4", "--destination", "queue://cli-c"), "Consumed: 4 messages")
+	// A durable subscription: made, left, filled, resumed.
+	amqp("consumer", "--clientID", "reader", "--durable", "--message-count", "1", "--receive-timeout", "300", "--destination", "topic://cli-news")
+	expect(amqp("producer", "--message-count", "3", "--destination", "topic://cli-news"), "Produced: 3 messages")
+	expect(amqp("consumer", "--clientID", "reader", "--durable", "--message-count", "3", "--destination", "topic://cli-news"), "Consumed: 3 messages")
+}

@@ -59,10 +59,11 @@ type Options struct {
 // Conn is one AMQP connection with one session. Its methods are safe for
 // concurrent use.
 type Conn struct {
-	nc     net.Conn
-	ep     Endpoint
-	r      *wire.Reader
-	remote *wire.Open
+	nc          net.Conn
+	ep          Endpoint
+	r           *wire.Reader
+	remote      *wire.Open
+	containerID string
 
 	wmu       sync.Mutex
 	w         *wire.Writer
@@ -141,7 +142,7 @@ func dialEndpoint(ctx context.Context, ep Endpoint, o Options) (*Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
-	c := &Conn{nc: nc, ep: ep, r: wire.NewReader(nc, o.MaxFrameSize), w: wire.NewWriter(nc),
+	c := &Conn{nc: nc, ep: ep, r: wire.NewReader(nc, o.MaxFrameSize), w: wire.NewWriter(nc), containerID: o.ContainerID,
 		links: map[uint32]*link{}, byName: map[string]*link{}, begun: make(chan struct{}), done: make(chan struct{})}
 	if err := c.handshake(o); err != nil {
 		nc.Close()
@@ -271,6 +272,9 @@ func (c *Conn) handshake(o Options) error {
 
 // Endpoint returns the broker the connection reached.
 func (c *Conn) Endpoint() Endpoint { return c.ep }
+
+// ContainerID returns the client's container id.
+func (c *Conn) ContainerID() string { return c.containerID }
 
 // Server returns the broker's container id (tandem: "tandem/NAME").
 func (c *Conn) Server() string { return c.remote.ContainerID }

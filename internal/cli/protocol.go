@@ -27,6 +27,7 @@ type msgProtocol struct {
 // value.
 var protocols = map[string]msgProtocol{
 	"stomp": {name: "stomp", dial: dialSTOMP},
+	"amqp":  {name: "amqp", dial: dialAMQP},
 }
 
 // defaultProtocol is the value of --protocol when it is not given.
@@ -36,7 +37,6 @@ const defaultProtocol = "stomp"
 // with what to say to a user who asks for one.
 var plannedProtocols = map[string]string{
 	"openwire": "the broker's OpenWire support is in progress; the CLI will speak it once it lands",
-	"amqp":     "the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands",
 	"mqtt":     "the broker's MQTT support is in progress; the CLI will speak it once it lands",
 	"core":     "tandem does not speak Artemis' Core protocol; Artemis users' applications reach tandem over STOMP, AMQP, OpenWire or MQTT",
 }
