@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"fmt"
 	"tandem/internal/protocol"
 
@@ -39,6 +40,17 @@ func (a authAdapter) Authenticate(source, login, pass string) (protocol.Identity
 	} else {
 		p, err = a.a.AuthenticateFrom(source, login, pass)
 	}
+	if err != nil {
+		return protocol.Identity{}, err
+	}
+	return protocol.Identity{User: p.User, Roles: p.Roles}, nil
+}
+
+// AuthenticateCertificate implements the AMQP adapter's
+// CertificateAuthenticator: a client certificate the TLS layer verified
+// logs in as the user its common name names.
+func (a authAdapter) AuthenticateCertificate(_ string, cert *x509.Certificate) (protocol.Identity, error) {
+	p, err := a.a.AuthenticateCertified(cert.Subject.CommonName)
 	if err != nil {
 		return protocol.Identity{}, err
 	}

@@ -25,6 +25,10 @@ type adapterFactory func(env protocol.Env, cfg *config.Config) listener.Protocol
 // adapters is the protocol registry: one factory per protocol tandem
 // speaks, under its name in acceptors' protocols= (config.SpokenProtocols
 // lists the same names; a test keeps the two equal).
+// The users file logs AMQP clients in by their TLS certificate (SASL
+// EXTERNAL).
+var _ amqpproto.CertificateAuthenticator = authAdapter{}
+
 var adapters = map[string]adapterFactory{
 	config.ProtocolSTOMP: func(env protocol.Env, cfg *config.Config) listener.Protocol {
 		return stompproto.NewServer(stompproto.Options{Env: env,
