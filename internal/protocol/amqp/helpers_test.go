@@ -42,12 +42,12 @@ type rigOptions struct {
 	auth     protocol.Authenticator
 }
 
-func startRig(t *testing.T, ro rigOptions) *rig {
+func startRig(t testing.TB, ro rigOptions) *rig {
 	t.Helper()
 	return startRigWith(t, ro, memstore.New())
 }
 
-func startRigWith(t *testing.T, ro rigOptions, st store.Store) *rig {
+func startRigWith(t testing.TB, ro rigOptions, st store.Store) *rig {
 	t.Helper()
 	b, err := broker.New(broker.Options{Store: st, Settings: ro.settings, SyncDurable: true,
 		Filters: func(s string) (broker.Filter, error) { return selector.Compile(s) }})
