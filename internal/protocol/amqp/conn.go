@@ -45,6 +45,9 @@ type conn struct {
 	transfer      wire.Transfer
 	// remoteClosed is set once the client's close is handled.
 	remoteClosed bool
+	// openQueued is set once our open is queued: from then on a close
+	// may follow it.
+	openQueued atomic.Bool
 
 	// Outbound queue (out.go).
 	outMu      sync.Mutex
@@ -80,7 +83,15 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // run serves the connection until it ends.
 func (c *conn) run(ctx context.Context) {
-	stop := context.AfterFunc(ctx, c.shutdown)
+	stop := context.AfterFunc(ctx, func() {
+		// The broker is stopping: tell the client why, then go.
+		if !c.openQueued.Load() {
+			c.shutdown()
+			return
+		}
+		c.pushFinal(&wire.Close{Error: wire.NewError(wire.ErrorConnectionForced, "the broker is shutting down")})
+		time.AfterFunc(500*time.Millisecond, c.shutdown)
+	})
 	defer stop()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.HandshakeTimeout))
 	if !c.handshake() {

@@ -186,6 +186,7 @@ func (c *conn) refuseOpen(e *wire.Error) error {
 	c.openSent = true
 	c.push(outItem{kind: outOpen, p: &wire.Open{ContainerID: c.srv.opts.ServerName,
 		Properties: wire.Map{{Key: propConnectionFailed, Value: true}}}, maxFrame: wire.MinMaxFrameSize})
+	c.openQueued.Store(true)
 	return e
 }
 
@@ -214,6 +215,7 @@ func (c *conn) sendOpenIfNeeded(peer *wire.Open) {
 		Properties:          c.openProperties(),
 	}
 	c.push(outItem{kind: outOpen, p: open, maxFrame: maxFrame})
+	c.openQueued.Store(true)
 }
 
 // openProperties are the properties of our open: the product, and the
