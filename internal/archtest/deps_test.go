@@ -40,7 +40,8 @@ var rules = []struct {
 	// through interfaces of their own; no protocol, no server.
 	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
 	// perf drives any STOMP broker, so it knows only the client side.
-	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig"}},
+	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig", "tandem/internal/procstat"}},
+	{"tandem/internal/procstat", nil},
 }
 
 func TestDependenciesFlowOneWay(t *testing.T) {

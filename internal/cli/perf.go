@@ -17,6 +17,11 @@ import (
 
 type perfOptions struct {
 	url, user, password string
+	vhost               string
+	ack                 string
+	prefetch            int
+	ackEvery            int
+	brokerPID           int
 	destinations        []string
 	numDestinations     int
 	producers           int
@@ -54,13 +59,22 @@ unconfirmed sends per producer. With --rate the producers send on a fixed
 schedule, and latency is measured from each message's slot in the schedule, so
 a stalled broker cannot hide behind a stalled load generator.
 
+Consumers acknowledge with ack:auto unless --ack says client (cumulative ACKs,
+every --ack-every messages) or client-individual (an ACK per message), as
+reliable applications do; --prefetch bounds the unacknowledged messages per
+subscription. With --broker-pid, the broker's CPU time (user + system, read
+from /proc) over the measured window is reported per message.
+
 Destinations are given with --destination or as arguments (default
 queue://TEST); --num-destinations N spreads the load over DEST.0 ... DEST.N-1.
 A live progress line is shown on a terminal, never when the output is piped.`,
 		Example: `  tandem perf --duration 30s
   tandem perf --producers 8 --consumers 4 --max-pending 64 --url tcp://localhost:61613
   tandem perf --non-persistent --rate 20000 --json queue://bench
-  tandem perf --consumers 0 --message-count 1000000 --max-pending 64`,
+  tandem perf --consumers 0 --message-count 1000000 --max-pending 64
+  tandem perf --ack client-individual --prefetch 100 --broker-pid $(pgrep -n tandem)
+  tandem perf --url tcp://127.0.0.1:61613 --vhost / --user guest --password guest   # RabbitMQ
+  tandem perf connections --connections 10000 --hold 30s`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("destination") && len(args) > 0 {
 				o.destinations = nil
@@ -79,10 +93,14 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.StringVar(&o.url, "url", "tcp://localhost:61616", "broker URL: tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true (the first broker that accepts is used)")
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password")
+	fs.StringVar(&o.vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
 	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
 	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
 	fs.IntVar(&o.producers, "producers", 1, "producers, each with its own connection")
-	fs.IntVar(&o.consumers, "consumers", 1, "consumers, each with its own connection (auto acknowledgement)")
+	fs.IntVar(&o.consumers, "consumers", 1, "consumers, each with its own connection")
+	fs.StringVar(&o.ack, "ack", "auto", "how consumers acknowledge: auto (the broker does), client (cumulative ACKs) or client-individual (an ACK per message)")
+	fs.IntVar(&o.prefetch, "prefetch", 0, "unacknowledged messages a broker may send each subscription, sent as activemq.prefetchSize and prefetch-count (0: the broker's default)")
+	fs.IntVar(&o.ackEvery, "ack-every", 1, "with --ack client, acknowledge every N-th message (each ACK covers those before it)")
 	fs.IntVar(&o.messageSize, "message-size", 1024, "body size in bytes")
 	fs.BoolVar(&o.persistent, "persistent", true, "send persistent messages, each confirmed by a receipt (the default)")
 	fs.BoolVar(&o.nonPersistent, "non-persistent", false, "send non-persistent messages, not confirmed")
@@ -93,8 +111,10 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.Var(&o.warmup, "warmup", "how long to run the load before measuring")
 	fs.Var(&o.drain, "drain", "how long to wait at the end for missing confirmations and deliveries")
 	fs.Int64Var(&o.messageCount, "message-count", 0, "stop after this many messages in all (0: no limit)")
+	fs.IntVar(&o.brokerPID, "broker-pid", 0, "the broker's process id on this machine: report its CPU time (from /proc) per message")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	cmd.AddCommand(newPerfReadyCommand(e))
+	cmd.AddCommand(newPerfConnectionsCommand(e))
 	return cmd
 }
 
@@ -106,8 +126,13 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		}
 		dests = append(dests, perf.ExpandDestinations(d, o.numDestinations)...)
 	}
+	ack, err := perf.ParseAckMode(o.ack)
+	if err != nil {
+		return fmt.Errorf("--ack: %w", err)
+	}
 	cfg := perf.Config{
-		URL: o.url, User: o.user, Password: o.password, Destinations: dests,
+		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
+		Ack: ack, Prefetch: o.prefetch, AckEvery: o.ackEvery, BrokerPID: o.brokerPID,
 		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
 		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,
 		Duration: time.Duration(o.duration), Warmup: time.Duration(o.warmup), Drain: time.Duration(o.drain),
@@ -142,6 +167,7 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 func newPerfReadyCommand(e *env) *cobra.Command {
 	var (
 		url, user, password string
+		vhost               string
 		timeout             seconds = seconds(60 * time.Second)
 		since               int64
 	)
@@ -158,7 +184,7 @@ uses it to time start-up and failover the way a client sees them.`,
 			if since > 0 {
 				from = time.Unix(0, since)
 			}
-			at, err := perf.WaitReady(cmd.Context(), url, user, password, time.Duration(timeout))
+			at, err := perf.WaitReady(cmd.Context(), url, user, password, vhost, time.Duration(timeout))
 			if err != nil {
 				return err
 			}
@@ -170,6 +196,7 @@ uses it to time start-up and failover the way a client sees them.`,
 	fs.StringVar(&url, "url", "tcp://localhost:61616", "broker URL (every broker of a list is tried in each round)")
 	fs.StringVar(&user, "user", "", "user name")
 	fs.StringVar(&password, "password", "", "password")
+	fs.StringVar(&vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
 	fs.Var(&timeout, "timeout", "give up after this long")
 	fs.Int64Var(&since, "since", 0, "Unix time in nanoseconds to count from")
 	return cmd
@@ -209,4 +236,60 @@ func isTerminal(w io.Writer) bool {
 		return false
 	}
 	return fdIsTerminal(f.Fd())
+}
+
+func newPerfConnectionsCommand(e *env) *cobra.Command {
+	var (
+		cfg          perf.IdleConfig
+		hold, settle seconds = seconds(30 * time.Second), seconds(2 * time.Second)
+		jsonOut      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "connections",
+		Short: "Open many idle STOMP connections and report what they cost the broker",
+		Long: `Open --connections STOMP connections (--parallel at a time, from the --bind
+source addresses in turn), report how fast the broker accepted them, hold them
+open and idle for --hold, and close each with a DISCONNECT whose RECEIPT shows
+it was still served. The connections ask for no heart-beats. With --broker-pid
+the broker's resident memory (before and with the connections) and CPU time
+(while connecting, and while idle) are read from /proc.
+
+One source address has one range of ephemeral ports (see
+/proc/sys/net/ipv4/ip_local_port_range); on Linux every 127.x.y.z address is
+loopback, so --bind 127.0.0.1,127.0.0.2 doubles what one broker port can take.
+The open-file limit (ulimit -n) must allow the connections, here and in the
+broker.`,
+		Example: `  tandem perf connections --connections 10000 --hold 30s --broker-pid $(pgrep -n tandem)
+  tandem perf connections --url tcp://127.0.0.1:61613 --bind 127.0.0.2,127.0.0.3 --connections 20000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Hold, cfg.Settle = time.Duration(hold), time.Duration(settle)
+			rep, err := perf.RunIdle(cmd.Context(), cfg)
+			if rep != nil {
+				var werr error
+				if jsonOut {
+					werr = rep.WriteJSON(e.stdout)
+				} else {
+					werr = rep.WriteText(e.stdout)
+				}
+				if werr != nil {
+					return werr
+				}
+			}
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.URL, "url", "tcp://localhost:61616", "broker URL (the first broker of a list that accepts is used for each connection)")
+	fs.StringVar(&cfg.User, "user", "", "user name")
+	fs.StringVar(&cfg.Password, "password", "", "password")
+	fs.StringVar(&cfg.VHost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
+	fs.IntVar(&cfg.Connections, "connections", 1000, "connections to open")
+	fs.IntVar(&cfg.Parallel, "parallel", 32, "connections being opened at once")
+	fs.StringSliceVar(&cfg.LocalAddrs, "bind", nil, "source IP addresses to connect from, in turn (default: the kernel's choice)")
+	fs.Var(&hold, "hold", "how long to hold the connections open and idle")
+	fs.Var(&settle, "settle", "pause after the last connection before the hold is measured")
+	fs.IntVar(&cfg.BrokerPID, "broker-pid", 0, "the broker's process id on this machine: report its memory and CPU time (from /proc)")
+	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	return cmd
 }

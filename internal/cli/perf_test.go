@@ -48,12 +48,36 @@ func TestPerfRefusesBadSettingsBeforeConnecting(t *testing.T) {
 		{[]string{"--rate", "-5"}, "--rate -5"},
 		{[]string{"--destination", "queue://"}, `--destination "queue://"`},
 		{[]string{"--persistent", "--non-persistent"}, "contradict"},
+		{[]string{"--ack", "never"}, `--ack: "never" is not an acknowledgement mode`},
+		{[]string{"--prefetch", "-2"}, "--prefetch -2"},
+		{[]string{"--ack", "client-individual", "--ack-every", "10"}, "--ack-every 10 needs --ack client"},
+		{[]string{"--ack", "client", "--ack-every", "10", "--prefetch", "5"}, "--ack-every 10 is above --prefetch 5"},
+		{[]string{"--broker-pid", "1073741824"}, "--broker-pid 1073741824"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
 		// Port 1 on loopback: were the settings accepted, the run would
 		// fail to connect instead, with a different message.
 		args := append([]string{"perf", "--url", "tcp://127.0.0.1:1"}, tt.args...)
+		code := Run(t.Context(), args, strings.NewReader(""), &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), tt.want) || strings.Contains(errb.String(), "cannot connect") {
+			t.Errorf("tandem %s: exit %d, stderr %q; want a refusal saying %q", strings.Join(args, " "), code, errb.String(), tt.want)
+		}
+	}
+}
+
+func TestPerfConnectionsRefusesBadSettingsBeforeConnecting(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--connections", "0"}, "--connections 0"},
+		{[]string{"--bind", "127.0.0.1,nowhere"}, `--bind "nowhere"`},
+		{[]string{"--broker-pid", "1073741824"}, "--broker-pid 1073741824"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		args := append([]string{"perf", "connections", "--url", "tcp://127.0.0.1:1"}, tt.args...)
 		code := Run(t.Context(), args, strings.NewReader(""), &out, &errb)
 		if code == 0 || !strings.Contains(errb.String(), tt.want) || strings.Contains(errb.String(), "cannot connect") {
 			t.Errorf("tandem %s: exit %d, stderr %q; want a refusal saying %q", strings.Join(args, " "), code, errb.String(), tt.want)

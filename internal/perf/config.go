@@ -38,6 +38,10 @@ type Config struct {
 	URL string
 	// User and Password are sent in CONNECT when User is set.
 	User, Password string
+	// VHost is the CONNECT frame's host header, the virtual host. Empty
+	// sends the host of the URL, as STOMP 1.1 suggests; RabbitMQ takes the
+	// header as its virtual host and wants "/" (its default one).
+	VHost string
 	// Destinations are the destinations in any form
 	// client.NormalizeDestination accepts. Producer i sends to and consumer
 	// j receives from destinations spread round-robin (see Run).
@@ -55,6 +59,27 @@ type Config struct {
 	// TxBatch, when above zero, groups that many sends into one
 	// transaction; the COMMIT carries the receipt that confirms them all.
 	TxBatch int
+	// Ack is how consumers acknowledge: AckAuto (the default) leaves it
+	// to the broker, which counts a message delivered when it sends it;
+	// AckClient and AckClientIndividual make the consumer send an ACK
+	// frame, as a reliable application does once it has processed a
+	// message.
+	Ack AckMode
+	// Prefetch, when above zero, bounds the messages a broker sends a
+	// subscription ahead of its acknowledgements. It travels in the
+	// SUBSCRIBE frame as ActiveMQ's activemq.prefetchSize (which tandem
+	// reads too) and RabbitMQ's prefetch-count. Zero leaves each broker's
+	// default.
+	Prefetch int
+	// AckEvery, with AckClient, acknowledges every AckEvery-th message of
+	// a subscription (each ACK covers the ones before it); 0 or 1
+	// acknowledges each message. A remainder is acknowledged when the run
+	// ends.
+	AckEvery int
+	// BrokerPID, when above zero, is the broker's process on this machine:
+	// its CPU time (user and system, from /proc/PID/stat) over the
+	// measurement window is reported per message.
+	BrokerPID int
 	// Rate, when above zero, is the total send rate in messages per second,
 	// shared evenly by the producers; zero sends as fast as possible.
 	Rate float64
@@ -83,6 +108,34 @@ type Config struct {
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
 }
+
+// AckMode is how consumers acknowledge, named as in STOMP's ack header.
+type AckMode string
+
+// The acknowledgement modes of STOMP.
+const (
+	// AckAuto: the broker considers a message acknowledged once sent.
+	AckAuto AckMode = "auto"
+	// AckClient: an ACK acknowledges its message and every earlier one of
+	// the subscription (cumulative).
+	AckClient AckMode = "client"
+	// AckClientIndividual: an ACK acknowledges its message alone.
+	AckClientIndividual AckMode = "client-individual"
+)
+
+// ParseAckMode returns the mode a STOMP ack header value names.
+func ParseAckMode(s string) (AckMode, error) {
+	switch m := AckMode(s); m {
+	case AckAuto, AckClient, AckClientIndividual:
+		return m, nil
+	case "":
+		return AckAuto, nil
+	}
+	return "", fmt.Errorf("%q is not an acknowledgement mode: write auto, client or client-individual", s)
+}
+
+// acks reports whether consumers send ACK frames.
+func (m AckMode) acks() bool { return m == AckClient || m == AckClientIndividual }
 
 // Default values of Config fields left zero where zero is not meaningful.
 const (
@@ -128,6 +181,23 @@ func (c *Config) Validate() error {
 	if c.TxBatch > 0 && c.MaxPending < c.TxBatch {
 		bad("--max-pending %d is below --tx %d: a transaction's sends are confirmed together by its COMMIT, so at least %d must be allowed pending",
 			c.MaxPending, c.TxBatch, c.TxBatch)
+	}
+	if _, err := ParseAckMode(string(c.Ack)); err != nil {
+		bad("--ack: %v", err)
+	}
+	if c.Prefetch < 0 {
+		bad("--prefetch %d: must be 0 (the broker's default) or the number of unacknowledged messages a subscription may hold", c.Prefetch)
+	}
+	switch {
+	case c.AckEvery < 0:
+		bad("--ack-every %d: must be 1 or more", c.AckEvery)
+	case c.AckEvery > 1 && c.Ack != AckClient:
+		bad("--ack-every %d needs --ack client: only a client ACK covers the messages before it", c.AckEvery)
+	case c.AckEvery > 1 && c.Prefetch > 0 && c.AckEvery > c.Prefetch:
+		bad("--ack-every %d is above --prefetch %d: the broker would stop sending before the consumer acknowledges", c.AckEvery, c.Prefetch)
+	}
+	if c.BrokerPID < 0 {
+		bad("--broker-pid %d: must be a process id", c.BrokerPID)
 	}
 	if c.Rate < 0 {
 		bad("--rate %g: must be 0 (as fast as possible) or messages per second", c.Rate)

@@ -17,24 +17,33 @@ import (
 // (conn.r); writes are serialised by wmu, and a burst of frames encoded
 // with write is handed to the kernel by one flush.
 type conn struct {
-	nc     net.Conn
-	r      *stomp.Reader
-	server string
+	nc      net.Conn
+	r       *stomp.Reader
+	server  string
+	version stomp.Version // negotiated in the handshake
 
 	wmu sync.Mutex
 	w   *stomp.Writer
 }
 
+// login is what a connection presents in its CONNECT frame.
+type login struct {
+	user, password string
+	// vhost is the host header; empty sends the endpoint's host.
+	vhost string
+}
+
 // dial connects to the first broker of the URL that completes a STOMP
-// handshake, trying them in the order written.
-func dial(ctx context.Context, url, user, password string, timeout time.Duration) (*conn, error) {
+// handshake, trying them in the order written. local, when set, is the
+// address to connect from.
+func dial(ctx context.Context, url string, l login, timeout time.Duration, local net.Addr) (*conn, error) {
 	eps, _, err := client.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	var errs []error
 	for _, ep := range eps {
-		c, err := dialEndpoint(ctx, ep, user, password, timeout)
+		c, err := dialEndpoint(ctx, ep, l, timeout, local)
 		if err == nil {
 			return c, nil
 		}
@@ -49,10 +58,10 @@ func dial(ctx context.Context, url, user, password string, timeout time.Duration
 // dialEndpoint opens a TCP connection to ep and performs the STOMP
 // handshake, asking for no heart-beats: a run is short and busy, and
 // heart-beats would only add frames to what is measured.
-func dialEndpoint(ctx context.Context, ep client.Endpoint, user, password string, timeout time.Duration) (*conn, error) {
+func dialEndpoint(ctx context.Context, ep client.Endpoint, l login, timeout time.Duration, local net.Addr) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
+	d := net.Dialer{LocalAddr: local}
 	nc, err := d.DialContext(ctx, "tcp", ep.Addr())
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
@@ -64,7 +73,11 @@ func dialEndpoint(ctx context.Context, ep client.Endpoint, user, password string
 		nc.SetDeadline(dl)
 	}
 	c := &conn{nc: nc, r: stomp.NewReader(nc, stomp.ReaderOptions{}), w: stomp.NewWriter(nc)}
-	if err := c.handshake(ep.Host, user, password); err != nil {
+	host := l.vhost
+	if host == "" {
+		host = ep.Host
+	}
+	if err := c.handshake(host, l.user, l.password); err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: STOMP handshake: %w", ep, ctx.Err())
@@ -105,6 +118,7 @@ func (c *conn) handshake(host, user, password string) error {
 	if err != nil {
 		return fmt.Errorf("STOMP handshake: %w", err)
 	}
+	c.version = v
 	c.r.SetVersion(v)
 	c.w.SetVersion(v)
 	c.server = reply.Headers.Value(stomp.HdrServer)
@@ -134,6 +148,33 @@ func (c *conn) write(f *stomp.Frame, flush bool) error {
 		return err
 	}
 	if !flush {
+		return nil
+	}
+	return c.w.Flush()
+}
+
+// minFrameSize is the size of the smallest frame other than a heart-beat:
+// "ERROR", an empty line and the NUL.
+const minFrameSize = len("ERROR\n\n\x00")
+
+// readDrained reports whether the read buffer holds no whole frame, so
+// the next read may wait for the broker. Only the reading goroutine may
+// ask. A buffer that is not quite empty still counts as drained: brokers
+// follow frames with an end of line (a heart-beat to the reader), which
+// stays buffered after the frame is read, and a consumer that waited for
+// an empty buffer before sending its ACKs would wait for ever on a broker
+// that waits for them.
+func (c *conn) readDrained() bool { return c.r.Buffered() < minFrameSize }
+
+// writeBuffered encodes f and hands the buffer to the kernel when idle is
+// set (the caller has nothing more to add soon) or a burst has built up.
+func (c *conn) writeBuffered(f *stomp.Frame, idle bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.w.WriteFrame(f); err != nil {
+		return err
+	}
+	if !idle && c.w.Buffered() < burstBytes {
 		return nil
 	}
 	return c.w.Flush()
@@ -186,11 +227,12 @@ const probeInterval = 5 * time.Millisecond
 // broker answered CONNECTED. It is how bench/compare times start-up and
 // failover: the broker counts as ready when a client can use it, not when
 // its port opens. It gives up after timeout with the last error.
-func WaitReady(ctx context.Context, url, user, password string, timeout time.Duration) (time.Time, error) {
+// vhost is the CONNECT frame's host header (empty: the URL's host).
+func WaitReady(ctx context.Context, url, user, password, vhost string, timeout time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		c, err := dial(ctx, url, user, password, time.Second)
+		c, err := dial(ctx, url, login{user: user, password: password, vhost: vhost}, time.Second, nil)
 		if err == nil {
 			at := time.Now()
 			c.close(time.Second)

@@ -143,7 +143,12 @@ func (p *producer) send() error {
 		seq++
 		f.Headers = f.Headers[:0]
 		f.Headers.Add(stomp.HdrDestination, p.dests[int(seq)%len(p.dests)])
-		f.Headers.Add(stomp.HdrPersistent, strconv.FormatBool(cfg.Persistent))
+		if cfg.Persistent {
+			// A non-persistent send carries no header: STOMP's default,
+			// and RabbitMQ declares a queue from a SEND's persistent
+			// header, so persistent:false on a durable queue is refused.
+			f.Headers.Add(stomp.HdrPersistent, "true")
+		}
 		if perSend {
 			scratch = strconv.AppendUint(scratch[:0], seq, 10)
 			f.Headers.Add(stomp.HdrReceipt, string(scratch))

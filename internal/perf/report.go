@@ -46,6 +46,34 @@ type Report struct {
 	// when nothing was received in the window.
 	SendToConfirm *Latency `json:"send_to_confirm,omitempty"`
 	EndToEnd      *Latency `json:"end_to_end,omitempty"`
+
+	// Ack, Prefetch and AckEvery are how consumers acknowledged;
+	// TotalAcks counts the ACK frames they sent over the whole run.
+	Ack       string `json:"ack"`
+	Prefetch  int    `json:"prefetch,omitempty"`
+	AckEvery  int    `json:"ack_every,omitempty"`
+	TotalAcks int64  `json:"total_acks"`
+	// SetupSeconds is the time to open every connection and make every
+	// subscription, before the first send.
+	SetupSeconds float64 `json:"setup_seconds"`
+
+	// CPUMessages is what the CPU figures are divided by: the messages
+	// received in the window, or, without consumers, confirmed (sent, for
+	// sends that are not confirmed).
+	CPUMessages int64 `json:"cpu_messages"`
+	// BrokerPID is the process whose CPU time was measured; the
+	// Broker CPU fields are its user + system time over the window, and
+	// that time in microseconds per message. BrokerCPUError says why they
+	// are missing when the process could not be read.
+	BrokerPID            int     `json:"broker_pid,omitempty"`
+	BrokerCPUSeconds     float64 `json:"broker_cpu_seconds,omitempty"`
+	BrokerCPUUserSeconds float64 `json:"broker_cpu_user_seconds,omitempty"`
+	BrokerCPUPerMessage  float64 `json:"broker_cpu_us_per_message,omitempty"`
+	BrokerCPUError       string  `json:"broker_cpu_error,omitempty"`
+	// ClientCPUSeconds and ClientCPUPerMessage are the load generator's
+	// own CPU time over the window.
+	ClientCPUSeconds    float64 `json:"client_cpu_seconds,omitempty"`
+	ClientCPUPerMessage float64 `json:"client_cpu_us_per_message,omitempty"`
 }
 
 // report builds the counts of the Report from the window's snapshots.
@@ -58,6 +86,10 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		WarmupSeconds: cfg.Warmup.Seconds(),
 		Sent:          end.sent - begin.sent, Confirmed: end.confirmed - begin.confirmed, Received: end.received - begin.received,
 		TotalSent: r.sent.Load(), TotalConfirmed: r.confirmed.Load(), TotalReceived: r.received.Load(),
+		Ack: string(cfg.Ack), Prefetch: cfg.Prefetch,
+	}
+	if cfg.Ack == AckClient {
+		rep.AckEvery = max(cfg.AckEvery, 1)
 	}
 	if window := end.at - begin.at; window > 0 {
 		rep.MeasuredSeconds = window.Seconds()
@@ -70,6 +102,7 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 			rep.Unconfirmed += int64(p.unconfirmed())
 		}
 	}
+	r.cpuReport(rep, begin.cpu, end.cpu)
 	return rep
 }
 
@@ -105,6 +138,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 		how = append(how, "as fast as possible")
 	}
 	fmt.Fprintf(&b, "          %s\n", strings.Join(how, ", "))
+	if rep.Consumers > 0 {
+		fmt.Fprintf(&b, "          consumers acknowledge %s\n", describeAck(rep))
+	}
 	broker := rep.Broker
 	if broker == "" {
 		broker = "(no server header)"
@@ -143,11 +179,57 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if rep.BrokerPID > 0 || rep.ClientCPUSeconds > 0 {
+		b.WriteString("\n")
+	}
+	if rep.BrokerPID > 0 {
+		if rep.BrokerCPUError != "" {
+			fmt.Fprintf(&b, "Broker CPU: not measured: %s\n", rep.BrokerCPUError)
+		} else {
+			fmt.Fprintf(&b, "Broker CPU: %.2f s in the window (process %d, user + system), %s per message\n",
+				rep.BrokerCPUSeconds, rep.BrokerPID, usPerMsg(rep.BrokerCPUPerMessage, rep.CPUMessages))
+		}
+	}
+	if rep.ClientCPUSeconds > 0 {
+		fmt.Fprintf(&b, "Load generator CPU: %.2f s in the window, %s per message\n",
+			rep.ClientCPUSeconds, usPerMsg(rep.ClientCPUPerMessage, rep.CPUMessages))
+	}
 	if rep.Unconfirmed > 0 {
 		fmt.Fprintf(&b, "\n%d sends were never confirmed.\n", rep.Unconfirmed)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// describeAck says how the consumers acknowledged.
+func describeAck(rep *Report) string {
+	var s string
+	switch AckMode(rep.Ack) {
+	case AckClient:
+		s = "with client ACKs"
+		if rep.AckEvery > 1 {
+			s += fmt.Sprintf(", each covering %d messages", rep.AckEvery)
+		}
+	case AckClientIndividual:
+		s = "each message with its own ACK (client-individual)"
+	default:
+		s = "automatically (ack:auto, the broker's doing)"
+	}
+	if rep.Prefetch > 0 {
+		s += fmt.Sprintf(", prefetch %d", rep.Prefetch)
+	}
+	if AckMode(rep.Ack).acks() {
+		s += fmt.Sprintf("; %d ACK frames sent", rep.TotalAcks)
+	}
+	return s
+}
+
+// usPerMsg formats a CPU time per message, or says why there is none.
+func usPerMsg(us float64, msgs int64) string {
+	if msgs <= 0 {
+		return "- (no message in the window)"
+	}
+	return fmt.Sprintf("%.1f µs", us)
 }
 
 // ms formats milliseconds with three significant digits or more.

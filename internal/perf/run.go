@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +14,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"tandem/client"
-	"tandem/internal/wire/stomp"
+	"tandem/internal/procstat"
 )
 
 // dialParallelism bounds the connections opened at once, so that a run
@@ -37,6 +34,7 @@ type runner struct {
 	last atomic.Int64 // last send, confirmation or delivery (ns)
 
 	sent, confirmed, received atomic.Int64
+	acks                      atomic.Int64 // ACK frames sent by consumers
 	budget                    atomic.Int64 // messages left to send when MessageCount is set
 
 	stop     chan struct{} // closed: producers stop sending
@@ -113,6 +111,7 @@ func (r *runner) firstErr() error {
 type counts struct {
 	at                        time.Duration
 	sent, confirmed, received int64
+	cpu                       cpuSample // only at the window's ends
 }
 
 func (r *runner) snapshot() counts {
@@ -141,6 +140,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	dests := make([]string, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
 		dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+	}
+	if cfg.Ack == "" {
+		cfg.Ack = AckAuto
+	}
+	if cfg.BrokerPID > 0 {
+		if _, err := procstat.ReadCPU(cfg.BrokerPID); err != nil {
+			return nil, fmt.Errorf("%w: --broker-pid %d: %w", ErrBadConfig, cfg.BrokerPID, err)
+		}
 	}
 	r := &runner{cfg: &cfg, id: newRunID(), failed: make(chan struct{}), payload: makePayload(cfg.MessageSize), base: time.Now(),
 		log: cfg.Logger, stop: make(chan struct{})}
@@ -187,9 +194,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	start := r.now()
 	r.touch(start)
+	setup := start
+	var first cpuSample
 	if cfg.Warmup == 0 {
 		// Measure from the first send: set before any producer starts.
 		r.from.Store(int64(start))
+		first = r.sampleCPU()
 	}
 	var senders sync.WaitGroup
 	for i := range producers {
@@ -206,7 +216,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func() { senders.Wait(); close(allSent) }()
 	}
 
-	rep := r.measure(ctx, start, allSent, producers, server)
+	rep := r.measure(ctx, start, first, allSent, producers, server)
+	rep.SetupSeconds = setup.Seconds()
+	for _, k := range consumers {
+		if err := k.finish(); err != nil && r.firstErr() == nil {
+			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, k.index, err))
+		}
+	}
+	rep.TotalAcks = r.acks.Load()
 	// Close before waiting for the producers: closing unblocks one stuck in
 	// a write to a broker that stopped reading.
 	r.quit.Store(true)
@@ -234,13 +251,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // measure runs the clock of a run: it starts the measurement after the
 // warm-up, stops the producers when the duration is over, waits for the
 // drain, prints progress, and fills the counts of the report.
-func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-chan struct{}, producers []*producer, server string) *Report {
+func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSample, allSent <-chan struct{}, producers []*producer, server string) *Report {
 	cfg := r.cfg
 	warmEnd := start + cfg.Warmup
 	var begin, end counts
 	warm := cfg.Warmup == 0
 	if warm {
-		begin = counts{at: start} // Run set the measurement start before the first send
+		begin = counts{at: start, cpu: first} // Run set the measurement start before the first send
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -256,10 +273,10 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 		if !warm && now >= warmEnd {
 			warm = true
 			r.from.Store(int64(now))
-			begin = r.snapshot()
+			begin = r.snapshotCPU()
 		}
 		if warm && cfg.Duration > 0 && stopAt == 0 && now >= begin.at+cfg.Duration {
-			end = r.snapshot()
+			end = r.snapshotCPU()
 			stopAt = now
 			r.stopSending()
 			if cfg.Producers == 0 {
@@ -299,7 +316,7 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 			if !warm { // the message count ran out during the warm-up
 				warm = true
 				r.from.Store(int64(now))
-				begin = r.snapshot()
+				begin = r.snapshotCPU()
 			}
 		case <-tick.C:
 			cur := r.snapshot()
@@ -319,8 +336,10 @@ func (r *runner) measure(ctx context.Context, start time.Duration, allSent <-cha
 	prog.done()
 	if stopAt == 0 {
 		// Stopped by the message count: the window ends at the last
-		// confirmation or delivery.
-		end = r.snapshot()
+		// confirmation or delivery. (The CPU sample is taken now, so it
+		// also covers the quiet end of the drain, when a broker does
+		// little.)
+		end = r.snapshotCPU()
 		end.at = time.Duration(r.last.Load())
 	}
 	return r.report(server, begin, end, producers)
@@ -359,7 +378,7 @@ func dialAll(ctx context.Context, cfg *Config, n int) ([]*conn, string, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			conns[i], errs[i] = dial(ctx, cfg.URL, cfg.User, cfg.Password, cfg.ConnectTimeout)
+			conns[i], errs[i] = dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
 		})
 	}
 	wg.Wait()
@@ -427,78 +446,4 @@ func newRunID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// consumer receives on one connection, with automatic acknowledgement, from
-// one or more destinations.
-type consumer struct {
-	r     *runner
-	index int
-	c     *conn
-	dests []string
-
-	subscribed chan struct{} // closed when the broker confirmed the subscriptions
-	e2eH       *hdrhistogram.Histogram
-}
-
-func newConsumer(r *runner, index int, c *conn, dests []string) *consumer {
-	return &consumer{r: r, index: index, c: c, dests: dests,
-		subscribed: make(chan struct{}), e2eH: newHistogram()}
-}
-
-// subscribe sends one SUBSCRIBE per destination; the last asks for a
-// receipt, which the broker sends after processing all of them.
-func (k *consumer) subscribe() error {
-	for i, d := range k.dests {
-		f := &stomp.Frame{Command: stomp.CmdSubscribe}
-		f.Headers.Add(stomp.HdrID, strconv.Itoa(i))
-		f.Headers.Add(stomp.HdrDestination, d)
-		f.Headers.Add(stomp.HdrAck, "auto")
-		last := i == len(k.dests)-1
-		if last {
-			f.Headers.Add(stomp.HdrReceipt, "subscribed")
-		}
-		if err := k.c.write(f, last || k.c.w.Buffered() >= burstBytes); err != nil {
-			return fmt.Errorf("%w: consumer %d: subscribe: %w", ErrConnectionLost, k.index, err)
-		}
-	}
-	return nil
-}
-
-// read takes messages until the connection closes. A message of another
-// run (left in a queue by an earlier run) is neither counted nor timed.
-func (k *consumer) read() error {
-	run := k.r.id
-	for {
-		f, err := k.c.readFrame()
-		if err != nil {
-			if k.r.closing() || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) && k.r.closing() {
-				return nil
-			}
-			return fmt.Errorf("%w: consumer %d: %w", ErrConnectionLost, k.index, err)
-		}
-		switch f.Command {
-		case stomp.CmdMessage:
-			due, mine, found := readStamp(f.Body, run)
-			if !found {
-				mine = f.Headers.Value(hdrRun) == run
-				due, found = headerDue(f.Headers.Value(hdrDue))
-			}
-			if !mine {
-				continue
-			}
-			now := k.r.now()
-			if found && due >= k.r.measureFrom() {
-				record(k.e2eH, now-due)
-			}
-			k.r.received.Add(1)
-			k.r.touch(now)
-		case stomp.CmdReceipt:
-			if f.Headers.Value(stomp.HdrReceiptID) == "subscribed" {
-				close(k.subscribed)
-			}
-		case stomp.CmdError:
-			return fmt.Errorf("consumer %d: %w", k.index, brokerError(f))
-		}
-	}
 }

@@ -233,13 +233,35 @@ func TestRunReportsWhatWentWrong(t *testing.T) {
 
 func TestWaitReady(t *testing.T) {
 	b := startFakeBroker(t, nil)
-	at, err := WaitReady(context.Background(), b.url(), "", "", 5*time.Second)
+	at, err := WaitReady(context.Background(), b.url(), "", "", "", 5*time.Second)
 	if err != nil || time.Since(at) > 5*time.Second {
 		t.Fatalf("WaitReady = %v, %v", at, err)
 	}
 	b.ln.Close()
-	_, err = WaitReady(context.Background(), b.url(), "", "", 100*time.Millisecond)
+	_, err = WaitReady(context.Background(), b.url(), "", "", "", 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not ready within 100ms") {
 		t.Fatalf("err = %v, want a timeout naming the limit", err)
+	}
+}
+
+// TestPersistentHeader: persistent sends say persistent:true; the others
+// carry no persistent header at all (RabbitMQ would declare the queue
+// non-durable from persistent:false, and refuse it on a durable queue).
+func TestPersistentHeader(t *testing.T) {
+	for _, persistent := range []bool{true, false} {
+		b := startFakeBroker(t, nil)
+		cfg := baseConfig(b.url())
+		cfg.Persistent, cfg.MessageCount = persistent, 50
+		runOK(t, cfg)
+		want := map[string]int{"(none)": 50}
+		if persistent {
+			want = map[string]int{"true": 50}
+		}
+		b.mu.Lock()
+		got := b.persistentHdr
+		b.mu.Unlock()
+		if !maps.Equal(got, want) {
+			t.Errorf("persistent=%v: SENDs per persistent header %v, want %v", persistent, got, want)
+		}
 	}
 }
