@@ -302,6 +302,17 @@ func (c *Conn) FailoverList() []Endpoint {
 	return out
 }
 
+// Done is closed when the connection ends; Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended (ErrClosed after Close), or nil
+// while it is open.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // Close closes the connection. Durable subscriptions stay.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {

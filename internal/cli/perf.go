@@ -18,6 +18,7 @@ import (
 type perfOptions struct {
 	url, user, password string
 	vhost               string
+	protocol            string
 	ack                 string
 	prefetch            int
 	ackEvery            int
@@ -93,6 +94,7 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.StringVar(&o.url, "url", "tcp://localhost:61616", "broker URL: tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true (the first broker that accepts is used)")
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password")
+	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol to speak: stomp, or amqp (AMQP 1.0: persistent sends are durable messages confirmed by the accepted outcome)")
 	fs.StringVar(&o.vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
 	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
 	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
@@ -131,7 +133,7 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		return fmt.Errorf("--ack: %w", err)
 	}
 	cfg := perf.Config{
-		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
+		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests, Protocol: strings.ToLower(o.protocol),
 		Ack: ack, Prefetch: o.prefetch, AckEvery: o.ackEvery, BrokerPID: o.brokerPID,
 		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
 		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tandem/client"
+	amqp "tandem/client/amqp"
 )
 
 // Sentinel errors. Every error Run returns wraps one of them (or the
@@ -36,7 +37,11 @@ type Config struct {
 	// The run connects to the first listed broker that accepts; it does not
 	// fail over during the run.
 	URL string
-	// User and Password are sent in CONNECT when User is set.
+	// Protocol is what the run speaks: ProtocolSTOMP (the default) or
+	// ProtocolAMQP.
+	Protocol string
+	// User and Password are sent in CONNECT (AMQP: SASL PLAIN) when User is
+	// set.
 	User, Password string
 	// VHost is the CONNECT frame's host header, the virtual host. Empty
 	// sends the host of the URL, as STOMP 1.1 suggests; RabbitMQ takes the
@@ -109,6 +114,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The protocols a run speaks.
+const (
+	ProtocolSTOMP = "stomp"
+	ProtocolAMQP  = "amqp"
+)
+
 // AckMode is how consumers acknowledge, named as in STOMP's ack header.
 type AckMode string
 
@@ -149,16 +160,31 @@ const (
 func (c *Config) Validate() error {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
-	if _, _, err := client.ParseURL(c.URL); err != nil {
-		bad("--url %q: %v", c.URL, err)
+	switch c.Protocol {
+	case "", ProtocolSTOMP:
+		if _, _, err := client.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		for _, d := range c.Destinations {
+			if _, err := client.NormalizeDestination(d); err != nil {
+				bad("--destination %q: %v", d, err)
+			}
+		}
+	case ProtocolAMQP:
+		if _, err := amqp.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		if c.TxBatch > 0 {
+			bad("--tx %d: transactions are not measured over AMQP (use --protocol stomp)", c.TxBatch)
+		}
+		if c.AckEvery > 1 {
+			bad("--ack-every %d: AMQP accepts each message; cumulative acknowledgements are STOMP's", c.AckEvery)
+		}
+	default:
+		bad("--protocol %q: use stomp or amqp", c.Protocol)
 	}
 	if len(c.Destinations) == 0 {
 		bad("at least one --destination is needed")
-	}
-	for _, d := range c.Destinations {
-		if _, err := client.NormalizeDestination(d); err != nil {
-			bad("--destination %q: %v", d, err)
-		}
 	}
 	if c.Producers < 0 {
 		bad("--producers %d: must be 0 or more", c.Producers)

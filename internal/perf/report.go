@@ -17,6 +17,7 @@ import (
 type Report struct {
 	Broker          string   `json:"broker"`
 	URL             string   `json:"url"`
+	Protocol        string   `json:"protocol"`
 	Destinations    []string `json:"destinations"`
 	Producers       int      `json:"producers"`
 	Consumers       int      `json:"consumers"`
@@ -77,10 +78,10 @@ type Report struct {
 }
 
 // report builds the counts of the Report from the window's snapshots.
-func (r *runner) report(server string, begin, end counts, producers []*producer) *Report {
+func (r *runner) report(server string, begin, end counts, producers []loadProducer) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Broker: server, URL: cfg.URL, Destinations: cfg.Destinations,
+		Broker: server, URL: cfg.URL, Protocol: cfg.Protocol, Destinations: cfg.Destinations,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, MessageSize: cfg.MessageSize,
 		Persistent: cfg.Persistent, MaxPending: cfg.MaxPending, TxBatch: cfg.TxBatch, Rate: cfg.Rate,
 		WarmupSeconds: cfg.Warmup.Seconds(),
@@ -98,9 +99,7 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		rep.ReceivedRate = float64(rep.Received) / window.Seconds()
 	}
 	for _, p := range producers {
-		if p.window != nil {
-			rep.Unconfirmed += int64(p.unconfirmed())
-		}
+		rep.Unconfirmed += int64(p.unconfirmed())
 	}
 	r.cpuReport(rep, begin.cpu, end.cpu)
 	return rep
@@ -145,7 +144,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if broker == "" {
 		broker = "(no server header)"
 	}
-	fmt.Fprintf(&b, "Broker:   %s at %s\n", broker, rep.URL)
+	fmt.Fprintf(&b, "Broker:   %s at %s (%s)\n", broker, rep.URL, strings.ToUpper(rep.Protocol))
 	fmt.Fprintf(&b, "Measured: %.1f s after a %.1f s warm-up\n\n", rep.MeasuredSeconds, rep.WarmupSeconds)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
