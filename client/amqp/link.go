@@ -228,6 +228,10 @@ type SenderOptions struct {
 	Presettled bool
 	// Capabilities are the target's, besides those Destination derives.
 	Capabilities []string
+	// Durable marks the target terminus durable (configuration): a broker
+	// that creates the node from the link, as RabbitMQ does for /queue/X,
+	// creates a durable one. tandem's queues do not depend on it.
+	Durable bool
 }
 
 // Sender sends messages to one address (or, with an empty one, to each
@@ -262,6 +266,9 @@ func (c *Conn) NewSender(ctx context.Context, dest string, o SenderOptions) (*Se
 	if dest != "" {
 		addr, caps := Destination(dest)
 		a.Target = &wire.Target{Address: addr, Capabilities: symbols(append(caps, o.Capabilities...))}
+		if o.Durable {
+			a.Target.Durable = wire.DurableConfiguration
+		}
 	} else {
 		a.Target = &wire.Target{}
 	}
@@ -416,7 +423,8 @@ type ReceiverOptions struct {
 	Selector string
 	// Durable makes a topic subscription durable (Qpid JMS' shape:
 	// terminus durable 2, expiry never), named by the container id and
-	// Name.
+	// Name. On a queue it marks the source durable, which a broker that
+	// creates the queue from the link (RabbitMQ) takes as a durable queue.
 	Durable bool
 	// Browse looks at a queue's messages without consuming them
 	// (distribution-mode copy).

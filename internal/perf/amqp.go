@@ -103,7 +103,10 @@ func (p *amqpProducer) send() error {
 	ctx := p.a.ctx
 	senders := make([]*amqp.Sender, len(p.dests))
 	for i, d := range p.dests {
-		s, err := p.a.c.NewSender(ctx, d, amqp.SenderOptions{Presettled: !cfg.Persistent})
+		// A durable target for persistent messages: a broker that creates
+		// the queue from the link (RabbitMQ) then makes it durable, so the
+		// messages are kept on disk there too.
+		s, err := p.a.c.NewSender(ctx, d, amqp.SenderOptions{Presettled: !cfg.Persistent, Durable: cfg.Persistent})
 		if err != nil {
 			return p.fail(fmt.Errorf("attach a sender to %s: %w", d, err))
 		}
@@ -235,7 +238,8 @@ func (k *amqpConsumer) subscribe() error {
 		credit = amqpDefaultCredit
 	}
 	for _, d := range k.dests {
-		rc, err := k.a.c.NewReceiver(k.a.ctx, d, amqp.ReceiverOptions{Credit: credit, Presettled: !k.r.cfg.Ack.acks()})
+		rc, err := k.a.c.NewReceiver(k.a.ctx, d, amqp.ReceiverOptions{Credit: credit, Presettled: !k.r.cfg.Ack.acks(),
+			Durable: k.r.cfg.Persistent})
 		if err != nil {
 			return fmt.Errorf("%w: consumer %d: attach a receiver to %s: %w", ErrBroker, k.index, d, err)
 		}
