@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -473,4 +474,27 @@ func TestCLIWithAMQP(t *testing.T) {
 	amqp("consumer", "--clientID", "reader", "--durable", "--message-count", "1", "--receive-timeout", "300", "--destination", "topic://cli-news")
 	expect(amqp("producer", "--message-count", "3", "--destination", "topic://cli-news"), "Produced: 3 messages")
 	expect(amqp("consumer", "--clientID", "reader", "--durable", "--message-count", "3", "--destination", "topic://cli-news"), "Consumed: 3 messages")
+}
+
+// TestPerfWithAMQP runs tandem perf --protocol amqp against the binary:
+// every message sent is confirmed and received.
+func TestPerfWithAMQP(t *testing.T) {
+	in := create(t, "perf-amqp")
+	start(t, in)
+	waitListening(t, in.addr(), 10*time.Second)
+	r := mustTandem(t, "perf", "--protocol", "amqp", "--url", in.url(), "--user", "admin", "--password", "admin",
+		"--message-count", "500", "--max-pending", "8", "--producers", "2", "--consumers", "2",
+		"--ack", "client-individual", "--json")
+	var rep struct {
+		Protocol       string `json:"protocol"`
+		TotalSent      int64  `json:"total_sent"`
+		TotalConfirmed int64  `json:"total_confirmed"`
+		TotalReceived  int64  `json:"total_received"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("perf --json: %v\n%s", err, r.stdout)
+	}
+	if rep.Protocol != "amqp" || rep.TotalSent != 500 || rep.TotalConfirmed != 500 || rep.TotalReceived != 500 {
+		t.Fatalf("report %+v", rep)
+	}
 }
