@@ -364,3 +364,43 @@ func TestUnknownAddressWithoutAutoCreate(t *testing.T) {
 		t.Fatalf("sender attach: %v, want amqp:not-found", err)
 	}
 }
+
+// TestTemporaryTopicAndVolatileSharedSubscription makes a dynamic node
+// with the temporary-topic capability (a multicast address) and a shared
+// non-durable subscription, which goes with its last consumer.
+func TestTemporaryTopicAndVolatileSharedSubscription(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	c := r.dialGo(t, &goamqp.ConnOptions{ContainerID: "vol"})
+	s := newSession(t, c)
+	tmp := newReceiver(t, s, "", &goamqp.ReceiverOptions{DynamicAddress: true, SourceCapabilities: []string{"temporary-topic"}})
+	multicast := false
+	for _, a := range r.b.Addresses() {
+		if a.Name == tmp.Address() && a.Multicast {
+			multicast = true
+		}
+	}
+	if !multicast {
+		t.Fatalf("dynamic temporary-topic %q is not a multicast address", tmp.Address())
+	}
+	send(t, newSender(t, s, tmp.Address(), &goamqp.SenderOptions{TargetCapabilities: []string{"topic"}}), goamqp.NewMessage([]byte("t")))
+	if got := string(receive(t, tmp).GetData()); got != "t" {
+		t.Fatalf("got %q", got)
+	}
+	opts := func(name string) *goamqp.ReceiverOptions {
+		return &goamqp.ReceiverOptions{Name: name, SourceCapabilities: []string{"topic", "shared"}}
+	}
+	a := newReceiver(t, s, "feed", opts("vsub"))
+	b := newReceiver(t, s, "feed", opts("vsub|2"))
+	if _, err := r.b.Queue("vol.vsub:shared-volatile"); err != nil {
+		t.Fatalf("volatile shared subscription queue: %v", err)
+	}
+	_ = a.Close(testCtx(t))
+	if _, err := r.b.Queue("vol.vsub:shared-volatile"); err != nil {
+		t.Fatalf("the subscription went with its first consumer: %v", err)
+	}
+	_ = b.Close(testCtx(t))
+	waitFor(t, "the volatile subscription to go with its last consumer", func() bool {
+		_, err := r.b.Queue("vol.vsub:shared-volatile")
+		return errors.Is(err, broker.ErrNoSuchQueue)
+	})
+}

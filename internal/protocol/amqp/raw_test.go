@@ -297,3 +297,114 @@ func (c *rawClient) expectCloseOK() {
 		}
 	}
 }
+
+// TestPipelinedOpenAndAbortedTransfer writes the header, open, begin,
+// attach, a transfer cut short by abort, a whole transfer and a receiver
+// with credit in one write, before reading anything (as Qpid JMS and
+// Proton pipeline them): the broker answers each in order, drops the
+// aborted delivery and delivers the whole one.
+func TestPipelinedOpenAndAbortedTransfer(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	c := dialRaw(t, r.addr)
+	msg, _ := (&wire.Sections{Body: wire.ValueBody("whole")}).Encode()
+	var b []byte
+	h := wire.HeaderAMQP.Bytes()
+	b = append(b, h[:]...)
+	add := func(p wire.FrameBody, payload []byte) {
+		var err error
+		if b, err = wire.AppendFrame(b, 0, p, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&wire.Open{ContainerID: "pipelined"}, nil)
+	add(&wire.Begin{IncomingWindow: 100, OutgoingWindow: 100}, nil)
+	add(&wire.Attach{Name: "s", Handle: 0, Role: wire.RoleSender, Target: &wire.Target{Address: "piped"},
+		InitialDeliveryCount: wire.Some(uint32(0))}, nil)
+	add(&wire.Transfer{Handle: 0, DeliveryID: wire.Some(uint32(0)), DeliveryTag: []byte{0}, MessageFormat: wire.Some(uint32(0)),
+		More: true}, msg[:3])
+	add(&wire.Transfer{Handle: 0, DeliveryID: wire.Some(uint32(0)), Aborted: true}, nil)
+	add(&wire.Transfer{Handle: 0, DeliveryID: wire.Some(uint32(1)), DeliveryTag: []byte{1}, MessageFormat: wire.Some(uint32(0)),
+		Settled: true}, msg)
+	add(&wire.Attach{Name: "r", Handle: 1, Role: wire.RoleReceiver, Source: &wire.Source{Address: "piped"},
+		SndSettleMode: wire.Some(wire.SenderSettleSettled)}, nil)
+	add(&wire.Flow{IncomingWindow: 100, OutgoingWindow: 100, NextIncomingID: wire.Some(uint32(0)), Handle: wire.Some(uint32(1)),
+		DeliveryCount: wire.Some(uint32(0)), LinkCredit: wire.Some(uint32(10))}, nil)
+	c.writeRaw(b)
+	if hh, err := c.r.ReadProtocolHeader(); err != nil || hh != wire.HeaderAMQP {
+		t.Fatalf("header %v %v", hh, err)
+	}
+	var got []string
+	for len(got) == 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.IsHeartbeat() {
+			continue
+		}
+		p, payload, err := wire.DecodePerformative(f.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl, ok := p.(*wire.Close); ok {
+			t.Fatalf("closed: %v", cl.Error)
+		}
+		if _, ok := p.(*wire.Transfer); ok {
+			pm, err := wire.ParseMessage(payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, _ := pm.Value()
+			got = append(got, v.(string))
+		}
+	}
+	if got[0] != "whole" {
+		t.Fatalf("delivered %q", got)
+	}
+	expectNoneRaw(t, c, 300*time.Millisecond)
+}
+
+// expectNoneRaw checks that no transfer arrives within d.
+func expectNoneRaw(t *testing.T, c *rawClient, d time.Duration) {
+	t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			return
+		}
+		if !f.IsHeartbeat() {
+			if p, _, _ := wire.DecodePerformative(f.Body); p != nil {
+				if _, ok := p.(*wire.Transfer); ok {
+					t.Fatal("a second message was delivered: the aborted one")
+				}
+			}
+		}
+	}
+}
+
+// TestBrokerIdleTimeout announces a short idle timeout: a client that
+// then sends nothing is closed with amqp:resource-limit-exceeded.
+func TestBrokerIdleTimeout(t *testing.T) {
+	r := startRig(t, rigOptions{opts: Options{IdleTimeout: 300 * time.Millisecond}})
+	c := dialRaw(t, r.addr)
+	o := c.open(nil)
+	if o.IdleTimeout != 300 {
+		t.Fatalf("announced idle-time-out %d, want 300", o.IdleTimeout)
+	}
+	e := c.expectClose(wire.ErrorResourceLimitExceeded)
+	t.Log(e.Description)
+}
+
+func TestHandleAboveHandleMax(t *testing.T) {
+	r := startRig(t, rigOptions{opts: Options{MaxLinks: 4}})
+	c := dialRaw(t, r.addr)
+	c.open(nil)
+	c.write(0, &wire.Begin{IncomingWindow: 10, OutgoingWindow: 10})
+	if b, ok := c.next().(*wire.Begin); !ok || b.HandleMax.Value != 3 {
+		t.Fatalf("begin %+v, want handle-max 3", b)
+	}
+	c.write(0, &wire.Attach{Name: "x", Handle: 4, Role: wire.RoleReceiver, Source: &wire.Source{Address: "q"}})
+	c.expectClose(wire.ErrorResourceLimitExceeded)
+}
