@@ -66,7 +66,7 @@ func (s *session) attachSender(a *wire.Attach) {
 	}
 	reply.Source = src
 	if l.browser != nil {
-		if err := l.browser.load(c, nil); err != nil {
+		if err := l.browser.load(c); err != nil {
 			s.refuse(a, err)
 			return
 		}
@@ -274,7 +274,7 @@ type browser struct {
 }
 
 // load takes a fresh snapshot of the queue.
-func (b *browser) load(c *conn, _ *senderLink) error {
+func (b *browser) load(c *conn) error {
 	name := b.address
 	if b.queue != "" {
 		name = b.queue
@@ -312,7 +312,7 @@ func (b *browser) flow(l *senderLink, limit uint32, drain, echo bool) {
 	}
 	send()
 	if int32(limit-b.sent) > 0 && b.next >= len(b.items) {
-		if err := b.load(c, l); err == nil {
+		if err := b.load(c); err == nil {
 			send()
 		}
 	}
