@@ -2,15 +2,20 @@ package amqp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	goamqp "github.com/Azure/go-amqp"
 
 	"tandem/internal/broker"
+	"tandem/internal/listener"
 	"tandem/internal/protocol"
+	"tandem/internal/store/memstore"
 	wire "tandem/internal/wire/amqp"
 )
 
@@ -374,5 +379,47 @@ func TestAMQP091ClientIsToldTheVersion(t *testing.T) {
 	}
 	if _, err := c.tryNext(); err == nil {
 		t.Fatal("the connection stayed open")
+	}
+}
+
+// TestListenerRefusalIsToldInAMQP fills the listener's max-connections:
+// the next AMQP client, with or without SASL, gets an open and a close
+// saying why, rather than a reset.
+func TestListenerRefusalIsToldInAMQP(t *testing.T) {
+	b, err := broker.New(broker.Options{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{NewServer(Options{Env: protocol.Env{Broker: b, Auth: testAuth{}}})},
+		MaxConnections: 1})
+	go l.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.Close(ctx)
+		b.Close()
+	})
+	first, err := goamqp.Dial(testCtx(t), "amqp://"+ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	for _, sasl := range []goamqp.SASLType{nil, goamqp.SASLTypeAnonymous()} {
+		c, err := goamqp.Dial(testCtx(t), "amqp://"+ln.Addr().String(), &goamqp.ConnOptions{SASLType: sasl})
+		if err == nil {
+			_, err = c.NewSession(testCtx(t), nil)
+			c.Close()
+		}
+		var ae *goamqp.Error
+		if !errors.As(err, &ae) || ae.Condition != goamqp.ErrCondResourceLimitExceeded || !strings.Contains(ae.Description, "max-connections") {
+			t.Fatalf("refused connection (sasl %v): %v, want amqp:resource-limit-exceeded naming max-connections", sasl != nil, err)
+		}
 	}
 }

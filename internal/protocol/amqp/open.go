@@ -128,7 +128,7 @@ func (c *conn) logLoginFailure(mech, user string, err error) {
 func (c *conn) onOpen(o *wire.Open) error {
 	c.containerID = o.ContainerID
 	if mfs := o.EffectiveMaxFrameSize(); mfs < wire.MinMaxFrameSize {
-		return c.refuseOpen(wire.NewError(wire.ErrorFrameSizeTooSmall,
+		return c.refuseOpen(o, wire.NewError(wire.ErrorFrameSizeTooSmall,
 			"max-frame-size %d is below the 512 bytes every peer must accept", mfs))
 	}
 	if !c.authenticated {
@@ -136,7 +136,7 @@ func (c *conn) onOpen(o *wire.Open) error {
 		id, err := c.srv.opts.Auth.Authenticate(protocol.SourceOf(c.nc), "", "")
 		if err != nil {
 			c.logLoginFailure("none", "", err)
-			return c.refuseOpen(wire.NewError(wire.ErrorUnauthorizedAccess,
+			return c.refuseOpen(o, wire.NewError(wire.ErrorUnauthorizedAccess,
 				"%v (connect with SASL PLAIN and a user name and password)", err))
 		}
 		c.identity = id
@@ -148,20 +148,20 @@ func (c *conn) onOpen(o *wire.Open) error {
 		e.Info = wire.Map{{Key: wire.Symbol("invalid-field"), Value: wire.Symbol("container-id")}}
 		c.log.Info("connection refused: container-id already connected", "event", "connection_refused",
 			"container_id", o.ContainerID)
-		return c.refuseOpen(e)
+		return c.refuseOpen(o, e)
 	}
 	c.claimed = true
 	release, err := c.srv.opts.Limits.AcquireUser(c.identity.User)
 	if err != nil {
 		c.log.Warn("connection refused: max-connections-per-user reached", "event", "connection_refused",
 			"user", c.identity.User, "max", c.srv.opts.Limits.MaxPerUser())
-		return c.refuseOpen(wire.NewError(wire.ErrorResourceLimitExceeded, "%v", err))
+		return c.refuseOpen(o, wire.NewError(wire.ErrorResourceLimitExceeded, "%v", err))
 	}
 	c.release = release
 	sess, err := c.srv.opts.Broker.NewSession(broker.SessionInfo{User: c.identity.User, Roles: c.identity.Roles,
 		ClientID: o.ContainerID, RemoteAddr: c.nc.RemoteAddr().String(), Protocol: protocolName})
 	if err != nil {
-		return c.refuseOpen(wire.NewError(wire.ErrorConnectionForced, "the broker is not available: %v", err))
+		return c.refuseOpen(o, wire.NewError(wire.ErrorConnectionForced, "the broker is not available: %v", err))
 	}
 	c.session = sess
 	c.opened = true
@@ -182,10 +182,10 @@ func (c *conn) onOpen(o *wire.Open) error {
 
 // refuseOpen answers an open the broker will not accept: our open, marked
 // as failed, then a close with e.
-func (c *conn) refuseOpen(e *wire.Error) error {
+func (c *conn) refuseOpen(peer *wire.Open, e *wire.Error) error {
 	c.openSent = true
 	c.push(outItem{kind: outOpen, p: &wire.Open{ContainerID: c.srv.opts.ServerName,
-		Properties: wire.Map{{Key: propConnectionFailed, Value: true}}}, maxFrame: wire.MinMaxFrameSize})
+		Properties: wire.Map{{Key: propConnectionFailed, Value: true}}}, maxFrame: max(peer.EffectiveMaxFrameSize(), wire.MinMaxFrameSize)})
 	c.openQueued.Store(true)
 	return e
 }

@@ -242,7 +242,15 @@ func (c *conn) writeItem(it *outItem) error {
 		c.w.SetMaxFrameSize(it.maxFrame)
 		return nil
 	case outClose:
-		return c.w.WriteFrame(0, it.p, nil)
+		err := c.w.WriteFrame(0, it.p, nil)
+		if cl, ok := it.p.(*wire.Close); ok && err != nil && cl.Error != nil && len(cl.Error.Description) > 200 {
+			// A client with small frames still learns the condition and
+			// the start of the reason.
+			e := *cl.Error
+			e.Description = e.Description[:200] + "…"
+			err = c.w.WriteFrame(0, &wire.Close{Error: &e}, nil)
+		}
+		return err
 	case outBegin:
 		ws := &wsession{s: it.sess, remoteWindow: it.window}
 		c.wsessions[it.ch] = ws
