@@ -13,23 +13,24 @@ var rules = []struct {
 	allowed []string
 }{
 	{"tandem/internal/message", nil},
-	{"tandem/internal/journal", nil},
+	{"tandem/internal/journal", []string{"tandem/internal/fsutil"}},
+	{"tandem/internal/fsutil", nil},
 	{"tandem/internal/wire/stomp", nil},
 	{"tandem/internal/lockfile", nil},
 	{"tandem/internal/selector", []string{"tandem/internal/message"}},
 	{"tandem/client", []string{"tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 	{"tandem/internal/store", []string{"tandem/internal/message"}},
-	{"tandem/internal/paging", []string{"tandem/internal/message", "tandem/internal/store"}},
-	{"tandem/internal/largemsg", []string{"tandem/internal/message", "tandem/internal/store"}},
+	{"tandem/internal/paging", []string{"tandem/internal/fsutil", "tandem/internal/message", "tandem/internal/store"}},
+	{"tandem/internal/largemsg", []string{"tandem/internal/fsutil", "tandem/internal/message", "tandem/internal/store"}},
 	{"tandem/internal/broker", []string{"tandem/internal/message", "tandem/internal/store", "tandem/internal/wildcard"}},
 	{"tandem/internal/listener", nil},
-	{"tandem/internal/security", []string{"tandem/internal/wildcard"}},
+	{"tandem/internal/security", []string{"tandem/internal/fsutil", "tandem/internal/wildcard"}},
 	{"tandem/internal/wildcard", nil},
 	{"tandem/internal/tlsconfig", nil},
-	{"tandem/internal/ha", []string{"tandem/internal/lockfile"}},
+	{"tandem/internal/ha", []string{"tandem/internal/fsutil", "tandem/internal/lockfile"}},
 	// The console and API see the broker and the journal's statistics
 	// through interfaces of their own; no protocol, no server.
-	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
+	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/fsutil", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
 	// perf drives any STOMP broker, so it knows only the client side.
 	{"tandem/internal/perf", []string{"tandem/client", "tandem/internal/wire/", "tandem/internal/tlsconfig"}},
 }

@@ -246,8 +246,8 @@ func TestImports(t *testing.T) {
 		for _, imp := range f.Imports {
 			path := strings.Trim(imp.Path.Value, `"`)
 			std := !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") && !strings.HasPrefix(path, "tandem")
-			if !std && path != "tandem/internal/lockfile" && !strings.HasPrefix(path, "golang.org/x/sys/") {
-				t.Errorf("%s imports %s; ha may import only the standard library, golang.org/x/sys and internal/lockfile", name, path)
+			if !std && path != "tandem/internal/lockfile" && path != "tandem/internal/fsutil" && !strings.HasPrefix(path, "golang.org/x/sys/") {
+				t.Errorf("%s imports %s; ha may import only the standard library, golang.org/x/sys, internal/lockfile and internal/fsutil", name, path)
 			}
 		}
 	}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/lockfile"
 )
 
@@ -496,8 +496,8 @@ func readNodeIDFile(path string) (string, error) {
 	return id, nil
 }
 
-// writeNodeIDFile remembers id in path. It writes a temporary file and
-// renames it, so a crash leaves the old id or the new one, never half.
+// writeNodeIDFile remembers id in path, replacing the file atomically, so
+// a crash leaves the old id or the new one, never half.
 func writeNodeIDFile(path, id string) error {
 	if path == "" {
 		return nil
@@ -505,21 +505,5 @@ func writeNodeIDFile(path, id string) error {
 	if old, err := readNodeIDFile(path); err == nil && old == id {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ha-node-id-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(id + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFile(path, []byte(id+"\n"), 0o644)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/store"
 )
 
@@ -96,7 +97,7 @@ func (w *writer) Commit() error {
 		return fmt.Errorf("largemsg: %w", err)
 	}
 	if w.s.sync {
-		return syncDir(w.s.dir)
+		return fsutil.SyncDir(w.s.dir)
 	}
 	return nil
 }
@@ -150,16 +151,4 @@ func (s *Store) IDs() ([]uint64, error) {
 		}
 	}
 	return out, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("largemsg: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("largemsg: sync %s: %w", dir, err)
-	}
-	return nil
 }

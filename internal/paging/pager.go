@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/store"
 )
 
@@ -69,8 +70,8 @@ func (p *Pager) Open(address string) (store.PageStore, error) {
 	if b, err := os.ReadFile(name); err == nil && string(b) != address {
 		return nil, fmt.Errorf("paging: %s names address %q, not %q", name, b, address)
 	} else if errors.Is(err, os.ErrNotExist) {
-		if err := writeFileSync(name, []byte(address)); err != nil {
-			return nil, err
+		if err := fsutil.WriteFile(name, []byte(address), 0o644); err != nil {
+			return nil, fmt.Errorf("paging: %w", err)
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("paging: %w", err)
@@ -120,23 +121,4 @@ func (p *Pager) Close() error {
 		delete(p.stores, a)
 	}
 	return errors.Join(errs...)
-}
-
-func writeFileSync(name string, data []byte) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("paging: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("paging: write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("paging: sync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("paging: %w", err)
-	}
-	return syncDir(filepath.Dir(name))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/message"
 	"tandem/internal/store"
 )
@@ -268,9 +269,9 @@ func (s *PageStore) openForAppend(page uint64) (*os.File, error) {
 			return nil, fmt.Errorf("paging: write header of %s: %w", path, err)
 		}
 		if s.syncs {
-			if err := syncDir(s.dir); err != nil {
+			if err := fsutil.SyncDir(s.dir); err != nil {
 				f.Close()
-				return nil, err
+				return nil, fmt.Errorf("paging: %w", err)
 			}
 		}
 	}
