@@ -14,7 +14,7 @@ import (
 // data files, for holding the writer at a chosen point while a test fences
 // the journal. It does not offer direct I/O, so every frame is a WriteAt.
 type hookFS struct {
-	FS // an interface, so that OSFS's OpenDirect is not promoted
+	FS      // an interface, so that OSFS's OpenDirect is not promoted
 	onSync  atomic.Pointer[func(name string)]
 	onWrite atomic.Pointer[func(name string, off int64, n int)]
 }
