@@ -16,7 +16,7 @@ import (
 // largeBroker starts a broker with large messages in dir.
 func largeBroker(t *testing.T, st *memstore.Store, dir string, edit func(*AddressSettings)) *Broker {
 	t.Helper()
-	ls, err := largemsg.Open(dir, st.NewID, false)
+	ls, err := largemsg.Open(largemsg.Options{Dir: dir, NewID: st.NewID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,12 +101,12 @@ func (s *Server) runHA(ctx context.Context) error {
 	}
 }
 
-// fence stops all journal writing at once; the lock monitor calls it the
-// moment it finds the store taken by another node.
+// fence stops all writing to the store at once, the journals, the page
+// files and the large-message files together, and returns once nothing more
+// can be written or confirmed; the lock monitor calls it the moment it
+// finds the store taken by another node.
 func (s *Server) fence(cause error) {
-	if fs := s.fenceable.Load(); fs != nil {
-		fs.Fence(cause)
-	}
+	s.fencePoint.Load().Fence(cause)
 }
 
 // maxEpochOnDisk reads the fencing epochs in the journal file headers.

@@ -38,9 +38,12 @@ type Server struct {
 	started   time.Time
 
 	topo      *topology
-	fenceable atomic.Pointer[filestore.Store]
-	haState   atomic.Pointer[ha.State]
-	web       webState // the HTTP port's view of this node (web.go)
+	fileStore atomic.Pointer[filestore.Store] // for the journal's statistics
+	// fencePoint is the store.Fence of the current activation: the journals,
+	// page files and large-message files all stop at it.
+	fencePoint atomic.Pointer[store.Fence]
+	haState    atomic.Pointer[ha.State]
+	web        webState // the HTTP port's view of this node (web.go)
 }
 
 // New returns a server for cfg. It does not start anything.
@@ -97,7 +100,9 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
-	st, err := s.openStore(epoch, reserve)
+	fence := store.NewFence()
+	s.fencePoint.Store(fence)
+	st, err := s.openStore(epoch, reserve, fence)
 	if err != nil {
 		return err
 	}
@@ -108,13 +113,13 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 		st.Close()
 		return err
 	}
-	pager, err := s.openPager()
+	pager, err := s.openPager(fence)
 	if err != nil {
 		st.Close()
 		return err
 	}
 	s.pager = pager
-	large, err := s.openLarge(st)
+	large, err := s.openLarge(st, fence)
 	if err != nil {
 		s.closePager()
 		st.Close()
@@ -183,7 +188,7 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 
 // openStore opens the store; reserve, if not nil, is memory faulted in ahead
 // for the replay.
-func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store, error) {
+func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fence *store.Fence) (store.Store, error) {
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
@@ -194,12 +199,12 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
 		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
 		BufferedWrites: s.cfg.JournalType == config.JournalNIO,
-		Reserve:        reserve,
+		Reserve:        reserve, Fence: fence,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
-	s.fenceable.Store(fs)
+	s.fileStore.Store(fs)
 	fs.OnFailure(s.journalFailed)
 	return fs, nil
 }
@@ -268,7 +273,8 @@ func (s *Server) stopLocked(ctx context.Context) error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 		s.store = nil
-		s.fenceable.Store(nil)
+		s.fileStore.Store(nil)
+		s.fencePoint.Store(nil)
 	}
 	s.log.Info("broker stopped", "event", "server_stopped", "name", s.cfg.Name)
 	return errors.Join(errs...)
