@@ -263,7 +263,7 @@ func (b *Broker) page(rt *routed, done func(error)) {
 		}
 		b.dups.settle(rt.addr, rt.dup, err)
 		pg.kick()
-		callDone(done, err)
+		callDone(done, markStoreFailure(err))
 	})
 	b.startDepagerLocked(pg)
 	pg.mu.Unlock()
@@ -430,8 +430,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 }
 
 // recoverPaging opens the page files found on disk and resumes depaging
-// from the cursors the journal recorded.
-func (b *Broker) recoverPaging(cursors []store.PageCursor) error {
+// from the cursors the journal recorded. Large bodies that the page records
+// still to depage name are taken out of orphans.
+func (b *Broker) recoverPaging(cursors []store.PageCursor, orphans map[uint64]bool) error {
 	if b.opts.Pager == nil {
 		return nil
 	}
@@ -463,6 +464,12 @@ func (b *Broker) recoverPaging(cursors []store.PageCursor) error {
 		}
 		b.mu.Unlock()
 		if cur := pg.cursor; cur.Less(ps.End()) {
+			if err := keepPagedBodies(ps, cur, orphans); err != nil {
+				// Deleting nothing is safe; deleting a body a page
+				// record names is not.
+				b.log.Warn("could not read page files for the large bodies they name; keeping every unreferenced body", "event", "paging_error", "address", name, "err", err)
+				clear(orphans)
+			}
 			pg.paging.Store(true)
 			// cur is read before the depager starts: from then on the
 			// depager owns pg.cursor.
