@@ -253,6 +253,23 @@ func (l *Lock) namesFile(f *os.File) bool {
 	return err == nil && os.SameFile(pfi, ffi)
 }
 
+// HeldElsewhere reports whether another open file description holds a
+// lock conflicting with this Lock, without taking it: on Linux a query
+// (F_OFD_GETLK) that never changes lock state, so a process that only
+// looks cannot make the holder-to-be fail its TryLock. A Lock that holds
+// its lock itself reports false.
+func (l *Lock) HeldElsewhere() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, ErrClosed
+	}
+	if l.held.Load() {
+		return false, nil
+	}
+	return held(l.f, l.span)
+}
+
 // Unlock releases the lock. Unlocking a Lock that does not hold its lock is
 // a no-op. The file stays open, so the Lock can be taken again.
 func (l *Lock) Unlock() error {

@@ -457,3 +457,37 @@ func TestCancelRaces(t *testing.T) {
 	}
 	t.Logf("%d of %d raced waits were granted, the rest cancelled cleanly", granted, rounds)
 }
+
+func TestHeldElsewhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if h, err := b.HeldElsewhere(); err != nil || h {
+		t.Fatalf("HeldElsewhere of a free lock = %v, %v", h, err)
+	}
+	if err := a.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := b.HeldElsewhere(); err != nil || !h {
+		t.Fatalf("HeldElsewhere while another description holds it = %v, %v", h, err)
+	}
+	if h, err := a.HeldElsewhere(); err != nil || h {
+		t.Fatalf("HeldElsewhere of the holder itself = %v, %v", h, err)
+	}
+	// Looking never takes the lock: the holder-to-be still gets it.
+	a.Unlock()
+	if _, err := b.HeldElsewhere(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.TryLock(); err != nil {
+		t.Fatalf("TryLock after another description looked: %v", err)
+	}
+}

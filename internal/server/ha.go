@@ -28,6 +28,9 @@ func (s *Server) runHA(ctx context.Context) error {
 	if s.cfg.HA.Mode == config.HAPrimary {
 		opts.Role = ha.Primary
 	}
+	if err := refuseForeignHolder(s.cfg.JournalDirectory); err != nil {
+		return err
+	}
 	if s.cfg.BaseDir != "" {
 		// The instance remembers the store it served, so a node whose
 		// shared mount is missing refuses to start a new, local store.

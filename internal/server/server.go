@@ -22,6 +22,7 @@ import (
 	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 	"tandem/internal/store/memstore"
+	"tandem/internal/storelock"
 )
 
 // Server is one broker process: store, broker core and client listeners.
@@ -30,6 +31,7 @@ type Server struct {
 	log *slog.Logger
 
 	mu        sync.Mutex
+	storeLock *storelock.Lock // held while the store is open (storelock.go)
 	store     store.Store
 	broker    *broker.Broker
 	pager     *paging.Pager
@@ -69,14 +71,23 @@ var ErrLockLost = errors.New("lost the shared store lock; this node stopped writ
 // node in a shared-store pair first waits to become live (see docs/ha.md)
 // and may go back to waiting when its primary fails back.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.startWeb()()
 	if s.cfg.HA.Mode != config.HANone {
+		defer s.startWeb()()
 		return s.runHA(ctx)
 	}
+	// A standalone broker locks its store before anything else, the HTTP
+	// port included: a second process on the same store is refused with
+	// the holder's name, not with a port conflict.
+	s.mu.Lock()
+	err := s.lockStoreLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer s.startWeb()()
 	if err := s.Start(); err != nil {
 		return err
 	}
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-s.serveErr:
@@ -96,14 +107,24 @@ func (s *Server) Start() error { return s.startServing(0, nil) }
 
 // startServing opens the store with the given fencing epoch, recovers the
 // broker and opens the acceptors.
-func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
+func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
+	if err := s.lockStoreLocked(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			// Every failure below closes what it opened first.
+			s.releaseStoreLocked()
+		}
+	}()
 	fence := store.NewFence()
 	s.fencePoint.Store(fence)
 	st, err := s.openStore(epoch, reserve, fence)
 	if err != nil {
+		s.fencePoint.Store(nil)
 		return err
 	}
 	opened := time.Now()
@@ -276,6 +297,7 @@ func (s *Server) stopLocked(ctx context.Context) error {
 		s.fileStore.Store(nil)
 		s.fencePoint.Store(nil)
 	}
+	s.releaseStoreLocked()
 	s.log.Info("broker stopped", "event", "server_stopped", "name", s.cfg.Name)
 	return errors.Join(errs...)
 }
