@@ -29,6 +29,7 @@ var rules = []struct {
 	{"tandem/internal/tlsconfig", nil},
 	{"tandem/internal/ha", []string{"tandem/internal/fsutil", "tandem/internal/lockfile"}},
 	{"tandem/internal/storelock", []string{"tandem/internal/lockfile"}},
+	{"tandem/internal/storecheck", []string{"tandem/internal/fsutil", "tandem/internal/journal", "tandem/internal/largemsg", "tandem/internal/message", "tandem/internal/paging", "tandem/internal/store", "tandem/internal/store/filestore"}},
 	// The console and API see the broker and the journal's statistics
 	// through interfaces of their own; no protocol, no server.
 	{"tandem/internal/web", []string{"tandem/internal/broker", "tandem/internal/fsutil", "tandem/internal/journal", "tandem/internal/message", "tandem/internal/store", "tandem/internal/selector", "tandem/internal/wildcard"}},
