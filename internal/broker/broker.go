@@ -22,7 +22,8 @@ type Broker struct {
 	now    func() time.Time
 	filter FilterCompiler
 
-	settingsCache sync.Map // address -> AddressSettings
+	settingsCache  sync.Map     // address -> AddressSettings
+	settingsCached atomic.Int64 // about how many entries settingsCache holds
 
 	mu         sync.RWMutex
 	addresses  map[string]*address
@@ -120,6 +121,12 @@ func New(opts Options) (*Broker, error) {
 
 func (b *Broker) nowMs() int64 { return b.now().UnixMilli() }
 
+// maxCachedSettings bounds the address-settings cache. Addresses come and
+// go (temporary queues, sends to names that do not exist), so the cache
+// forgets an address when it is deleted and starts over when it is full;
+// resolving settings again only costs a pattern match.
+const maxCachedSettings = 4096
+
 func (b *Broker) settingsFor(addr string) AddressSettings {
 	if v, ok := b.settingsCache.Load(addr); ok {
 		return v.(AddressSettings)
@@ -128,8 +135,21 @@ func (b *Broker) settingsFor(addr string) AddressSettings {
 	if b.opts.Settings != nil {
 		s = b.opts.Settings(addr)
 	}
-	b.settingsCache.Store(addr, s)
+	if b.settingsCached.Load() >= maxCachedSettings {
+		b.settingsCache.Clear()
+		b.settingsCached.Store(0)
+	}
+	if _, loaded := b.settingsCache.LoadOrStore(addr, s); !loaded {
+		b.settingsCached.Add(1)
+	}
 	return s
+}
+
+// forgetSettings drops the cached settings of a deleted address.
+func (b *Broker) forgetSettings(addr string) {
+	if _, ok := b.settingsCache.LoadAndDelete(addr); ok {
+		b.settingsCached.Add(-1)
+	}
 }
 
 func (b *Broker) logStoreError(err error) {
