@@ -24,6 +24,17 @@ const (
 	MaxLockCheckPeriod     = time.Second
 )
 
+// The lock-stall-timeout default and bounds (docs/ha.md, 3.3): how long the
+// lock monitor may go without starting a good round before the watchdog
+// counts the lock as lost. At least MinStallPeriods lock check periods,
+// so that one slow round never fences; at most MaxStallTimeout, so that a
+// hung live still fences itself well inside an NFS lease.
+const (
+	DefaultStallTimeout = 5 * time.Second
+	MinStallPeriods     = 4
+	MaxStallTimeout     = 30 * time.Second
+)
+
 // The node states of docs/ha.md section 2, as reported in State.Name.
 const (
 	StateStarting    = "starting"
@@ -56,6 +67,12 @@ type Options struct {
 	// LockCheckPeriod is how often the live node checks its lock;
 	// DefaultLockCheckPeriod if zero, capped at MaxLockCheckPeriod.
 	LockCheckPeriod time.Duration
+	// StallTimeout is how long the lock monitor may go without starting a
+	// good round before its watchdog declares the lock lost (the monitor
+	// is then stuck, typically on a hung file system). DefaultStallTimeout
+	// if zero; it must lie between MinStallPeriods lock check periods and
+	// MaxStallTimeout.
+	StallTimeout time.Duration
 	// Name is the instance name, written in the record for the console.
 	Name string
 	// NodeIDFile, if set, is a local file (data/ha-node-id) in which the
@@ -101,6 +118,13 @@ func (o Options) normalize() (Options, error) {
 	if o.LockCheckPeriod > MaxLockCheckPeriod {
 		o.Logger.Warn("lock check period capped", "event", "ha_config", "dir", o.Dir, "requested", o.LockCheckPeriod, "period", MaxLockCheckPeriod)
 		o.LockCheckPeriod = MaxLockCheckPeriod
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = max(DefaultStallTimeout, MinStallPeriods*o.LockCheckPeriod)
+	}
+	if o.StallTimeout < MinStallPeriods*o.LockCheckPeriod || o.StallTimeout > MaxStallTimeout {
+		return o, fmt.Errorf("%w: stall timeout %v is outside [%d × lock check period = %v, %v]", ErrInvalidOptions,
+			o.StallTimeout, MinStallPeriods, MinStallPeriods*o.LockCheckPeriod, MaxStallTimeout)
 	}
 	o.pausedPoll = orDefault(o.pausedPoll, time.Second)
 	o.retryMin = orDefault(o.retryMin, time.Second)

@@ -146,3 +146,12 @@ func TestPairRefusesStoreOfStandalone(t *testing.T) {
 		t.Errorf("the refused node left a state file: %v", err)
 	}
 }
+
+// TestLockTimingBoundsAgree: the configuration checks lock-check-period
+// and lock-stall-timeout against the bounds internal/ha enforces.
+func TestLockTimingBoundsAgree(t *testing.T) {
+	if config.MaxLockCheckPeriod != ha.MaxLockCheckPeriod || config.DefaultLockCheckPeriod != ha.DefaultLockCheckPeriod ||
+		config.MinLockStallPeriods != ha.MinStallPeriods || config.MaxLockStallTimeout != ha.MaxStallTimeout {
+		t.Fatal("config and ha disagree on the lock timing bounds")
+	}
+}
