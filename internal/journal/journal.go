@@ -400,6 +400,7 @@ func (j *Journal) Fence(err error) {
 	// A writer that decided its batches' outcomes before the flag was set
 	// may be running their callbacks: let it finish.
 	j.confirmMu.Lock()
+	//lint:ignore SA2001 the lock is taken only to wait for its holder
 	j.confirmMu.Unlock()
 	j.wake()
 }
