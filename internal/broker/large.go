@@ -386,11 +386,16 @@ func (b *Broker) deleteLargeOrphans(orphans map[uint64]bool) {
 	}
 }
 
-// keepPagedBodies takes the bodies that durable page records from from on
-// name out of orphans. Non-durable records of an earlier run are dropped
-// by the depager, so their bodies stay orphans.
-func keepPagedBodies(ps store.PageStore, from store.PagePosition, orphans map[uint64]bool) error {
-	for len(orphans) > 0 {
+// recoverPaged reads the durable page records of address from from on,
+// which are not in the journal yet: it takes the large bodies they name out
+// of orphans and re-learns their duplicate-detection ids, whose records
+// the journal gets only when they are depaged (see page). Non-durable
+// records of an earlier run are dropped by the depager, so their bodies
+// stay orphans.
+func (b *Broker) recoverPaged(address string, ps store.PageStore, from store.PagePosition, orphans map[uint64]bool) error {
+	var evicted store.Batch
+	defer b.commit(&evicted, false, nil)
+	for {
 		recs, err := ps.Read(from, 4<<20)
 		if err != nil {
 			return err
@@ -399,11 +404,16 @@ func keepPagedBodies(ps store.PageStore, from store.PagePosition, orphans map[ui
 			return nil
 		}
 		for _, r := range recs {
-			if l := r.Message.Large(); l != nil && r.Message.Durable {
+			if !r.Message.Durable {
+				continue
+			}
+			if l := r.Message.Large(); l != nil {
 				delete(orphans, l.ID)
+			}
+			if id, ok := r.Message.Property(message.PropDuplicateID); ok && id != "" {
+				b.dups.restorePaged(address, id, b.store.NewID, &evicted)
 			}
 		}
 		from = recs[len(recs)-1].Next
 	}
-	return nil
 }

@@ -232,9 +232,13 @@ func (b *Broker) waitForSpace(a *address, max int64) {
 }
 
 // page writes a routed send to its address's page files instead of its
-// queues. Duplicate-id records go to the journal once the page record is
-// durable, so a crash in between can let a resend in twice but never drop
-// a message as a duplicate of one that was not stored.
+// queues. The page record carries the message's duplicate-detection id, so
+// the id needs no journal record of its own yet: a start re-learns it from
+// the page files (recoverPaging), and the depage batch that moves the
+// message into the journal writes the id's record with it, atomically.
+// Writing the id's record beside the page record instead would let a crash
+// between the two store a resend twice (or, written first, drop a message
+// as a duplicate of one never stored).
 func (b *Broker) page(rt *routed, done func(error)) {
 	pg, err := b.pageStateFor(rt.a)
 	if err != nil {
@@ -254,6 +258,7 @@ func (b *Broker) page(rt *routed, done func(error)) {
 			dupOps.Ops = append(dupOps.Ops, op)
 		}
 	}
+	b.dups.markUnwritten(rt.dup, &dupOps) // what is left: ids the cache evicted
 	rt.abandon()
 	pg.mu.Lock()
 	pg.paging.Store(true)
@@ -372,10 +377,16 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 	var batch store.Batch
 	var refs []*ref
 	var orphans []*message.Message // large bodies no queue takes
+	var dupsWritten []func()
 	for _, rec := range recs {
 		m := rec.Message
 		if !m.Durable && rec.Pos.Less(pg.bootEnd) {
 			continue
+		}
+		if id, ok := m.Property(message.PropDuplicateID); ok && id != "" && m.Durable {
+			if written := b.dups.depaged(pg.address, id, &batch); written != nil {
+				dupsWritten = append(dupsWritten, written)
+			}
 		}
 		m.ID = b.store.NewID()
 		e := &entry{m: m, acct: acct}
@@ -419,6 +430,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 		return err
 	}
 	pg.cursor, pg.cursorID = cur, id
+	for _, written := range dupsWritten {
+		written()
+	}
 	b.deliver(&routed{refs: refs})
 	for _, m := range orphans {
 		b.discardBody(m)
@@ -464,10 +478,10 @@ func (b *Broker) recoverPaging(cursors []store.PageCursor, orphans map[uint64]bo
 		}
 		b.mu.Unlock()
 		if cur := pg.cursor; cur.Less(ps.End()) {
-			if err := keepPagedBodies(ps, cur, orphans); err != nil {
+			if err := b.recoverPaged(name, ps, cur, orphans); err != nil {
 				// Deleting nothing is safe; deleting a body a page
 				// record names is not.
-				b.log.Warn("could not read page files for the large bodies they name; keeping every unreferenced body", "event", "paging_error", "address", name, "err", err)
+				b.log.Warn("could not read page files for the large bodies and duplicate ids they name; keeping every unreferenced body", "event", "paging_error", "address", name, "err", err)
 				clear(orphans)
 			}
 			pg.paging.Store(true)
