@@ -485,14 +485,6 @@ func TestChaos(t *testing.T) {
 		missing, twice, len(tally.orderErrs), strings.Join(strings.Split(strings.TrimSpace(verify.stdout), "\n"), "; "))
 }
 
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
 // messageIDRecord finds the id in a data print line of a message record.
 var messageIDRecord = regexp.MustCompile(`message id=(\d+) `)
 
