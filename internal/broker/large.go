@@ -25,7 +25,7 @@ import (
 // deletes the record, once that batch is durable (withBodyReleases), so a
 // crash or a fence never leaves a message in the journal whose body is
 // gone; the worst it leaves is a body no message names, which the next
-// start deletes (cleanLargeOrphans). The hold that takes liveRefs to zero
+// start deletes (largeOrphans). The hold that takes liveRefs to zero
 // queues the file for the deleter goroutine, since a completion must not
 // wait for an unlink. A copy of the message (a dead letter, an expired
 // message moved away) gets its own name for the file (a hard link). A
