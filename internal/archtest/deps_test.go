@@ -78,9 +78,11 @@ var rules = []rule{
 	// codec, and the shared adapter package; never a store or the journal.
 	{pkg: internal + "protocol/*", imports: append(in("broker", "message", "listener", "security", "protocol"), "$wire"),
 		never: append(in("store/*", "journal", "paging", "largemsg", "config", "ha"), notServer...)},
-	{pkg: internal + "protocol/stomp", imports: in("broker", "message", "listener", "wire/stomp")},
+	{pkg: internal + "protocol/stomp", imports: in("broker", "message", "listener", "protocol", "wire/stomp")},
 	{pkg: internal + "protocol", imports: in("broker", "message", "listener", "security"),
-		never: append(in("store/*", "journal", "wire/*"), notServer...), future: true},
+		never: append(in("store/*", "journal", "wire/*"), notServer...)},
+	// WebSocket carriage of the protocols on the HTTP port.
+	{pkg: internal + "wstransport", imports: in("listener"), never: append(in("broker", "store", "journal"), notServer...)},
 
 	{pkg: internal + "ha", imports: in("fsutil", "lockfile")},
 	{pkg: internal + "config", imports: in("security", "tlsconfig")},
@@ -94,7 +96,7 @@ var rules = []rule{
 	// The assembly: every piece of the broker, new protocols and stores
 	// included, but no command, no load generator, no client.
 	{pkg: internal + "server", imports: in("broker", "config", "ha", "journal", "largemsg", "listener", "message", "paging",
-		"protocol/*", "security", "selector", "store", "store/*", "storelock", "tlsconfig", "web", "wire/*"),
+		"protocol", "protocol/*", "security", "selector", "store", "store/*", "storelock", "tlsconfig", "web", "wire/*", "wstransport"),
 		never: in("cli", "perf")},
 }
 

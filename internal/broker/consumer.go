@@ -3,20 +3,23 @@ package broker
 import (
 	"sync/atomic"
 	"tandem/internal/message"
-	"tandem/internal/store"
 )
 
-// AckMode is how a consumer acknowledges its deliveries.
+// AckMode is how a consumer's deliveries are settled.
 type AckMode uint8
 
-// Acknowledgement modes, as STOMP names them.
+// Acknowledgement modes.
 const (
-	// AckAuto treats a message as acknowledged once it is handed to the
-	// adapter; the adapter returns credit with AddCredit as it writes.
+	// AckAuto settles a delivery as it is handed to the adapter (STOMP
+	// ack:auto, AMQP pre-settled, MQTT QoS 0). In window mode the adapter
+	// returns the window with AddCredit as it writes.
 	AckAuto AckMode = iota
-	// AckClient acknowledges cumulatively: every earlier delivery too.
+	// AckClient leaves deliveries unsettled until Settle (or Ack and Nack,
+	// which then act cumulatively: on every earlier delivery too, as
+	// STOMP's client mode does).
 	AckClient
-	// AckIndividual acknowledges one delivery at a time.
+	// AckIndividual leaves deliveries unsettled until Settle (or Ack and
+	// Nack, which then act on one delivery).
 	AckIndividual
 )
 
@@ -32,6 +35,10 @@ type Delivery struct {
 	Message       *message.Message
 	DeliveryCount uint32
 	Redelivered   bool
+	// FirstInGroup is set on the first message of a message group that
+	// goes to this consumer since the group was (re)assigned to it
+	// (OpenWire's JMSXGroupFirstForConsumer).
+	FirstInGroup bool
 }
 
 // Consumer receives messages from one queue. Its methods are safe for
@@ -63,6 +70,12 @@ type Consumer struct {
 	autoHead  int
 	inflight  refList
 	closed    bool
+	// creditMode, credit and pull are the credit-mode flow (flow.go).
+	creditMode bool
+	credit     int
+	pull       *pullReq
+	// noLocal skips messages sent by this consumer's own session.
+	noLocal bool
 }
 
 // ID returns the consumer's id, unique within the broker.
@@ -72,6 +85,9 @@ func (c *Consumer) ID() uint64 { return c.id }
 func (c *Consumer) QueueName() string { return c.q.name }
 
 func (c *Consumer) hasCreditLocked() bool {
+	if c.creditMode {
+		return !c.closed && c.credit > 0
+	}
 	if c.closed || (c.window >= 0 && c.outstanding >= c.window) {
 		return false
 	}
@@ -81,14 +97,22 @@ func (c *Consumer) hasCreditLocked() bool {
 // matches applies the consumer's selector. JMSXDeliveryCount is the count
 // this delivery would have, so a first delivery sees 1.
 func (c *Consumer) matches(r *ref) bool {
+	if c.noLocal && r.e.m.Origin != 0 && r.e.m.Origin == c.s.origin() {
+		return false
+	}
+	if len(c.q.excluded) > 0 && c.q.excludes(r, c) {
+		return false
+	}
 	return c.filter == nil || c.filter.Match(r.e.m, r.deliveryCount+1)
 }
 
-func (c *Consumer) deliverLocked(r *ref) {
+func (c *Consumer) deliverLocked(r *ref, firstInGroup bool) {
 	q := c.q
 	r.deliveryCount++
 	c.outstanding++
-	if c.windowBytes > 0 {
+	if c.creditMode {
+		c.credit--
+	} else if c.windowBytes > 0 {
 		size := r.e.m.DeliverySize()
 		c.outBytes += size
 		if c.ackMode == AckAuto {
@@ -108,20 +132,32 @@ func (c *Consumer) deliverLocked(r *ref) {
 		Message:       r.e.m,
 		DeliveryCount: r.deliveryCount,
 		Redelivered:   r.deliveryCount > 1,
+		FirstInGroup:  firstInGroup,
 	})
 	if c.ackMode == AckAuto {
 		// After the hand-over: finishing may delete a large message's
 		// body, which the adapter opens as it takes the delivery.
 		q.finishLocked(r)
 	}
+	if c.pull != nil {
+		c.finishPullLocked(true)
+	}
 }
 
-// AddCredit returns n units of credit to an auto-acknowledging consumer once
-// its adapter has written n deliveries to the client, so a slow client holds
-// at most its window of messages in the broker's buffers.
+// AddCredit allows n more deliveries. For a credit-mode consumer it adds n
+// to its credit. For an auto-acknowledging window-mode consumer it returns
+// n units of window once its adapter has written n deliveries to the
+// client, so a slow client holds at most its window of messages in the
+// broker's buffers.
 func (c *Consumer) AddCredit(n int) {
 	q := c.q
 	q.lock()
+	if c.creditMode {
+		c.credit = max(c.credit+n, 0)
+		q.dispatchLocked()
+		q.unlock()
+		return
+	}
 	c.outstanding -= n
 	if c.outstanding < 0 {
 		c.outstanding = 0
@@ -149,93 +185,23 @@ func (c *Consumer) AddCredit(n int) {
 // delivery of this consumer). Within tx the acknowledgement takes effect at
 // commit. done runs once the acknowledgement is durable; it may be nil.
 func (c *Consumer) Ack(id uint64, tx *Tx, done func(error)) {
-	q := c.q
-	q.lock()
-	refs := c.takeLocked(id, c.ackMode == AckClient)
-	if refs == nil {
-		q.unlock()
-		callDone(done, ErrUnknownDelivery)
-		return
-	}
-	q.dispatchLocked()
-	if tx != nil {
-		q.unlock()
-		tx.addAcks(q, refs)
-		callDone(done, nil)
-		return
-	}
-	var b store.Batch
-	for _, r := range refs {
-		r.state = refDone
-		q.stats.Acked++
-		if q.lastValue {
-			q.forgetLastValueLocked(r)
-		}
-		q.b.ackOp(&b, r)
-	}
-	q.unlock()
-	c.s.b.commit(&b, true, done)
+	c.Settle(c.rangeStart(id), id, Settlement{Outcome: Accepted}, tx, done)
 }
 
-// Nack rejects the delivery id: it returns to the queue marked redelivered,
-// or goes to the dead-letter address when its delivery attempts are used up.
+// Nack rejects the delivery id (and, for AckClient, every earlier one) as
+// STOMP's NACK does: it returns to the queue marked redelivered, or goes to
+// the dead-letter address when its delivery attempts are used up.
 func (c *Consumer) Nack(id uint64, tx *Tx, done func(error)) {
-	q := c.q
-	q.lock()
-	refs := c.takeLocked(id, c.ackMode == AckClient)
-	if refs == nil {
-		q.unlock()
-		callDone(done, ErrUnknownDelivery)
-		return
-	}
-	now := q.b.nowMs()
-	for i := len(refs) - 1; i >= 0; i-- {
-		q.delivering++
-		q.returnLocked(refs[i], now)
-	}
-	q.dispatchLocked()
-	q.unlock()
-	callDone(done, nil)
+	c.Settle(c.rangeStart(id), id, Settlement{Outcome: Modified, DeliveryFailed: true}, tx, done)
 }
 
-// takeLocked removes delivery id (and with cumulative every earlier one)
-// from the in-flight list, returning the removed refs in delivery order, or
-// nil if id is unknown.
-func (c *Consumer) takeLocked(id uint64, cumulative bool) []*ref {
-	var target *ref
-	for r := c.inflight.head; r != nil; r = r.next {
-		if r.deliveryID == id {
-			target = r
-			break
-		}
+// rangeStart is where a STOMP-style acknowledgement of id starts: the
+// oldest delivery for a cumulative consumer, id itself otherwise.
+func (c *Consumer) rangeStart(id uint64) uint64 {
+	if c.ackMode == AckClient {
+		return 0
 	}
-	if target == nil {
-		return nil
-	}
-	var out []*ref
-	if cumulative {
-		for r := c.inflight.head; r != nil; {
-			next := r.next
-			c.inflight.remove(r)
-			out = append(out, r)
-			if r == target {
-				break
-			}
-			r = next
-		}
-	} else {
-		c.inflight.remove(target)
-		out = []*ref{target}
-	}
-	c.outstanding -= len(out)
-	c.q.delivering -= len(out)
-	for _, r := range out {
-		r.consumer = nil
-		if c.windowBytes > 0 {
-			c.outBytes -= r.e.m.DeliverySize()
-		}
-	}
-	return out
+	return id
 }
 
 // close detaches the consumer and returns its unacknowledged deliveries to
@@ -268,9 +234,15 @@ func (c *Consumer) close() {
 		r = prev
 	}
 	c.outstanding, c.outBytes = 0, 0
+	if c.pull != nil {
+		c.finishPullLocked(false)
+	}
 	q.dispatchLocked()
 	q.unlock()
-	if c.ownsQueue.Load() {
+	q.lock()
+	lastOfVolatile := q.volatile && len(q.consumers) == 0
+	q.unlock()
+	if c.ownsQueue.Load() || lastOfVolatile {
 		c.s.b.deleteQueue(q, true)
 	} else if q.autoCreated {
 		c.s.b.maybeAutoDelete(q)

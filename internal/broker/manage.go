@@ -50,20 +50,25 @@ func (b *Broker) Addresses() []AddressInfo {
 	b.mu.RLock()
 	out := make([]AddressInfo, 0, len(b.addresses))
 	for _, a := range b.addresses {
-		ai := AddressInfo{Name: a.name, Anycast: a.anycast, Multicast: a.multicast, AutoCreated: a.autoCreated,
-			SizeBytes: a.size.Load()}
-		if pg := a.pg.Load(); pg != nil {
-			ai.Paging = pg.paging.Load()
-		}
-		for _, q := range a.queues {
-			ai.Queues = append(ai.Queues, q.name)
-		}
-		sort.Strings(ai.Queues)
-		out = append(out, ai)
+		out = append(out, a.infoRLocked())
 	}
 	b.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// infoRLocked snapshots the address; it requires b.mu held for reading.
+func (a *address) infoRLocked() AddressInfo {
+	ai := AddressInfo{Name: a.name, Anycast: a.anycast, Multicast: a.multicast, AutoCreated: a.autoCreated,
+		SizeBytes: a.size.Load()}
+	if pg := a.pg.Load(); pg != nil {
+		ai.Paging = pg.paging.Load()
+	}
+	for _, q := range a.queues {
+		ai.Queues = append(ai.Queues, q.name)
+	}
+	sort.Strings(ai.Queues)
+	return ai
 }
 
 // PurgeQueue removes every waiting message of the named queue and returns

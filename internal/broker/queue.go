@@ -41,15 +41,22 @@ type queue struct {
 	// owner, when set, is the session whose end deletes this queue
 	// (temporary queues and non-durable subscriptions).
 	owner *Session
+	// subscription marks a named subscription queue (Session.Subscribe with
+	// a Subscription); shared ones admit several consumers, and volatile
+	// (non-durable) ones go with their last consumer. Guarded by mu.
+	subscription, shared, volatile bool
 
-	mu         sync.Mutex
-	levels     [message.MaxPriority + 1]refList
-	ready      int
-	sched      refHeap
-	timer      *time.Timer
-	timerAt    int64
-	lv         map[string]*ref
-	groups     map[string]*Consumer
+	mu      sync.Mutex
+	levels  [message.MaxPriority + 1]refList
+	ready   int
+	sched   refHeap
+	timer   *time.Timer
+	timerAt int64
+	lv      map[string]*ref
+	groups  map[string]*Consumer
+	// excluded lists, for the few refs that have any, the consumers they
+	// may never go to again (settle.go).
+	excluded   map[*ref][]*Consumer
 	consumers  []*Consumer
 	rr         int
 	delivering int
@@ -96,6 +103,8 @@ const (
 type move struct {
 	r    *ref
 	kind moveKind
+	// reason, when set, is the dead-letter reason instead of the kind's.
+	reason string
 }
 
 func (q *queue) lock() { q.mu.Lock() }
@@ -195,6 +204,7 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 // pending batch.
 func (q *queue) finishLocked(r *ref) {
 	r.state = refDone
+	q.forgetExcludedLocked(r)
 	q.stats.Acked++
 	if q.lastValue {
 		q.forgetLastValueLocked(r)
@@ -283,10 +293,10 @@ func (q *queue) dispatchLocked() {
 				r = next
 				continue
 			}
-			if c := q.pickConsumerLocked(r); c != nil {
+			if c, first := q.pickConsumerLocked(r); c != nil {
 				q.levels[lvl].remove(r)
 				q.ready--
-				c.deliverLocked(r)
+				c.deliverLocked(r, first)
 				if !q.anyCreditLocked() {
 					return
 				}
@@ -308,21 +318,22 @@ func (q *queue) anyCreditLocked() bool {
 // pickConsumerLocked chooses the consumer for r: the exclusive consumer if
 // there is one, the consumer owning r's message group, or else the next
 // consumer in round-robin order among those of the highest priority that
-// have credit and whose selector matches.
-func (q *queue) pickConsumerLocked(r *ref) *Consumer {
+// have credit and whose selector matches. first reports that r's message
+// group has just been assigned to the consumer.
+func (q *queue) pickConsumerLocked(r *ref) (c *Consumer, first bool) {
 	if c := q.exclusiveConsumerLocked(); c != nil {
 		if c.hasCreditLocked() && c.matches(r) {
-			return c
+			return c, false
 		}
-		return nil
+		return nil, false
 	}
-	group, grouped := r.e.m.Property(message.PropGroupID)
-	if grouped && group != "" {
+	group := r.e.m.GroupID()
+	if group != "" {
 		if c := q.groups[group]; c != nil && !c.closed {
 			if c.hasCreditLocked() && c.matches(r) {
-				return c
+				return c, false
 			}
-			return nil
+			return nil, false
 		}
 	}
 	n := len(q.consumers)
@@ -333,23 +344,24 @@ func (q *queue) pickConsumerLocked(r *ref) *Consumer {
 		}
 	}
 	if best == -1<<31 {
-		return nil
+		return nil, false
 	}
 	for i := 0; i < n; i++ {
 		idx := (q.rr + i) % n
 		c := q.consumers[idx]
 		if c.priority == best && c.hasCreditLocked() && c.matches(r) {
 			q.rr = idx + 1
-			if grouped && group != "" {
+			if group != "" {
 				if q.groups == nil {
 					q.groups = map[string]*Consumer{}
 				}
 				q.groups[group] = c
+				return c, true
 			}
-			return c
+			return c, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (q *queue) exclusiveConsumerLocked() *Consumer {
@@ -366,6 +378,7 @@ func (q *queue) exclusiveConsumerLocked() *Consumer {
 
 func (q *queue) expireLocked(r *ref) {
 	r.state = refDone
+	q.forgetExcludedLocked(r)
 	q.stats.Expired++
 	if q.lastValue {
 		q.forgetLastValueLocked(r)
@@ -382,6 +395,7 @@ func (q *queue) returnLocked(r *ref, now int64) {
 	set := q.b.settingsFor(q.address)
 	if set.MaxDeliveryAttempts > 0 && int(r.deliveryCount) >= set.MaxDeliveryAttempts {
 		r.state = refDone
+		q.forgetExcludedLocked(r)
 		q.stats.Killed++
 		if q.lastValue {
 			q.forgetLastValueLocked(r)

@@ -185,3 +185,27 @@ func (b *Broker) lookupQueue(name string) *queue {
 	defer b.mu.RUnlock()
 	return b.queues[name]
 }
+
+// deleteTempAddress removes a session's temporary topic with every queue
+// still bound to it (the subscriptions of its consumers, which close).
+func (b *Broker) deleteTempAddress(name string) {
+	b.mu.RLock()
+	a := b.addresses[name]
+	var queues []*queue
+	if a != nil {
+		queues = append(queues, a.queues...)
+	}
+	b.mu.RUnlock()
+	for _, q := range queues {
+		b.deleteQueue(q, true)
+	}
+	var batch store.Batch
+	b.mu.Lock()
+	if a = b.addresses[name]; a != nil && len(a.queues) == 0 {
+		b.deleteAddressLocked(a, &batch)
+	}
+	b.mu.Unlock()
+	if batch.Len() > 0 {
+		b.store.Commit(&batch, false, b.logStoreError)
+	}
+}

@@ -285,6 +285,9 @@ func (b *Broker) moveRef(mv move) {
 		target = set.ExpiryAddress
 		reason = "expired"
 	}
+	if mv.reason != "" {
+		reason = mv.reason
+	}
 	var batch store.Batch
 	if target == "" || target == q.address {
 		b.ackOp(&batch, r)

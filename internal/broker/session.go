@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type Session struct {
 	consumers map[uint64]*Consumer
 	txs       map[string]*Tx
 	temps     []*queue
+	tempAddrs []string
 	closed    bool
 }
 
@@ -47,6 +49,9 @@ func (b *Broker) NewSession(info SessionInfo) (*Session, error) {
 	b.sessions[s.id] = s
 	return s, nil
 }
+
+// origin is the session's mark on the messages it sends (Message.Origin).
+func (s *Session) origin() uint32 { return uint32(s.id) }
 
 // Info returns what the session was opened with.
 func (s *Session) Info() SessionInfo { return s.info }
@@ -123,6 +128,7 @@ func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool
 	if m.Priority > message.MaxPriority {
 		m.Priority = message.MaxPriority
 	}
+	m.Origin = s.origin()
 	if tx == nil {
 		s.b.send(m, done, direct)
 		return
@@ -161,9 +167,23 @@ type SubscribeOptions struct {
 	WindowBytes int64
 	Priority    int
 	Exclusive   bool
+	// Credit puts the consumer in credit mode (flow.go): it gets exactly
+	// the deliveries its adapter grants, starting with InitialCredit;
+	// Window and WindowBytes are then ignored.
+	Credit        bool
+	InitialCredit int
+	// NoLocal skips messages this session sent (JMS noLocal, AMQP's
+	// no-local filter, MQTT 5's No Local option).
+	NoLocal bool
 	// DurableName makes a multicast subscription durable, named by the
-	// session's client id and this name.
+	// session's client id and this name (STOMP's and JMS's durable
+	// subscriptions); it is shorthand for a Subscription.
 	DurableName string
+	// Subscription, for a multicast address, names the subscription queue
+	// as the adapter's protocol names it (AMQP's containerId.linkName, MQTT's
+	// clientId.filter, a shared subscription's name) instead of a private
+	// queue per consumer.
+	Subscription *Subscription
 	// Deliver receives the consumer's messages. It is called with a queue
 	// lock held, so it must only hand the delivery on (for example to a
 	// buffered writer) and never call back into the broker.
@@ -206,7 +226,11 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 		windowBytes = 0
 	}
 	c := &Consumer{id: s.b.nextConsumer.Add(1), s: s, q: q, filter: f, ackMode: opts.AckMode, priority: opts.Priority,
-		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver}
+		exclusive: opts.Exclusive, window: window, windowBytes: windowBytes, deliver: opts.Deliver,
+		creditMode: opts.Credit, credit: max(opts.InitialCredit, 0), noLocal: opts.NoLocal}
+	if c.creditMode {
+		c.windowBytes = 0
+	}
 	c.ownsQueue.Store(owns)
 	q.lock()
 	if q.deleted || q.closed {
@@ -217,7 +241,7 @@ func (s *Session) Subscribe(opts SubscribeOptions) (*Consumer, error) {
 		q.unlock()
 		return nil, fmt.Errorf("%w (%d) on %q", ErrMaxConsumers, q.maxConsumers, q.name)
 	}
-	if opts.DurableName != "" && len(q.consumers) > 0 {
+	if q.subscription && !q.shared && len(q.consumers) > 0 {
 		q.unlock()
 		return nil, fmt.Errorf("%w: %q", ErrSubscriptionBusy, q.name)
 	}
@@ -265,16 +289,15 @@ func (s *Session) queueFor(opts SubscribeOptions) (q *queue, owns bool, err erro
 	if _, err := b.addressForSend(opts.Address, message.Multicast, set); err != nil {
 		return nil, false, err
 	}
+	sub := opts.Subscription
 	if opts.DurableName != "" {
 		if s.info.ClientID == "" {
 			return nil, false, ErrDurableNeedsID
 		}
-		if err := s.authorize(PermCreateDurableQueue, opts.Address); err != nil {
-			return nil, false, err
-		}
-		name := SubscriptionQueueName(s.info.ClientID, opts.DurableName)
-		q, _, err = b.ensureQueue(QueueConfig{Name: name, Address: opts.Address, RoutingType: message.Multicast,
-			Durable: true, Filter: opts.Selector}, false, false, nil)
+		sub = &Subscription{Queue: SubscriptionQueueName(s.info.ClientID, opts.DurableName), Durable: true}
+	}
+	if sub != nil {
+		q, err = s.subscriptionQueue(opts, *sub)
 		return q, false, err
 	}
 	if err := s.authorize(PermCreateNonDurableQueue, opts.Address); err != nil {
@@ -283,6 +306,118 @@ func (s *Session) queueFor(opts SubscribeOptions) (q *queue, owns bool, err erro
 	name := opts.Address + ".sub." + strconv.FormatUint(s.id, 10) + "." + strconv.FormatUint(b.nextConsumer.Add(1), 10)
 	q, _, err = b.ensureQueue(QueueConfig{Name: name, Address: opts.Address, RoutingType: message.Multicast}, true, false, nil)
 	return q, true, err
+}
+
+// Subscription is a multicast subscription queue with a name of its own.
+type Subscription struct {
+	// Queue is the queue's full name.
+	Queue string
+	// Durable subscriptions keep their queue, and its messages, when their
+	// consumers leave and across restarts; the others go with their last
+	// consumer.
+	Durable bool
+	// Shared subscriptions admit any number of consumers, which compete for
+	// its messages; an unshared one admits one at a time.
+	Shared bool
+}
+
+// subscriptionQueue finds or creates a named subscription queue. An
+// unshared subscription whose address or selector changed is replaced, as
+// JMS replaces a durable subscription subscribed to anew with another
+// selector, when nobody consumes from it; a shared one must be joined with
+// the same address and selector.
+func (s *Session) subscriptionQueue(opts SubscribeOptions, sub Subscription) (*queue, error) {
+	b := s.b
+	perm := PermCreateNonDurableQueue
+	if sub.Durable {
+		perm = PermCreateDurableQueue
+	}
+	if q := b.lookupQueue(sub.Queue); q != nil {
+		q.lock()
+		same := q.address == opts.Address && q.filterText == opts.Selector && q.rt == message.Multicast
+		busy := len(q.consumers) > 0
+		if same && !busy {
+			// The flags live in memory: a durable subscription recovered
+			// from the store gets them from its first consumer.
+			q.subscription, q.shared, q.volatile = true, sub.Shared, !q.durable
+		}
+		q.unlock()
+		switch {
+		case same:
+			return q, nil
+		case sub.Shared || busy || q.configured || q.rt != message.Multicast:
+			return nil, fmt.Errorf("%w: %q exists on address %q with selector %q; it cannot be joined on %q with %q",
+				ErrSubscriptionBusy, sub.Queue, q.address, q.filterText, opts.Address, opts.Selector)
+		}
+		if err := s.authorize(PermDeleteDurableQueue, q.address); err != nil {
+			return nil, err
+		}
+		b.deleteQueue(q, true)
+	}
+	if err := s.authorize(perm, opts.Address); err != nil {
+		return nil, err
+	}
+	// Again: deleting a replaced subscription may have auto-deleted the
+	// address.
+	if _, err := b.addressForSend(opts.Address, message.Multicast, b.settingsFor(opts.Address)); err != nil {
+		return nil, err
+	}
+	q, created, err := b.ensureQueue(QueueConfig{Name: sub.Queue, Address: opts.Address, RoutingType: message.Multicast,
+		Durable: sub.Durable, Filter: opts.Selector}, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if created || !q.durable {
+		q.lock()
+		q.subscription, q.shared, q.volatile = true, sub.Shared, !sub.Durable
+		q.unlock()
+	}
+	return q, nil
+}
+
+// DeleteSubscriptionQueue removes the named subscription queue with its
+// messages (AMQP's closed detach of a durable link, MQTT's UNSUBSCRIBE,
+// OpenWire's RemoveSubscriptionInfo). It fails with ErrSubscriptionBusy
+// while a consumer is attached.
+func (s *Session) DeleteSubscriptionQueue(name string) error {
+	q := s.b.lookupQueue(name)
+	if q == nil {
+		return fmt.Errorf("%w: no subscription %q", ErrNoSuchQueue, name)
+	}
+	q.lock()
+	busy, rt := len(q.consumers) > 0, q.rt
+	q.unlock()
+	if rt != message.Multicast {
+		return fmt.Errorf("%w: %q is not a subscription queue", ErrNoSuchQueue, name)
+	}
+	if busy {
+		return fmt.Errorf("%w: %q has an active consumer", ErrSubscriptionBusy, name)
+	}
+	perm := PermDeleteNonDurableQueue
+	if q.durable {
+		perm = PermDeleteDurableQueue
+	}
+	if err := s.authorize(perm, q.address); err != nil {
+		return err
+	}
+	s.b.deleteQueue(q, true)
+	return nil
+}
+
+// CreateTempTopic creates a multicast address that lives as long as the
+// session (a JMS TemporaryTopic, an AMQP dynamic topic). Subscribers get
+// subscription queues of their own, as on any topic.
+func (s *Session) CreateTempTopic(name string) error {
+	if err := s.authorize(PermCreateAddress, name); err != nil {
+		return err
+	}
+	if _, err := s.b.ensureAddress(name, false, true, true, false); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.tempAddrs = append(s.tempAddrs, name)
+	s.mu.Unlock()
+	return nil
 }
 
 // SubscriptionQueueName is the queue name of a durable subscription, as
@@ -410,7 +545,7 @@ func (s *Session) Close() {
 	for _, c := range s.consumers {
 		consumers = append(consumers, c)
 	}
-	temps := s.temps
+	temps, tempAddrs := s.temps, s.tempAddrs
 	s.mu.Unlock()
 	for _, tx := range txs {
 		tx.Rollback()
@@ -420,6 +555,9 @@ func (s *Session) Close() {
 	}
 	for _, q := range temps {
 		s.b.deleteQueue(q, true)
+	}
+	for _, a := range tempAddrs {
+		s.b.deleteTempAddress(a)
 	}
 	s.b.mu.Lock()
 	delete(s.b.sessions, s.id)
@@ -525,13 +663,23 @@ func (tx *Tx) undo(sends []*routed, acks []*ref, cause error) {
 		tx.s.b.discardBody(rt.m)
 		tx.s.b.dups.settle(rt.addr, rt.dup, cause)
 	}
+	// Return every ref before dispatching any, so they go out again in
+	// their original order rather than each as soon as it is back.
 	now := tx.s.b.nowMs()
+	var queues []*queue
 	for i := len(acks) - 1; i >= 0; i-- {
 		r := acks[i]
 		q := r.q
 		q.lock()
 		q.delivering++
 		q.returnLocked(r, now)
+		q.unlock()
+		if !slices.Contains(queues, q) {
+			queues = append(queues, q)
+		}
+	}
+	for _, q := range queues {
+		q.lock()
 		q.dispatchLocked()
 		q.unlock()
 	}

@@ -74,6 +74,10 @@ type Config struct {
 	MaxConnections int
 	// Limits bound what one client may cost the broker.
 	Limits Limits
+	// WebSocketAllowedOrigins are the origins whose web pages may open
+	// STOMP or MQTT WebSockets, besides the broker's own host
+	// (websocket-allowed-origins; "*" admits any).
+	WebSocketAllowedOrigins []string
 
 	Security         Security
 	SecuritySettings []SecuritySetting
@@ -110,6 +114,49 @@ func (a Acceptor) Addr() string {
 		return ""
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Protocol names as Artemis spells them in an acceptor's protocols= option.
+const (
+	ProtocolSTOMP    = "STOMP"
+	ProtocolOpenWire = "OPENWIRE"
+	ProtocolAMQP     = "AMQP"
+	ProtocolMQTT     = "MQTT"
+	ProtocolCore     = "CORE"
+	ProtocolHornetQ  = "HORNETQ"
+)
+
+// SpokenProtocols are the protocols tandem serves, in the order an acceptor
+// without protocols= offers them. A protocol is listed here once its
+// adapter is registered in internal/server.
+var SpokenProtocols = []string{ProtocolSTOMP}
+
+// knownProtocols are every name Artemis accepts in protocols=; the ones
+// tandem does not speak are refused or skipped with a clear message.
+var knownProtocols = []string{ProtocolSTOMP, ProtocolOpenWire, ProtocolAMQP, ProtocolMQTT, ProtocolCore, ProtocolHornetQ}
+
+// Protocols returns the protocols the acceptor serves: the ones its
+// protocols= option lists that tandem speaks (upper-cased, in the listed
+// order), or every spoken protocol when the option is absent. unsupported
+// lists the names it gave that are Artemis protocols tandem does not speak
+// (CORE, HORNETQ, and any not yet implemented).
+func (a Acceptor) Protocols() (serve, unsupported []string) {
+	v, ok := a.Options["protocols"]
+	if !ok || strings.TrimSpace(v) == "" {
+		return append([]string(nil), SpokenProtocols...), nil
+	}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.ToUpper(strings.TrimSpace(name))
+		if name == "" || slices.Contains(serve, name) {
+			continue
+		}
+		if slices.Contains(SpokenProtocols, name) {
+			serve = append(serve, name)
+		} else {
+			unsupported = append(unsupported, name)
+		}
+	}
+	return serve, unsupported
 }
 
 // Limits bound what one client may cost the broker, so that a flood of

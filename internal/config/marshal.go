@@ -78,6 +78,12 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "max-subscriptions-per-connection", strconv.Itoa(c.Limits.MaxSubscriptions))
 	w.kv(0, "max-destination-name-length", strconv.Itoa(c.Limits.MaxDestinationLength))
 	w.kv(0, "handshake-timeout", quote(FormatDuration(c.Limits.HandshakeTimeout)))
+	if len(c.WebSocketAllowedOrigins) > 0 {
+		w.line(0, "websocket-allowed-origins:")
+		for _, o := range c.WebSocketAllowedOrigins {
+			w.line(1, "- %s", quote(o))
+		}
+	}
 
 	w.section("security: users-file is relative to this file's directory and holds argon2id\n" +
 		"password hashes. Anonymous clients get anonymous-role.")

@@ -46,14 +46,19 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"max-subscriptions-per-connection": to(&c.Limits.MaxSubscriptions, d.integer),
 		"max-destination-name-length":      to(&c.Limits.MaxDestinationLength, d.integer),
 		"handshake-timeout":                to(&c.Limits.HandshakeTimeout, d.durationIn(time.Second, "seconds")),
-		"security":                         func(v *yaml.Node, p string) { d.security(v, p, &c.Security) },
-		"security-settings":                func(v *yaml.Node, p string) { c.SecuritySettings = d.securitySettings(v, p) },
-		"address-settings":                 func(v *yaml.Node, p string) { c.AddressSettings = d.addressSettings(v, p) },
-		"addresses":                        func(v *yaml.Node, p string) { c.Addresses = d.addresses(v, p) },
-		"ha-policy":                        func(v *yaml.Node, p string) { d.haPolicy(v, p, &c.HA) },
-		"connectors":                       func(v *yaml.Node, p string) { c.Connectors = d.connectors(v, p) },
-		"cluster-connections":              func(v *yaml.Node, p string) { c.ClusterConnections = d.clusterConnections(v, p) },
-		"log":                              func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
+		"websocket-allowed-origins": func(v *yaml.Node, p string) {
+			if l, ok := d.stringList(v, p); ok {
+				c.WebSocketAllowedOrigins = l
+			}
+		},
+		"security":            func(v *yaml.Node, p string) { d.security(v, p, &c.Security) },
+		"security-settings":   func(v *yaml.Node, p string) { c.SecuritySettings = d.securitySettings(v, p) },
+		"address-settings":    func(v *yaml.Node, p string) { c.AddressSettings = d.addressSettings(v, p) },
+		"addresses":           func(v *yaml.Node, p string) { c.Addresses = d.addresses(v, p) },
+		"ha-policy":           func(v *yaml.Node, p string) { d.haPolicy(v, p, &c.HA) },
+		"connectors":          func(v *yaml.Node, p string) { c.Connectors = d.connectors(v, p) },
+		"cluster-connections": func(v *yaml.Node, p string) { c.ClusterConnections = d.clusterConnections(v, p) },
+		"log":                 func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
 	})
 }
 

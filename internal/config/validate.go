@@ -211,6 +211,19 @@ func (v *validator) acceptors() {
 				v.at(p+".url", "%v", err)
 			}
 		}
+		if list, ok := a.Options["protocols"]; ok {
+			for _, name := range strings.Split(list, ",") {
+				name = strings.TrimSpace(name)
+				if name != "" && !slices.Contains(knownProtocols, strings.ToUpper(name)) {
+					v.at(p+".url", "protocols=%s: %q is not a protocol; expected a comma-separated list of %s (tandem speaks %s)",
+						list, name, strings.Join(knownProtocols, ", "), strings.Join(SpokenProtocols, ", "))
+				}
+			}
+			if serve, unsupported := a.Protocols(); len(serve) == 0 {
+				v.at(p+".url", "protocols=%s: tandem speaks none of %s; list at least one of %s, or remove protocols= to serve them all",
+					list, strings.Join(unsupported, ", "), strings.Join(SpokenProtocols, ", "))
+			}
+		}
 		addr := a.Addr()
 		if other, dup := addrs[addr]; dup {
 			v.at(p+".url", "%s is also the address of acceptor %q; each acceptor needs its own port", addr, other)

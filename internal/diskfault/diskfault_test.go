@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"tandem/internal/protocol"
 	"testing"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 
 type anyone struct{}
 
-func (anyone) Authenticate(string, string) (string, []string, error) { return "test", nil, nil }
+func (anyone) Authenticate(string, string, string) (protocol.Identity, error) {
+	return protocol.Identity{User: "test"}, nil
+}
 
 // rig is a broker serving STOMP on a journal in dir, through fs.
 type rig struct {
@@ -64,7 +67,7 @@ func open(t *testing.T, dir string, fs *faultyFS) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := stompproto.NewServer(stompproto.Options{Broker: b, Auth: anyone{}, Logger: log})
+	srv := stompproto.NewServer(stompproto.Options{Env: protocol.Env{Broker: b, Auth: anyone{}, Logger: log}})
 	ln := listener.New(nl, listener.Options{Protocols: []listener.Protocol{srv}, Logger: log})
 	go ln.Serve()
 	r := &rig{t: t, fs: fs, st: st, b: b, ln: ln, url: "tcp://" + nl.Addr().String(), failed: make(chan error, 1)}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"tandem/internal/protocol"
 	"testing"
 	"time"
 
@@ -21,11 +22,11 @@ import (
 // none is given.
 type users struct{}
 
-func (users) Authenticate(login, _ string) (string, []string, error) {
+func (users) Authenticate(_, login, _ string) (protocol.Identity, error) {
 	if login == "" {
 		login = "anonymous"
 	}
-	return login, nil, nil
+	return protocol.Identity{User: login}, nil
 }
 
 // rig is a broker with a STOMP listener on a free loopback port.

@@ -45,6 +45,10 @@ type Options struct {
 	// MaxConnectionsPerIP bounds the concurrent connections from one
 	// client IP address; 0 or less is unlimited.
 	MaxConnectionsPerIP int
+	// PerIP, when set, is the per-IP count to use instead of one of the
+	// listener's own, so that several acceptors share one limit; its Max
+	// then takes the place of MaxConnectionsPerIP.
+	PerIP *KeyedLimit
 	// HandshakeTimeout bounds how long a new connection may take to send
 	// enough bytes to be recognised, TLS handshake included; default 10 s.
 	HandshakeTimeout time.Duration
@@ -73,7 +77,7 @@ type Listener struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	perIP    KeyedLimit
+	perIP    *KeyedLimit
 	refusing chan struct{} // slots of refusals in progress
 }
 
@@ -86,9 +90,14 @@ func New(ln net.Listener, opts Options) *Listener {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	perIP := opts.PerIP
+	if perIP == nil {
+		perIP = &KeyedLimit{Max: opts.MaxConnectionsPerIP}
+	}
+	opts.MaxConnectionsPerIP = perIP.Max
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Listener{ln: ln, opts: opts, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]func(){},
-		perIP: KeyedLimit{Max: opts.MaxConnectionsPerIP}, refusing: make(chan struct{}, maxRefusing)}
+		perIP: perIP, refusing: make(chan struct{}, maxRefusing)}
 }
 
 // Addr returns the address the listener accepts on.

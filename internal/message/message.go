@@ -50,19 +50,12 @@ const (
 	PropScheduledTime    = "_AMQ_SCHED_DELIVERY"
 	PropScheduledDelay   = "AMQ_SCHEDULED_DELAY"
 	PropGroupID          = "JMSXGroupID"
+	PropGroupSeq         = "JMSXGroupSeq"
 	PropOriginalAddress  = "_AMQ_ORIG_ADDRESS"
 	PropOriginalQueue    = "_AMQ_ORIG_QUEUE"
 	PropActualExpiry     = "_AMQ_ACTUAL_EXPIRY"
 	PropDeadLetterReason = "_AMQ_DLQ_REASON"
 )
-
-// Property is one user header or property, kept as text in arrival order.
-// Text is what STOMP carries; typed views (numbers for selectors) are derived
-// on demand rather than stored, so a message costs no more than its bytes.
-type Property struct {
-	Key   string
-	Value string
-}
 
 // Message is one message as the broker sees it. Protocol adapters translate
 // their frames to and from it; the store persists it. A Message is immutable
@@ -78,7 +71,15 @@ type Message struct {
 	// Durable messages are journaled before their send is confirmed.
 	Durable  bool
 	Priority uint8
-	// Timestamp is when the broker accepted the message, in Unix milliseconds.
+	// BodyKind says what Body holds; the zero value is opaque bytes.
+	BodyKind BodyKind
+	// Origin identifies the broker session that sent the message, for
+	// no-local subscriptions; 0 is unknown. It lives in what would be
+	// padding and is never stored: after a restart no sender is connected.
+	Origin uint32
+	// Timestamp is when the message was sent, in Unix milliseconds: the
+	// client's own stamp where its protocol carries one (JMSTimestamp, AMQP
+	// creation-time), else when the broker accepted it.
 	Timestamp int64
 	// Expiration is the absolute expiry in Unix milliseconds; 0 means never.
 	Expiration int64
@@ -100,15 +101,55 @@ type Message struct {
 // Extra is the out-of-line part of a Message.
 type Extra struct {
 	// ContentType, CorrelationID, ReplyTo and Type carry the standard JMS
-	// headers that every protocol maps.
+	// headers that every protocol maps. ReplyTo is a destination in the
+	// canonical spelling of Destination.String (queue://X, topic://X...),
+	// or, as some STOMP clients send it, any other text kept as sent.
+	// Type is JMSType, which AMQP carries as subject.
 	ContentType   string
 	CorrelationID string
 	ReplyTo       string
 	Type          string
+	// MessageID is the id the client gave the message (JMSMessageID, AMQP
+	// message-id, as text), "" when it gave none. The broker's own id is
+	// Message.ID.
+	MessageID string
+	// UserID is the sending user as the message carries it (JMSXUserID,
+	// AMQP user-id).
+	UserID string
+	// GroupID and GroupSeq place the message in a message group
+	// (JMSXGroupID, JMSXGroupSeq; AMQP group-id, group-sequence).
+	GroupID  string
+	GroupSeq int32
 	// Large, when set, says the body is not in Body but in a file of the
 	// broker's large-messages directory, streamed rather than held in
 	// memory.
 	Large *Large
+	// Native, when set, is the message as its producer's protocol encoded
+	// it, so a consumer of the same protocol gets it byte-identical.
+	Native *Native
+}
+
+// NativeFormat names the protocol encoding a Native holds. The numbers are
+// stored: append, never renumber.
+type NativeFormat uint8
+
+// Native formats.
+const (
+	// NativeAMQP is an AMQP 1.0 message: its sections as the producer sent
+	// them, delivery annotations removed.
+	NativeAMQP NativeFormat = iota + 1
+	// NativeOpenWire is an OpenWire message command's marshalled form.
+	NativeOpenWire
+	// NativeMQTT is an MQTT 5 PUBLISH's properties section.
+	NativeMQTT
+)
+
+// Native is a message in its producer's own encoding. The neutral fields
+// of the Message are filled in as well, so every other protocol can read
+// it; the adapter of Format itself prefers Data.
+type Native struct {
+	Format NativeFormat
+	Data   []byte
 }
 
 // Large locates a body kept in the large-messages directory.
@@ -159,10 +200,58 @@ func (m *Message) Large() *Large {
 	return m.Extra.Large
 }
 
+// MessageID returns the id the client gave the message, or "".
+func (m *Message) MessageID() string {
+	if m.Extra == nil {
+		return ""
+	}
+	return m.Extra.MessageID
+}
+
+// UserID returns the user id the message carries, or "".
+func (m *Message) UserID() string {
+	if m.Extra == nil {
+		return ""
+	}
+	return m.Extra.UserID
+}
+
+// GroupID returns the message's group, or "".
+func (m *Message) GroupID() string {
+	if m.Extra == nil {
+		return ""
+	}
+	return m.Extra.GroupID
+}
+
+// GroupSeq returns the message's sequence number in its group, or 0.
+func (m *Message) GroupSeq() int32 {
+	if m.Extra == nil {
+		return 0
+	}
+	return m.Extra.GroupSeq
+}
+
+// Native returns the message's encoding by its producer's protocol, or nil.
+func (m *Message) Native() *Native {
+	if m.Extra == nil {
+		return nil
+	}
+	return m.Extra.Native
+}
+
 // SetHeaders sets the four JMS headers.
 func (m *Message) SetHeaders(contentType, correlationID, replyTo, typ string) {
 	x := m.extra()
 	x.ContentType, x.CorrelationID, x.ReplyTo, x.Type = contentType, correlationID, replyTo, typ
+	m.setExtra(x)
+}
+
+// EditExtra applies edit to a copy of the message's Extra and installs the
+// result, since Extra is shared by clones and never changed in place.
+func (m *Message) EditExtra(edit func(x *Extra)) {
+	x := m.extra()
+	edit(&x)
 	m.setExtra(x)
 }
 
@@ -198,7 +287,7 @@ func (m *Message) BodySize() int64 {
 	return int64(len(m.Body))
 }
 
-// Property returns the first value of the named property.
+// Property returns the text of the first value of the named property.
 func (m *Message) Property(key string) (string, bool) {
 	for i := range m.Properties {
 		if m.Properties[i].Key == key {
@@ -208,15 +297,30 @@ func (m *Message) Property(key string) (string, bool) {
 	return "", false
 }
 
-// SetProperty replaces the first value of key, or appends it.
-func (m *Message) SetProperty(key, value string) {
+// TypedProperty returns the first property named key, with its kind.
+func (m *Message) TypedProperty(key string) (Property, bool) {
 	for i := range m.Properties {
 		if m.Properties[i].Key == key {
-			m.Properties[i].Value = value
+			return m.Properties[i], true
+		}
+	}
+	return Property{}, false
+}
+
+// SetProperty replaces the first value of key with a string, or appends it.
+func (m *Message) SetProperty(key, value string) {
+	m.Set(Property{Key: key, Value: value})
+}
+
+// Set replaces the first property named p.Key with p, or appends p.
+func (m *Message) Set(p Property) {
+	for i := range m.Properties {
+		if m.Properties[i].Key == p.Key {
+			m.Properties[i] = p
 			return
 		}
 	}
-	m.Properties = append(m.Properties, Property{Key: key, Value: value})
+	m.Properties = append(m.Properties, p)
 }
 
 // DeleteProperty removes every occurrence of key.
@@ -241,7 +345,11 @@ func (m *Message) Expired(now int64) bool {
 func (m *Message) Size() int {
 	n := 64 + len(m.Address) + len(m.Body)
 	if x := m.Extra; x != nil {
-		n += len(x.ContentType) + len(x.CorrelationID) + len(x.ReplyTo) + len(x.Type)
+		n += len(x.ContentType) + len(x.CorrelationID) + len(x.ReplyTo) + len(x.Type) +
+			len(x.MessageID) + len(x.UserID) + len(x.GroupID)
+		if x.Native != nil {
+			n += 16 + len(x.Native.Data)
+		}
 	}
 	for _, p := range m.Properties {
 		n += 16 + len(p.Key) + len(p.Value)

@@ -17,8 +17,12 @@ const (
 	recordHeaderSize = 8
 	// formatVersion is the version in every page header.
 	formatVersion = 1
-	// payloadVersion leads every record payload.
-	payloadVersion = 1
+	// payloadVersion leads every record payload this build writes: 2, the
+	// queue ids and then the shared message encoding
+	// (message.AppendEncoded). Version 1, with a message layout of its
+	// own and text-only properties, is still read.
+	payloadVersion   = 2
+	payloadVersionV1 = 1
 	// maxRecordSize bounds one record, so a corrupt length cannot make the
 	// reader allocate without limit.
 	maxRecordSize = 1 << 30
@@ -72,45 +76,10 @@ func appendRecord(b []byte, m *message.Message, queues []uint64) []byte {
 	for _, q := range queues {
 		b = binary.AppendUvarint(b, q)
 	}
-	b = appendMessage(b, m)
+	b = message.AppendEncoded(b, m)
 	payload := b[start+recordHeaderSize:]
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendMessage(b []byte, m *message.Message) []byte {
-	b = appendString(b, m.Address)
-	flags := byte(m.RoutingType) & 1
-	if m.Durable {
-		flags |= 2
-	}
-	if m.Large() != nil {
-		flags |= 4
-	}
-	b = append(b, flags, m.Priority)
-	b = binary.AppendVarint(b, m.Timestamp)
-	b = binary.AppendVarint(b, m.Expiration)
-	b = binary.AppendVarint(b, m.ScheduledTime)
-	for _, s := range []string{m.ContentType(), m.CorrelationID(), m.ReplyTo(), m.Type()} {
-		b = appendString(b, s)
-	}
-	b = binary.AppendUvarint(b, uint64(len(m.Properties)))
-	for _, p := range m.Properties {
-		b = appendString(b, p.Key)
-		b = appendString(b, p.Value)
-	}
-	b = binary.AppendUvarint(b, uint64(len(m.Body)))
-	b = append(b, m.Body...)
-	if l := m.Large(); l != nil {
-		b = binary.AppendUvarint(b, l.ID)
-		b = binary.AppendUvarint(b, uint64(l.Size))
-	}
 	return b
 }
 
@@ -183,8 +152,9 @@ func (r *reader) byte(what string) byte {
 // are copies, so the payload buffer may be reused.
 func decodePayload(p []byte) (*message.Message, []uint64, error) {
 	r := &reader{b: p}
-	if v := r.byte("version"); r.err == nil && v != payloadVersion {
-		return nil, nil, fmt.Errorf("%w: record payload version %d, this build reads %d", ErrCorrupt, v, payloadVersion)
+	v := r.byte("version")
+	if r.err == nil && v != payloadVersion && v != payloadVersionV1 {
+		return nil, nil, fmt.Errorf("%w: record payload version %d, this build reads %d and %d", ErrCorrupt, v, payloadVersionV1, payloadVersion)
 	}
 	n := r.uvarint("queue count")
 	if n > uint64(len(p)) {
@@ -193,6 +163,21 @@ func decodePayload(p []byte) (*message.Message, []uint64, error) {
 	var queues []uint64
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		queues = append(queues, r.uvarint("queue id"))
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	if v == payloadVersion {
+		m, err := message.Decode(r.b, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		// Decode aliases its input; the payload buffer is reused.
+		m.Body = append([]byte(nil), m.Body...)
+		if nv := m.Native(); nv != nil {
+			nv.Data = append([]byte(nil), nv.Data...)
+		}
+		return m, queues, nil
 	}
 	m := &message.Message{Address: string(r.bytes("address"))}
 	flags := r.byte("flags")
@@ -230,6 +215,7 @@ func decodePayload(p []byte) (*message.Message, []uint64, error) {
 	if r.err != nil {
 		return nil, nil, r.err
 	}
+	message.MigrateLegacy(m)
 	return m, queues, nil
 }
 

@@ -2,9 +2,11 @@ package paging
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -180,8 +182,32 @@ func TestGoldenPage(t *testing.T) {
 	if !bytes.Equal(b, want) {
 		t.Fatalf("the page encoding changed; if deliberate, bump formatVersion/payloadVersion and run with -update")
 	}
+	checkGoldenPage(t, want)
+}
+
+// TestGoldenPageV1 reads a page written with payload version 1 (release
+// d575a2c and before), which this build must keep reading.
+func TestGoldenPageV1(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("testdata", "golden-v1.page"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := encodeHeader(1)
+	for i := 0; i < 3; i++ {
+		b = appendRecordV1(b, testMessage(i), []uint64{7, uint64(100 + i)})
+	}
+	if !bytes.Equal(b, want) {
+		t.Fatal("appendRecordV1 no longer writes what golden-v1.page holds")
+	}
+	checkGoldenPage(t, want)
+}
+
+// checkGoldenPage reads page bytes through a page store and compares the
+// records with the messages they were written from.
+func checkGoldenPage(t *testing.T, page []byte) {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, pageName(1)), want, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, pageName(1)), page, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := openPageStore(dir, 1<<20, true, nil)
@@ -198,6 +224,22 @@ func TestGoldenPage(t *testing.T) {
 			t.Fatalf("golden record %d decodes to %+v %v", i, r.Message, r.Queues)
 		}
 	}
+}
+
+// appendRecordV1 writes a record in payload version 1.
+func appendRecordV1(b []byte, m *message.Message, queues []uint64) []byte {
+	start := len(b)
+	b = append(b, make([]byte, recordHeaderSize)...)
+	b = append(b, payloadVersionV1)
+	b = binary.AppendUvarint(b, uint64(len(queues)))
+	for _, q := range queues {
+		b = binary.AppendUvarint(b, q)
+	}
+	b = appendMessageV1(b, m)
+	payload := b[start+recordHeaderSize:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
 }
 
 func TestPagerKeepsAddressesApart(t *testing.T) {
@@ -241,4 +283,41 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 	if _, err := openPageStore(dir, 1<<20, true, nil); err == nil {
 		t.Fatal("a page file with a bad name was accepted")
 	}
+}
+
+// appendMessageV1 is the message layout of payload version 1, kept so tests
+// can write the old format that this build still reads.
+func appendMessageV1(b []byte, m *message.Message) []byte {
+	b = appendString(b, m.Address)
+	flags := byte(m.RoutingType) & 1
+	if m.Durable {
+		flags |= 2
+	}
+	if m.Large() != nil {
+		flags |= 4
+	}
+	b = append(b, flags, m.Priority)
+	b = binary.AppendVarint(b, m.Timestamp)
+	b = binary.AppendVarint(b, m.Expiration)
+	b = binary.AppendVarint(b, m.ScheduledTime)
+	for _, s := range []string{m.ContentType(), m.CorrelationID(), m.ReplyTo(), m.Type()} {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Properties)))
+	for _, p := range m.Properties {
+		b = appendString(b, p.Key)
+		b = appendString(b, p.Value)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Body)))
+	b = append(b, m.Body...)
+	if l := m.Large(); l != nil {
+		b = binary.AppendUvarint(b, l.ID)
+		b = binary.AppendUvarint(b, uint64(l.Size))
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }

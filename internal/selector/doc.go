@@ -33,20 +33,26 @@
 //
 // # Identifiers
 //
-// JMSPriority, JMSTimestamp, JMSExpiration and JMSXDeliveryCount are
-// numbers; JMSCorrelationID, JMSType, JMSReplyTo and JMSMessageID ('ID:'
-// and the message id) are strings, NULL when the message lacks them;
+// JMSPriority, JMSTimestamp, JMSExpiration, JMSXDeliveryCount and
+// JMSXGroupSeq are numbers; JMSCorrelationID, JMSType, JMSReplyTo,
+// JMSXGroupID, JMSXUserID and JMSMessageID (the id the client gave, else
+// 'ID:' and the broker's id) are strings, NULL when the message lacks them;
 // JMSDeliveryMode is 'PERSISTENT' or 'NON_PERSISTENT'. Artemis' aliases
 // AMQPriority, AMQTimestamp and AMQExpiration are numbers and AMQDurable is
 // 'DURABLE' or 'NON_DURABLE'. Every other identifier names a user property
 // (the first occurrence, as message.Message.Property does), and a missing
 // property is NULL.
 //
-// # Text-typed properties
+// # Typed and text properties
 //
-// JMS properties are typed, but every property of a tandem message is text,
-// because STOMP carries text. A property therefore takes its type from the
-// operand it meets:
+// A property with a type (message.Kind: OpenWire and AMQP producers send
+// typed properties) is a value of that type: integral kinds are longs,
+// float and double are doubles, a boolean a truth value, a char, symbol or
+// UUID a string, and null and binary values are NULL. They follow JMS's
+// rules exactly, so qty = '12' is FALSE for an int property 12.
+//
+// A string property (every STOMP header, and strings of the other
+// protocols) is text, whose type depends on the operand it meets:
 //
 //   - against a string (a literal or a string header) it compares as text,
 //     so price = '10' matches the text "10" but not "10.0";

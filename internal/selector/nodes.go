@@ -83,9 +83,32 @@ func (n *litNode) write(b *strings.Builder) {
 type propNode struct{ name string }
 
 func (n *propNode) eval(m *message.Message, _ uint32) value {
-	if v, ok := m.Property(n.name); ok {
-		return textVal(v)
+	p, ok := m.TypedProperty(n.name)
+	if !ok {
+		return value{}
 	}
+	return propValue(p)
+}
+
+// propValue is a property's value as a selector sees it. Typed numbers and
+// booleans are what they are, so comparisons follow JMS's numeric rules;
+// string properties stay text whose type depends on the operand it meets
+// (doc.go), which keeps STOMP's headers working as they always have.
+func propValue(p message.Property) value {
+	switch {
+	case p.Kind == message.KindString:
+		return textVal(p.Value)
+	case p.Kind.Numeric():
+		if v, ok := parseNumber(p.Value); ok {
+			return v
+		}
+		return value{}
+	case p.Kind == message.KindBool:
+		return boolVal(p.Value == "true")
+	case p.Kind == message.KindChar, p.Kind == message.KindSymbol, p.Kind == message.KindUUID:
+		return stringVal(p.Value)
+	}
+	// Null, and binary, which JMS selectors cannot compare.
 	return value{}
 }
 func (n *propNode) write(b *strings.Builder) { b.WriteString(n.name) }

@@ -175,6 +175,9 @@ const (
 	hDeliveryMode
 	hReplyTo
 	hDurable
+	hGroupID
+	hGroupSeq
+	hUserID
 )
 
 // headers maps identifiers to headers. The AMQ names are the aliases
@@ -192,6 +195,9 @@ var headers = [...]struct {
 	{"JMSMessageID", hMessageID},
 	{"JMSDeliveryMode", hDeliveryMode},
 	{"JMSReplyTo", hReplyTo},
+	{"JMSXGroupID", hGroupID},
+	{"JMSXGroupSeq", hGroupSeq},
+	{"JMSXUserID", hUserID},
 	{"AMQPriority", hPriority},
 	{"AMQTimestamp", hTimestamp},
 	{"AMQExpiration", hExpiration},
@@ -208,8 +214,38 @@ func lookupHeader(name string) (header, bool) {
 	return 0, false
 }
 
+// jmsxValue reads the JMSX headers that have fields of their own, falling
+// back to a property of the same name, which is where a message built
+// without an adapter (or by an adapter that left it there) keeps them.
+func (h header) jmsxValue(m *message.Message) value {
+	switch h {
+	case hGroupID:
+		if g := m.GroupID(); g != "" {
+			return stringVal(g)
+		}
+		if p, ok := m.TypedProperty("JMSXGroupID"); ok {
+			return propValue(p)
+		}
+	case hGroupSeq:
+		if m.GroupSeq() != 0 || m.GroupID() != "" {
+			return longVal(int64(m.GroupSeq()))
+		}
+		if p, ok := m.TypedProperty("JMSXGroupSeq"); ok {
+			return propValue(p)
+		}
+	case hUserID:
+		if u := m.UserID(); u != "" {
+			return stringVal(u)
+		}
+		if p, ok := m.TypedProperty("JMSXUserID"); ok {
+			return propValue(p)
+		}
+	}
+	return value{}
+}
+
 // numeric reports whether the header's value is a number.
-func (h header) numeric() bool { return h <= hDeliveryCount }
+func (h header) numeric() bool { return h <= hDeliveryCount || h == hGroupSeq }
 
 // value returns the header's value in m. Empty optional headers are NULL,
 // since the message model stores an absent header as "".
@@ -235,7 +271,13 @@ func (h header) value(m *message.Message, deliveryCount uint32) value {
 		return optional(m.Type())
 	case hReplyTo:
 		return optional(m.ReplyTo())
+	case hGroupID, hGroupSeq, hUserID:
+		return h.jmsxValue(m)
 	case hMessageID:
+		if id := m.MessageID(); id != "" {
+			// The id the client gave, as JMS clients compare it.
+			return stringVal(id)
+		}
 		if m.ID == 0 {
 			// Not yet assigned: the message has not been routed.
 			return value{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"tandem/internal/protocol"
 
 	"tandem/internal/broker"
 	"tandem/internal/config"
@@ -22,24 +23,26 @@ func compileSelector(sel string) (broker.Filter, error) {
 	return s, nil
 }
 
-// authAdapter lets the protocol adapters authenticate through security.
+// authAdapter is the one authenticator of every protocol adapter and the
+// web port, on security's users.
 type authAdapter struct{ a *security.Authenticator }
 
-func (a authAdapter) Authenticate(login, pass string) (string, []string, error) {
-	p, err := a.a.Authenticate(login, pass)
-	if err != nil {
-		return "", nil, err
-	}
-	return p.User, p.Roles, nil
-}
+var _ protocol.Authenticator = authAdapter{}
 
-// AuthenticateFrom is Authenticate throttled per client address.
-func (a authAdapter) AuthenticateFrom(source, login, pass string) (string, []string, error) {
-	p, err := a.a.AuthenticateFrom(source, login, pass)
-	if err != nil {
-		return "", nil, err
+// Authenticate implements protocol.Authenticator, throttled per client
+// address when the address is known.
+func (a authAdapter) Authenticate(source, login, pass string) (protocol.Identity, error) {
+	var p security.Principal
+	var err error
+	if source == "" {
+		p, err = a.a.Authenticate(login, pass)
+	} else {
+		p, err = a.a.AuthenticateFrom(source, login, pass)
 	}
-	return p.User, p.Roles, nil
+	if err != nil {
+		return protocol.Identity{}, err
+	}
+	return protocol.Identity{User: p.User, Roles: p.Roles}, nil
 }
 
 // permAdapter lets the broker check security-settings.

@@ -2,25 +2,22 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
-	wire "tandem/internal/wire/stomp"
+	"tandem/internal/protocol/cluster"
 )
 
 // announcer keeps a waiting node introduced to the live node: it dials the
-// live's client port through the cluster connection's static connectors,
-// sends a CONNECT with tandem-announce, and holds the connection open with
-// heart-beats. It redials with back-off (1 s doubling to 10 s) whenever the
-// connection drops or no live answers.
+// live's client port through the cluster connection's static connectors
+// and holds a cluster-protocol connection open (internal/protocol/cluster).
+// It redials with back-off (1 s doubling to 10 s) whenever the connection
+// drops or no live answers.
 type announcer struct {
-	urls     []string // tcp://host:port of the peers
-	user     string
-	password string
-	nodeID   func() string
-	selfURL  string
-	name     string
-	log      *slog.Logger
+	urls  []string // tcp://host:port of the peers
+	hello func() cluster.Hello
+	log   *slog.Logger
 }
 
 func (a *announcer) run(ctx context.Context) {
@@ -55,62 +52,15 @@ func (a *announcer) session(ctx context.Context, url string) bool {
 	if err != nil {
 		return false
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stop()
-	defer nc.Close()
-	w := wire.NewWriter(nc)
-	r := wire.NewReader(nc, wire.ReaderOptions{})
-	h := wire.Headers{
-		{Key: "accept-version", Value: "1.2"}, {Key: "host", Value: "tandem"},
-		{Key: "heart-beat", Value: "1000,1000"},
-		{Key: "tandem-announce", Value: "backup"}, {Key: "tandem-node-id", Value: a.nodeID()},
-		{Key: "tandem-url", Value: a.selfURL}, {Key: "tandem-name", Value: a.name},
+	h := a.hello()
+	accepted, err := cluster.Announce(ctx, nc, h, func() {
+		a.log.Info("announced this node to the live", "event", "ha_announced", "live", url)
+	})
+	switch {
+	case accepted:
+		a.log.Info("the live node stopped listing this node", "event", "ha_announce_ended", "live", url)
+	case errors.Is(err, cluster.ErrRefused):
+		a.log.Warn("the live node refused this node's announcement", "event", "ha_announce_refused", "peer", url, "reason", err.Error())
 	}
-	if a.user != "" {
-		h = append(h, wire.Header{Key: "login", Value: a.user}, wire.Header{Key: "passcode", Value: a.password})
-	}
-	if w.WriteFrame(&wire.Frame{Command: wire.CmdConnect, Headers: h}) != nil || w.Flush() != nil {
-		return false
-	}
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := r.ReadFrame()
-	for err == nil && f.IsHeartBeat() {
-		f, err = r.ReadFrame()
-	}
-	if err != nil {
-		return false
-	}
-	if f.Command != wire.CmdConnected {
-		a.log.Warn("the live node refused this node's announcement", "event", "ha_announce_refused", "peer", url,
-			"reason", f.Headers.Value("message"))
-		return false
-	}
-	a.log.Info("announced this node to the live", "event", "ha_announced", "live", url)
-	r.SetVersion(wire.V12)
-	w.SetVersion(wire.V12)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if w.WriteHeartBeat() != nil || w.Flush() != nil {
-					nc.Close()
-					return
-				}
-			}
-		}
-	}()
-	for {
-		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := r.ReadFrame(); err != nil {
-			nc.Close()
-			<-done
-			return true
-		}
-	}
+	return accepted
 }

@@ -10,6 +10,8 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ha"
 	"tandem/internal/journal"
+	"tandem/internal/protocol"
+	"tandem/internal/protocol/cluster"
 	"tandem/internal/store/filestore"
 )
 
@@ -59,7 +61,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			}
 			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
 		}
-		s.topo.activate(live.NodeID(), live.Epoch(), s.ownURL())
+		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
 			return errors.Join(err, live.Stop())
@@ -97,7 +99,7 @@ func (s *Server) runHA(ctx context.Context) error {
 			if err := s.stopWithTimeout(); err != nil {
 				s.log.Warn("stopping for failback", "err", err)
 			}
-			s.topo.activate("", 0, "")
+			s.topo.activate("", 0, protocol.Node{})
 			if err := live.HandBack(); err != nil {
 				return fmt.Errorf("hand the store back to the primary: %w", err)
 			}
@@ -168,14 +170,18 @@ func (s *Server) newAnnouncer() *announcer {
 			continue
 		}
 		dir := s.cfg.JournalDirectory
-		return &announcer{urls: peers, user: cc.User, password: cc.Password, selfURL: s.connectorURL(cc.ConnectorRef),
-			name: s.cfg.Name, log: s.log, nodeID: func() string {
-				rec, err := ha.ReadRecord(dir)
-				if err != nil {
-					return ""
-				}
-				return rec.NodeID
-			}}
+		self := s.connectorURL(cc.ConnectorRef)
+		user, password := cc.User, cc.Password
+		return &announcer{urls: peers, log: s.log, hello: func() cluster.Hello {
+			h := cluster.Hello{Name: s.cfg.Name, User: user, Password: password}
+			if rec, err := ha.ReadRecord(dir); err == nil {
+				h.NodeID = rec.NodeID
+			}
+			if self != "" {
+				h.Endpoints = []protocol.Endpoint{{URL: self, Protocols: s.protocolsAt(self)}}
+			}
+			return h
+		}}
 	}
 	return nil
 }

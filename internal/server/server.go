@@ -17,12 +17,14 @@ import (
 	"tandem/internal/journal"
 	"tandem/internal/listener"
 	"tandem/internal/paging"
-	stompproto "tandem/internal/protocol/stomp"
+	"tandem/internal/protocol"
+	"tandem/internal/protocol/cluster"
 	"tandem/internal/security"
 	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 	"tandem/internal/store/memstore"
 	"tandem/internal/storelock"
+	"tandem/internal/wstransport"
 )
 
 // Server is one broker process: store, broker core and client listeners.
@@ -46,6 +48,10 @@ type Server struct {
 	fencePoint atomic.Pointer[store.Fence]
 	haState    atomic.Pointer[ha.State]
 	web        webState // the HTTP port's view of this node (web.go)
+	// webSocket serves /stomp and /mqtt on the HTTP port while this node
+	// is live.
+	webSocket   atomic.Pointer[wstransport.Transport]
+	stopServing context.CancelFunc // ends what the HTTP port's WebSockets serve
 }
 
 // New returns a server for cfg. It does not start anything.
@@ -165,13 +171,15 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 	}
 	recovered := time.Now()
 	s.broker = b
-	stompSrv := stompproto.NewServer(stompproto.Options{
-		Broker: b, Auth: auth, Logger: s.log, MaxFrameSize: int(s.cfg.MaxFrameSize), ServerName: "tandem/" + s.cfg.Name,
-		Connected: s.topo.headers, Announce: s.topo.announce,
-		MaxHeaders: s.cfg.Limits.MaxHeaders, MaxHeaderSize: int(s.cfg.Limits.MaxHeaderSize),
-		MaxSubscriptions: s.cfg.Limits.MaxSubscriptions, MaxConnectionsPerUser: s.cfg.Limits.MaxConnectionsPerUser,
-		MaxDestinationLength: s.cfg.Limits.MaxDestinationLength, ConnectTimeout: s.cfg.Limits.HandshakeTimeout,
-	})
+	env := protocol.Env{Broker: b, Auth: auth, Limits: protocol.NewLimits(s.cfg.Limits.MaxConnectionsPerUser),
+		Topology: s.topo.snapshot, Logger: s.log, ServerName: "tandem/" + s.cfg.Name}
+	servingCtx, stopServing := context.WithCancel(context.Background())
+	s.stopServing = stopServing
+	protocols := newProtocolSet(servingCtx, env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
+	// The HTTP port's /stomp and /mqtt reach every WebSocket protocol
+	// tandem speaks, whatever the acceptors list.
+	s.webSocket.Store(protocols.webSocket(config.SpokenProtocols))
+	perIP := &listener.KeyedLimit{Max: s.cfg.Limits.MaxConnectionsPerIP}
 	for _, a := range s.cfg.Acceptors {
 		tlsCfg, err := acceptorTLS(a)
 		if err != nil {
@@ -183,9 +191,9 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 			s.stopLocked(context.Background())
 			return fmt.Errorf("acceptor %q cannot listen on %s: %w (is another broker running there? use --port-offset or edit acceptors in broker.yaml)", a.Name, a.Addr(), err)
 		}
-		l := listener.New(ln, listener.Options{Protocols: []listener.Protocol{stompSrv},
+		l := listener.New(ln, listener.Options{Protocols: protocols.forAcceptor(a),
 			MaxConnections: s.cfg.MaxConnections, Logger: s.log, TLS: tlsCfg,
-			MaxConnectionsPerIP: s.cfg.Limits.MaxConnectionsPerIP, HandshakeTimeout: s.cfg.Limits.HandshakeTimeout})
+			PerIP: perIP, HandshakeTimeout: s.cfg.Limits.HandshakeTimeout})
 		s.listeners = append(s.listeners, l)
 		go func() {
 			if err := l.Serve(); err != nil && !errors.Is(err, listener.ErrClosed) {
@@ -230,7 +238,7 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fence *store.
 	return fs, nil
 }
 
-func (s *Server) security() (stompproto.Authenticator, broker.Authorizer, error) {
+func (s *Server) security() (protocol.Authenticator, broker.Authorizer, error) {
 	users := security.NewUsers()
 	if s.cfg.Security.UsersFile != "" {
 		u, err := security.LoadUsers(s.cfg.Security.UsersFile)
@@ -285,6 +293,11 @@ func (s *Server) stopLocked(ctx context.Context) error {
 		errs = append(errs, l.Close(ctx))
 	}
 	s.listeners = nil
+	s.webSocket.Store(nil)
+	if s.stopServing != nil {
+		s.stopServing()
+		s.stopServing = nil
+	}
 	s.web.serving(nil)
 	if s.broker != nil {
 		s.broker.Close()

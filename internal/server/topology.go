@@ -4,20 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 
-	stompproto "tandem/internal/protocol/stomp"
-	wire "tandem/internal/wire/stomp"
+	"tandem/internal/protocol"
+	"tandem/internal/protocol/cluster"
 )
 
 // errNodeMismatch refuses an announcement from a node of another store.
 var errNodeMismatch = errors.New("node id mismatch: this node waits on another store")
 
 // topology is what the live node knows of its pair: its own identity and
-// the waiting nodes that announced themselves. It feeds the CONNECTED
-// headers that let failover clients find the backups (docs/ha.md, 4).
+// the waiting nodes that announced themselves over the cluster protocol.
+// Every adapter renders it for its clients (docs/ha.md, 4).
 type topology struct {
 	log         *slog.Logger
 	clusterUser string
@@ -25,97 +23,77 @@ type topology struct {
 	mu      sync.Mutex
 	nodeID  string
 	epoch   uint64
-	liveURL string
+	live    protocol.Node
 	backups []backupNode
+	nextID  int
 }
 
 type backupNode struct {
 	id   int
-	url  string
-	name string
+	node protocol.Node
 }
 
-// activate records the identity of a new activation.
-func (t *topology) activate(nodeID string, epoch uint64, liveURL string) {
+// activate records the identity of a new activation; an empty nodeID
+// records that this node is no longer live.
+func (t *topology) activate(nodeID string, epoch uint64, live protocol.Node) {
 	t.mu.Lock()
-	t.nodeID, t.epoch, t.liveURL = nodeID, epoch, liveURL
+	t.nodeID, t.epoch, t.live = nodeID, epoch, live
 	t.backups = nil
 	t.mu.Unlock()
 }
 
-// headers are the topology headers of every CONNECTED frame.
-func (t *topology) headers() wire.Headers {
+// snapshot returns the topology as adapters see it.
+func (t *topology) snapshot() protocol.Topology {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.nodeID == "" {
-		return nil
-	}
-	h := wire.Headers{
-		{Key: "tandem-node-id", Value: t.nodeID},
-		{Key: "tandem-epoch", Value: strconv.FormatUint(t.epoch, 10)},
-	}
-	if t.liveURL != "" {
-		h = append(h, wire.Header{Key: "tandem-live", Value: t.liveURL})
-	}
-	if len(t.backups) > 0 {
-		urls := make([]string, 0, len(t.backups))
-		seen := map[string]bool{}
-		for _, b := range t.backups {
-			if !seen[b.url] {
-				seen[b.url] = true
-				urls = append(urls, b.url)
-			}
-		}
-		h = append(h, wire.Header{Key: "tandem-backups", Value: strings.Join(urls, ",")})
-	}
-	return h
-}
-
-// Backups returns the URLs of the announced waiting nodes.
-func (t *topology) Backups() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]string, len(t.backups))
-	for i, b := range t.backups {
-		out[i] = b.url
+	out := protocol.Topology{NodeID: t.nodeID, Epoch: t.epoch, Live: t.live}
+	for _, b := range t.backups {
+		out.Backups = append(out.Backups, b.node)
 	}
 	return out
 }
 
-var nextBackupID struct {
-	sync.Mutex
-	n int
+// Backups returns one URL per announced waiting node, for the console.
+func (t *topology) Backups() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.backups))
+	for _, b := range t.backups {
+		if len(b.node.Endpoints) > 0 {
+			out = append(out, b.node.Endpoints[0].URL)
+		}
+	}
+	return out
 }
 
-// announce registers a waiting node for as long as its connection lasts.
-func (t *topology) announce(a stompproto.Announcement) (func(), error) {
+// register lists a waiting node for as long as its cluster connection
+// lasts (cluster.Register).
+func (t *topology) register(h cluster.Hello, id protocol.Identity) (func(), error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.nodeID == "" {
 		return nil, errors.New("this node is not live")
 	}
-	if a.NodeID != t.nodeID {
-		return nil, fmt.Errorf("%w (announced %q, live %q)", errNodeMismatch, a.NodeID, t.nodeID)
+	if h.NodeID != t.nodeID {
+		return nil, fmt.Errorf("%w (announced %q, live %q)", errNodeMismatch, h.NodeID, t.nodeID)
 	}
-	if t.clusterUser != "" && a.User != t.clusterUser {
-		return nil, fmt.Errorf("announcement refused: user %q is not the cluster user", a.User)
+	if t.clusterUser != "" && id.User != t.clusterUser {
+		return nil, fmt.Errorf("announcement refused: user %q is not the cluster user", id.User)
 	}
-	if a.URL == "" {
-		return nil, errors.New("announcement refused: tandem-url is missing")
+	if len(h.Endpoints) == 0 || h.Endpoints[0].URL == "" {
+		return nil, errors.New("announcement refused: the node gave no endpoint URL (set its cluster connection's connector-ref)")
 	}
-	nextBackupID.Lock()
-	nextBackupID.n++
-	id := nextBackupID.n
-	nextBackupID.Unlock()
-	t.backups = append(t.backups, backupNode{id: id, url: a.URL, name: a.Name})
-	t.log.Info("backup announced", "event", "ha_backup_announced", "backup", a.Name, "url", a.URL)
+	t.nextID++
+	id2 := t.nextID
+	t.backups = append(t.backups, backupNode{id: id2, node: protocol.Node{Name: h.Name, Endpoints: h.Endpoints}})
+	t.log.Info("backup announced", "event", "ha_backup_announced", "backup", h.Name, "url", h.Endpoints[0].URL)
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		for i, b := range t.backups {
-			if b.id == id {
+			if b.id == id2 {
 				t.backups = append(t.backups[:i], t.backups[i+1:]...)
-				t.log.Info("backup left", "event", "ha_backup_left", "backup", a.Name, "url", a.URL)
+				t.log.Info("backup left", "event", "ha_backup_left", "backup", h.Name, "url", h.Endpoints[0].URL)
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -157,7 +158,8 @@ func (s *Server) startWeb() func() {
 		s.log.Error("web console disabled: its TLS settings (web.tls) do not load", "event", "web_failed", "err", err)
 		return func() {}
 	}
-	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg})
+	ws, err := web.New(web.Options{Node: webNode{s}, Auth: webAuth{security.NewAuthenticator(false, "", users)}, Logger: s.log, TLS: tlsCfg,
+		WebSocket: http.HandlerFunc(s.serveWebSocket)})
 	if err == nil {
 		err = ws.Listen(s.cfg.Web.Bind)
 	}
@@ -170,4 +172,15 @@ func (s *Server) startWeb() func() {
 		defer cancel()
 		_ = ws.Close(ctx) // requests still running after 5 s are cut off
 	}
+}
+
+// serveWebSocket serves /stomp and /mqtt on the HTTP port through the live
+// broker's WebSocket transport; a waiting node has no broker to offer.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	t := s.webSocket.Load()
+	if t == nil {
+		http.Error(w, "this node is not live (a waiting backup, or stopping): connect to the live node", http.StatusServiceUnavailable)
+		return
+	}
+	t.ServeHTTP(w, r)
 }

@@ -123,6 +123,10 @@ type Options struct {
 	// TLS, when set, makes the port serve HTTPS only (web.tls in
 	// broker.yaml); the session cookie is then marked Secure.
 	TLS *tls.Config
+	// WebSocket, when set, serves STOMP and MQTT over WebSocket at /stomp
+	// and /mqtt, so that a page the console serves can reach the broker
+	// on the same origin.
+	WebSocket http.Handler
 }
 
 // Server serves the console, the API, metrics and health on one listener.
@@ -239,6 +243,10 @@ func (s *Server) routes(metrics http.Handler) http.Handler {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API endpoint %s %s; see docs/management.md", r.Method, r.URL.Path))
 	}))
 
+	if s.opts.WebSocket != nil {
+		mux.Handle("GET /stomp", s.opts.WebSocket)
+		mux.Handle("GET /mqtt", s.opts.WebSocket)
+	}
 	s.consoleRoutes(mux)
 	return securityHeaders(mux)
 }

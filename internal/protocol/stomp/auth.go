@@ -2,37 +2,22 @@ package stomp
 
 import (
 	"errors"
-	"net"
 	"syscall"
+
+	"tandem/internal/protocol"
 )
 
-// SourceAuthenticator is an Authenticator that also knows where a login
-// comes from, to slow down password guessing per client address. The
-// server uses it when Options.Auth implements it.
-type SourceAuthenticator interface {
-	AuthenticateFrom(source, login, passcode string) (user string, roles []string, err error)
-}
-
 // authenticate checks a CONNECT's credentials, with the client's IP
-// address when the authenticator can use it.
-func (c *conn) authenticate(login, pass string) (string, []string, error) {
-	sa, ok := c.srv.opts.Auth.(SourceAuthenticator)
-	if !ok {
-		return c.srv.opts.Auth.Authenticate(login, pass)
-	}
-	source := c.nc.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(source); err == nil {
-		source = host
-	}
-	return sa.AuthenticateFrom(source, login, pass)
+// address, by which the authenticator throttles password guessing.
+func (c *conn) authenticate(login, pass string) (protocol.Identity, error) {
+	return c.srv.opts.Auth.Authenticate(protocol.SourceOf(c.nc), login, pass)
 }
 
 // logLoginFailure logs a refused login. A login refused by the throttle,
 // without a password check, goes to debug: an attacker's every attempt at
 // warn level would flood the log.
 func (c *conn) logLoginFailure(login string, err error) {
-	var th interface{ Throttled() bool }
-	if errors.As(err, &th) && th.Throttled() {
+	if protocol.Throttled(err) {
 		c.log.Debug("login throttled", "event", "login_throttled", "user", login, "err", err)
 		return
 	}

@@ -16,6 +16,7 @@ var sendHeaders = map[string]bool{
 	"destination": true, "content-length": true, "content-type": true, "receipt": true, "transaction": true,
 	"persistent": true, "priority": true, "expires": true, "correlation-id": true, "reply-to": true, "type": true,
 	"message-id": true, "destination-type": true, "timestamp": true, "redelivered": true, "subscription": true, "ack": true,
+	message.PropGroupID: true,
 }
 
 // toMessage builds a broker message from a SEND frame.
@@ -27,6 +28,11 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	}
 	m := &message.Message{Address: c.sendAddr, RoutingType: d.rt, Priority: message.DefaultPriority, Body: f.Body}
 	h := f.Headers
+	// As Artemis does: a body sent with content-length is bytes, one
+	// without is text (docs/protocols.md).
+	if _, sized := h.Get(wire.HdrContentLength); !sized {
+		m.BodyKind = message.BodyText
+	}
 	if v, ok := h.Get("persistent"); ok {
 		m.Durable = v == "true"
 	}
@@ -51,6 +57,7 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	if v, ok := h.Get("reply-to"); ok {
 		x.ReplyTo = c.exportReplyTo(v)
 	}
+	x.GroupID, _ = h.Get(message.PropGroupID)
 	x.Large = c.large
 	// Only the first occurrence of a repeated header counts. A typical
 	// frame has a handful of headers, so a linear look-back over the
@@ -71,6 +78,12 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 			seen[kv.Key] = true
 		} else if hasProperty(m.Properties, kv.Key) {
 			continue
+		}
+		if kv.Key == message.PropGroupSeq && x.GroupID != "" {
+			if seq, err := strconv.ParseInt(kv.Value, 10, 32); err == nil {
+				x.GroupSeq = int32(seq)
+				continue
+			}
 		}
 		if m.Properties == nil {
 			m.Properties = make([]message.Property, 0, len(h)-countSendHeaders(h))
@@ -103,7 +116,7 @@ func countSendHeaders(h wire.Headers) int {
 // shared instead of copied (see conn.internKey): a producer sends the same
 // few names on every message.
 func (c *conn) detachText(m *message.Message, x *message.Extra) {
-	n := len(x.ContentType) + len(x.CorrelationID) + len(x.Type) + len(x.ReplyTo)
+	n := len(x.ContentType) + len(x.CorrelationID) + len(x.Type) + len(x.ReplyTo) + len(x.GroupID)
 	var interned uint64 // bit i: property i's name is the connection's copy
 	for i := range m.Properties {
 		p := &m.Properties[i]
@@ -124,6 +137,7 @@ func (c *conn) detachText(m *message.Message, x *message.Extra) {
 	b.WriteString(x.CorrelationID)
 	b.WriteString(x.Type)
 	b.WriteString(x.ReplyTo)
+	b.WriteString(x.GroupID)
 	for i, p := range m.Properties {
 		if i >= 64 || interned&(1<<i) == 0 {
 			b.WriteString(p.Key)
@@ -140,6 +154,7 @@ func (c *conn) detachText(m *message.Message, x *message.Extra) {
 	x.CorrelationID = next(x.CorrelationID)
 	x.Type = next(x.Type)
 	x.ReplyTo = next(x.ReplyTo)
+	x.GroupID = next(x.GroupID)
 	for i := range m.Properties {
 		if i >= 64 || interned&(1<<i) == 0 {
 			m.Properties[i].Key = next(m.Properties[i].Key)
@@ -183,18 +198,42 @@ func hasProperty(ps []message.Property, key string) bool {
 	return false
 }
 
-// exportReplyTo rewrites a reply-to naming this connection's temporary
-// queue into a destination every other client can send to.
+// exportReplyTo turns a SEND's reply-to into the message's: a
+// destination in the canonical spelling (queue://X, topic://X) every
+// protocol reads, with this connection's temporary queue or topic
+// rewritten to the name every other client can send to. Text that names
+// no destination is kept as it is.
 func (c *conn) exportReplyTo(v string) string {
 	d, err := parseDestination(v, "")
-	if err != nil || !d.temp {
+	if err == nil && d.temp {
+		name := c.tempName(d.address)
+		if d.rt == message.Multicast {
+			return message.Destination{Kind: message.DestTopic, Name: name}.String()
+		}
+		return message.Destination{Kind: message.DestQueue, Name: name}.String()
+	}
+	if md, ok := message.ParseDestination(v); ok {
+		return md.String()
+	}
+	return v
+}
+
+// stompReplyTo renders a message's reply-to for a STOMP client: canonical
+// destinations in STOMP's /queue/X form, anything else as it was sent.
+func stompReplyTo(v string) string {
+	d, ok := message.ParseDestination(v)
+	if !ok {
 		return v
 	}
-	name := c.tempName(d.address)
-	if d.rt == message.Multicast {
-		return "/topic/" + name
+	switch d.Kind {
+	case message.DestTopic:
+		return "/topic/" + d.Name
+	case message.DestTempQueue:
+		return "/temp-queue/" + d.Name
+	case message.DestTempTopic:
+		return "/temp-topic/" + d.Name
 	}
-	return "/queue/" + name
+	return "/queue/" + d.Name
 }
 
 // messageFrame renders a delivery as a MESSAGE frame for subscription sub.
@@ -213,8 +252,18 @@ func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
 	if x == nil {
 		x = &message.Extra{}
 	}
-	if x.ContentType != "" {
-		h = append(h, wire.Header{Key: "content-type", Value: x.ContentType})
+	body := m.Body
+	contentType := x.ContentType
+	if js, ok := message.JSON(m.BodyKind, m.Body); ok {
+		// A map or list from a typed protocol: STOMP has no typed body,
+		// so it gets JSON (docs/protocols.md).
+		body = js
+		if contentType == "" {
+			contentType = "application/json"
+		}
+	}
+	if contentType != "" {
+		h = append(h, wire.Header{Key: "content-type", Value: contentType})
 	}
 	h = append(h,
 		wire.Header{Key: "expires", Value: strconv.FormatInt(m.Expiration, 10)},
@@ -232,15 +281,21 @@ func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
 		h = append(h, wire.Header{Key: "correlation-id", Value: x.CorrelationID})
 	}
 	if x.ReplyTo != "" {
-		h = append(h, wire.Header{Key: "reply-to", Value: x.ReplyTo})
+		h = append(h, wire.Header{Key: "reply-to", Value: stompReplyTo(x.ReplyTo)})
 	}
 	if x.Type != "" {
 		h = append(h, wire.Header{Key: "type", Value: x.Type})
 	}
-	for _, p := range m.Properties {
-		h = append(h, wire.Header{Key: p.Key, Value: p.Value})
+	if x.GroupID != "" {
+		h = append(h, wire.Header{Key: message.PropGroupID, Value: x.GroupID})
 	}
-	return &wire.Frame{Command: wire.CmdMessage, Headers: h, Body: m.Body}
+	if x.GroupSeq != 0 {
+		h = append(h, wire.Header{Key: message.PropGroupSeq, Value: strconv.FormatInt(int64(x.GroupSeq), 10)})
+	}
+	for _, p := range m.Properties {
+		h = append(h, wire.Header{Key: p.Key, Value: p.Text()})
+	}
+	return &wire.Frame{Command: wire.CmdMessage, Headers: h, Body: body}
 }
 
 // ackID is the value of a MESSAGE's ack header: it names the consumer and

@@ -98,14 +98,18 @@ func (c *conn) connect(f *wire.Frame) bool {
 	c.w.SetVersion(v)
 	login, _ := h.Get("login")
 	pass, _ := h.Get("passcode")
-	user, roles, err := c.authenticate(login, pass)
+	id, err := c.authenticate(login, pass)
 	if err != nil {
 		c.logLoginFailure(login, err)
 		c.sendError("login failed", fmt.Sprintf("login failed for user %q: %v", login, err), "")
 		return false
 	}
-	if kind, ok := h.Get("tandem-announce"); ok {
-		return c.announce(h, kind, user)
+	user, roles := id.User, id.Roles
+	if _, ok := h.Get("tandem-announce"); ok {
+		// Before the cluster protocol (internal/protocol/cluster), waiting
+		// nodes announced themselves over STOMP.
+		c.sendError("announcement refused", "HA announcements use tandem's cluster protocol now; run the same tandem version on both nodes", "")
+		return false
 	}
 	if !c.acquireUserSlot(user) {
 		return false
@@ -142,9 +146,7 @@ func (c *conn) connect(f *wire.Frame) bool {
 		}
 		resp = append(resp, wire.Header{Key: "heart-beat", Value: beat})
 	}
-	if c.srv.opts.Connected != nil {
-		resp = append(resp, c.srv.opts.Connected()...)
-	}
+	resp = append(resp, c.topologyHeaders()...)
 	if c.readLimit > 0 {
 		c.readSetAt = time.Time{}
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
@@ -564,54 +566,26 @@ func (c *conn) abort(f *wire.Frame) error {
 	return nil
 }
 
-// announce registers a waiting HA node that introduced itself with
-// tandem-announce. The connection then carries only heart-beats; its end
-// unregisters the node.
-func (c *conn) announce(h wire.Headers, kind, user string) bool {
-	if c.srv.opts.Announce == nil || kind != "backup" {
-		c.sendError("announcement refused", "this node does not accept HA announcements (it is not a live node of a shared-store pair)", "")
-		return false
+// topologyHeaders are the HA headers of a CONNECTED frame: the pair's
+// node id and epoch, the live's STOMP URL, and the backups' (docs/ha.md,
+// 4), which failover clients add to their URL lists.
+func (c *conn) topologyHeaders() wire.Headers {
+	if c.srv.opts.Topology == nil {
+		return nil
 	}
-	a := Announcement{NodeID: h.Value("tandem-node-id"), URL: h.Value("tandem-url"), Name: h.Value("tandem-name"), User: user}
-	release, err := c.srv.opts.Announce(a)
-	if err != nil {
-		c.sendError(shortReason(err), err.Error(), "")
-		return false
+	t := c.srv.opts.Topology()
+	if t.NodeID == "" {
+		return nil
 	}
-	c.release = release
-	resp := wire.Headers{{Key: "version", Value: c.version.String()}, {Key: "server", Value: c.srv.opts.ServerName}}
-	if hb, ok := h.Get("heart-beat"); ok && c.version >= wire.V11 {
-		cx, cy, err := wire.ParseHeartBeat(hb)
-		if err == nil {
-			want := c.srv.opts.HeartBeat
-			send, recv := wire.NegotiateHeartBeat(want, want, time.Duration(cx)*time.Millisecond, time.Duration(cy)*time.Millisecond)
-			c.sendBeat.Store(int64(send))
-			if recv > 0 {
-				c.readLimit = recv*3/2 + time.Second
-				c.readSetAt = time.Time{}
-				_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
-			}
-			resp = append(resp, wire.Header{Key: "heart-beat", Value: wire.FormatHeartBeat(send, recv)})
-		}
+	h := wire.Headers{
+		{Key: "tandem-node-id", Value: t.NodeID},
+		{Key: "tandem-epoch", Value: strconv.FormatUint(t.Epoch, 10)},
 	}
-	if c.readLimit == 0 {
-		_ = c.nc.SetReadDeadline(time.Time{})
+	if u := t.Live.URLFor(protocolName); u != "" {
+		h = append(h, wire.Header{Key: "tandem-live", Value: u})
 	}
-	if c.srv.opts.Connected != nil {
-		resp = append(resp, c.srv.opts.Connected()...)
+	if urls := t.BackupURLs(protocolName); len(urls) > 0 {
+		h = append(h, wire.Header{Key: "tandem-backups", Value: strings.Join(urls, ",")})
 	}
-	c.enqueue(&wire.Frame{Command: wire.CmdConnected, Headers: resp}, nil)
-	for {
-		f, err := c.r.ReadFrame()
-		if err != nil {
-			return false
-		}
-		if c.readLimit > 0 {
-			c.readSetAt = time.Time{}
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.readLimit))
-		}
-		if !f.IsHeartBeat() && f.Command == wire.CmdDisconnect {
-			return false
-		}
-	}
+	return h
 }

@@ -52,12 +52,12 @@ func (c *conn) checkDestination(d destination) error {
 // acquireUserSlot applies max-connections-per-user after login. It
 // answers ERROR and returns false when the user has too many connections.
 func (c *conn) acquireUserSlot(user string) bool {
-	release, ok := c.srv.perUser.Acquire(user)
-	if !ok {
+	release, err := c.srv.opts.Limits.AcquireUser(user)
+	if err != nil {
 		reason := fmt.Sprintf("connection refused: max-connections-per-user (%d) reached for user %q; close other connections or raise the limit in broker.yaml",
-			c.srv.perUser.Max, user)
+			c.srv.opts.Limits.MaxPerUser(), user)
 		c.log.Warn("connection refused: max-connections-per-user reached", "event", "connection_refused", "user", user,
-			"max", c.srv.perUser.Max)
+			"max", c.srv.opts.Limits.MaxPerUser())
 		c.sendError(reason, reason, "")
 		return false
 	}

@@ -14,43 +14,14 @@ import (
 	"tandem/internal/broker"
 	"tandem/internal/listener"
 	"tandem/internal/message"
+	"tandem/internal/protocol"
 	wire "tandem/internal/wire/stomp"
 )
 
-// Authenticator checks a client's login and passcode. An empty login asks
-// for anonymous access.
-type Authenticator interface {
-	Authenticate(login, passcode string) (user string, roles []string, err error)
-}
-
-// SessionFactory opens broker sessions; *broker.Broker is one.
-type SessionFactory interface {
-	NewSession(info broker.SessionInfo) (*broker.Session, error)
-}
-
-// ConnectedHeaders supplies extra CONNECTED headers, such as the HA
-// topology, at the moment a client connects.
-type ConnectedHeaders func() wire.Headers
-
-// Announcement is a waiting HA node introducing itself to the live node
-// (see docs/ha.md, section 4).
-type Announcement struct {
-	NodeID string
-	URL    string
-	Name   string
-	User   string
-}
-
-// Announcer registers waiting nodes. It returns a function that
-// unregisters the node, called when its connection ends, or an error whose
-// text is sent to the node in an ERROR frame.
-type Announcer func(a Announcement) (release func(), err error)
-
-// Options configure the STOMP server.
+// Options configure the STOMP server. The embedded Env is what every
+// adapter shares (broker, authenticator, connection limits, topology).
 type Options struct {
-	Broker SessionFactory
-	Auth   Authenticator
-	Logger *slog.Logger
+	protocol.Env
 	// Limits on what a client may send; zero values take the codec's
 	// defaults.
 	MaxFrameSize  int
@@ -65,8 +36,9 @@ type Options struct {
 	// MaxSubscriptions bounds the subscriptions of one connection; 0 means
 	// 1000.
 	MaxSubscriptions int
-	// MaxConnectionsPerUser bounds the connections one user may have open;
-	// 0 or less is unlimited.
+	// MaxConnectionsPerUser bounds the connections one user may have open
+	// when Env.Limits is nil (tests); a server shares one Limits across
+	// protocols instead.
 	MaxConnectionsPerUser int
 	// MaxDestinationLength bounds a destination name in bytes; 0 means
 	// DefaultMaxDestinationLength.
@@ -74,12 +46,6 @@ type Options struct {
 	// MaxPendingBytes bounds the bytes queued for a client that does not
 	// read; beyond it the connection is closed. 0 means 64 MiB.
 	MaxPendingBytes int
-	// ServerName is sent in the CONNECTED frame's server header.
-	ServerName string
-	Connected  ConnectedHeaders
-	// Announce, when set, accepts CONNECT frames carrying tandem-announce
-	// from waiting HA nodes; without it they are refused.
-	Announce Announcer
 }
 
 // Server is the STOMP protocol for the listener.
@@ -87,8 +53,6 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	nextID atomic.Uint64
-	// perUser counts each user's open connections (MaxConnectionsPerUser).
-	perUser listener.KeyedLimit
 }
 
 var _ listener.Protocol = (*Server)(nil)
@@ -114,11 +78,17 @@ func NewServer(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{opts: opts, log: log, perUser: listener.KeyedLimit{Max: opts.MaxConnectionsPerUser}}
+	if opts.Limits == nil {
+		opts.Limits = protocol.NewLimits(opts.MaxConnectionsPerUser)
+	}
+	return &Server{opts: opts, log: log}
 }
 
 // Name implements listener.Protocol.
-func (s *Server) Name() string { return "STOMP" }
+func (s *Server) Name() string { return protocolName }
+
+// protocolName is STOMP's name in acceptors' protocols= and in metrics.
+const protocolName = "STOMP"
 
 var (
 	prefixConnect = []byte("CONNECT")
@@ -200,7 +170,7 @@ type conn struct {
 	w   *wire.Writer
 
 	session   *broker.Session
-	release   func() // unregisters an announced HA node
+	release   func() // gives back the user's connection slot
 	version   wire.Version
 	readLimit time.Duration // heart-beat read timeout; 0 = none
 	readSetAt time.Time     // when extendReadDeadline last moved the deadline

@@ -12,18 +12,19 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/listener"
+	"tandem/internal/protocol"
 	"tandem/internal/store/memstore"
 	wire "tandem/internal/wire/stomp"
 )
 
 type testAuth struct{}
 
-func (testAuth) Authenticate(login, pass string) (string, []string, error) {
+func (testAuth) Authenticate(_, login, pass string) (protocol.Identity, error) {
 	switch {
 	case login == "" || (login == "admin" && pass == "secret"):
-		return login, []string{"amq"}, nil
+		return protocol.Identity{User: login, Roles: []string{"amq"}}, nil
 	}
-	return "", nil, errors.New("bad credentials")
+	return protocol.Identity{}, errors.New("bad credentials")
 }
 
 // startServer runs a broker and a STOMP listener on a free port.
@@ -408,7 +409,9 @@ func TestFailedHeartBeatWriteClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	srv := NewServer(Options{Broker: b, Auth: testAuth{}, HeartBeat: 50 * time.Millisecond})
+	opts := Options{HeartBeat: 50 * time.Millisecond}
+	opts.Broker, opts.Auth = b, testAuth{}
+	srv := NewServer(opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

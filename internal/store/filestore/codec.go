@@ -37,7 +37,6 @@ type encoder struct{ b []byte }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 func (e *encoder) bool(v bool) {
 	if v {
 		e.b = append(e.b, 1)
@@ -107,48 +106,15 @@ func (d *decoder) bool() bool {
 	return v
 }
 
-// codecVersionLarge marks a message record of a large message: version 1's
-// fields, then the body's id and size in the large-messages directory.
-// Other messages keep version 1, so older journals and the golden file
-// stay valid.
-const codecVersionLarge = 2
-
-func encodeMessage(e *encoder, m *message.Message) {
-	if m.Large() != nil {
-		e.b = append(e.b, codecVersionLarge)
-	} else {
-		e.b = append(e.b, codecVersion)
-	}
-	e.uvarint(m.ID)
-	e.str(m.Address)
-	e.b = append(e.b, byte(m.RoutingType), m.Priority)
-	e.bool(m.Durable)
-	e.varint(m.Timestamp)
-	e.varint(m.Expiration)
-	e.varint(m.ScheduledTime)
-	e.str(m.ContentType())
-	e.str(m.CorrelationID())
-	e.str(m.ReplyTo())
-	e.str(m.Type())
-	e.uvarint(uint64(len(m.Properties)))
-	for _, p := range m.Properties {
-		e.str(p.Key)
-		e.str(p.Value)
-	}
-	e.bytes(m.Body)
-	if l := m.Large(); l != nil {
-		e.uvarint(l.ID)
-		e.uvarint(uint64(l.Size))
-	}
-}
+func encodeMessage(e *encoder, m *message.Message) { e.b = message.AppendEncoded(e.b, m) }
 
 // interner shares the strings that repeat across the messages of a replay
 // (addresses, property names), so a million messages to one queue hold one
 // copy of its name instead of a million.
 type interner map[string]string
 
-func (in interner) str(d *decoder) string {
-	b := d.raw()
+// Intern returns the shared copy of b, making one while the table has room.
+func (in interner) Intern(b []byte) string {
 	if in == nil || len(b) > 64 {
 		return string(b)
 	}
@@ -165,45 +131,13 @@ func (in interner) str(d *decoder) string {
 // decodeMessage decodes a message; its body aliases p, which the journal
 // hands over as a fresh slice. in, when not nil, shares repeated strings.
 func decodeMessage(p []byte, in interner) (*message.Message, error) {
-	if len(p) < 1 || (p[0] != codecVersion && p[0] != codecVersionLarge) {
-		return nil, fmt.Errorf("message record: unknown encoding version")
+	var i message.Interner
+	if in != nil {
+		i = in
 	}
-	large := p[0] == codecVersionLarge
-	d := &decoder{b: p[1:]}
-	m := &message.Message{}
-	m.ID = d.uvarint()
-	m.Address = in.str(d)
-	if len(d.b) < 2 {
-		return nil, fmt.Errorf("message record: %w", errShort)
-	}
-	m.RoutingType = message.RoutingType(d.b[0])
-	m.Priority = d.b[1]
-	d.b = d.b[2:]
-	m.Durable = d.bool()
-	m.Timestamp = d.varint()
-	m.Expiration = d.varint()
-	m.ScheduledTime = d.varint()
-	ct, corr, replyTo, typ := d.str(), d.str(), d.str(), d.str()
-	if ct != "" || corr != "" || replyTo != "" || typ != "" {
-		m.SetHeaders(ct, corr, replyTo, typ)
-	}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		return nil, fmt.Errorf("message record: %w", errShort)
-	}
-	if n > 0 {
-		m.Properties = make([]message.Property, n)
-		for i := range m.Properties {
-			m.Properties[i].Key = in.str(d)
-			m.Properties[i].Value = d.str()
-		}
-	}
-	m.Body = d.raw()
-	if large {
-		m.SetLarge(&message.Large{ID: d.uvarint(), Size: int64(d.uvarint())})
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("message record: %w", d.err)
+	m, err := message.Decode(p, i)
+	if err != nil {
+		return nil, fmt.Errorf("message record: %w", err)
 	}
 	return m, nil
 }

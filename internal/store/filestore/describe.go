@@ -44,16 +44,7 @@ func Describe(op journal.Op) (string, error) {
 		if err != nil {
 			return fmt.Sprintf("message id=%d", op.ID), err
 		}
-		props := make([]string, len(m.Properties))
-		for i, p := range m.Properties {
-			props[i] = p.Key + "=" + p.Value
-		}
-		body := fmt.Sprintf("%dB", len(m.Body))
-		if m.Large() != nil {
-			body = fmt.Sprintf("large:%d(%dB)", m.Large().ID, m.Large().Size)
-		}
-		return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d expires=%d body=%s props=[%s]",
-			m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Expiration, body, strings.Join(props, ",")), nil
+		return describeMessage(m), nil
 	case recDuplicateID:
 		d := &decoder{b: op.Data}
 		addr, id := d.str(), d.str()
@@ -126,4 +117,41 @@ func ReadOp(op journal.Op) (OfflineOp, error) {
 		o.Cursor = &c
 	}
 	return o, nil
+}
+
+// describeMessage renders a message record for `tandem data print`: the
+// fixed fields, the optional headers it has, and its properties, typed
+// ones with their kind.
+func describeMessage(m *message.Message) string {
+	props := make([]string, len(m.Properties))
+	for i, p := range m.Properties {
+		if p.Kind == message.KindString {
+			props[i] = p.Key + "=" + p.Value
+		} else {
+			props[i] = p.Key + "=(" + p.Kind.String() + ")" + p.Text()
+		}
+	}
+	body := fmt.Sprintf("%s:%dB", m.BodyKind, len(m.Body))
+	if m.Large() != nil {
+		body = fmt.Sprintf("large:%d(%dB)", m.Large().ID, m.Large().Size)
+	}
+	var hdrs strings.Builder
+	if x := m.Extra; x != nil {
+		for _, f := range []struct{ k, v string }{
+			{"message-id", x.MessageID}, {"correlation-id", x.CorrelationID}, {"reply-to", x.ReplyTo},
+			{"type", x.Type}, {"content-type", x.ContentType}, {"user-id", x.UserID}, {"group-id", x.GroupID},
+		} {
+			if f.v != "" {
+				fmt.Fprintf(&hdrs, " %s=%q", f.k, f.v)
+			}
+		}
+		if x.GroupSeq != 0 {
+			fmt.Fprintf(&hdrs, " group-seq=%d", x.GroupSeq)
+		}
+		if x.Native != nil {
+			fmt.Fprintf(&hdrs, " native=%d:%dB", x.Native.Format, len(x.Native.Data))
+		}
+	}
+	return fmt.Sprintf("message id=%d address=%s routing=%s durable=%v priority=%d timestamp=%d expires=%d body=%s%s props=[%s]",
+		m.ID, m.Address, m.RoutingType, m.Durable, m.Priority, m.Timestamp, m.Expiration, body, hdrs.String(), strings.Join(props, ","))
 }

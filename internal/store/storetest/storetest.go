@@ -22,6 +22,7 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"EmptyStoreLoadsEmpty", testEmpty},
 		{"BindingsSurviveReopen", testBindings},
 		{"MessagesAndRefsSurviveReopen", testMessages},
+		{"TypedMessageSurvivesReopen", testTypedMessage},
 		{"AckAndDeleteRemoveRefs", testAcks},
 		{"DeliveryCountsSurvive", testDeliveryCounts},
 		{"DuplicateIDs", testDuplicateIDs},
@@ -116,9 +117,14 @@ func describe(m *message.Message) string {
 	c.Extra = nil
 	s := fmt.Sprintf("%+v", c)
 	if x := m.Extra; x != nil {
-		s += fmt.Sprintf(" extra %+v", *x)
+		cx := *x
+		cx.Large, cx.Native = nil, nil
+		s += fmt.Sprintf(" extra %+v", cx)
 		if x.Large != nil {
 			s += fmt.Sprintf(" large %+v", *x.Large)
+		}
+		if x.Native != nil {
+			s += fmt.Sprintf(" native %+v", *x.Native)
 		}
 	}
 	return s
@@ -281,6 +287,46 @@ func testOrder(t *testing.T, open Opener) {
 	for i, sm := range st.Messages {
 		if sm.Message.ID != ids[i] {
 			t.Fatalf("message %d has id %d, want %d", i, sm.Message.ID, ids[i])
+		}
+	}
+}
+
+// testTypedMessage stores a message with every property kind, a body kind
+// and every optional header, as OpenWire and AMQP producers send them.
+func testTypedMessage(t *testing.T, open Opener) {
+	s := open(t)
+	load(t, s)
+	m := &message.Message{ID: s.NewID(), Address: "typed", RoutingType: message.Multicast, Durable: true,
+		Priority: 9, BodyKind: message.BodyMap, Timestamp: 1700000000123,
+		Body: message.EncodeMap([]message.Property{message.Int64("qty", message.KindInt, 3), message.Str("sku", "A-1")}),
+		Properties: []message.Property{
+			message.Str("s", "text"), message.Null("nothing"), message.Bool("b", true),
+			message.Int64("i8", message.KindByte, -8), message.Int64("i16", message.KindShort, 1600),
+			message.Int64("i32", message.KindInt, -320000), message.Int64("i64", message.KindLong, 1<<40),
+			message.Float("f", 1.5), message.Double("d", -2.25), message.Binary("bin", []byte{0, 1, 2, 255}),
+			message.Char("c", 'x'), message.Uint64("u64", message.KindULong, 1<<63),
+			message.Int64("ts", message.KindTimestamp, 1700000000000),
+			{Key: "id", Value: "0a1b2c3d-0000-4000-8000-00000000000f", Kind: message.KindUUID},
+			{Key: "sym", Value: "sym", Kind: message.KindSymbol},
+		}}
+	m.EditExtra(func(x *message.Extra) {
+		x.ContentType, x.CorrelationID, x.ReplyTo, x.Type = "application/x", "corr", "temp-queue://r1", "order"
+		x.MessageID, x.UserID, x.GroupID, x.GroupSeq = "ID:abc-1:1:1:1", "alice", "g", 7
+		x.Native = &message.Native{Format: message.NativeAMQP, Data: []byte{0x00, 0x53, 0x70, 0x45}}
+	})
+	var b store.Batch
+	b.AddMessage(m)
+	b.AddRef(m.ID, 10)
+	commit(t, s, &b)
+	s, st := reopen(t, s, open)
+	defer s.Close()
+	if len(st.Messages) != 1 {
+		t.Fatalf("got %d messages", len(st.Messages))
+	}
+	sameMessage(t, st.Messages[0].Message, m)
+	for _, p := range st.Messages[0].Message.Properties {
+		if !p.Check() {
+			t.Errorf("property %q of kind %v has the bad value %q after reopen", p.Key, p.Kind, p.Value)
 		}
 	}
 }

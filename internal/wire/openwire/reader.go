@@ -1,0 +1,144 @@
+package openwire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Default limits.
+const (
+	// DefaultMaxFrameSize is the largest frame a Reader accepts unless told
+	// otherwise: ActiveMQ Classic's default limit.
+	DefaultMaxFrameSize = 100 << 20
+	// DefaultBufferSize is a Reader's buffer: frames up to this size are
+	// decoded in place, without a copy.
+	DefaultBufferSize = 64 << 10
+	// maxRetainedScratch is the largest buffer kept between frames that do
+	// not fit in the reader's buffer; bigger ones are left to the garbage
+	// collector so an idle connection does not pin them.
+	maxRetainedScratch = 1 << 20
+)
+
+// ReaderOptions configures a Reader. A zero field takes its default.
+type ReaderOptions struct {
+	// MaxFrameSize bounds a frame's size prefix. Default
+	// DefaultMaxFrameSize.
+	MaxFrameSize int
+	// BufferSize is the size of the read buffer. Default
+	// DefaultBufferSize.
+	BufferSize int
+}
+
+// Reader reads frames from a byte stream.
+//
+// ReadFrame's errors leave the stream out of step and the connection should
+// be closed: an I/O error, io.EOF between frames, io.ErrUnexpectedEOF inside
+// one, a size prefix over the limit (ErrFrameTooLarge) or not positive
+// (ErrMalformed). ReadCommand adds decoding errors — ErrMalformed and
+// ErrUnsupportedType — which concern one frame only: it has been consumed
+// and the next read starts at the next frame.
+//
+// A Reader is not safe for concurrent use.
+type Reader struct {
+	br      *bufio.Reader
+	max     int
+	pending int // bytes of the last frame still to discard from br
+	scratch []byte
+	dec     decoder
+	recent  recentStrings
+}
+
+// NewReader returns a Reader on r.
+func NewReader(r io.Reader, opts ReaderOptions) *Reader {
+	if opts.MaxFrameSize <= 0 {
+		opts.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = DefaultBufferSize
+	}
+	rd := &Reader{br: bufio.NewReaderSize(r, opts.BufferSize), max: opts.MaxFrameSize}
+	rd.dec.recent = &rd.recent
+	return rd
+}
+
+// SetStackTraceEnabled sets whether throwables carry stack traces, as
+// negotiated. Off by default, as tandem negotiates.
+func (r *Reader) SetStackTraceEnabled(on bool) { r.dec.stackTrace = on }
+
+// SetMaxFrameSize changes the frame size limit for the frames that follow.
+func (r *Reader) SetMaxFrameSize(n int) {
+	if n > 0 {
+		r.max = n
+	}
+}
+
+// ReadFrame reads one frame and returns its type byte and body, without
+// the size prefix. The slice is valid until the next call.
+func (r *Reader) ReadFrame() ([]byte, error) {
+	if r.pending > 0 {
+		if _, err := r.br.Discard(r.pending); err != nil {
+			return nil, err
+		}
+		r.pending = 0
+	}
+	hdr, err := r.br.Peek(4)
+	if err != nil {
+		if len(hdr) > 0 && errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	size := int64(int32(binary.BigEndian.Uint32(hdr)))
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: frame size %d", ErrMalformed, size)
+	}
+	if size > int64(r.max) {
+		return nil, fmt.Errorf("%w: a frame of %d bytes, the limit is %d", ErrFrameTooLarge, size, r.max)
+	}
+	total := 4 + int(size)
+	if total <= r.br.Size() {
+		b, err := r.br.Peek(total)
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		r.pending = total
+		return b[4:], nil
+	}
+	if _, err := r.br.Discard(4); err != nil {
+		return nil, unexpected(err)
+	}
+	buf := r.scratch
+	if cap(buf) < int(size) {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if _, err := io.ReadFull(r.br, buf); err != nil {
+		return nil, unexpected(err)
+	}
+	if cap(buf) <= maxRetainedScratch {
+		r.scratch = buf
+	} else {
+		r.scratch = nil
+	}
+	return buf, nil
+}
+
+// ReadCommand reads and decodes one frame: a *WireFormatInfo first, then
+// commands.
+func (r *Reader) ReadCommand() (DataStructure, error) {
+	frame, err := r.ReadFrame()
+	if err != nil {
+		return nil, err
+	}
+	return r.dec.frame(frame)
+}
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
