@@ -63,6 +63,9 @@ func (s *Server) runHA(ctx context.Context) error {
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
+		if err := s.lockStoreForActivation(ctx); err != nil {
+			return errors.Join(err, live.Stop())
+		}
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
 			return errors.Join(err, live.Stop())
 		}

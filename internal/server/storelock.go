@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"tandem/internal/config"
 	"tandem/internal/ha"
@@ -79,4 +81,36 @@ func refuseForeignHolder(dir string) error {
 		return err
 	}
 	return fmt.Errorf("the store in %s is in use by %s, which is not the live node of a shared-store pair; stop it first, or give this pair a store of its own", dir, h)
+}
+
+// lockStoreForActivation takes the store lock for a node that has just
+// taken live.lock. A live node still holding the store lock is on its way
+// out: it lost live.lock (a replaced lock file, an NFS lease that lapsed)
+// and fences itself within its lock-stall-timeout, then releases the store;
+// the new live waits for that, up to twice the stall timeout, rather than
+// give up the activation. Any other holder is refused at once.
+func (s *Server) lockStoreForActivation(ctx context.Context) error {
+	stall := s.cfg.HA.LockStallTimeout
+	if stall == 0 {
+		stall = ha.DefaultStallTimeout
+	}
+	deadline := time.Now().Add(2 * stall)
+	for logged := false; ; logged = true {
+		s.mu.Lock()
+		err := s.lockStoreLocked()
+		s.mu.Unlock()
+		var iu *storelock.InUseError
+		if err == nil || !errors.As(err, &iu) || iu.Holder.Role != storelock.RoleLive || time.Now().After(deadline) {
+			return err
+		}
+		if !logged {
+			s.log.Warn("the previous live node still holds the store; waiting for it to fence itself and let go",
+				"event", "ha_store_held", "holder", iu.Holder.String())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -155,3 +155,43 @@ func TestLockTimingBoundsAgree(t *testing.T) {
 		t.Fatal("config and ha disagree on the lock timing bounds")
 	}
 }
+
+// TestNewLiveWaitsForOldLiveToLetGo: a node that takes live.lock while the
+// previous live still holds the store lock (it lost live.lock and is about
+// to fence itself) waits for it to let go instead of giving up.
+func TestNewLiveWaitsForOldLiveToLetGo(t *testing.T) {
+	dir := t.TempDir()
+	cfg := storeConfig(t, dir, "master")
+	cfg.HA.Mode = config.HAPrimary
+	old, err := storelock.Acquire(New(cfg, nil).storeDirs(), storelock.Self("/srv/old", "old", storelock.RoleLive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	// Serving is impossible while the old live holds the store.
+	time.Sleep(300 * time.Millisecond)
+	if s.Broker() != nil {
+		t.Fatal("the new live served while the old one held the store")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the new live gave up while the old one was letting go: %v", err)
+	default:
+	}
+	old.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Broker() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the new live did not start once the old one let go")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
