@@ -62,8 +62,10 @@ func TestDeliveryCountSurvivesKill(t *testing.T) {
 		}
 		nacked = time.Now()
 	}
-	c.Close()
+	// Kill first: a client that closed first would make the broker take
+	// the third delivery back as failed and dead-letter it before the kill.
 	p.kill()
+	c.Close()
 
 	start(t, in)
 	waitListening(t, in.addr(), 30*time.Second)
