@@ -64,6 +64,9 @@ type Config struct {
 	// PersistenceEnabled turns the journal on; without it every message is
 	// kept in memory only and a restart loses it.
 	PersistenceEnabled bool
+	// Store says where persistent messages are kept: the journal (the
+	// default) or a database (store.go).
+	Store Store
 	// GlobalMaxSize bounds the memory of all addresses together, in bytes;
 	// -1 means unlimited.
 	GlobalMaxSize int64
@@ -333,7 +336,23 @@ type HAPolicy struct {
 	// the machine's memory) and StandbyReserveOff turns it off.
 	StandbyReserve    int64
 	StandbyReserveOff bool
+	// LockCheckPeriod is how often the live checks that it still holds the
+	// store (lock-check-period); 0 means the default, 500 ms.
+	LockCheckPeriod time.Duration
+	// LockStallTimeout is how long the live's lock monitor may go without
+	// completing a check before the live fences itself and stops
+	// (lock-stall-timeout); 0 means the default, 5 s. See docs/ha.md 3.3.
+	LockStallTimeout time.Duration
 }
+
+// The bounds of lock-check-period and lock-stall-timeout; internal/ha
+// enforces the same ones.
+const (
+	MaxLockCheckPeriod     = time.Second
+	DefaultLockCheckPeriod = 500 * time.Millisecond
+	MinLockStallPeriods    = 4
+	MaxLockStallTimeout    = 30 * time.Second
+)
 
 // Connector names a URL at which a node (this one or a peer) is reachable.
 type Connector struct {
@@ -427,6 +446,7 @@ func baseDefaults() *Config {
 		JournalCompactPercentage: defaultCompactPercent,
 		IDCacheSize:              defaultIDCacheSize,
 		PersistenceEnabled:       true,
+		Store:                    defaultStore(),
 		GlobalMaxSize:            -1,
 		MaxFrameSize:             defaultMaxFrameSize,
 		MaxConnections:           -1,

@@ -65,6 +65,7 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "journal-buffer-timeout", quote(FormatDuration(c.JournalBufferTimeout)))
 	w.kv(0, "journal-compact-min-files", strconv.Itoa(c.JournalCompactMinFiles))
 	w.kv(0, "journal-compact-percentage", strconv.Itoa(c.JournalCompactPercentage))
+	writeStore(w, c.Store)
 
 	w.section("Limits; -1 means unlimited. Sizes take K, M, G units (KiB = KB = 1024).")
 	w.kv(0, "id-cache-size", strconv.Itoa(c.IDCacheSize))
@@ -276,13 +277,20 @@ func writeHA(w *yamlWriter, ha HAPolicy) {
 	}
 }
 
-// writeStandbyReserve writes standby-reserve when it is not the default.
+// writeStandbyReserve writes standby-reserve, lock-check-period and
+// lock-stall-timeout when they are not the defaults.
 func writeStandbyReserve(w *yamlWriter, ha HAPolicy) {
 	switch {
 	case ha.StandbyReserveOff:
 		w.kv(3, "standby-reserve", "off")
 	case ha.StandbyReserve > 0:
 		w.kv(3, "standby-reserve", FormatSize(ha.StandbyReserve))
+	}
+	if ha.LockCheckPeriod > 0 {
+		w.kv(3, "lock-check-period", ha.LockCheckPeriod.String())
+	}
+	if ha.LockStallTimeout > 0 {
+		w.kv(3, "lock-stall-timeout", ha.LockStallTimeout.String())
 	}
 }
 

@@ -36,6 +36,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"journal-compact-percentage":       to(&c.JournalCompactPercentage, d.integer),
 		"id-cache-size":                    to(&c.IDCacheSize, d.integer),
 		"persistence-enabled":              to(&c.PersistenceEnabled, d.boolean),
+		"store":                            func(v *yaml.Node, p string) { d.store(v, p, &c.Store) },
 		"global-max-size":                  to(&c.GlobalMaxSize, sizeOf),
 		"max-frame-size":                   to(&c.MaxFrameSize, sizeOf),
 		"max-connections":                  to(&c.MaxConnections, d.integer),
@@ -286,6 +287,8 @@ func (d *decoder) sharedStore(n *yaml.Node, path string, ha *HAPolicy) {
 			fields := map[string]handler{
 				"failover-on-shutdown": to(&ha.FailoverOnShutdown, d.boolean),
 				"standby-reserve":      func(v *yaml.Node, p string) { d.standbyReserve(v, p, ha) },
+				"lock-check-period":    to(&ha.LockCheckPeriod, d.durationIn(time.Millisecond, "milliseconds")),
+				"lock-stall-timeout":   to(&ha.LockStallTimeout, d.durationIn(time.Millisecond, "milliseconds")),
 			}
 			if mode == HABackup {
 				fields["allow-failback"] = to(&ha.AllowFailback, d.boolean)
