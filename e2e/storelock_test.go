@@ -33,7 +33,9 @@ func TestSecondRunOnSameStoreRefused(t *testing.T) {
 				return in, filepath.Join(in.dir, "data")
 			},
 			second: func(t *testing.T, first instance, _ string) instance { return first },
-			want:   []string{"this instance is already running", "pid ", "stop it first"},
+			// The instance's pid file is what refuses it, before the store
+			// lock: it names the process and how to stop it.
+			want: []string{"is already running as process", "tandem stop"},
 		},
 		{
 			name: "another instance with --data",
