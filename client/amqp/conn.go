@@ -102,7 +102,7 @@ func Dial(ctx context.Context, rawURL string, o Options) (*Conn, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w to %s: %w", ErrConnect, rawURL, errors.Join(errs...))
+	return nil, fmt.Errorf("%w: %w", ErrConnect, errors.Join(errs...))
 }
 
 func dialEndpoint(ctx context.Context, ep Endpoint, o Options) (*Conn, error) {

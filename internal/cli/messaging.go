@@ -63,6 +63,13 @@ func (f *connFlags) check(stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if p.checkURL != nil {
+		if err := p.checkURL(f.url); err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
+		f.proto = p
+		return nil
+	}
 	eps, uo, err := client.ParseURL(f.url)
 	if err != nil {
 		return fmt.Errorf("--url: %w", err)

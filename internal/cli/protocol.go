@@ -21,13 +21,17 @@ type msgProtocol struct {
 	// dial connects as the connection flags say, reporting connection
 	// events to ev.
 	dial func(ctx context.Context, f *connFlags, ev connEvents) (msgConn, error)
+	// checkURL, when set, validates --url in the protocol's own terms
+	// (AMQP takes amqp:// and amqps://); without it the STOMP client's
+	// URL rules apply, with their warnings about unknown options.
+	checkURL func(url string) error
 }
 
 // protocols are the protocols the messaging commands speak, by --protocol
 // value.
 var protocols = map[string]msgProtocol{
 	"stomp": {name: "stomp", dial: dialSTOMP},
-	"amqp":  {name: "amqp", dial: dialAMQP},
+	"amqp":  {name: "amqp", dial: dialAMQP, checkURL: checkAMQPURL},
 }
 
 // defaultProtocol is the value of --protocol when it is not given.

@@ -27,6 +27,13 @@ func dialAMQP(ctx context.Context, f *connFlags, ev connEvents) (msgConn, error)
 	return ac, nil
 }
 
+// checkAMQPURL validates --url for AMQP: amqp://, amqps://, tcp://,
+// ssl:// and failover lists of them.
+func checkAMQPURL(url string) error {
+	_, err := amqp.ParseURL(url)
+	return err
+}
+
 // amqpConn is a msgConn over client/amqp. It keeps one sender per
 // destination; with --max-pending, up to that many sends wait for their
 // outcome at once.
