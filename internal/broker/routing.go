@@ -217,6 +217,7 @@ func (b *Broker) deliver(rt *routed) {
 	// must not take the body from the queues still to come.
 	for _, r := range rt.refs {
 		holdBody(r.e, 1)
+		holdRecord(r.e)
 	}
 	for _, r := range rt.refs {
 		q := r.q
@@ -271,7 +272,7 @@ func (b *Broker) send(m *message.Message, done func(error), direct bool) {
 			rt.abandon()
 		}
 		b.dups.settle(rt.addr, rt.dup, err)
-		callDone(done, err)
+		callDone(done, markStoreFailure(err))
 	})
 }
 
@@ -331,8 +332,9 @@ func (b *Broker) moveRef(mv move) {
 	b.ackOp(&moved.batch, r)
 	b.commit(&moved.batch, true, func(err error) {
 		if err != nil {
+			// The copy's record may be on disk: its body stays (an
+			// orphan, if not, for the next start).
 			moved.abandon()
-			b.discardBody(cp)
 			b.logStoreError(err)
 			return
 		}

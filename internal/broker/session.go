@@ -640,8 +640,8 @@ func (tx *Tx) Commit(done func(error)) {
 			} else {
 				rt.abandon()
 			}
-			if err != nil || len(rt.refs) == 0 {
-				b.discardBody(rt.m)
+			if err == nil && len(rt.refs) == 0 {
+				b.discardBody(rt.m) // routed nowhere; after a failed write the record may be on disk
 			}
 			b.dups.settle(rt.addr, rt.dup, err)
 		}

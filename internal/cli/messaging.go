@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"tandem/client"
+	"tandem/internal/config"
 )
 
 // connFlags are the connection flags every messaging command shares, with
@@ -65,6 +66,13 @@ func (f *connFlags) check(stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if p.checkURL != nil {
+		if err := p.checkURL(f.url); err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
+		f.proto = p
+		return nil
+	}
 	eps, uo, err := client.ParseURL(f.url)
 	if err != nil {
 		return fmt.Errorf("--url: %w", err)
@@ -104,7 +112,7 @@ func warnUnknownURLOptions(w io.Writer, eps []client.Endpoint, o client.URLOptio
 func suggestOption(name string, known []string) string {
 	best, bestDist := "", len(name)/4+2
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
+		if d := config.EditDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
 			best, bestDist = k, d
 		}
 	}

@@ -18,6 +18,7 @@ import (
 type perfOptions struct {
 	url, user, password string
 	vhost               string
+	protocol            string
 	ack                 string
 	prefetch            int
 	ackEvery            int
@@ -36,7 +37,6 @@ type perfOptions struct {
 	warmup              seconds
 	drain               seconds
 	messageCount        int64
-	protocol            string
 	mqttVersion         int
 	qos                 int
 	cleanSession        bool
@@ -51,7 +51,7 @@ func newPerfCommand(e *env) *cobra.Command {
 	o := perfOptions{duration: seconds(10 * time.Second), warmup: seconds(2 * time.Second), drain: seconds(perf.DefaultDrain)}
 	cmd := &cobra.Command{
 		Use:   "perf [DESTINATION...]",
-		Short: "Measure a STOMP or MQTT broker's throughput and latency under load",
+		Short: "Measure a STOMP, AMQP or MQTT broker's throughput and latency under load",
 		Long: `Drive a STOMP broker (tandem or any other: ActiveMQ Classic, Artemis, ...) with
 producers and consumers, in the spirit of Artemis' 'artemis perf client', and
 report the sent, confirmed and received rates and the send-to-confirm and
@@ -106,6 +106,7 @@ sessions, removed after the run (--clean-session for clean ones).`,
 	fs.StringVar(&o.url, "url", "tcp://localhost:61616", "broker URL: tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true (the first broker that accepts is used)")
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password")
+	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol to speak: stomp, amqp (AMQP 1.0: persistent sends are durable messages confirmed by the accepted outcome) or mqtt (see below)")
 	fs.StringVar(&o.vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
 	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
 	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
@@ -126,7 +127,6 @@ sessions, removed after the run (--clean-session for clean ones).`,
 	fs.Int64Var(&o.messageCount, "message-count", 0, "stop after this many messages in all (0: no limit)")
 	fs.IntVar(&o.brokerPID, "broker-pid", 0, "the broker's process id on this machine: report its CPU time (from /proc) per message")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol to speak: stomp or mqtt")
 	fs.IntVar(&o.mqttVersion, "mqtt-version", 4, "with --protocol mqtt: 4 (MQTT 3.1.1) or 5")
 	fs.IntVar(&o.qos, "qos", 0, "with --protocol mqtt: QoS 1 or 2 of publishes and subscriptions (default 1; 0 with --non-persistent)")
 	fs.BoolVar(&o.cleanSession, "clean-session", false, "with --protocol mqtt: consumers use clean sessions (not durable)")
@@ -148,19 +148,15 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		return fmt.Errorf("--ack: %w", err)
 	}
 	cfg := perf.Config{
-		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
+		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests, Protocol: strings.ToLower(o.protocol),
 		Ack: ack, Prefetch: o.prefetch, AckEvery: o.ackEvery, BrokerPID: o.brokerPID,
 		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
 		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,
 		Duration: time.Duration(o.duration), Warmup: time.Duration(o.warmup), Drain: time.Duration(o.drain),
 		MessageCount: o.messageCount,
 	}
-	switch strings.ToLower(o.protocol) {
-	case "", "stomp":
-	case perf.ProtocolMQTT:
-		cfg.Protocol, cfg.MQTTVersion, cfg.QoS, cfg.MQTTCleanSession = perf.ProtocolMQTT, o.mqttVersion, o.qos, o.cleanSession
-	default:
-		return fmt.Errorf("--protocol %q: tandem perf speaks stomp or mqtt", o.protocol)
+	if cfg.Protocol == perf.ProtocolMQTT {
+		cfg.MQTTVersion, cfg.QoS, cfg.MQTTCleanSession = o.mqttVersion, o.qos, o.cleanSession
 	}
 	if o.messageCount > 0 && !o.durationSet {
 		// --message-count alone means "send that many", not "send that

@@ -135,7 +135,7 @@ const (
 // SpokenProtocols are the protocols tandem serves, in the order an acceptor
 // without protocols= offers them. A protocol is listed here once its
 // adapter is registered in internal/server.
-var SpokenProtocols = []string{ProtocolSTOMP, ProtocolMQTT}
+var SpokenProtocols = []string{ProtocolSTOMP, ProtocolAMQP, ProtocolMQTT}
 
 // knownProtocols are every name Artemis accepts in protocols=; the ones
 // tandem does not speak are refused or skipped with a clear message.
@@ -373,7 +373,23 @@ type HAPolicy struct {
 	// the machine's memory) and StandbyReserveOff turns it off.
 	StandbyReserve    int64
 	StandbyReserveOff bool
+	// LockCheckPeriod is how often the live checks that it still holds the
+	// store (lock-check-period); 0 means the default, 500 ms.
+	LockCheckPeriod time.Duration
+	// LockStallTimeout is how long the live's lock monitor may go without
+	// completing a check before the live fences itself and stops
+	// (lock-stall-timeout); 0 means the default, 5 s. See docs/ha.md 3.3.
+	LockStallTimeout time.Duration
 }
+
+// The bounds of lock-check-period and lock-stall-timeout; internal/ha
+// enforces the same ones.
+const (
+	MaxLockCheckPeriod     = time.Second
+	DefaultLockCheckPeriod = 500 * time.Millisecond
+	MinLockStallPeriods    = 4
+	MaxLockStallTimeout    = 30 * time.Second
+)
 
 // Connector names a URL at which a node (this one or a peer) is reachable.
 type Connector struct {

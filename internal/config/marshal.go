@@ -291,13 +291,20 @@ func writeHA(w *yamlWriter, ha HAPolicy) {
 	}
 }
 
-// writeStandbyReserve writes standby-reserve when it is not the default.
+// writeStandbyReserve writes standby-reserve, lock-check-period and
+// lock-stall-timeout when they are not the defaults.
 func writeStandbyReserve(w *yamlWriter, ha HAPolicy) {
 	switch {
 	case ha.StandbyReserveOff:
 		w.kv(3, "standby-reserve", "off")
 	case ha.StandbyReserve > 0:
 		w.kv(3, "standby-reserve", FormatSize(ha.StandbyReserve))
+	}
+	if ha.LockCheckPeriod > 0 {
+		w.kv(3, "lock-check-period", ha.LockCheckPeriod.String())
+	}
+	if ha.LockStallTimeout > 0 {
+		w.kv(3, "lock-stall-timeout", ha.LockStallTimeout.String())
 	}
 }
 

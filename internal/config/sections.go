@@ -303,6 +303,8 @@ func (d *decoder) sharedStore(n *yaml.Node, path string, ha *HAPolicy) {
 			fields := map[string]handler{
 				"failover-on-shutdown": to(&ha.FailoverOnShutdown, d.boolean),
 				"standby-reserve":      func(v *yaml.Node, p string) { d.standbyReserve(v, p, ha) },
+				"lock-check-period":    to(&ha.LockCheckPeriod, d.durationIn(time.Millisecond, "milliseconds")),
+				"lock-stall-timeout":   to(&ha.LockStallTimeout, d.durationIn(time.Millisecond, "milliseconds")),
 			}
 			if mode == HABackup {
 				fields["allow-failback"] = to(&ha.AllowFailback, d.boolean)

@@ -431,6 +431,17 @@ func (v *validator) ha() {
 	if c.HA.Mode == HAPrimary && c.HA.AllowFailback {
 		v.at("ha-policy", "allow-failback applies to a backup only; remove it from the primary")
 	}
+	period := c.HA.LockCheckPeriod
+	if period < 0 || period > MaxLockCheckPeriod {
+		v.at("ha-policy.shared-store.lock-check-period", "%v is outside (0, %v]; a longer period lets a node that lost the store go on believing it is live", period, MaxLockCheckPeriod)
+	}
+	if period <= 0 {
+		period = DefaultLockCheckPeriod
+	}
+	if st := c.HA.LockStallTimeout; st != 0 && (st < MinLockStallPeriods*period || st > MaxLockStallTimeout) {
+		v.at("ha-policy.shared-store.lock-stall-timeout", "%v is outside [%v, %v]: at least %d lock check periods, so that one slow check does not stop the live, and at most %v, so that a hung live stops well inside an NFS lease (docs/ha.md 3.3)",
+			st, MinLockStallPeriods*period, MaxLockStallTimeout, MinLockStallPeriods, MaxLockStallTimeout)
+	}
 }
 
 func (v *validator) cluster() {

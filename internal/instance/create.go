@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tandem/internal/config"
+	"tandem/internal/fsutil"
 	"tandem/internal/security"
 )
 
@@ -181,7 +182,7 @@ func Create(opts CreateOptions) (*Instance, error) {
 			return nil, fmt.Errorf("create the data directory %s (check --data): %w", filepath.Join(store, sub), err)
 		}
 	}
-	if err := writeFileAtomic(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
+	if err := fsutil.WriteFile(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ScriptPath(), err)
 	}
 	// broker.yaml holds the cluster password in clear when there is a
@@ -191,7 +192,7 @@ func Create(opts CreateOptions) (*Instance, error) {
 	if cfgHasSecret(cfg) {
 		mode = 0o600
 	}
-	if err := writeFileAtomic(inst.ConfigPath(), yml, mode); err != nil {
+	if err := fsutil.WriteFile(inst.ConfigPath(), yml, mode); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ConfigPath(), err)
 	}
 	if err := security.WriteUsers(inst.UsersPath(), users); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tandem/client"
+	amqp "tandem/client/amqp"
 	"tandem/internal/wire/mqtt"
 )
 
@@ -37,7 +38,11 @@ type Config struct {
 	// The run connects to the first listed broker that accepts; it does not
 	// fail over during the run.
 	URL string
-	// User and Password are sent in CONNECT when User is set.
+	// Protocol is what the run speaks: ProtocolSTOMP (the default),
+	// ProtocolAMQP or ProtocolMQTT.
+	Protocol string
+	// User and Password are sent in CONNECT (AMQP: SASL PLAIN) when User is
+	// set.
 	User, Password string
 	// VHost is the CONNECT frame's host header, the virtual host. Empty
 	// sends the host of the URL, as STOMP 1.1 suggests; RabbitMQ takes the
@@ -109,18 +114,23 @@ type Config struct {
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
 
-	// Protocol is "" or "stomp" for STOMP, ProtocolMQTT for MQTT (see
-	// mqtt.go).
-	Protocol string
-	// MQTTVersion is the MQTT protocol level: 4 (3.1.1, the default) or 5.
+	// MQTTVersion is an MQTT run's protocol level: 4 (3.1.1, the default)
+	// or 5.
 	MQTTVersion int
-	// QoS is the MQTT QoS of publishes and subscriptions: 1 or 2; 0 means
-	// 1 for persistent sends and 0 for non-persistent ones.
+	// QoS is an MQTT run's QoS of publishes and subscriptions: 1 or 2; 0
+	// means 1 for persistent sends and 0 for non-persistent ones.
 	QoS int
-	// MQTTCleanSession makes the consumers' MQTT sessions clean (Clean
+	// MQTTCleanSession gives an MQTT run's consumers clean sessions (Clean
 	// Session 1): their subscriptions are not durable.
 	MQTTCleanSession bool
 }
+
+// The protocols a run speaks.
+const (
+	ProtocolSTOMP = "stomp"
+	ProtocolAMQP  = "amqp"
+	ProtocolMQTT  = "mqtt"
+)
 
 // AckMode is how consumers acknowledge, named as in STOMP's ack header.
 type AckMode string
@@ -162,16 +172,53 @@ const (
 func (c *Config) Validate() error {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
-	if _, _, err := client.ParseURL(c.URL); err != nil {
-		bad("--url %q: %v", c.URL, err)
+	switch c.Protocol {
+	case "", ProtocolSTOMP:
+		if _, _, err := client.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		for _, d := range c.Destinations {
+			if _, err := client.NormalizeDestination(d); err != nil {
+				bad("--destination %q: %v", d, err)
+			}
+		}
+	case ProtocolAMQP:
+		if _, err := amqp.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		if c.TxBatch > 0 {
+			bad("--tx %d: transactions are not measured over AMQP (use --protocol stomp)", c.TxBatch)
+		}
+		if c.AckEvery > 1 {
+			bad("--ack-every %d: AMQP accepts each message; cumulative acknowledgements are STOMP's", c.AckEvery)
+		}
+	case ProtocolMQTT:
+		if _, _, err := client.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		if c.TxBatch > 0 {
+			bad("--tx %d: MQTT has no transactions", c.TxBatch)
+		}
+		if c.MessageSize < stampSize {
+			bad("--message-size %d: an MQTT message carries its timing in its body, which needs at least %d bytes", c.MessageSize, stampSize)
+		}
+		if c.MQTTVersion != 0 && c.MQTTVersion != 4 && c.MQTTVersion != 5 {
+			bad("--mqtt-version %d: write 4 (MQTT 3.1.1) or 5", c.MQTTVersion)
+		}
+		if c.QoS < 0 || c.QoS > 2 {
+			bad("--qos %d: write 1 or 2 (0: 1 for persistent sends, 0 for non-persistent ones)", c.QoS)
+		}
+		if c.QoS > 0 && !c.Persistent {
+			bad("--qos %d with --non-persistent: non-persistent sends are QoS 0", c.QoS)
+		}
+	default:
+		bad("--protocol %q: use stomp, amqp or mqtt", c.Protocol)
+	}
+	if c.Protocol != ProtocolMQTT && (c.QoS != 0 || c.MQTTVersion != 0 || c.MQTTCleanSession) {
+		bad("--qos, --mqtt-version and --clean-session are for --protocol mqtt")
 	}
 	if len(c.Destinations) == 0 {
 		bad("at least one --destination is needed")
-	}
-	for _, d := range c.Destinations {
-		if _, err := client.NormalizeDestination(d); err != nil {
-			bad("--destination %q: %v", d, err)
-		}
 	}
 	if c.Producers < 0 {
 		bad("--producers %d: must be 0 or more", c.Producers)
@@ -209,30 +256,6 @@ func (c *Config) Validate() error {
 	case c.AckEvery > 1 && c.Prefetch > 0 && c.AckEvery > c.Prefetch:
 		bad("--ack-every %d is above --prefetch %d: the broker would stop sending before the consumer acknowledges", c.AckEvery, c.Prefetch)
 	}
-	switch c.Protocol {
-	case "", "stomp":
-		if c.QoS != 0 || c.MQTTVersion != 0 || c.MQTTCleanSession {
-			bad("--qos, --mqtt-version and --clean-session are for --protocol mqtt")
-		}
-	case ProtocolMQTT:
-		if c.TxBatch > 0 {
-			bad("--tx %d: MQTT has no transactions", c.TxBatch)
-		}
-		if c.MessageSize < stampSize {
-			bad("--message-size %d: an MQTT message carries its timing in its body, which needs at least %d bytes", c.MessageSize, stampSize)
-		}
-		if c.MQTTVersion != 0 && c.MQTTVersion != 4 && c.MQTTVersion != 5 {
-			bad("--mqtt-version %d: write 4 (MQTT 3.1.1) or 5", c.MQTTVersion)
-		}
-		if c.QoS < 0 || c.QoS > 2 {
-			bad("--qos %d: write 1 or 2 (0: 1 for persistent sends, 0 for non-persistent ones)", c.QoS)
-		}
-		if c.QoS > 0 && !c.Persistent {
-			bad("--qos %d with --non-persistent: non-persistent sends are QoS 0", c.QoS)
-		}
-	default:
-		bad("--protocol %q: write stomp or mqtt", c.Protocol)
-	}
 	if c.BrokerPID < 0 {
 		bad("--broker-pid %d: must be a process id", c.BrokerPID)
 	}
@@ -259,16 +282,13 @@ func (c *Config) Validate() error {
 
 // confirmed reports whether sends of this configuration are confirmed by
 // the broker: persistent sends carry a receipt request, and so does every
-// COMMIT; MQTT publishes above QoS 0 are acknowledged.
+// COMMIT.
 func (c *Config) confirmed() bool {
-	if c.mqtt() {
+	if c.Protocol == ProtocolMQTT {
 		return c.mqttQoS() > 0
 	}
 	return c.Persistent || c.TxBatch > 0
 }
-
-// mqtt reports an MQTT run.
-func (c *Config) mqtt() bool { return c.Protocol == ProtocolMQTT }
 
 // mqttQoS is the QoS of an MQTT run's publishes and subscriptions.
 func (c *Config) mqttQoS() mqtt.QoS {
@@ -281,7 +301,7 @@ func (c *Config) mqttQoS() mqtt.QoS {
 	return mqtt.QoS0
 }
 
-// mqttVersion is the MQTT protocol level of an MQTT run.
+// mqttVersion is an MQTT run's protocol level.
 func (c *Config) mqttVersion() mqtt.Version {
 	if c.MQTTVersion == 5 {
 		return mqtt.V5

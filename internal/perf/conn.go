@@ -24,10 +24,6 @@ type conn struct {
 
 	wmu sync.Mutex
 	w   *stomp.Writer
-
-	// mq, when set, makes this an MQTT connection instead (mqtt.go), and
-	// the STOMP fields are unused.
-	mq *mqttConn
 }
 
 // login is what a connection presents in its CONNECT frame.
@@ -191,14 +187,20 @@ func (c *conn) flush() error {
 	return c.w.Flush()
 }
 
+func (c *conn) serverName() string { return c.server }
+
+func (c *conn) newProducer(r *runner, index int, dests []string) loadProducer {
+	return newProducer(r, index, c, dests)
+}
+
+func (c *conn) newConsumer(r *runner, index int, dests []string) loadConsumer {
+	return newConsumer(r, index, c, dests)
+}
+
 // close ends the connection: a DISCONNECT frame (so the broker sees a
 // clean goodbye rather than a reset), bounded by grace, then the socket is
 // closed, which also stops the connection's reader.
 func (c *conn) close(grace time.Duration) {
-	if c.mq != nil {
-		c.mq.close(grace)
-		return
-	}
 	f := &stomp.Frame{Command: stomp.CmdDisconnect}
 	f.Headers.Add(stomp.HdrReceipt, "bye")
 	c.nc.SetWriteDeadline(time.Now().Add(grace))

@@ -52,12 +52,12 @@ func newConsumer(r *runner, index int, c *conn, dests []string) *consumer {
 	return k
 }
 
+func (k *consumer) subscribedCh() <-chan struct{}    { return k.subscribed }
+func (k *consumer) e2eHist() *hdrhistogram.Histogram { return k.e2eH }
+
 // subscribe sends one SUBSCRIBE per destination; the last asks for a
 // receipt, which the broker sends after processing all of them.
 func (k *consumer) subscribe() error {
-	if k.c.mq != nil {
-		return k.subscribeMQTT()
-	}
 	for i, d := range k.dests {
 		last := i == len(k.dests)-1
 		// The reader may already be sending ACKs for the first
@@ -112,9 +112,6 @@ func ackFrame(m *stomp.Frame, v stomp.Version) *stomp.Frame {
 // but it is acknowledged like any other: an unacknowledged one would hold
 // a place in the prefetch window for the rest of the run.
 func (k *consumer) read() error {
-	if k.c.mq != nil {
-		return k.readMQTT()
-	}
 	run := k.r.id
 	acks := k.r.cfg.Ack.acks()
 	for {
@@ -196,9 +193,6 @@ func (k *consumer) flushIfIdle() error {
 // finish sends the cumulative ACKs held back, so that a run leaves no
 // message unacknowledged (which a broker would deliver again later).
 func (k *consumer) finish() error {
-	if k.c.mq != nil {
-		return nil // MQTT messages are acknowledged one by one as they come
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0

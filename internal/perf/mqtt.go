@@ -11,14 +11,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"tandem/client"
 	"tandem/internal/wire/mqtt"
 )
 
-// MQTT load. With Config.Protocol "mqtt" every connection speaks MQTT
-// (3.1.1 by default, which every MQTT broker serves; 5.0 with MQTTVersion
-// 5) instead of STOMP, and the producers, consumers, windows, stamps and
-// histograms are those of a STOMP run:
+// MQTT load (--protocol mqtt). Every connection speaks MQTT (3.1.1 by
+// default, which every MQTT broker serves; 5.0 with MQTTVersion 5), with
+// the windows, schedules, stamps and histograms of the other protocols:
 //
 //   - a destination is an MQTT topic: queue://X, topic://X, /queue/X and
 //     /topic/X name the address X, whose topic has '/' for '.' (as tandem
@@ -37,9 +38,6 @@ import (
 // Transactions do not exist in MQTT, and a message needs room for a stamp
 // (MQTT 3.1.1 has no headers), so TxBatch must be 0 and MessageSize at
 // least stampSize.
-
-// ProtocolMQTT is Config.Protocol for an MQTT run; "" or "stomp" is STOMP.
-const ProtocolMQTT = "mqtt"
 
 // mqttConn is one MQTT connection of the load generator, read by one
 // goroutine and written under wmu, a burst of packets per flush.
@@ -172,40 +170,81 @@ func (c *mqttConn) close(grace time.Duration) {
 	c.nc.Close()
 }
 
-// mqttPending is a producer's MQTT publishes waiting for their
-// acknowledgement, by packet identifier (brokers need not acknowledge in
-// order).
-type mqttPending struct {
-	due  map[uint16]time.Duration
+func (c *mqttConn) serverName() string { return "MQTT " + c.version.String() }
+
+func (c *mqttConn) newProducer(r *runner, index int, dests []string) loadProducer {
+	p := &mqttProducer{r: r, index: index, c: c, dests: dests, confirmH: newHistogram(), due: map[uint16]time.Duration{}}
+	if r.cfg.confirmed() {
+		p.window = make(chan struct{}, r.cfg.MaxPending)
+	}
+	return p
+}
+
+func (c *mqttConn) newConsumer(r *runner, index int, dests []string) loadConsumer {
+	return &mqttConsumer{r: r, index: index, c: c, dests: dests, subscribed: make(chan struct{}), e2eH: newHistogram()}
+}
+
+// mqttProducer publishes on one MQTT connection; its reader goroutine
+// takes the acknowledgements, matched by packet identifier (brokers need
+// not acknowledge in order).
+type mqttProducer struct {
+	r     *runner
+	index int
+	c     *mqttConn
+	dests []string
+
+	window chan struct{} // a token per unacknowledged publish; nil at QoS 0
+
+	mu   sync.Mutex
+	due  map[uint16]time.Duration // unacknowledged publishes by packet identifier
 	next uint16
+
+	confirmH *hdrhistogram.Histogram // owned by the reader goroutine
+}
+
+func (p *mqttProducer) lockstepped() bool                    { return false }
+func (p *mqttProducer) confirmHist() *hdrhistogram.Histogram { return p.confirmH }
+
+func (p *mqttProducer) unconfirmed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.due)
 }
 
 // take returns a free packet identifier and records the publish.
-func (m *mqttPending) take(due time.Duration) uint16 {
+func (p *mqttProducer) take(due time.Duration) uint16 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for {
-		m.next++
-		if m.next == 0 {
-			m.next = 1
+		p.next++
+		if p.next == 0 {
+			p.next = 1
 		}
-		if _, busy := m.due[m.next]; !busy {
-			m.due[m.next] = due
-			return m.next
+		if _, busy := p.due[p.next]; !busy {
+			p.due[p.next] = due
+			return p.next
 		}
 	}
 }
 
-// sendMQTT is producer.send for an MQTT run.
-func (p *producer) sendMQTT() error {
+func (p *mqttProducer) ioError(err error) error {
+	if p.r.closing() {
+		return nil
+	}
+	return fmt.Errorf("%w: producer %d: %w", ErrConnectionLost, p.index, err)
+}
+
+// send publishes until the run stops sending or the budget is spent.
+func (p *mqttProducer) send() error {
 	cfg := p.r.cfg
-	c := p.c.mq
+	c := p.c
 	sched := newSchedule(cfg.Rate, cfg.Producers, p.index, p.r.now())
 	st := newStamper(p.r.payload, p.r.id)
-	qos := cfg.mqttQoS()
 	topics := make([]string, len(p.dests))
 	for i, d := range p.dests {
 		topics[i] = mqttTopic(d)
 	}
-	pub := &mqtt.Publish{QoS: qos}
+	pub := &mqtt.Publish{QoS: cfg.mqttQoS()}
 	unflushed := 0
 	flush := func() error {
 		if unflushed == 0 {
@@ -245,15 +284,15 @@ func (p *producer) sendMQTT() error {
 			}
 		}
 		if cfg.Rate <= 0 {
+			// Without a schedule a message is due once its window has
+			// room, as for the other protocols.
 			due = p.r.now()
 		}
 		pub.Topic = topics[seq%len(topics)]
 		pub.Payload = st.stamp(due)
 		pub.PacketID = 0
 		if p.window != nil {
-			p.mu.Lock()
-			pub.PacketID = p.mq.take(due)
-			p.mu.Unlock()
+			pub.PacketID = p.take(due)
 		}
 		if err := c.write(pub, false); err != nil {
 			return p.ioError(err)
@@ -268,10 +307,11 @@ func (p *producer) sendMQTT() error {
 	}
 }
 
-// readMQTT is producer.read for an MQTT run: PUBACK confirms a QoS 1
-// publish, PUBREC is answered with PUBREL, PUBCOMP confirms a QoS 2 one.
-func (p *producer) readMQTT() error {
-	c := p.c.mq
+// read takes the broker's packets until the connection closes: PUBACK
+// confirms a QoS 1 publish, PUBREC is answered with PUBREL, PUBCOMP
+// confirms a QoS 2 one.
+func (p *mqttProducer) read() error {
+	c := p.c
 	for {
 		pk, err := c.r.ReadPacket()
 		if err != nil {
@@ -293,7 +333,6 @@ func (p *producer) readMQTT() error {
 			if err := c.write(&mqtt.Pubrel{PacketID: pk.PacketID}, c.readDrained()); err != nil {
 				return p.ioError(err)
 			}
-			continue
 		case *mqtt.Pubcomp:
 			pid, code = pk.PacketID, pk.Reason
 		case *mqtt.Disconnect:
@@ -305,19 +344,25 @@ func (p *producer) readMQTT() error {
 		if code.IsError() {
 			return fmt.Errorf("producer %d: %w: publish refused with %v", p.index, ErrBroker, code)
 		}
-		p.confirmMQTT(pid)
-		if err := c.flush(); err != nil && !p.r.closing() {
-			return p.ioError(err)
+		if pid != 0 {
+			p.confirm(pid)
+		}
+		// PUBRELs written while more packets were buffered go out once
+		// none is: the sender may have stopped flushing.
+		if c.readDrained() {
+			if err := c.flush(); err != nil {
+				return p.ioError(err)
+			}
 		}
 	}
 }
 
-// confirmMQTT records the acknowledgement of publish pid.
-func (p *producer) confirmMQTT(pid uint16) {
+// confirm records the acknowledgement of publish pid.
+func (p *mqttProducer) confirm(pid uint16) {
 	now := p.r.now()
 	p.mu.Lock()
-	due, ok := p.mq.due[pid]
-	delete(p.mq.due, pid)
+	due, ok := p.due[pid]
+	delete(p.due, pid)
 	p.mu.Unlock()
 	if !ok {
 		return
@@ -330,23 +375,41 @@ func (p *producer) confirmMQTT(pid uint16) {
 	p.r.touch(now)
 }
 
-// subscribeMQTT is consumer.subscribe for an MQTT run: one SUBSCRIBE with
-// every topic, whose SUBACK says the subscriptions are in.
-func (k *consumer) subscribeMQTT() error {
+// mqttConsumer receives on one MQTT connection.
+type mqttConsumer struct {
+	r     *runner
+	index int
+	c     *mqttConn
+	dests []string
+
+	subscribed chan struct{} // closed at the SUBACK
+	e2eH       *hdrhistogram.Histogram
+}
+
+func (k *mqttConsumer) subscribedCh() <-chan struct{}    { return k.subscribed }
+func (k *mqttConsumer) e2eHist() *hdrhistogram.Histogram { return k.e2eH }
+
+// finish has nothing to do: MQTT messages are acknowledged as they come.
+func (k *mqttConsumer) finish() error { return nil }
+
+// subscribe sends one SUBSCRIBE with every topic; its SUBACK says the
+// subscriptions are in.
+func (k *mqttConsumer) subscribe() error {
 	s := &mqtt.Subscribe{PacketID: 1}
 	for _, d := range k.dests {
 		s.Subscriptions = append(s.Subscriptions, mqtt.Subscription{Filter: mqttTopic(d), QoS: k.r.cfg.mqttQoS()})
 	}
-	if err := k.c.mq.write(s, true); err != nil {
+	if err := k.c.write(s, true); err != nil {
 		return fmt.Errorf("%w: consumer %d: subscribe: %w", ErrConnectionLost, k.index, err)
 	}
 	return nil
 }
 
-// readMQTT is consumer.read for an MQTT run. Acknowledgements go to the
-// kernel when no whole packet is left to read, one write per burst.
-func (k *consumer) readMQTT() error {
-	c := k.c.mq
+// read takes messages until the connection closes, acknowledging each as
+// its QoS requires; acknowledgements go to the kernel when no whole
+// packet is left to read, one write per burst.
+func (k *mqttConsumer) read() error {
+	c := k.c
 	run := k.r.id
 	ack := func(p mqtt.Packet) error {
 		k.r.acks.Add(1)
@@ -402,13 +465,14 @@ func (k *consumer) readMQTT() error {
 	}
 }
 
-// removeMQTTSessions connects the consumers' client ids again with Clean
-// Session 1 and disconnects, so that a run leaves no persistent session
-// (and no subscription queue) behind.
-func removeMQTTSessions(ctx context.Context, cfg *Config, ids []string) {
+// removeMQTTSessions connects the client ids of the run's consumers again
+// with Clean Session 1 and disconnects, so that a run leaves no persistent
+// session (and no subscription queue) behind.
+func removeMQTTSessions(ctx context.Context, cfg *Config, run string, consumers int) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, dialParallelism)
-	for _, id := range ids {
+	for j := range consumers {
+		id := mqttClientID(run, j)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()

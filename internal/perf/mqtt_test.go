@@ -101,7 +101,7 @@ func TestMQTTConfigProblems(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Protocol = "amqp" }, `--protocol "amqp"`},
+		{func(c *Config) { c.Protocol = "smtp" }, `--protocol "smtp"`},
 		{func(c *Config) { c.QoS = 1 }, "are for --protocol mqtt"},
 		{func(c *Config) { c.Protocol, c.TxBatch, c.MaxPending = ProtocolMQTT, 2, 2 }, "MQTT has no transactions"},
 		{func(c *Config) { c.Protocol, c.MessageSize = ProtocolMQTT, 10 }, "at least 41 bytes"},

@@ -59,10 +59,6 @@ type producer struct {
 	head    int
 
 	confirmH *hdrhistogram.Histogram // owned by the reader goroutine
-
-	// mq holds an MQTT producer's publishes awaiting acknowledgement, by
-	// packet identifier (guarded by mu); nil for STOMP.
-	mq *mqttPending
 }
 
 func newProducer(r *runner, index int, c *conn, dests []string) *producer {
@@ -72,19 +68,12 @@ func newProducer(r *runner, index int, c *conn, dests []string) *producer {
 		p.pending = make([]pendingSend, 0, r.cfg.MaxPending)
 	}
 	p.lockstep = r.cfg.Persistent && r.cfg.TxBatch == 0 && r.cfg.MaxPending == 1
-	if c.mq != nil {
-		p.lockstep = false // MQTT acknowledgements are always read by the reader goroutine
-		p.mq = &mqttPending{due: map[uint16]time.Duration{}}
-	}
 	return p
 }
 
 // send runs the producer until the run stops sending or the message budget
 // is spent, then commits an open transaction and flushes.
 func (p *producer) send() error {
-	if p.c.mq != nil {
-		return p.sendMQTT()
-	}
 	cfg := p.r.cfg
 	sched := newSchedule(cfg.Rate, cfg.Producers, p.index, p.r.now())
 	run := p.r.id
@@ -241,9 +230,6 @@ func txFrame(cmd, txID, receipt string) *stomp.Frame {
 // connection's frames in order, and a late or repeated receipt then finds
 // nothing left to confirm.
 func (p *producer) read() error {
-	if p.c.mq != nil {
-		return p.readMQTT()
-	}
 	for {
 		if _, err := p.readOne(); err != nil {
 			if errors.Is(err, errClosing) {
@@ -320,13 +306,16 @@ func (p *producer) confirm(seq uint64) {
 	p.r.touch(now)
 }
 
+func (p *producer) lockstepped() bool                    { return p.lockstep }
+func (p *producer) confirmHist() *hdrhistogram.Histogram { return p.confirmH }
+
 // unconfirmed returns how many sends still wait for a confirmation.
 func (p *producer) unconfirmed() int {
+	if p.window == nil {
+		return 0
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mq != nil {
-		return len(p.mq.due)
-	}
 	return len(p.pending) - p.head
 }
 

@@ -15,12 +15,11 @@ import (
 // window (after the warm-up); the Total fields also count the warm-up and
 // the drain. It is what `tandem perf --json` prints.
 type Report struct {
-	Broker string `json:"broker"`
-	URL    string `json:"url"`
-	// Protocol is "mqtt" for an MQTT run, with QoS the QoS of its
-	// publishes and subscriptions and CleanSession its consumers' sessions;
-	// empty for STOMP.
-	Protocol        string   `json:"protocol,omitempty"`
+	Broker   string `json:"broker"`
+	URL      string `json:"url"`
+	Protocol string `json:"protocol"`
+	// QoS and CleanSession are an MQTT run's QoS and its consumers'
+	// sessions.
 	QoS             int      `json:"qos,omitempty"`
 	CleanSession    bool     `json:"clean_session,omitempty"`
 	Destinations    []string `json:"destinations"`
@@ -83,10 +82,10 @@ type Report struct {
 }
 
 // report builds the counts of the Report from the window's snapshots.
-func (r *runner) report(server string, begin, end counts, producers []*producer) *Report {
+func (r *runner) report(server string, begin, end counts, producers []loadProducer) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Broker: server, URL: cfg.URL, Destinations: cfg.Destinations,
+		Broker: server, URL: cfg.URL, Protocol: cfg.Protocol, Destinations: cfg.Destinations,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, MessageSize: cfg.MessageSize,
 		Persistent: cfg.Persistent, MaxPending: cfg.MaxPending, TxBatch: cfg.TxBatch, Rate: cfg.Rate,
 		WarmupSeconds: cfg.Warmup.Seconds(),
@@ -94,13 +93,12 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		TotalSent: r.sent.Load(), TotalConfirmed: r.confirmed.Load(), TotalReceived: r.received.Load(),
 		Ack: string(cfg.Ack), Prefetch: cfg.Prefetch,
 	}
-	if cfg.mqtt() {
-		rep.Protocol, rep.QoS, rep.CleanSession = ProtocolMQTT, int(cfg.mqttQoS()), cfg.MQTTCleanSession
-		rep.Ack, rep.Prefetch = "", 0
-		rep.Persistent = cfg.mqttQoS() > 0
-	}
 	if cfg.Ack == AckClient {
 		rep.AckEvery = max(cfg.AckEvery, 1)
+	}
+	if cfg.Protocol == ProtocolMQTT {
+		rep.QoS, rep.CleanSession = int(cfg.mqttQoS()), cfg.MQTTCleanSession
+		rep.Ack, rep.Prefetch = "", 0
 	}
 	if window := end.at - begin.at; window > 0 {
 		rep.MeasuredSeconds = window.Seconds()
@@ -109,9 +107,7 @@ func (r *runner) report(server string, begin, end counts, producers []*producer)
 		rep.ReceivedRate = float64(rep.Received) / window.Seconds()
 	}
 	for _, p := range producers {
-		if p.window != nil {
-			rep.Unconfirmed += int64(p.unconfirmed())
-		}
+		rep.Unconfirmed += int64(p.unconfirmed())
 	}
 	r.cpuReport(rep, begin.cpu, end.cpu)
 	return rep
@@ -159,7 +155,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if broker == "" {
 		broker = "(no server header)"
 	}
-	fmt.Fprintf(&b, "Broker:   %s at %s\n", broker, rep.URL)
+	fmt.Fprintf(&b, "Broker:   %s at %s (%s)\n", broker, rep.URL, strings.ToUpper(rep.Protocol))
 	fmt.Fprintf(&b, "Measured: %.1f s after a %.1f s warm-up\n\n", rep.MeasuredSeconds, rep.WarmupSeconds)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

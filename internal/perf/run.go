@@ -139,10 +139,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	dests := make([]string, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
-		dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+		dests[i] = d
+		if cfg.Protocol == ProtocolSTOMP || cfg.Protocol == "" {
+			dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+		}
 	}
 	if cfg.Ack == "" {
 		cfg.Ack = AckAuto
+	}
+	if cfg.Protocol == "" {
+		cfg.Protocol = ProtocolSTOMP
 	}
 	if cfg.BrokerPID > 0 {
 		if _, err := procstat.ReadCPU(cfg.BrokerPID); err != nil {
@@ -169,11 +175,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	consumers := make([]*consumer, cfg.Consumers)
-	producers := make([]*producer, cfg.Producers)
+	consumers := make([]loadConsumer, cfg.Consumers)
+	producers := make([]loadProducer, cfg.Producers)
 	var readers sync.WaitGroup
 	for j := range consumers {
-		k := newConsumer(r, j, conns[j], consumerDests(dests, j, cfg.Consumers))
+		k := conns[j].newConsumer(r, j, consumerDests(dests, j, cfg.Consumers))
 		consumers[j] = k
 		readers.Go(func() { r.fail(k.read()) })
 		if err := k.subscribe(); err != nil {
@@ -182,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, k := range consumers {
 		select {
-		case <-k.subscribed:
+		case <-k.subscribedCh():
 		case <-r.stop:
 		case <-ctx.Done():
 			r.fail(ctx.Err())
@@ -203,9 +209,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var senders sync.WaitGroup
 	for i := range producers {
-		p := newProducer(r, i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
+		p := conns[cfg.Consumers+i].newProducer(r, i, producerDests(dests, i, cfg.Producers))
 		producers[i] = p
-		if !p.lockstep {
+		if !p.lockstepped() {
 			readers.Go(func() { r.fail(p.read()) })
 		}
 		senders.Go(func() { r.fail(p.send()) })
@@ -218,9 +224,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := r.measure(ctx, start, first, allSent, producers, server)
 	rep.SetupSeconds = setup.Seconds()
-	for _, k := range consumers {
+	for j, k := range consumers {
 		if err := k.finish(); err != nil && r.firstErr() == nil {
-			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, k.index, err))
+			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, j, err))
 		}
 	}
 	rep.TotalAcks = r.acks.Load()
@@ -234,15 +240,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	senders.Wait()
 	readers.Wait()
 
-	if cfg.mqtt() && !cfg.MQTTCleanSession && cfg.Consumers > 0 {
-		ids := make([]string, cfg.Consumers)
-		for j := range ids {
-			ids[j] = mqttClientID(r.id, j)
-		}
-		removeMQTTSessions(context.WithoutCancel(ctx), &cfg, ids)
+	if cfg.Protocol == ProtocolMQTT && !cfg.MQTTCleanSession && cfg.Consumers > 0 {
+		removeMQTTSessions(context.WithoutCancel(ctx), &cfg, r.id, cfg.Consumers)
 	}
-	rep.SendToConfirm = summarize(merge(collect(producers, func(p *producer) *hdrhistogram.Histogram { return p.confirmH })))
-	rep.EndToEnd = summarize(merge(collect(consumers, func(k *consumer) *hdrhistogram.Histogram { return k.e2eH })))
+	rep.SendToConfirm = summarize(merge(collect(producers, func(p loadProducer) *hdrhistogram.Histogram { return p.confirmHist() })))
+	rep.EndToEnd = summarize(merge(collect(consumers, func(k loadConsumer) *hdrhistogram.Histogram { return k.e2eHist() })))
 	if err := r.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
 		return rep, err
 	}
@@ -258,7 +260,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // measure runs the clock of a run: it starts the measurement after the
 // warm-up, stops the producers when the duration is over, waits for the
 // drain, prints progress, and fills the counts of the report.
-func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSample, allSent <-chan struct{}, producers []*producer, server string) *Report {
+func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSample, allSent <-chan struct{}, producers []loadProducer, server string) *Report {
 	cfg := r.cfg
 	warmEnd := start + cfg.Warmup
 	var begin, end counts
@@ -354,9 +356,9 @@ func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSamp
 
 // drained reports whether the run may end before the drain time is over:
 // every send confirmed and the consumers quiet for IdleEnd.
-func (r *runner) drained(producers []*producer, now time.Duration) bool {
+func (r *runner) drained(producers []loadProducer, now time.Duration) bool {
 	for _, p := range producers {
-		if p.window != nil && p.unconfirmed() > 0 {
+		if p.unconfirmed() > 0 {
 			return false
 		}
 	}
@@ -374,10 +376,59 @@ func phase(warm, draining bool) string {
 	}
 }
 
+// loadConn is one connection of the run, in the protocol the run speaks:
+// it makes the producer or consumer that uses it.
+type loadConn interface {
+	newProducer(r *runner, index int, dests []string) loadProducer
+	newConsumer(r *runner, index int, dests []string) loadConsumer
+	// serverName is the broker's name for itself (STOMP's server header,
+	// AMQP's container-id).
+	serverName() string
+	close(grace time.Duration)
+}
+
+// loadProducer sends on one connection.
+type loadProducer interface {
+	// send runs until the run stops sending or the budget is spent.
+	send() error
+	// read takes the confirmations until the connection closes; it is
+	// not called for a lockstepped producer, which reads its own.
+	read() error
+	lockstepped() bool
+	// unconfirmed is how many sends wait for their confirmation (0 when
+	// sends are not confirmed).
+	unconfirmed() int
+	confirmHist() *hdrhistogram.Histogram
+}
+
+// loadConsumer receives on one connection.
+type loadConsumer interface {
+	subscribe() error
+	// subscribedCh is closed once the broker has every subscription.
+	subscribedCh() <-chan struct{}
+	// read takes messages until the connection closes.
+	read() error
+	// finish sends what acknowledgements were held back.
+	finish() error
+	e2eHist() *hdrhistogram.Histogram
+}
+
+// dialOne opens connection i of run in the run's protocol (the first
+// Consumers connections are the consumers').
+func dialOne(ctx context.Context, cfg *Config, i int, run string) (loadConn, error) {
+	switch cfg.Protocol {
+	case ProtocolAMQP:
+		return dialAMQP(ctx, cfg)
+	case ProtocolMQTT:
+		return dialMQTT(ctx, cfg, mqttClientID(run, i), cfg.MQTTCleanSession || i >= cfg.Consumers)
+	}
+	return dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
+}
+
 // dialAll opens n connections, dialParallelism at a time, and returns them
-// with the broker's server header.
-func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]*conn, string, error) {
-	conns := make([]*conn, n)
+// with the broker's name for itself.
+func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]loadConn, string, error) {
+	conns := make([]loadConn, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, dialParallelism)
 	var wg sync.WaitGroup
@@ -385,20 +436,15 @@ func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]*conn, stri
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if cfg.mqtt() {
-				// The first Consumers connections are the consumers'.
-				clean := cfg.MQTTCleanSession || i >= cfg.Consumers
-				var m *mqttConn
-				if m, errs[i] = dialMQTT(ctx, cfg, mqttClientID(run, i), clean); m != nil {
-					conns[i] = &conn{mq: m, server: "MQTT " + m.version.String()}
-				}
-				return
+			c, err := dialOne(ctx, cfg, i, run)
+			if err == nil {
+				conns[i] = c
 			}
-			conns[i], errs[i] = dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
+			errs[i] = err
 		})
 	}
 	wg.Wait()
-	var ok []*conn
+	var ok []loadConn
 	for _, c := range conns {
 		if c != nil {
 			ok = append(ok, c)
@@ -411,7 +457,7 @@ func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]*conn, stri
 	}
 	server := ""
 	if n > 0 {
-		server = conns[0].server
+		server = conns[0].serverName()
 	}
 	return conns, server, nil
 }

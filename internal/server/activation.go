@@ -58,6 +58,7 @@ func (s *Server) newActivation() activation {
 		Dir: s.cfg.JournalDirectory, Role: ha.Backup, FailoverOnShutdown: s.cfg.HA.FailoverOnShutdown,
 		AllowFailback: s.cfg.HA.AllowFailback, Name: s.cfg.Name, MaxEpochOnDisk: s.maxEpochOnDisk,
 		Fence: s.fence, Logger: s.log, OnState: s.setHAState,
+		LockCheckPeriod: s.cfg.HA.LockCheckPeriod, StallTimeout: s.cfg.HA.LockStallTimeout,
 	}
 	if s.cfg.HA.Mode == config.HAPrimary {
 		opts.Role = ha.Primary

@@ -27,6 +27,11 @@ func (s *Server) runHA(ctx context.Context) error {
 	if s.cfg.HA.Mode == config.HABackup {
 		role = "backup"
 	}
+	if !s.cfg.Database() {
+		if err := refuseForeignHolder(s.cfg.JournalDirectory); err != nil {
+			return err
+		}
+	}
 	ann := s.newAnnouncer(act)
 	for {
 		annCtx, stopAnnouncing := context.WithCancel(ctx)
@@ -53,6 +58,9 @@ func (s *Server) runHA(ctx context.Context) error {
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
+		if err := s.lockStoreForActivation(ctx); err != nil {
+			return errors.Join(err, live.Stop())
+		}
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
 			if act.rejoins() && (errors.Is(err, store.ErrFenced) || lost(live)) {
 				// Another node took over while this one loaded the store.
@@ -133,11 +141,13 @@ func lost(t term) bool {
 	}
 }
 
-// fence stops all journal writing at once; the lock monitor calls it the
-// moment it finds the store taken by another node.
+// fence stops all writing to the store at once, the journals, the page
+// files and the large-message files together (or the database store), and
+// returns once nothing more can be written or confirmed; the lock monitor
+// calls it the moment it finds the store taken by another node.
 func (s *Server) fence(cause error) {
-	if fs := s.fenceable.Load(); fs != nil {
-		fs.Fence(cause)
+	if f := s.fencePoint.Load(); f != nil {
+		f.Fence(cause)
 	}
 	if st := s.db.store.Load(); st != nil {
 		st.Fence(cause)

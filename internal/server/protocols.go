@@ -10,7 +10,9 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/listener"
+	"tandem/internal/message"
 	"tandem/internal/protocol"
+	amqpproto "tandem/internal/protocol/amqp"
 	"tandem/internal/protocol/cluster"
 	mqttproto "tandem/internal/protocol/mqtt"
 	stompproto "tandem/internal/protocol/stomp"
@@ -26,6 +28,10 @@ type adapterFactory func(ctx context.Context, env protocol.Env, cfg *config.Conf
 // adapters is the protocol registry: one factory per protocol tandem
 // speaks, under its name in acceptors' protocols= (config.SpokenProtocols
 // lists the same names; a test keeps the two equal).
+// The users file logs AMQP clients in by their TLS certificate (SASL
+// EXTERNAL).
+var _ amqpproto.CertificateAuthenticator = authAdapter{}
+
 var adapters = map[string]adapterFactory{
 	config.ProtocolSTOMP: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
 		return stompproto.NewServer(stompproto.Options{Env: env,
@@ -42,6 +48,24 @@ var adapters = map[string]adapterFactory{
 			DefaultSessionExpiry: m.DefaultSessionExpiry, ReceiveMaximum: m.ReceiveMaximum,
 			TopicAliasMaximum: m.TopicAliasMaximum, ServerKeepAlive: m.ServerKeepAlive,
 			RetainedDeliveryRate: m.RetainedDeliveryRate, CloseOnPublishRefused: m.CloseOnPublishRefused,
+		})
+	},
+	config.ProtocolAMQP: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
+		return amqpproto.NewServer(amqpproto.Options{Env: env,
+			// max-frame-size bounds what one client may make the broker
+			// hold at once; an AMQP message is that unit, however many
+			// frames carry it.
+			MaxMessageSize: uint64(cfg.MaxFrameSize), MaxLinks: cfg.Limits.MaxSubscriptions,
+			MaxDestinationLength: cfg.Limits.MaxDestinationLength, HandshakeTimeout: cfg.Limits.HandshakeTimeout,
+			Addresses: func(addr string) amqpproto.AddressPolicy {
+				s := cfg.AddressSettingsFor(addr)
+				rt := message.Anycast
+				if s.DefaultAddressRoutingType == config.Multicast {
+					rt = message.Multicast
+				}
+				return amqpproto.AddressPolicy{RoutingType: rt, AutoCreate: s.AutoCreateAddresses}
+			},
+			TLSState: listener.TLSState,
 		})
 	},
 }

@@ -155,7 +155,7 @@ func (n webNode) Status() web.NodeStatus {
 			st.State, st.StateSince = "live", st.ServingSince
 		}
 	}
-	if fs := s.fenceable.Load(); fs != nil {
+	if fs := s.fileStore.Load(); fs != nil {
 		js, sl := fs.Stats(), fs.SyncLatency()
 		st.Journal, st.SyncLatency = &js, &sl
 	}

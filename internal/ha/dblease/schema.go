@@ -63,7 +63,6 @@ $fence$;`),
 // statements are the lease's SQL, with the table names filled in.
 type statements struct {
 	check, acquire, renew, request, release, init, read, current string
-	lockTimeout                                                  string
 }
 
 // takeable is the condition under which a node of role $1 may take the
