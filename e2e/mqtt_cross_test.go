@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
+
 	"tandem/client"
 	mqttc "tandem/client/mqtt"
 	mqttwire "tandem/internal/wire/mqtt"
@@ -27,10 +29,9 @@ func dialMQTT(t *testing.T, ctx context.Context, in instance, id string, v byte)
 }
 
 // TestSTOMPAndMQTTMeetOnOneAddress sends from STOMP to MQTT and from MQTT
-// to STOMP on the same addresses (the topic a/b is the address a.b) and
-// checks bodies and properties as docs/protocols.md maps them.
-// (MQTT to AMQP is not tested here: tandem's AMQP adapter is not in this
-// branch yet.)
+// to STOMP and to AMQP on the same addresses (the topic a/b is the
+// address a.b) and checks bodies and properties as docs/protocols.md maps
+// them.
 func TestSTOMPAndMQTTMeetOnOneAddress(t *testing.T) {
 	in := create(t, "cross")
 	start(t, in)
@@ -142,6 +143,57 @@ func TestSTOMPAndMQTTMeetOnOneAddress(t *testing.T) {
 		if left := time.Until(time.UnixMilli(exp)); left < 500*time.Second || left > 601*time.Second {
 			t.Errorf("expires %s is %v away, want about 600 s", h("expires"), left)
 		}
+	})
+
+	t.Run("MQTT to AMQP", func(t *testing.T) {
+		ac := dialAMQP(t, in.addr(), nil)
+		defer ac.Close()
+		as, err := ac.NewSession(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv, err := as.NewReceiver(ctx, "cross.amqp", &goamqp.ReceiverOptions{SourceCapabilities: []string{"topic"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := dialMQTT(t, ctx, in, "cross-amqp-pub", 5)
+		// A text payload (Payload Format Indicator 1) with properties, then
+		// bytes.
+		err = p.Publish(ctx, &mqttc.Message{Topic: "cross/amqp", QoS: 1, Payload: []byte("héllo from MQTT"),
+			Properties: mqttwire.Properties{mqttwire.IntProp(mqttwire.PropPayloadFormat, 1),
+				mqttwire.UserProp("colour", "green"), mqttwire.UserProp("n", "7"),
+				mqttwire.StringProp(mqttwire.PropContentType, "text/plain"),
+				mqttwire.BinaryProp(mqttwire.PropCorrelationData, []byte("corr-3")),
+				mqttwire.StringProp(mqttwire.PropResponseTopic, "replies/z")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Publish(ctx, &mqttc.Message{Topic: "cross/amqp", QoS: 1, Payload: []byte{0, 1, 0xff}}); err != nil {
+			t.Fatal(err)
+		}
+		am, err := rcv.Receive(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if am.Value != "héllo from MQTT" || am.ApplicationProperties["colour"] != "green" || am.ApplicationProperties["n"] != "7" {
+			t.Errorf("AMQP got value %#v data %q application-properties %v", am.Value, am.GetData(), am.ApplicationProperties)
+		}
+		if am.Properties == nil || am.Properties.CorrelationID != "corr-3" || am.Properties.ContentType == nil ||
+			*am.Properties.ContentType != "text/plain" || am.Properties.ReplyTo == nil || !strings.Contains(*am.Properties.ReplyTo, "replies.z") {
+			t.Errorf("AMQP properties %+v", am.Properties)
+		}
+		if am.Header == nil || !am.Header.Durable {
+			t.Errorf("a QoS 1 message is not durable over AMQP: header %+v", am.Header)
+		}
+		_ = rcv.AcceptMessage(ctx, am)
+		am, err = rcv.Receive(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(am.GetData(), []byte{0, 1, 0xff}) {
+			t.Errorf("AMQP got data %q value %#v; want the bytes as a data section", am.GetData(), am.Value)
+		}
+		_ = rcv.AcceptMessage(ctx, am)
 	})
 
 	t.Run("an MQTT subscriber competes with a STOMP consumer on an anycast queue", func(t *testing.T) {
