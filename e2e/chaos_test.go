@@ -32,9 +32,17 @@ const (
 	// chaosQueues are consumed all along, except the last one, which only
 	// collects every chaosKeepEvery-th message until the attack is over: its
 	// messages stay live in old journal files, so compaction has work to do.
-	chaosQueues    = 3
-	chaosKeepEvery = 16
-	chaosBodySize  = 300
+	// Queue chaosPagedQueue is consumed slowly and its address pages beyond
+	// a few dozen KiB, so paged messages are in the mix too.
+	chaosQueues     = 4
+	chaosPagedQueue = 2
+	chaosKeepEvery  = 16
+	chaosBodySize   = 300
+	// Every chaosLargeEvery-th message has a body of chaosLargeSize, over
+	// the min-large-message-size chaosConfig sets: a large message, whose
+	// body lives in a file of its own (and which may be paged too).
+	chaosLargeEvery = 20
+	chaosLargeSize  = 24 << 10
 	// chaosBacklog bounds the messages sent to the drained queues and not
 	// consumed yet, so the final drain takes seconds, not minutes.
 	chaosBacklog = 4000
@@ -48,6 +56,7 @@ type chaosTally struct {
 	sentAt     map[string]time.Time       // when each was handed to Send
 	flushedAt  map[string]time.Time       // when the Flush that confirmed it returned
 	attempted  map[string]bool            // bodies a producer tried to send
+	pagedQueue map[string]bool            // bodies sent to the paged queue
 	stored     map[string]map[string]bool // body -> message ids it was delivered as
 	deliveries int                        // MESSAGE frames received, redeliveries included
 	backlog    int                        // sent to a drained queue and not consumed yet
@@ -56,7 +65,7 @@ type chaosTally struct {
 }
 
 func newChaosTally() *chaosTally {
-	t := &chaosTally{confirmed: map[string]bool{}, attempted: map[string]bool{}, stored: map[string]map[string]bool{},
+	t := &chaosTally{confirmed: map[string]bool{}, attempted: map[string]bool{}, stored: map[string]map[string]bool{}, pagedQueue: map[string]bool{},
 		sentAt: map[string]time.Time{}, flushedAt: map[string]time.Time{}}
 	for q := range t.lastSeq {
 		for p := range t.lastSeq[q] {
@@ -67,11 +76,18 @@ func newChaosTally() *chaosTally {
 }
 
 // chaosBody is the body of producer w's message seq: its key, then padding
-// so that the small journal files fill, roll and compact often.
+// so that the small journal files fill, roll and compact often; every
+// chaosLargeEvery-th is a large message.
 func chaosBody(w, seq int) []byte {
 	key := fmt.Sprintf("p%d-%d ", w, seq)
-	return []byte(key + strings.Repeat("x", chaosBodySize-len(key)))
+	size := chaosBodySize
+	if chaosLarge(seq) {
+		size = chaosLargeSize
+	}
+	return []byte(key + strings.Repeat("x", size-len(key)))
 }
+
+func chaosLarge(seq int) bool { return seq%chaosLargeEvery == 3 }
 
 // parseChaosKey splits a body back into its key, producer and sequence.
 func parseChaosKey(body []byte) (key string, w, seq int, err error) {
@@ -100,6 +116,9 @@ func (c *chaosTally) received(q int, m *client.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deliveries++
+	if want := len(chaosBody(w, seq)); len(m.Body) != want {
+		c.orderErrs = append(c.orderErrs, fmt.Sprintf("queue %d: %s arrived with %d bytes of body, sent with %d", q, key, len(m.Body), want))
+	}
 	ids := c.stored[key]
 	if ids == nil {
 		ids = map[string]bool{}
@@ -180,13 +199,18 @@ type chaosNodes struct {
 	procs [2]*proc
 	live  int // index of the live node
 	// compactions counts the journal compactions the nodes logged as
-	// finished, gathered from each process when it goes.
-	compactions int
+	// finished, gathered from each process when it goes; pagingEnded the
+	// times an address left paging mode, pagingResumed the times a node
+	// took over (or restarted) with an address still paging.
+	compactions, pagingEnded, pagingResumed int
 }
 
 // gone gathers what the logs of node i's process tell before it is dropped.
 func (n *chaosNodes) gone(i int) {
-	n.compactions += strings.Count(n.procs[i].output(), "journal: compacted")
+	out := n.procs[i].output()
+	n.compactions += strings.Count(out, "journal: compacted")
+	n.pagingEnded += strings.Count(out, "event=paging_stopped")
+	n.pagingResumed += strings.Count(out, "event=paging_recovered")
 	n.procs[i] = nil
 }
 
@@ -265,8 +289,10 @@ func (n *chaosNodes) compacting() bool {
 		started > strings.LastIndex(out, "journal: compaction abandoned")
 }
 
-// chaosConfig makes the journal roll and compact often, and logs
-// compaction starts so the controller knows when it kills mid-compaction.
+// chaosConfig makes the journal roll and compact often, logs compaction
+// starts so the controller knows when it kills mid-compaction, makes
+// bodies of 16 KiB and more large messages, and makes the paged queue's
+// address page beyond 48 KiB.
 func chaosConfig(t *testing.T, in instance) {
 	t.Helper()
 	replaceInConfig(t, in,
@@ -274,6 +300,7 @@ func chaosConfig(t *testing.T, in instance) {
 		[2]string{"journal-compact-min-files: 10", "journal-compact-min-files: 2"},
 		[2]string{"journal-compact-percentage: 30", "journal-compact-percentage: 60"},
 		[2]string{"level: info", "level: debug"},
+		[2]string{"address-settings:\n  \"#\":\n", fmt.Sprintf("address-settings:\n  chaos.%d:\n    max-size-bytes: 48KiB\n    page-size-bytes: 32KiB\n    address-full-policy: PAGE\n  \"#\":\n    min-large-message-size: 16KiB\n", chaosPagedQueue)},
 	)
 }
 
@@ -440,18 +467,22 @@ func TestChaos(t *testing.T) {
 			t.Errorf("order broken: %s", e)
 		}
 	}
-	t.Logf("chaos figures: %s; %d journal compactions; %d client reconnects; %d chaos messages in DLQ/ExpiryQueue; %d messages confirmed, %d distinct consumed (%d deliveries with redeliveries); "+
-		"%d lost, %d stored twice, %d out of order; data verify: %s",
-		counts, nodes.compactions, reconnects.Load(), len(moved), len(tally.confirmed), len(tally.stored), tally.deliveries,
-		missing, twice, len(tally.orderErrs), strings.TrimSpace(lastLine(verify.stdout)))
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
+	large, paged := 0, 0
+	for key := range tally.confirmed {
+		_, _, seq, _ := parseChaosKey([]byte(key))
+		if chaosLarge(seq) {
+			large++
+		}
 	}
-	return s
+	for key := range tally.pagedQueue {
+		if tally.confirmed[key] {
+			paged++
+		}
+	}
+	t.Logf("chaos figures: %s; %d journal compactions; %d times an address left paging mode, %d starts with an address still paging; %d client reconnects; %d chaos messages in DLQ/ExpiryQueue; %d messages confirmed (%d large, %d to the paged queue), %d distinct consumed (%d deliveries with redeliveries); "+
+		"%d lost, %d stored twice, %d out of order; data verify: %s",
+		counts, nodes.compactions, nodes.pagingEnded, nodes.pagingResumed, reconnects.Load(), len(moved), len(tally.confirmed), large, paged, len(tally.stored), tally.deliveries,
+		missing, twice, len(tally.orderErrs), strings.Join(strings.Split(strings.TrimSpace(verify.stdout), "\n"), "; "))
 }
 
 // messageIDRecord finds the id in a data print line of a message record.
@@ -570,6 +601,9 @@ func chaosProduce(ctx context.Context, t *testing.T, tally *chaosTally, dial cha
 		tally.mu.Lock()
 		tally.attempted[key] = true
 		tally.sentAt[key] = time.Now()
+		if q == chaosPagedQueue {
+			tally.pagedQueue[key] = true
+		}
 		if q != chaosQueues-1 {
 			tally.backlog++
 		}
@@ -643,6 +677,10 @@ func chaosConsume(ctx context.Context, t *testing.T, tally *chaosTally, dial cha
 		}
 		if err := tally.received(q, m); err != nil {
 			t.Errorf("consumer %d: %v", q, err)
+		}
+		if q == chaosPagedQueue {
+			// Lag behind the producers, so that the address pages.
+			time.Sleep(2 * time.Millisecond)
 		}
 		// An ack lost in a failover only means a redelivery, which the
 		// tally tolerates; it is not a failure of the run.

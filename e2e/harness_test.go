@@ -167,7 +167,9 @@ func start(t *testing.T, in instance) *proc {
 		t.Fatal(err)
 	}
 	pw.Close()
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {
@@ -178,6 +180,9 @@ func start(t *testing.T, in instance) *proc {
 	}()
 	go func() {
 		p.err = cmd.Wait()
+		// Everything the process wrote is in the log once it is done:
+		// its end of the pipe closed with it.
+		<-read
 		close(p.done)
 	}()
 	t.Cleanup(func() {

@@ -22,7 +22,8 @@ type Broker struct {
 	now    func() time.Time
 	filter FilterCompiler
 
-	settingsCache sync.Map // address -> AddressSettings
+	settingsCache  sync.Map     // address -> AddressSettings
+	settingsCached atomic.Int64 // about how many entries settingsCache holds
 
 	mu         sync.RWMutex
 	addresses  map[string]*address
@@ -38,6 +39,10 @@ type Broker struct {
 	nextConsumer atomic.Uint64
 
 	dups *dupCaches
+
+	// Large message bodies (large.go).
+	bodyRecords recordReleases
+	deleter     *bodyDeleter
 
 	// Flow control and paging (paging.go).
 	globalSize atomic.Int64
@@ -103,6 +108,7 @@ func New(opts Options) (*Broker, error) {
 		b.now = time.Now
 	}
 	b.dups = newDupCaches(opts.IDCacheSize)
+	b.deleter = newBodyDeleter(b.deleteBody)
 	// Consumer ids start at a random point, not 1: a STOMP acknowledgement
 	// names its message by consumer and delivery number, and a client that
 	// reconnects (to this node restarted, or to its backup) and then
@@ -115,6 +121,12 @@ func New(opts Options) (*Broker, error) {
 
 func (b *Broker) nowMs() int64 { return b.now().UnixMilli() }
 
+// maxCachedSettings bounds the address-settings cache. Addresses come and
+// go (temporary queues, sends to names that do not exist), so the cache
+// forgets an address when it is deleted and starts over when it is full;
+// resolving settings again only costs a pattern match.
+const maxCachedSettings = 4096
+
 func (b *Broker) settingsFor(addr string) AddressSettings {
 	if v, ok := b.settingsCache.Load(addr); ok {
 		return v.(AddressSettings)
@@ -123,8 +135,21 @@ func (b *Broker) settingsFor(addr string) AddressSettings {
 	if b.opts.Settings != nil {
 		s = b.opts.Settings(addr)
 	}
-	b.settingsCache.Store(addr, s)
+	if b.settingsCached.Load() >= maxCachedSettings {
+		b.settingsCache.Clear()
+		b.settingsCached.Store(0)
+	}
+	if _, loaded := b.settingsCache.LoadOrStore(addr, s); !loaded {
+		b.settingsCached.Add(1)
+	}
 	return s
+}
+
+// forgetSettings drops the cached settings of a deleted address.
+func (b *Broker) forgetSettings(addr string) {
+	if _, ok := b.settingsCache.LoadAndDelete(addr); ok {
+		b.settingsCached.Add(-1)
+	}
 }
 
 func (b *Broker) logStoreError(err error) {
@@ -143,6 +168,7 @@ func (b *Broker) commit(batch *store.Batch, sync bool, done func(error)) {
 	if done == nil {
 		done = b.logStoreError
 	}
+	done, sync = b.withBodyReleases(batch, sync, done)
 	b.store.Commit(batch, sync, done)
 }
 
@@ -164,6 +190,7 @@ func (b *Broker) ackOp(batch *store.Batch, r *ref) {
 	r.stored = false
 	if atomic.AddInt32(&r.e.storedRefs, -1) == 0 {
 		batch.DeleteMessage(r.e.m.ID)
+		b.releaseRecordWhenDurable(r.e)
 	} else {
 		batch.Ack(r.e.m.ID, r.q.id)
 	}
@@ -226,11 +253,20 @@ func (b *Broker) Start() error {
 			q.mu.Unlock()
 		}
 		if e.storedRefs == 0 {
+			// Every queue it was in is gone: its body goes once the
+			// record's deletion is durable.
 			var batch store.Batch
 			batch.DeleteMessage(sm.Message.ID)
-			b.commit(&batch, false, nil)
-			b.discardBody(sm.Message)
+			m := sm.Message
+			b.commit(&batch, m.Large() != nil, func(err error) {
+				if err == nil {
+					b.discardBody(m)
+				} else {
+					b.logStoreError(err)
+				}
+			})
 		} else if l := sm.Message.Large(); l != nil {
+			holdRecord(e)
 			referencedBodies[l.ID] = true
 		}
 	}
@@ -245,10 +281,11 @@ func (b *Broker) Start() error {
 	if err := b.applyConfiguredAddresses(); err != nil {
 		return err
 	}
-	if err := b.recoverPaging(st.PageCursors); err != nil {
+	unreferenced := b.largeOrphans(referencedBodies)
+	if err := b.recoverPaging(st.PageCursors, unreferenced); err != nil {
 		return err
 	}
-	b.cleanLargeOrphans(referencedBodies)
+	b.deleteLargeOrphans(unreferenced)
 	b.mu.Lock()
 	b.started = true
 	b.stopExpiry = make(chan struct{})
@@ -326,6 +363,7 @@ func (b *Broker) Close() {
 		s.Close()
 	}
 	b.wg.Wait()
+	b.deleter.stop()
 	for _, q := range queues {
 		q.lock()
 		if q.timer != nil {

@@ -81,6 +81,9 @@ type Consumer struct {
 // ID returns the consumer's id, unique within the broker.
 func (c *Consumer) ID() uint64 { return c.id }
 
+// AckMode returns how the consumer's deliveries are settled.
+func (c *Consumer) AckMode() AckMode { return c.ackMode }
+
 // QueueName returns the name of the queue the consumer reads.
 func (c *Consumer) QueueName() string { return c.q.name }
 

@@ -28,7 +28,11 @@ type dupEntry struct {
 	recordID uint64
 	pending  bool
 	failed   bool
-	waiters  []func(error)
+	// unwritten marks the id of a paged message: its record goes to the
+	// journal with the message, when the message is depaged (paging.go),
+	// and until then the page record itself carries the id.
+	unwritten bool
+	waiters   []func(error)
 }
 
 func newDupCaches(size int) *dupCaches {
@@ -76,7 +80,7 @@ func (d *dupCaches) insertLocked(c *dupCache, e *dupEntry, batch *store.Batch) {
 		if c.ids[old.id] == old {
 			delete(c.ids, old.id)
 		}
-		if old.recordID != 0 && batch != nil {
+		if old.recordID != 0 && !old.unwritten && batch != nil {
 			batch.DeleteDuplicateID(old.recordID)
 		}
 		c.ring[c.next] = e
@@ -103,6 +107,58 @@ func (d *dupCaches) settle(addr string, e *dupEntry, err error) {
 	d.mu.Unlock()
 	for _, w := range waiters {
 		w(err)
+	}
+}
+
+// markUnwritten takes the record of e's id out of batch: e belongs to a
+// paged message, whose depage batch writes the record (paging.go).
+func (d *dupCaches) markUnwritten(e *dupEntry, batch *store.Batch) {
+	if e == nil || e.recordID == 0 {
+		return
+	}
+	d.mu.Lock()
+	e.unwritten = true
+	d.mu.Unlock()
+	ops := batch.Ops[:0]
+	for _, op := range batch.Ops {
+		if !(op.Kind == store.OpAddDuplicateID && op.ID == e.recordID) {
+			ops = append(ops, op)
+		}
+	}
+	batch.Ops = ops
+}
+
+// restorePaged re-learns the id of a durable paged message found in the
+// page files at start, unless the journal's records taught it already.
+func (d *dupCaches) restorePaged(addr, id string, newID func() uint64, batch *store.Batch) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.cache(addr)
+	if c.ids[id] != nil {
+		return
+	}
+	d.insertLocked(c, &dupEntry{id: id, recordID: newID(), unwritten: true}, batch)
+}
+
+// depaged adds to batch the record of the id of a paged message being
+// moved into the journal, if its record was never written, and returns
+// a function that marks it written once batch is durable.
+func (d *dupCaches) depaged(addr, id string, batch *store.Batch) func() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.addrs[addr]
+	if c == nil {
+		return nil
+	}
+	e := c.ids[id]
+	if e == nil || !e.unwritten || e.recordID == 0 {
+		return nil
+	}
+	batch.AddDuplicateID(store.DuplicateID{RecordID: e.recordID, Address: addr, ID: id})
+	return func() {
+		d.mu.Lock()
+		e.unwritten = false
+		d.mu.Unlock()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"tandem/internal/message"
@@ -17,12 +18,20 @@ import (
 // A delivery opens the file (OpenLargeBody) and the adapter streams it out,
 // so a body of any size passes through a fixed buffer.
 //
-// The file goes when the message does: every queue reference counts in
-// entry.liveRefs, and the reference that takes it to zero deletes the file.
-// A copy of the message (a dead letter, an expired message moved away)
-// gets its own name for the file (a hard link). A body whose message was
-// never stored (refused, dropped, a duplicate, routed nowhere) is deleted
-// at once.
+// The file goes when the message does, and never before the journal says
+// so: every queue reference counts in entry.liveRefs, and so does the
+// message's journal record while it exists (entry.recordHeld). The
+// record's hold is released only in the completion of the batch that
+// deletes the record, once that batch is durable (withBodyReleases), so a
+// crash or a fence never leaves a message in the journal whose body is
+// gone; the worst it leaves is a body no message names, which the next
+// start deletes (largeOrphans). The hold that takes liveRefs to zero
+// queues the file for the deleter goroutine, since a completion must not
+// wait for an unlink. A copy of the message (a dead letter, an expired
+// message moved away) gets its own name for the file (a hard link). A
+// body whose message was certainly never stored (refused, dropped, a
+// duplicate, routed nowhere) is deleted at once; one whose store write
+// failed is kept, since the record may have reached the disk regardless.
 
 // ErrNoLargeMessages is returned when large messages are not configured.
 var ErrNoLargeMessages = errors.New("large messages are not enabled on this broker (persistence is off)")
@@ -91,26 +100,54 @@ func (s *Session) DiscardLargeBody(l *message.Large) {
 }
 
 // guardLarge wraps the done callback of a send of m so that a refused
-// large message's body is deleted.
+// large message's body is deleted, unless the refusal came from a store
+// write, which may have reached the disk anyway.
 func (b *Broker) guardLarge(m *message.Message, done func(error)) func(error) {
 	if m.Large() == nil {
 		return done
 	}
 	return func(err error) {
-		if err != nil {
+		var sf storeFailure
+		if err != nil && !errors.As(err, &sf) {
 			b.discardBody(m)
 		}
 		callDone(done, err)
 	}
 }
 
-// discardBody deletes the body file of a large message no queue holds.
+// storeFailure marks the error of a failed store write (a failed fsync, a
+// fence), after which the written record may or may not be on disk. A
+// large body it names must then stay: an orphan is deleted at the next
+// start, a missing body is a message lost.
+type storeFailure struct{ err error }
+
+func (e storeFailure) Error() string { return e.err.Error() }
+func (e storeFailure) Unwrap() error { return e.err }
+
+// markStoreFailure wraps a store write's error as a storeFailure.
+func markStoreFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	return storeFailure{err}
+}
+
+// discardBody deletes the body file of a large message no queue holds and
+// no durable record names.
 func (b *Broker) discardBody(m *message.Message) {
 	if m.Large() == nil || b.opts.Large == nil {
 		return
 	}
-	if err := b.opts.Large.Delete(m.Large().ID); err != nil {
-		b.log.Warn("could not delete a large message body", "event", "large_message_error", "id", m.Large().ID, "err", err)
+	b.deleteBody(m.Large().ID)
+}
+
+// deleteBody deletes body file id now.
+func (b *Broker) deleteBody(id uint64) {
+	if b.opts.Large == nil {
+		return
+	}
+	if err := b.opts.Large.Delete(id); err != nil {
+		b.log.Warn("could not delete a large message body; the next start deletes it", "event", "large_message_error", "id", id, "err", err)
 	}
 }
 
@@ -121,16 +158,184 @@ func holdBody(e *entry, n int) {
 	}
 }
 
-// releaseBody drops one reference to a large message's body, deleting the
-// file with the last.
+// holdRecord counts the journal record of a large message as a holder of
+// its body, once, if the message has a record (stored references). Call it
+// once the record is durable and before any reference can be released.
+func holdRecord(e *entry) {
+	if e.m.Large() != nil && atomic.LoadInt32(&e.storedRefs) > 0 && atomic.CompareAndSwapInt32(&e.recordHeld, 0, 1) {
+		atomic.AddInt32(&e.liveRefs, 1)
+	}
+}
+
+// releaseBody drops one queue reference to a large message's body; the
+// last holder queues the file for deletion.
 func (b *Broker) releaseBody(r *ref) {
 	if r.e.m.Large() == nil || r.bodyReleased {
 		return
 	}
 	r.bodyReleased = true
-	if atomic.AddInt32(&r.e.liveRefs, -1) == 0 {
-		b.discardBody(r.e.m)
+	b.dropHold(r.e)
+}
+
+// dropHold drops one hold on e's body and queues the file for deletion
+// with the last.
+func (b *Broker) dropHold(e *entry) {
+	if atomic.AddInt32(&e.liveRefs, -1) == 0 {
+		b.deleter.add(e.m.Large().ID)
 	}
+}
+
+// releaseRecordWhenDurable arranges for the record hold of e's body to be
+// released in the completion of the batch that deletes e's record, which
+// the caller has just added to it (ackOp).
+func (b *Broker) releaseRecordWhenDurable(e *entry) {
+	if e.m.Large() == nil || atomic.LoadInt32(&e.recordHeld) == 0 {
+		return
+	}
+	b.bodyRecords.mu.Lock()
+	if b.bodyRecords.pending == nil {
+		b.bodyRecords.pending = map[uint64]*entry{}
+	}
+	b.bodyRecords.pending[e.m.ID] = e
+	b.bodyRecords.n.Add(1)
+	b.bodyRecords.mu.Unlock()
+}
+
+// recordReleases holds the large messages whose record's deletion is in a
+// batch not yet durable, by message id. Batches are merged and copied
+// before they are committed, so the deletion is found by its operation in
+// the batch rather than tied to a batch value.
+type recordReleases struct {
+	mu      sync.Mutex
+	pending map[uint64]*entry
+	n       atomic.Int64 // len(pending), read without the lock on every commit
+}
+
+// withBodyReleases prepares the commit of batch: if it deletes the record
+// of a large message (releaseRecordWhenDurable), the returned done releases
+// that record's hold on the body once the batch is durable, and the batch
+// must be synced. On a failed write the hold stays: the record may be on
+// disk, and a body kept by mistake is only an orphan for the next start.
+func (b *Broker) withBodyReleases(batch *store.Batch, sync bool, done func(error)) (func(error), bool) {
+	if b.bodyRecords.n.Load() == 0 {
+		return done, sync
+	}
+	var es []*entry
+	b.bodyRecords.mu.Lock()
+	for i := range batch.Ops {
+		if op := &batch.Ops[i]; op.Kind == store.OpDeleteMessage {
+			if e, ok := b.bodyRecords.pending[op.ID]; ok {
+				es = append(es, e)
+				delete(b.bodyRecords.pending, op.ID)
+				b.bodyRecords.n.Add(-1)
+			}
+		}
+	}
+	b.bodyRecords.mu.Unlock()
+	if len(es) == 0 {
+		return done, sync
+	}
+	return func(err error) {
+		if err == nil {
+			for _, e := range es {
+				b.dropHold(e)
+			}
+		}
+		callDone(done, err)
+	}, true
+}
+
+// bodyDeleter deletes body files on a goroutine of its own: the hold that
+// frees a body is often dropped in a store completion, which must not wait
+// for an unlink (of a file that may be gigabytes long).
+type bodyDeleter struct {
+	del func(id uint64)
+
+	mu      sync.Mutex
+	ids     []uint64
+	busy    bool // the goroutine is deleting a batch taken from ids
+	stopped bool
+	kick    chan struct{}
+	idle    chan struct{} // closed and replaced whenever ids empties and busy ends
+	done    chan struct{}
+}
+
+func newBodyDeleter(del func(id uint64)) *bodyDeleter {
+	d := &bodyDeleter{del: del, kick: make(chan struct{}, 1), idle: make(chan struct{}), done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+// add queues body id for deletion; after stop it deletes it at once.
+func (d *bodyDeleter) add(id uint64) {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		d.del(id)
+		return
+	}
+	d.ids = append(d.ids, id)
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *bodyDeleter) run() {
+	defer close(d.done)
+	for range d.kick {
+		for {
+			d.mu.Lock()
+			ids := d.ids
+			d.ids = nil
+			if len(ids) == 0 {
+				d.busy = false
+				close(d.idle)
+				d.idle = make(chan struct{})
+				stopped := d.stopped
+				d.mu.Unlock()
+				if stopped {
+					return
+				}
+				break
+			}
+			d.busy = true
+			d.mu.Unlock()
+			for _, id := range ids {
+				d.del(id)
+			}
+		}
+	}
+}
+
+// flush waits until every body queued so far is deleted.
+func (d *bodyDeleter) flush() {
+	d.mu.Lock()
+	if len(d.ids) == 0 && !d.busy {
+		d.mu.Unlock()
+		return
+	}
+	idle := d.idle
+	d.mu.Unlock()
+	<-idle
+}
+
+// stop deletes what is queued and ends the goroutine; later adds delete
+// at once.
+func (d *bodyDeleter) stop() {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return
+	}
+	d.stopped = true
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+	<-d.done
 }
 
 // copyBody gives a copy of a large message its own name for the body.
@@ -147,33 +352,72 @@ func (b *Broker) copyBody(cp *message.Message) error {
 	return nil
 }
 
-// cleanLargeOrphans deletes body files no stored message names: bodies of
-// messages whose record never reached the journal before a crash. It is
-// skipped while any address has paged messages, whose records may name
-// bodies too.
-func (b *Broker) cleanLargeOrphans(referenced map[uint64]bool) {
+// largeOrphans returns the body files no stored message names: bodies of
+// messages whose record never reached the journal before a crash, or whose
+// record's deletion did but whose file's did not. Page records may name
+// some of them; recoverPaging takes those out before deleteLargeOrphans.
+func (b *Broker) largeOrphans(referenced map[uint64]bool) map[uint64]bool {
 	if b.opts.Large == nil {
-		return
-	}
-	for _, pg := range b.pages {
-		if pg.paging.Load() {
-			return
-		}
+		return nil
 	}
 	ids, err := b.opts.Large.IDs()
 	if err != nil {
 		b.log.Warn("could not list large message bodies", "event", "large_message_error", "err", err)
-		return
+		return nil
 	}
-	n := 0
+	var out map[uint64]bool
 	for _, id := range ids {
 		if !referenced[id] {
-			if err := b.opts.Large.Delete(id); err == nil {
-				n++
+			if out == nil {
+				out = map[uint64]bool{}
 			}
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// deleteLargeOrphans deletes the bodies in orphans.
+func (b *Broker) deleteLargeOrphans(orphans map[uint64]bool) {
+	n := 0
+	for id := range orphans {
+		if err := b.opts.Large.Delete(id); err == nil {
+			n++
 		}
 	}
 	if n > 0 {
 		b.log.Info("deleted large message bodies no message refers to", "event", "large_orphans_deleted", "count", n)
+	}
+}
+
+// recoverPaged reads the durable page records of address from from on,
+// which are not in the journal yet: it takes the large bodies they name out
+// of orphans and re-learns their duplicate-detection ids, whose records
+// the journal gets only when they are depaged (see page). Non-durable
+// records of an earlier run are dropped by the depager, so their bodies
+// stay orphans.
+func (b *Broker) recoverPaged(address string, ps store.PageStore, from store.PagePosition, orphans map[uint64]bool) error {
+	var evicted store.Batch
+	defer b.commit(&evicted, false, nil)
+	for {
+		recs, err := ps.Read(from, 4<<20)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for _, r := range recs {
+			if !r.Message.Durable {
+				continue
+			}
+			if l := r.Message.Large(); l != nil {
+				delete(orphans, l.ID)
+			}
+			if id, ok := r.Message.Property(message.PropDuplicateID); ok && id != "" {
+				b.dups.restorePaged(address, id, b.store.NewID, &evicted)
+			}
+		}
+		from = recs[len(recs)-1].Next
 	}
 }

@@ -16,7 +16,7 @@ import (
 // largeBroker starts a broker with large messages in dir.
 func largeBroker(t *testing.T, st *memstore.Store, dir string, edit func(*AddressSettings)) *Broker {
 	t.Helper()
-	ls, err := largemsg.Open(dir, st.NewID, false)
+	ls, err := largemsg.Open(largemsg.Options{Dir: dir, NewID: st.NewID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +104,13 @@ func TestLargeBodyLivesAsLongAsItsMessage(t *testing.T) {
 	if got := readBody(t, s, dd); !bytes.Equal(got, body) {
 		t.Fatalf("dead letter body is %d bytes, want %d", len(got), len(body))
 	}
+	b.deleter.flush()
 	if n := len(bodyFiles(t, dir)); n != 1 {
 		t.Fatalf("%d body files while only the dead letter is left, want 1", n)
 	}
 	ack(t, dd)
 	s.Unsubscribe(pc)
+	b.deleter.flush()
 	if files := bodyFiles(t, dir); len(files) != 0 {
 		t.Fatalf("body files left after every message was consumed: %v", files)
 	}
@@ -127,6 +129,7 @@ func TestOrphanBodiesAreCleanedAtStart(t *testing.T) {
 	s := session(t, b, "")
 	send(t, s, largeMsg(t, s, "kept", []byte("a body")))
 	b = restart(t, b, st, Options{Large: b.opts.Large})
+	b.deleter.flush()
 	if files := bodyFiles(t, dir); len(files) != 1 {
 		t.Fatalf("body files after restart: %v; want only the stored message's", files)
 	}
@@ -165,6 +168,7 @@ func TestLargeTopicMessageReachesEveryAutoAckSubscriber(t *testing.T) {
 	for _, k := range sinks {
 		k.wait(t, 1)
 	}
+	b.deleter.flush()
 	if files := bodyFiles(t, dir); len(files) != 0 {
 		t.Fatalf("body kept after every auto-ack subscriber had it: %v", files)
 	}

@@ -192,7 +192,7 @@ func (b *Broker) admitTx(sends []*routed) ([]*routed, error) {
 	kept := sends[:0:0]
 	for i, rt := range sends {
 		lim := rt.limit
-		if !b.limited(lim.max) || !b.full(rt.a, lim.max) {
+		if rt.direct || !b.limited(lim.max) || !b.full(rt.a, lim.max) {
 			kept = append(kept, rt)
 			continue
 		}
@@ -232,9 +232,13 @@ func (b *Broker) waitForSpace(a *address, max int64) {
 }
 
 // page writes a routed send to its address's page files instead of its
-// queues. Duplicate-id records go to the journal once the page record is
-// durable, so a crash in between can let a resend in twice but never drop
-// a message as a duplicate of one that was not stored.
+// queues. The page record carries the message's duplicate-detection id, so
+// the id needs no journal record of its own yet: a start re-learns it from
+// the page files (recoverPaging), and the depage batch that moves the
+// message into the journal writes the id's record with it, atomically.
+// Writing the id's record beside the page record instead would let a crash
+// between the two store a resend twice (or, written first, drop a message
+// as a duplicate of one never stored).
 func (b *Broker) page(rt *routed, done func(error)) {
 	pg, err := b.pageStateFor(rt.a)
 	if err != nil {
@@ -254,6 +258,7 @@ func (b *Broker) page(rt *routed, done func(error)) {
 			dupOps.Ops = append(dupOps.Ops, op)
 		}
 	}
+	b.dups.markUnwritten(rt.dup, &dupOps) // what is left: ids the cache evicted
 	rt.abandon()
 	pg.mu.Lock()
 	pg.paging.Store(true)
@@ -263,7 +268,7 @@ func (b *Broker) page(rt *routed, done func(error)) {
 		}
 		b.dups.settle(rt.addr, rt.dup, err)
 		pg.kick()
-		callDone(done, err)
+		callDone(done, markStoreFailure(err))
 	})
 	b.startDepagerLocked(pg)
 	pg.mu.Unlock()
@@ -372,10 +377,16 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 	var batch store.Batch
 	var refs []*ref
 	var orphans []*message.Message // large bodies no queue takes
+	var dupsWritten []func()
 	for _, rec := range recs {
 		m := rec.Message
 		if !m.Durable && rec.Pos.Less(pg.bootEnd) {
 			continue
+		}
+		if id, ok := m.Property(message.PropDuplicateID); ok && id != "" && m.Durable {
+			if written := b.dups.depaged(pg.address, id, &batch); written != nil {
+				dupsWritten = append(dupsWritten, written)
+			}
 		}
 		m.ID = b.store.NewID()
 		e := &entry{m: m, acct: acct}
@@ -419,6 +430,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 		return err
 	}
 	pg.cursor, pg.cursorID = cur, id
+	for _, written := range dupsWritten {
+		written()
+	}
 	b.deliver(&routed{refs: refs})
 	for _, m := range orphans {
 		b.discardBody(m)
@@ -430,8 +444,9 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 }
 
 // recoverPaging opens the page files found on disk and resumes depaging
-// from the cursors the journal recorded.
-func (b *Broker) recoverPaging(cursors []store.PageCursor) error {
+// from the cursors the journal recorded. Large bodies that the page records
+// still to depage name are taken out of orphans.
+func (b *Broker) recoverPaging(cursors []store.PageCursor, orphans map[uint64]bool) error {
 	if b.opts.Pager == nil {
 		return nil
 	}
@@ -463,6 +478,12 @@ func (b *Broker) recoverPaging(cursors []store.PageCursor) error {
 		}
 		b.mu.Unlock()
 		if cur := pg.cursor; cur.Less(ps.End()) {
+			if err := b.recoverPaged(name, ps, cur, orphans); err != nil {
+				// Deleting nothing is safe; deleting a body a page
+				// record names is not.
+				b.log.Warn("could not read page files for the large bodies and duplicate ids they name; keeping every unreferenced body", "event", "paging_error", "address", name, "err", err)
+				clear(orphans)
+			}
 			pg.paging.Store(true)
 			// cur is read before the depager starts: from then on the
 			// depager owns pg.cursor.

@@ -122,7 +122,8 @@ func (q *queue) unlock() {
 	q.moves = nil
 	q.mu.Unlock()
 	if b.Len() > 0 {
-		q.b.store.Commit(&b, false, q.b.logStoreError)
+		done, sync := q.b.withBodyReleases(&b, false, q.b.logStoreError)
+		q.b.store.Commit(&b, sync, done)
 	}
 	if len(moves) > 0 {
 		// Moves may create the target address and wait for the store; unlock

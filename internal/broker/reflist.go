@@ -9,9 +9,12 @@ type entry struct {
 	// queue whose acknowledgement takes it to zero deletes the message
 	// record instead of writing an ack. Guarded by the Broker's refMu.
 	storedRefs int32
-	// liveRefs counts the queue references of a large message, whose body
-	// file goes with the last (large.go).
+	// liveRefs counts the holders of a large message's body, its queue
+	// references and its journal record (recordHeld); the file goes with
+	// the last (large.go).
 	liveRefs int32
+	// recordHeld is 1 once the message's journal record counts in liveRefs.
+	recordHeld int32
 	// acct is the address whose size counts this message's Size() per
 	// reference, nil when its address is unlimited.
 	acct *address

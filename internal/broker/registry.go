@@ -161,6 +161,7 @@ func (b *Broker) deleteAddressLocked(a *address, batch *store.Batch) {
 	delete(b.addresses, a.name)
 	a.deleted = true
 	b.unindexAddressLocked(a)
+	b.forgetSettings(a.name)
 	if a.id != 0 {
 		batch.DeleteAddress(a.id)
 	}

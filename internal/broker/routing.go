@@ -106,6 +106,9 @@ type routed struct {
 	// a is the address the message was sent to, and set its settings.
 	a     *address
 	limit sizeLimit
+	// direct marks a message routed to one named queue (Session.SendToQueue),
+	// which address size limits and paging do not apply to.
+	direct bool
 }
 
 // prepare stamps, routes and encodes m without making it visible. It
@@ -214,6 +217,7 @@ func (b *Broker) deliver(rt *routed) {
 	// must not take the body from the queues still to come.
 	for _, r := range rt.refs {
 		holdBody(r.e, 1)
+		holdRecord(r.e)
 	}
 	for _, r := range rt.refs {
 		q := r.q
@@ -268,7 +272,7 @@ func (b *Broker) send(m *message.Message, done func(error), direct bool) {
 			rt.abandon()
 		}
 		b.dups.settle(rt.addr, rt.dup, err)
-		callDone(done, err)
+		callDone(done, markStoreFailure(err))
 	})
 }
 
@@ -328,8 +332,9 @@ func (b *Broker) moveRef(mv move) {
 	b.ackOp(&moved.batch, r)
 	b.commit(&moved.batch, true, func(err error) {
 		if err != nil {
+			// The copy's record may be on disk: its body stays (an
+			// orphan, if not, for the next start).
 			moved.abandon()
-			b.discardBody(cp)
 			b.logStoreError(err)
 			return
 		}

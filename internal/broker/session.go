@@ -18,6 +18,11 @@ type SessionInfo struct {
 	ClientID   string
 	RemoteAddr string
 	Protocol   string
+	// Internal marks a session a protocol adapter opens for itself rather
+	// than for a client (MQTT's store of sessions and retained messages):
+	// security-settings do not apply to it. Only adapters set it, never
+	// from anything a client sends.
+	Internal bool
 }
 
 // Session is one client connection's view of the broker. Its methods are
@@ -57,7 +62,7 @@ func (s *Session) origin() uint32 { return uint32(s.id) }
 func (s *Session) Info() SessionInfo { return s.info }
 
 func (s *Session) authorize(perm Permission, addr string) error {
-	return s.b.Authorize(s.info.User, s.info.Roles, perm, addr)
+	return s.b.authorize(s.info.Internal, s.info.User, s.info.Roles, perm, addr)
 }
 
 // Authorize reports, as an error wrapping ErrForbidden, that user with roles
@@ -65,8 +70,12 @@ func (s *Session) authorize(perm Permission, addr string) error {
 // may. Management uses it to hold its callers to the permissions messaging
 // clients have.
 func (b *Broker) Authorize(user string, roles []string, perm Permission, addr string) error {
+	return b.authorize(false, user, roles, perm, addr)
+}
+
+func (b *Broker) authorize(internal bool, user string, roles []string, perm Permission, addr string) error {
 	az := b.opts.Authorizer
-	if az == nil || az.Authorize(user, roles, perm, addr) {
+	if internal || az == nil || az.Authorize(user, roles, perm, addr) {
 		return nil
 	}
 	return fmt.Errorf("%w: user %q may not %s on %q", ErrForbidden, user, perm, addr)
@@ -77,7 +86,7 @@ func (b *Broker) Authorize(user string, roles []string, perm Permission, addr st
 // before it creates an anycast address's queue. A queue that exists needs
 // neither.
 func (s *Session) authorizeAutoCreate(addr string, rt message.RoutingType) error {
-	if s.b.opts.Authorizer == nil {
+	if s.b.opts.Authorizer == nil || s.info.Internal {
 		return nil
 	}
 	b := s.b
@@ -672,8 +681,8 @@ func (tx *Tx) Commit(done func(error)) {
 			} else {
 				rt.abandon()
 			}
-			if err != nil || len(rt.refs) == 0 {
-				b.discardBody(rt.m)
+			if err == nil && len(rt.refs) == 0 {
+				b.discardBody(rt.m) // routed nowhere; after a failed write the record may be on disk
 			}
 			b.dups.settle(rt.addr, rt.dup, err)
 		}

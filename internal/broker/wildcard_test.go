@@ -95,3 +95,26 @@ func TestDurableWildcardSubscriptionSurvivesRestart(t *testing.T) {
 	_, k := subscribe(t, s, SubscribeOptions{Address: "orders.*.created", RoutingType: message.Multicast, DurableName: "created"})
 	equal(t, bodies(k.wait(t, 2)), []string{"while-away", "after-restart"})
 }
+
+// TestEscapedDotIsPartOfAWord routes the addresses MQTT topics with a '.'
+// map to ("v1.2/x" is "v1\.2.x"): the escaped dot is not a word separator,
+// so a two-word pattern matches them and a three-word one does not, while
+// unescaped addresses route as before.
+func TestEscapedDotIsPartOfAWord(t *testing.T) {
+	b := startBroker(t, memstore.New(), Options{})
+	s := session(t, b, "")
+	_, two := subscribe(t, s, SubscribeOptions{Address: `*.x`, RoutingType: message.Multicast})
+	_, three := subscribe(t, s, SubscribeOptions{Address: `*.*.x`, RoutingType: message.Multicast})
+	_, prefix := subscribe(t, s, SubscribeOptions{Address: `v1\.2.#`, RoutingType: message.Multicast})
+
+	send(t, s, topicMsg(`v1\.2.x`, "escaped"))
+	send(t, s, topicMsg(`v1.2.x`, "plain"))
+
+	equal(t, bodies(two.wait(t, 1)), []string{"escaped"})
+	equal(t, bodies(three.wait(t, 1)), []string{"plain"})
+	equal(t, bodies(prefix.wait(t, 1)), []string{"escaped"})
+	b.ScanExpired()
+	if two.count() != 1 || three.count() != 1 || prefix.count() != 1 {
+		t.Errorf("deliveries: *.x %d, *.*.x %d, v1\\.2.# %d; want 1 each", two.count(), three.count(), prefix.count())
+	}
+}

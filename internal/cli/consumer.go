@@ -153,6 +153,7 @@ func runConsumer(ctx context.Context, o consumerOptions, e *env) error {
 	if err := o.conn.check(e.stderr); err != nil {
 		return err
 	}
+	o.conn.durable = so.durableName != ""
 	conn, err := o.conn.dial(ctx, o.conn.events(e))
 	if err != nil {
 		return err

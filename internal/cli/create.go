@@ -13,6 +13,7 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/instance"
+	"tandem/internal/pgdb"
 )
 
 // createOptions holds the flags of `tandem create`, named as in Artemis'
@@ -38,6 +39,8 @@ type createOptions struct {
 	clusterPassword    string
 	noWeb              bool
 	tls                instance.TLSOptions
+	jdbc               bool
+	db                 instance.DatabaseOptions
 }
 
 func init() { register(newCreateCommand) }
@@ -104,6 +107,17 @@ A shared-store pair on one host (SCENARIOS.md, lab A):
 	fs.StringVar(&o.tls.TrustPassword, "ssl-trust-password", "", "password of a PKCS#12 --ssl-trust")
 	fs.BoolVar(&o.tls.UseClientAuth, "use-client-auth", false, "require client certificates signed by --ssl-trust")
 	fs.BoolVar(&o.tls.SelfSigned, "ssl-self-signed", false, "TLS on the client port with a generated self-signed certificate in etc/tls (development)")
+	fs.BoolVar(&o.jdbc, "jdbc", false, "keep the store in PostgreSQL (messages, large messages, paging and the live/backup lease) instead of the data directories; needs --jdbc-connection-url")
+	fs.StringVar(&o.db.URL, "jdbc-connection-url", "", "with --jdbc: the database URL, postgres://USER:PASSWORD@HOST:5432/DATABASE (Artemis' jdbc:postgresql:// form is read too)")
+	fs.StringVar(&o.db.User, "jdbc-user", "", "with --jdbc: the database user, replacing the URL's")
+	fs.StringVar(&o.db.Password, "jdbc-password", "", "with --jdbc: the database password, replacing the URL's; broker.yaml is then readable by its owner only")
+	fs.StringVar(&o.db.MessageTable, "jdbc-message-table-name", "", "with --jdbc: the messages table (default tandem_messages)")
+	fs.StringVar(&o.db.BindingsTable, "jdbc-bindings-table-name", "", "with --jdbc: the bindings table (default tandem_bindings)")
+	fs.StringVar(&o.db.LargeMessageTable, "jdbc-large-message-table-name", "", "with --jdbc: the large messages table (default tandem_large_messages)")
+	fs.StringVar(&o.db.PageStoreTable, "jdbc-page-store-table-name", "", "with --jdbc: the page store table (default tandem_page_store)")
+	fs.StringVar(&o.db.NodeManagerTable, "jdbc-node-manager-table-name", "", "with --jdbc: the lease table (default tandem_node_manager)")
+	fs.DurationVar(&o.db.LockRenewPeriod, "jdbc-lock-renew-period", 0, "with --jdbc: how often the live renews its lease (default 500ms)")
+	fs.DurationVar(&o.db.LockExpiration, "jdbc-lock-expiration", 0, "with --jdbc: how long a lease lasts unrenewed; a backup takes over this long after the live froze (default 3s)")
 	fs.SetNormalizeFunc(createFlagAliases)
 	return cmd
 }
@@ -119,6 +133,8 @@ func createFlagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		name = "cluster-user"
 	case "clusterPassword":
 		name = "cluster-password"
+	case "jdbc-node-manager-store-table-name":
+		name = "jdbc-node-manager-table-name"
 	}
 	return pflag.NormalizedName(name)
 }
@@ -135,6 +151,12 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 		return errors.New("--allow-failback applies to a backup; add --shared-store --backup or drop --allow-failback")
 	case o.user == "" && o.password == "" && !o.allowAnonymous:
 		return errors.New("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users")
+	case !o.jdbc && o.db != (instance.DatabaseOptions{}):
+		return errors.New("the --jdbc-* options need --jdbc, which keeps the store in a database")
+	}
+	var db *instance.DatabaseOptions
+	if o.jdbc {
+		db = &o.db
 	}
 	inst, err := instance.Create(instance.CreateOptions{
 		Dir:                o.dir,
@@ -156,6 +178,7 @@ func runCreate(_ context.Context, o createOptions, out io.Writer) error {
 		ClusterPassword:    o.clusterPassword,
 		NoWeb:              o.noWeb,
 		TLS:                o.tls,
+		Database:           db,
 	})
 	if err != nil {
 		return err
@@ -189,7 +212,9 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 	fmt.Fprintf(out, "  %-18s broker configuration\n", rel(inst.ConfigPath()))
 	fmt.Fprintf(out, "  %-18s %s\n", rel(inst.UsersPath()), users)
 	data := "journal, bindings, paging, large messages"
-	if rel(cfg.JournalDirectory) == cfg.JournalDirectory {
+	if cfg.Database() {
+		data = "instance data; the store is in the database"
+	} else if rel(cfg.JournalDirectory) == cfg.JournalDirectory {
 		data = "instance data; the store is under " + filepath.Dir(cfg.JournalDirectory)
 	}
 	fmt.Fprintf(out, "  %-18s %s\n", rel(inst.DataDir)+"/", data)
@@ -202,7 +227,11 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 	if cfg.Web.Enabled {
 		fmt.Fprintf(out, "  console:  http://%s\n", cfg.Web.Bind)
 	}
-	fmt.Fprintf(out, "  journal:  %s\n", rel(cfg.JournalDirectory))
+	if cfg.Database() {
+		fmt.Fprintf(out, "  store:    database %s (tables %s, ...)\n", pgdb.Redact(cfg.Store.URL), cfg.Store.MessageTable)
+	} else {
+		fmt.Fprintf(out, "  journal:  %s\n", rel(cfg.JournalDirectory))
+	}
 	login := "required"
 	if cfg.Security.AllowAnonymous {
 		login = "optional (anonymous clients get role " + cfg.Security.AnonymousRole + ")"
@@ -210,9 +239,9 @@ func printCreated(out io.Writer, inst *instance.Instance, cfg *config.Config, o 
 	fmt.Fprintf(out, "  login:    %s\n", login)
 	switch cfg.HA.Mode {
 	case config.HAPrimary:
-		fmt.Fprintf(out, "  HA:       shared-store primary (failover-on-shutdown: %t)\n", cfg.HA.FailoverOnShutdown)
+		fmt.Fprintf(out, "  HA:       %s primary (failover-on-shutdown: %t)\n", haKind(cfg), cfg.HA.FailoverOnShutdown)
 	case config.HABackup:
-		fmt.Fprintf(out, "  HA:       shared-store backup (allow-failback: %t, failover-on-shutdown: %t)\n", cfg.HA.AllowFailback, cfg.HA.FailoverOnShutdown)
+		fmt.Fprintf(out, "  HA:       %s backup (allow-failback: %t, failover-on-shutdown: %t)\n", haKind(cfg), cfg.HA.AllowFailback, cfg.HA.FailoverOnShutdown)
 	}
 	for _, cc := range cfg.ClusterConnections {
 		as := "anonymously"
@@ -245,4 +274,12 @@ func peerURLs(cfg *config.Config, names []string) string {
 		}
 	}
 	return strings.Join(urls, ", ")
+}
+
+// haKind names what a pair shares.
+func haKind(cfg *config.Config) string {
+	if cfg.Database() {
+		return fmt.Sprintf("shared-store (database, lease %v renewed every %v)", cfg.Store.LockExpiration, cfg.Store.LockRenewPeriod)
+	}
+	return "shared-store"
 }

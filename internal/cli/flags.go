@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"tandem/internal/config"
 )
 
 // artemisOnly lists flags of Artemis' CLI that tandem knows of but does not
@@ -86,7 +88,7 @@ func suggestFlags(name string, candidates []string) []string {
 	var out []scored
 	limit := len(name)/4 + 2
 	for _, c := range candidates {
-		d := editDistance(fold(name), fold(c))
+		d := config.EditDistance(fold(name), fold(c))
 		if strings.HasPrefix(c, name) && len(name) >= 3 {
 			d = min(d, 1)
 		}
@@ -108,25 +110,4 @@ func suggestFlags(name string, candidates []string) []string {
 		s = append(s, "--"+sc.name)
 	}
 	return s
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

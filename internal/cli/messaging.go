@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"tandem/client"
+	"tandem/internal/config"
 )
 
 // connFlags are the connection flags every messaging command shares, with
@@ -26,6 +27,9 @@ type connFlags struct {
 	silent      bool
 	// window is the producer's --max-pending; other commands leave it 0.
 	window int
+	// durable is set by a consumer of a durable subscription, for
+	// protocols whose session, not the subscription, is durable (MQTT).
+	durable bool
 	// proto is the protocol --protocol names, set by check.
 	proto msgProtocol
 }
@@ -61,6 +65,13 @@ func (f *connFlags) check(stderr io.Writer) error {
 	p, err := lookupProtocol(f.protocol)
 	if err != nil {
 		return err
+	}
+	if p.checkURL != nil {
+		if err := p.checkURL(f.url); err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
+		f.proto = p
+		return nil
 	}
 	eps, uo, err := client.ParseURL(f.url)
 	if err != nil {
@@ -101,7 +112,7 @@ func warnUnknownURLOptions(w io.Writer, eps []client.Endpoint, o client.URLOptio
 func suggestOption(name string, known []string) string {
 	best, bestDist := "", len(name)/4+2
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
+		if d := config.EditDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
 			best, bestDist = k, d
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
+
+	"tandem/internal/wire/mqtt"
 )
 
 // TestMessagingFlagErrors checks what the messaging commands answer for
@@ -22,10 +25,8 @@ func TestMessagingFlagErrors(t *testing.T) {
 		{"artemis only", []string{"producer", "--object-size", "10"},
 			"--object-size is an Artemis flag that tandem producer does not support: tandem has no JMS ObjectMessage"},
 		{"artemis only consumer", []string{"consumer", "--threads", "2"}, "--threads is an Artemis flag that tandem consumer does not support"},
-		{"planned protocol", []string{"producer", "--protocol", "amqp"},
-			"--protocol amqp: the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands; use --protocol openwire or stomp"},
 		{"core protocol", []string{"consumer", "--protocol", "CORE"}, "tandem does not speak Artemis' Core protocol"},
-		{"unknown protocol", []string{"browse", "--protocol", "smtp"}, `--protocol "smtp" is not a protocol tandem knows; use openwire or stomp`},
+		{"unknown protocol", []string{"browse", "--protocol", "smtp"}, `--protocol "smtp" is not a protocol tandem knows; use amqp or mqtt or openwire or stomp`},
 		{"both commit spellings", []string{"producer", "--commit-interval", "2", "--txt-size", "3"},
 			"--txt-size and --commit-interval are the same setting; give only --commit-interval"},
 		{"two bodies", []string{"producer", "--text-size", "10", "--message", "hi"}, "give one of them"},
@@ -128,5 +129,23 @@ func TestShownDestination(t *testing.T) {
 	long := "queue://" + strings.Repeat("x", 1100)
 	if got := shown(long); !strings.HasSuffix(got, "… (1108 characters)") || len([]rune(got)) > 90 {
 		t.Errorf("shown(long) = %q", got)
+	}
+}
+
+func TestMQTTDestinations(t *testing.T) {
+	for in, want := range map[string]string{
+		"queue://orders.eu": "orders/eu", "topic://news": "news", "/topic/a.b": "a/b", "sensors/+/temp": "sensors/+/temp",
+		`topic://v1\.2.x`: "v1.2/x",
+	} {
+		if got := mqttTopic(in); got != want {
+			t.Errorf("mqttTopic(%q) = %q, want %q", in, got, want)
+		}
+	}
+	m := mqttMessage("topic://t", []byte("x"), sendOptions{nonPersistent: true, text: true, ttl: 1500 * time.Millisecond, group: "g"})
+	if m.QoS != 0 || len(m.Properties) != 3 {
+		t.Fatalf("message %+v", m)
+	}
+	if v, _ := m.Properties.Int(mqtt.PropMessageExpiry); v != 2 {
+		t.Errorf("expiry %d s, want 2 (rounded up)", v)
 	}
 }

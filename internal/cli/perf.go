@@ -37,6 +37,9 @@ type perfOptions struct {
 	warmup              seconds
 	drain               seconds
 	messageCount        int64
+	mqttVersion         int
+	qos                 int
+	cleanSession        bool
 	durationSet         bool // --duration given explicitly
 	warmupSet           bool // --warmup given explicitly
 	json                bool
@@ -48,7 +51,7 @@ func newPerfCommand(e *env) *cobra.Command {
 	o := perfOptions{duration: seconds(10 * time.Second), warmup: seconds(2 * time.Second), drain: seconds(perf.DefaultDrain)}
 	cmd := &cobra.Command{
 		Use:   "perf [DESTINATION...]",
-		Short: "Measure a broker's throughput and latency under load, over STOMP or OpenWire",
+		Short: "Measure a STOMP, OpenWire, AMQP or MQTT broker's throughput and latency under load",
 		Long: `Drive a STOMP broker (tandem or any other: ActiveMQ Classic, Artemis, ...), or with
 --protocol openwire an OpenWire one (tandem, ActiveMQ Classic), with
 producers and consumers, in the spirit of Artemis' 'artemis perf client', and
@@ -69,13 +72,22 @@ from /proc) over the measured window is reported per message.
 
 Destinations are given with --destination or as arguments (default
 queue://TEST); --num-destinations N spreads the load over DEST.0 ... DEST.N-1.
-A live progress line is shown on a terminal, never when the output is piped.`,
+A live progress line is shown on a terminal, never when the output is piped.
+
+With --protocol mqtt every connection speaks MQTT (3.1.1, or 5 with
+--mqtt-version 5) to tandem or any MQTT broker (RabbitMQ's MQTT plugin,
+ActiveMQ's MQTT connector, mosquitto): destinations are topics (queue://a.b
+and topic://a.b are the topic a/b), publishes go at --qos (default 1 for
+persistent sends, 0 with --non-persistent) and count as confirmed at PUBACK
+(PUBCOMP for QoS 2), and consumers subscribe at that QoS on persistent
+sessions, removed after the run (--clean-session for clean ones).`,
 		Example: `  tandem perf --duration 30s
   tandem perf --producers 8 --consumers 4 --max-pending 64 --url tcp://localhost:61613
   tandem perf --non-persistent --rate 20000 --json queue://bench
   tandem perf --consumers 0 --message-count 1000000 --max-pending 64
   tandem perf --ack client-individual --prefetch 100 --broker-pid $(pgrep -n tandem)
   tandem perf --url tcp://127.0.0.1:61613 --vhost / --user guest --password guest   # RabbitMQ
+  tandem perf --protocol mqtt --producers 4 --consumers 4 --max-pending 64 topic://bench.mqtt
   tandem perf connections --connections 10000 --hold 30s`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("destination") && len(args) > 0 {
@@ -95,8 +107,8 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.StringVar(&o.url, "url", "tcp://localhost:61616", "broker URL: tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true (the first broker that accepts is used)")
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password")
+	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol to speak: stomp, openwire (ActiveMQ Classic's JMS client protocol: persistent sends confirmed by the broker's response, every message acknowledged), amqp (AMQP 1.0: persistent sends are durable messages confirmed by the accepted outcome) or mqtt (see below)")
 	fs.StringVar(&o.vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
-	fs.StringVar(&o.protocol, "protocol", perf.ProtocolSTOMP, "protocol of the load: stomp, or openwire (ActiveMQ Classic's JMS client protocol)")
 	fs.StringSliceVar(&o.destinations, "destination", []string{"queue://TEST"}, "destination(s): queue://NAME, topic://NAME, /queue/NAME, /topic/NAME or NAME; repeat or separate with commas")
 	fs.IntVar(&o.numDestinations, "num-destinations", 1, "spread the load over N numbered destinations per --destination (NAME.0 ... NAME.N-1)")
 	fs.IntVar(&o.producers, "producers", 1, "producers, each with its own connection")
@@ -116,6 +128,9 @@ A live progress line is shown on a terminal, never when the output is piped.`,
 	fs.Int64Var(&o.messageCount, "message-count", 0, "stop after this many messages in all (0: no limit)")
 	fs.IntVar(&o.brokerPID, "broker-pid", 0, "the broker's process id on this machine: report its CPU time (from /proc) per message")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.IntVar(&o.mqttVersion, "mqtt-version", 4, "with --protocol mqtt: 4 (MQTT 3.1.1) or 5")
+	fs.IntVar(&o.qos, "qos", 0, "with --protocol mqtt: QoS 1 or 2 of publishes and subscriptions (default 1; 0 with --non-persistent)")
+	fs.BoolVar(&o.cleanSession, "clean-session", false, "with --protocol mqtt: consumers use clean sessions (not durable)")
 	cmd.AddCommand(newPerfReadyCommand(e))
 	cmd.AddCommand(newPerfConnectionsCommand(e))
 	return cmd
@@ -134,12 +149,15 @@ func runPerf(ctx context.Context, o perfOptions, e *env) error {
 		return fmt.Errorf("--ack: %w", err)
 	}
 	cfg := perf.Config{
-		Protocol: o.protocol, URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests,
+		URL: o.url, User: o.user, Password: o.password, VHost: o.vhost, Destinations: dests, Protocol: strings.ToLower(o.protocol),
 		Ack: ack, Prefetch: o.prefetch, AckEvery: o.ackEvery, BrokerPID: o.brokerPID,
 		Producers: o.producers, Consumers: o.consumers, MessageSize: o.messageSize,
 		Persistent: o.persistent, MaxPending: o.maxPending, TxBatch: o.tx, Rate: o.rate,
 		Duration: time.Duration(o.duration), Warmup: time.Duration(o.warmup), Drain: time.Duration(o.drain),
 		MessageCount: o.messageCount,
+	}
+	if cfg.Protocol == perf.ProtocolMQTT {
+		cfg.MQTTVersion, cfg.QoS, cfg.MQTTCleanSession = o.mqttVersion, o.qos, o.cleanSession
 	}
 	if o.messageCount > 0 && !o.durationSet {
 		// --message-count alone means "send that many", not "send that
@@ -173,10 +191,11 @@ func newPerfReadyCommand(e *env) *cobra.Command {
 		vhost               string
 		timeout             seconds = seconds(60 * time.Second)
 		since               int64
+		proto               string
 	)
 	cmd := &cobra.Command{
 		Use:   "ready",
-		Short: "Wait until a STOMP broker accepts a connection and print how long that took",
+		Short: "Wait until a STOMP (or MQTT) broker accepts a connection and print how long that took",
 		Long: `Try to open a STOMP connection every 5 ms until the broker answers CONNECTED,
 then print the milliseconds elapsed since --since (Unix time in nanoseconds,
 as 'date +%s%N' prints it; default: when this command started). bench/compare
@@ -187,7 +206,13 @@ uses it to time start-up and failover the way a client sees them.`,
 			if since > 0 {
 				from = time.Unix(0, since)
 			}
-			at, err := perf.WaitReady(cmd.Context(), url, user, password, vhost, time.Duration(timeout))
+			var at time.Time
+			var err error
+			if strings.EqualFold(proto, perf.ProtocolMQTT) {
+				at, err = perf.WaitReadyMQTT(cmd.Context(), url, user, password, time.Duration(timeout))
+			} else {
+				at, err = perf.WaitReady(cmd.Context(), url, user, password, vhost, time.Duration(timeout))
+			}
 			if err != nil {
 				return err
 			}
@@ -202,6 +227,7 @@ uses it to time start-up and failover the way a client sees them.`,
 	fs.StringVar(&vhost, "vhost", "", "CONNECT host header, the virtual host (default: the URL's host; RabbitMQ wants /)")
 	fs.Var(&timeout, "timeout", "give up after this long")
 	fs.Int64Var(&since, "since", 0, "Unix time in nanoseconds to count from")
+	fs.StringVar(&proto, "protocol", "stomp", "stomp, or mqtt to wait for an MQTT CONNACK")
 	return cmd
 }
 

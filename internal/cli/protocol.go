@@ -21,6 +21,10 @@ type msgProtocol struct {
 	// dial connects as the connection flags say, reporting connection
 	// events to ev.
 	dial func(ctx context.Context, f *connFlags, ev connEvents) (msgConn, error)
+	// checkURL, when set, validates --url in the protocol's own terms
+	// (AMQP takes amqp:// and amqps://); without it the STOMP client's
+	// URL rules apply, with their warnings about unknown options.
+	checkURL func(url string) error
 }
 
 // protocols are the protocols the messaging commands speak, by --protocol
@@ -28,6 +32,8 @@ type msgProtocol struct {
 var protocols = map[string]msgProtocol{
 	"stomp":    {name: "stomp", dial: dialSTOMP},
 	"openwire": {name: "openwire", dial: dialOpenWire},
+	"amqp":     {name: "amqp", dial: dialAMQP, checkURL: checkAMQPURL},
+	"mqtt":     {name: "mqtt", dial: dialMQTT},
 }
 
 // defaultProtocol is the value of --protocol when it is not given.
@@ -36,8 +42,6 @@ const defaultProtocol = "stomp"
 // plannedProtocols are --protocol values tandem's CLI does not speak (yet),
 // with what to say to a user who asks for one.
 var plannedProtocols = map[string]string{
-	"amqp": "the broker's AMQP 1.0 support is in progress; the CLI will speak it once it lands",
-	"mqtt": "the broker's MQTT support is in progress; the CLI will speak it once it lands",
 	"core": "tandem does not speak Artemis' Core protocol; Artemis users' applications reach tandem over STOMP, AMQP, OpenWire or MQTT",
 }
 

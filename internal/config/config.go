@@ -64,6 +64,9 @@ type Config struct {
 	// PersistenceEnabled turns the journal on; without it every message is
 	// kept in memory only and a restart loses it.
 	PersistenceEnabled bool
+	// Store says where persistent messages are kept: the journal (the
+	// default) or a database (store.go).
+	Store Store
 	// GlobalMaxSize bounds the memory of all addresses together, in bytes;
 	// -1 means unlimited.
 	GlobalMaxSize int64
@@ -78,6 +81,9 @@ type Config struct {
 	// STOMP or MQTT WebSockets, besides the broker's own host
 	// (websocket-allowed-origins; "*" admits any).
 	WebSocketAllowedOrigins []string
+
+	// MQTT configures the MQTT adapter (the mqtt section).
+	MQTT MQTT
 
 	Security         Security
 	SecuritySettings []SecuritySetting
@@ -129,7 +135,7 @@ const (
 // SpokenProtocols are the protocols tandem serves, in the order an acceptor
 // without protocols= offers them. A protocol is listed here once its
 // adapter is registered in internal/server.
-var SpokenProtocols = []string{ProtocolSTOMP, ProtocolOpenWire}
+var SpokenProtocols = []string{ProtocolSTOMP, ProtocolOpenWire, ProtocolAMQP, ProtocolMQTT}
 
 // knownProtocols are every name Artemis accepts in protocols=; the ones
 // tandem does not speak are refused or skipped with a clear message.
@@ -184,6 +190,40 @@ type Limits struct {
 	// connection may take to identify its protocol, finish its TLS
 	// handshake and log in.
 	HandshakeTimeout time.Duration
+}
+
+// MQTT configures what MQTT clients are told and allowed, the mqtt section
+// of broker.yaml (docs/mqtt.md, "Sessions and delivery"). Artemis sets the
+// same values as acceptor URL options of similar names.
+type MQTT struct {
+	// DefaultSessionExpiry (default-session-expiry) is how long the
+	// session of an MQTT 3.1 or 3.1.1 client that connected with Clean
+	// Session 0 outlives its connection, since those versions cannot say;
+	// negative means for ever (Artemis' defaultMqttSessionExpiryInterval,
+	// -1 by default). An MQTT 5 client sets its own.
+	DefaultSessionExpiry time.Duration
+	// ReceiveMaximum (receive-maximum) is tandem's MQTT 5 Receive Maximum:
+	// how many QoS 1 and 2 PUBLISHes a client may have unacknowledged
+	// towards the broker; one more is refused with DISCONNECT 0x93.
+	ReceiveMaximum int
+	// TopicAliasMaximum (topic-alias-maximum) is how many topic aliases an
+	// MQTT 5 client may set up towards the broker; 0 refuses them.
+	TopicAliasMaximum int
+	// ServerKeepAlive (server-keep-alive), when positive, is the longest
+	// keep-alive tandem accepts: a client asking for longer, or for none,
+	// gets this one (MQTT 5 clients are told in CONNACK). 0 accepts the
+	// client's.
+	ServerKeepAlive time.Duration
+	// RetainedDeliveryRate (retained-delivery-rate) bounds how many
+	// retained messages per second are copied to a new subscription, so
+	// that subscribing to '#' over a large retained set cannot stall the
+	// broker; the rest follow at that rate.
+	RetainedDeliveryRate int
+	// CloseOnPublishRefused (close-on-publish-refused) makes tandem close
+	// the connection of an MQTT 3.1.1 client that publishes where it may
+	// not, as Artemis does by default (3.1.1 has no way to say no); false
+	// acknowledges and drops the message. MQTT 5 clients get reason 0x87.
+	CloseOnPublishRefused bool
 }
 
 // Web configures the HTTP console.
@@ -333,7 +373,23 @@ type HAPolicy struct {
 	// the machine's memory) and StandbyReserveOff turns it off.
 	StandbyReserve    int64
 	StandbyReserveOff bool
+	// LockCheckPeriod is how often the live checks that it still holds the
+	// store (lock-check-period); 0 means the default, 500 ms.
+	LockCheckPeriod time.Duration
+	// LockStallTimeout is how long the live's lock monitor may go without
+	// completing a check before the live fences itself and stops
+	// (lock-stall-timeout); 0 means the default, 5 s. See docs/ha.md 3.3.
+	LockStallTimeout time.Duration
 }
+
+// The bounds of lock-check-period and lock-stall-timeout; internal/ha
+// enforces the same ones.
+const (
+	MaxLockCheckPeriod     = time.Second
+	DefaultLockCheckPeriod = 500 * time.Millisecond
+	MinLockStallPeriods    = 4
+	MaxLockStallTimeout    = 30 * time.Second
+)
 
 // Connector names a URL at which a node (this one or a peer) is reachable.
 type Connector struct {
@@ -394,6 +450,12 @@ const (
 	pagingDirName               = "paging"
 	largeMessagesDirName        = "large-messages"
 	defaultSecurityAllMatch     = "#"
+	// MQTT's: Artemis keeps 3.1.1 sessions for ever and closes a 3.1.1
+	// client whose publish is refused.
+	defaultMQTTSessionExpiry        = -time.Second
+	defaultMQTTReceiveMaximum       = 1000
+	defaultMQTTTopicAliasMaximum    = 64
+	defaultMQTTRetainedDeliveryRate = 1000
 )
 
 // Default returns the embedded configuration of a broker run without an
@@ -427,12 +489,16 @@ func baseDefaults() *Config {
 		JournalCompactPercentage: defaultCompactPercent,
 		IDCacheSize:              defaultIDCacheSize,
 		PersistenceEnabled:       true,
+		Store:                    defaultStore(),
 		GlobalMaxSize:            -1,
 		MaxFrameSize:             defaultMaxFrameSize,
 		MaxConnections:           -1,
 		Limits: Limits{MaxConnectionsPerIP: -1, MaxConnectionsPerUser: -1, MaxHeaders: defaultMaxHeaders,
 			MaxHeaderSize: defaultMaxHeaderSize, MaxSubscriptions: defaultMaxSubscriptions,
 			MaxDestinationLength: defaultMaxDestinationLength, HandshakeTimeout: defaultHandshakeTimeout},
+		MQTT: MQTT{DefaultSessionExpiry: defaultMQTTSessionExpiry, ReceiveMaximum: defaultMQTTReceiveMaximum,
+			TopicAliasMaximum: defaultMQTTTopicAliasMaximum, RetainedDeliveryRate: defaultMQTTRetainedDeliveryRate,
+			CloseOnPublishRefused: true},
 		Security:         Security{UsersFile: defaultUsersFile, AnonymousRole: defaultAnonymousRole},
 		SecuritySettings: []SecuritySetting{AllowAll(defaultSecurityAllMatch, defaultAnonymousRole)},
 		Log:              Log{Level: slog.LevelInfo, Format: LogText, File: defaultLogFile},

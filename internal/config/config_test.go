@@ -116,6 +116,10 @@ func TestLoadFull(t *testing.T) {
 		c.GlobalMaxSize != 1<<30 || c.MaxFrameSize != 16<<20 || c.MaxConnections != 2000 {
 		t.Errorf("journal/limits = %+v", c)
 	}
+	if want := (MQTT{DefaultSessionExpiry: time.Hour, ReceiveMaximum: 500, TopicAliasMaximum: 16,
+		ServerKeepAlive: 2 * time.Minute, RetainedDeliveryRate: 2000}); c.MQTT != want {
+		t.Errorf("mqtt = %+v, want %+v", c.MQTT, want)
+	}
 	if c.Security.AllowAnonymous || c.Security.UsersFile != filepath.Join(dir, "etc", "users.yaml") {
 		t.Errorf("security = %+v", c.Security)
 	}

@@ -137,6 +137,12 @@ func TestParseProblems(t *testing.T) {
 			[]string{`b.yaml:4: unknown key "allow-failback" in ha-policy.shared-store.primary`}},
 		{"bad standby reserve", "ha-policy:\n  shared-store:\n    backup: {standby-reserve: lots}\n",
 			[]string{`b.yaml:3: ha-policy.shared-store.backup.standby-reserve: "lots" is not a standby reserve; expected auto, off, or a size`}},
+		{"lock check period too long", "ha-policy:\n  shared-store:\n    primary: {lock-check-period: 2s}\n",
+			[]string{`b.yaml:2: ha-policy.shared-store.lock-check-period: 2s is outside (0, 1s]`}},
+		{"lock stall timeout too short", "ha-policy:\n  shared-store:\n    primary: {lock-check-period: 500ms, lock-stall-timeout: 1s}\n",
+			[]string{`b.yaml:2: ha-policy.shared-store.lock-stall-timeout: 1s is outside [2s, 30s]`}},
+		{"lock stall timeout too long", "ha-policy:\n  shared-store:\n    backup: {lock-stall-timeout: 1m}\n",
+			[]string{`b.yaml:2: ha-policy.shared-store.lock-stall-timeout: 1m0s is outside [2s, 30s]`}},
 		{"HA without persistence", "persistence-enabled: false\nha-policy: {shared-store: primary}\n",
 			[]string{`b.yaml:2: ha-policy: shared-store high availability needs the journal`}},
 		{"address setting ranges", "address-settings:\n  a:\n    redelivery-delay: 10s\n    max-redelivery-delay: 1s\n    redelivery-delay-multiplier: 0.5\n    expiry-delay: -5\n    max-delivery-attempts: 0\n",
@@ -199,6 +205,10 @@ func TestParseValid(t *testing.T) {
 		{"standby reserve capped", "ha-policy:\n  shared-store:\n    backup: {standby-reserve: 2GiB}\n",
 			func(c *Config) bool {
 				return c.HA == HAPolicy{Mode: HABackup, AllowFailback: true, StandbyReserve: 2 << 30}
+			}},
+		{"lock timings", "ha-policy:\n  shared-store:\n    primary: {lock-check-period: 250ms, lock-stall-timeout: 10s}\n",
+			func(c *Config) bool {
+				return c.HA == HAPolicy{Mode: HAPrimary, LockCheckPeriod: 250 * time.Millisecond, LockStallTimeout: 10 * time.Second}
 			}},
 		{"standby reserve off", "ha-policy:\n  shared-store:\n    primary: {standby-reserve: \"off\"}\n",
 			func(c *Config) bool { return c.HA == HAPolicy{Mode: HAPrimary, StandbyReserveOff: true} }},

@@ -65,6 +65,7 @@ func Marshal(c *Config) ([]byte, error) {
 	w.kv(0, "journal-buffer-timeout", quote(FormatDuration(c.JournalBufferTimeout)))
 	w.kv(0, "journal-compact-min-files", strconv.Itoa(c.JournalCompactMinFiles))
 	w.kv(0, "journal-compact-percentage", strconv.Itoa(c.JournalCompactPercentage))
+	writeStore(w, c.Store)
 
 	w.section("Limits; -1 means unlimited. Sizes take K, M, G units (KiB = KB = 1024).")
 	w.kv(0, "id-cache-size", strconv.Itoa(c.IDCacheSize))
@@ -84,6 +85,20 @@ func Marshal(c *Config) ([]byte, error) {
 			w.line(1, "- %s", quote(o))
 		}
 	}
+
+	w.section("mqtt: what MQTT clients are told and allowed. default-session-expiry is how\n" +
+		"long an MQTT 3.1.1 session (Clean Session 0) outlives its connection (-1: for\n" +
+		"ever); receive-maximum and topic-alias-maximum are announced to MQTT 5 clients;\n" +
+		"server-keep-alive caps the keep-alive (0: the client's); retained-delivery-rate\n" +
+		"paces retained messages to a new subscription (messages per second);\n" +
+		"close-on-publish-refused closes a 3.1.1 client whose publish is not allowed.")
+	w.line(0, "mqtt:")
+	w.kv(1, "default-session-expiry", quote(FormatDuration(c.MQTT.DefaultSessionExpiry)))
+	w.kv(1, "receive-maximum", strconv.Itoa(c.MQTT.ReceiveMaximum))
+	w.kv(1, "topic-alias-maximum", strconv.Itoa(c.MQTT.TopicAliasMaximum))
+	w.kv(1, "server-keep-alive", quote(FormatDuration(c.MQTT.ServerKeepAlive)))
+	w.kv(1, "retained-delivery-rate", strconv.Itoa(c.MQTT.RetainedDeliveryRate))
+	w.kv(1, "close-on-publish-refused", strconv.FormatBool(c.MQTT.CloseOnPublishRefused))
 
 	w.section("security: users-file is relative to this file's directory and holds argon2id\n" +
 		"password hashes. Anonymous clients get anonymous-role.")
@@ -276,13 +291,20 @@ func writeHA(w *yamlWriter, ha HAPolicy) {
 	}
 }
 
-// writeStandbyReserve writes standby-reserve when it is not the default.
+// writeStandbyReserve writes standby-reserve, lock-check-period and
+// lock-stall-timeout when they are not the defaults.
 func writeStandbyReserve(w *yamlWriter, ha HAPolicy) {
 	switch {
 	case ha.StandbyReserveOff:
 		w.kv(3, "standby-reserve", "off")
 	case ha.StandbyReserve > 0:
 		w.kv(3, "standby-reserve", FormatSize(ha.StandbyReserve))
+	}
+	if ha.LockCheckPeriod > 0 {
+		w.kv(3, "lock-check-period", ha.LockCheckPeriod.String())
+	}
+	if ha.LockStallTimeout > 0 {
+		w.kv(3, "lock-stall-timeout", ha.LockStallTimeout.String())
 	}
 }
 

@@ -36,6 +36,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		"journal-compact-percentage":       to(&c.JournalCompactPercentage, d.integer),
 		"id-cache-size":                    to(&c.IDCacheSize, d.integer),
 		"persistence-enabled":              to(&c.PersistenceEnabled, d.boolean),
+		"store":                            func(v *yaml.Node, p string) { d.store(v, p, &c.Store) },
 		"global-max-size":                  to(&c.GlobalMaxSize, sizeOf),
 		"max-frame-size":                   to(&c.MaxFrameSize, sizeOf),
 		"max-connections":                  to(&c.MaxConnections, d.integer),
@@ -51,6 +52,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				c.WebSocketAllowedOrigins = l
 			}
 		},
+		"mqtt":                func(v *yaml.Node, p string) { d.mqtt(v, p, &c.MQTT) },
 		"security":            func(v *yaml.Node, p string) { d.security(v, p, &c.Security) },
 		"security-settings":   func(v *yaml.Node, p string) { c.SecuritySettings = d.securitySettings(v, p) },
 		"address-settings":    func(v *yaml.Node, p string) { c.AddressSettings = d.addressSettings(v, p) },
@@ -102,6 +104,21 @@ func (d *decoder) webTLS(n *yaml.Node, path string) map[string]string {
 	}
 	d.mapping(n, path, handlers)
 	return out
+}
+
+func (d *decoder) mqtt(n *yaml.Node, path string, m *MQTT) {
+	secs := d.durationIn(time.Second, "seconds")
+	d.mapping(n, path, map[string]handler{
+		"default-session-expiry":   to(&m.DefaultSessionExpiry, secs),
+		"receive-maximum":          to(&m.ReceiveMaximum, d.integer),
+		"topic-alias-maximum":      to(&m.TopicAliasMaximum, d.integer),
+		"server-keep-alive":        to(&m.ServerKeepAlive, secs),
+		"retained-delivery-rate":   to(&m.RetainedDeliveryRate, d.integer),
+		"close-on-publish-refused": to(&m.CloseOnPublishRefused, d.boolean),
+	})
+	if m.DefaultSessionExpiry < 0 {
+		m.DefaultSessionExpiry = -time.Second // every negative value means for ever, written -1
+	}
 }
 
 func (d *decoder) security(n *yaml.Node, path string, s *Security) {
@@ -286,6 +303,8 @@ func (d *decoder) sharedStore(n *yaml.Node, path string, ha *HAPolicy) {
 			fields := map[string]handler{
 				"failover-on-shutdown": to(&ha.FailoverOnShutdown, d.boolean),
 				"standby-reserve":      func(v *yaml.Node, p string) { d.standbyReserve(v, p, ha) },
+				"lock-check-period":    to(&ha.LockCheckPeriod, d.durationIn(time.Millisecond, "milliseconds")),
+				"lock-stall-timeout":   to(&ha.LockStallTimeout, d.durationIn(time.Millisecond, "milliseconds")),
 			}
 			if mode == HABackup {
 				fields["allow-failback"] = to(&ha.AllowFailback, d.boolean)

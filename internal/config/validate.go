@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -172,7 +173,9 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	v.storage()
+	v.store()
 	v.limits()
+	v.mqtt()
 	v.security()
 	seen := make(map[string]bool)
 	for i := range c.AddressSettings {
@@ -258,6 +261,25 @@ func (v *validator) storage() {
 	}
 	if c.JournalCompactPercentage < 0 || c.JournalCompactPercentage > 100 {
 		v.at("journal-compact-percentage", "%d is out of range; expected a percentage from 0 to 100 (default 30)", c.JournalCompactPercentage)
+	}
+}
+
+func (v *validator) mqtt() {
+	m := v.c.MQTT
+	if m.ReceiveMaximum < 1 || m.ReceiveMaximum > 65535 {
+		v.at("mqtt.receive-maximum", "%d is out of range; expected 1 to 65535 (default %d)", m.ReceiveMaximum, defaultMQTTReceiveMaximum)
+	}
+	if m.TopicAliasMaximum < 0 || m.TopicAliasMaximum > 65535 {
+		v.at("mqtt.topic-alias-maximum", "%d is out of range; expected 0 (no aliases) to 65535 (default %d)", m.TopicAliasMaximum, defaultMQTTTopicAliasMaximum)
+	}
+	if m.ServerKeepAlive < 0 || m.ServerKeepAlive > 65535*time.Second || m.ServerKeepAlive%time.Second != 0 {
+		v.at("mqtt.server-keep-alive", "%s is out of range; expected whole seconds from 0 (accept the client's) to 65535", FormatDuration(m.ServerKeepAlive))
+	}
+	if m.DefaultSessionExpiry >= 0 && (m.DefaultSessionExpiry%time.Second != 0 || m.DefaultSessionExpiry >= math.MaxUint32*time.Second) {
+		v.at("mqtt.default-session-expiry", "%s is out of range; expected whole seconds below 2^32, or -1 for ever", FormatDuration(m.DefaultSessionExpiry))
+	}
+	if m.RetainedDeliveryRate < 1 {
+		v.at("mqtt.retained-delivery-rate", "%d is too small; expected at least 1 message per second (default %d)", m.RetainedDeliveryRate, defaultMQTTRetainedDeliveryRate)
 	}
 }
 
@@ -408,6 +430,17 @@ func (v *validator) ha() {
 	}
 	if c.HA.Mode == HAPrimary && c.HA.AllowFailback {
 		v.at("ha-policy", "allow-failback applies to a backup only; remove it from the primary")
+	}
+	period := c.HA.LockCheckPeriod
+	if period < 0 || period > MaxLockCheckPeriod {
+		v.at("ha-policy.shared-store.lock-check-period", "%v is outside (0, %v]; a longer period lets a node that lost the store go on believing it is live", period, MaxLockCheckPeriod)
+	}
+	if period <= 0 {
+		period = DefaultLockCheckPeriod
+	}
+	if st := c.HA.LockStallTimeout; st != 0 && (st < MinLockStallPeriods*period || st > MaxLockStallTimeout) {
+		v.at("ha-policy.shared-store.lock-stall-timeout", "%v is outside [%v, %v]: at least %d lock check periods, so that one slow check does not stop the live, and at most %v, so that a hung live stops well inside an NFS lease (docs/ha.md 3.3)",
+			st, MinLockStallPeriods*period, MaxLockStallTimeout, MinLockStallPeriods, MaxLockStallTimeout)
 	}
 }
 

@@ -233,15 +233,17 @@ func parseHAMode(s string) (HAMode, bool) {
 func suggest(s string, candidates []string) string {
 	best, bestDist := "", len(s)/3+2
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestDist {
+		if d := EditDistance(s, c); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes. The
+// configuration's "did you mean" uses it, and so do the CLI's for flags and
+// URL options.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

@@ -28,12 +28,6 @@ var ErrStopped = errors.New("ha: the live node was already stopped")
 // of defence, and a slow file server may delay it for a round or two.
 const unreadableRounds = 3
 
-// watchdogPeriods is how many lock check periods may pass without a
-// completed round before the watchdog declares the lock lost: the monitor
-// is then stuck, typically in a system call on a hung network file system,
-// and exclusivity can no longer be shown.
-const watchdogPeriods = 4
-
 // Live is a node that holds the live lock. It was returned by Wait after
 // writing L with a new epoch; the caller opens the store with Epoch, then
 // calls Monitor, and ends with Stop (or HandBack on a failback request).
@@ -120,7 +114,7 @@ func (l *Live) LeaseDeadline() time.Time {
 // Monitor starts the lock monitor of docs/ha.md section 3 and returns at
 // once. Every LockCheckPeriod it asks the kernel whether this node still
 // holds live.lock and rereads the record; a watchdog declares the lock lost
-// if no good round has started for four periods. On loss it calls Fence, then
+// if no good round has started for StallTimeout. On loss it calls Fence, then
 // closes Lost. Calling Monitor again, or after Stop, does nothing.
 func (l *Live) Monitor() {
 	l.mu.Lock()
@@ -172,12 +166,14 @@ func (l *Live) run(ctx context.Context) {
 	}
 }
 
-// watchdog declares the lock lost when the monitor stops completing rounds.
-// It runs apart from the monitor precisely because the monitor may be the
-// one stuck.
+// watchdog declares the lock lost when the monitor stops completing rounds
+// for StallTimeout: the monitor is then stuck, typically in a system call on
+// a hung network file system, and exclusivity can no longer be shown. It
+// runs apart from the monitor precisely because the monitor may be the one
+// stuck.
 func (l *Live) watchdog(ctx context.Context) {
 	defer l.wg.Done()
-	limit := watchdogPeriods * l.opts.LockCheckPeriod
+	limit := l.opts.StallTimeout
 	t := time.NewTicker(l.opts.LockCheckPeriod)
 	defer t.Stop()
 	for {

@@ -39,13 +39,18 @@ func fencedLive(t *testing.T) (dir string, n *testNode, l *Live, f *fenceProbe) 
 	return dir, n, n.live(t), f
 }
 
+// lossDeadline bounds the wait for a loss the monitor must find. It is a
+// deadline, not a measure: the wait ends as soon as the loss is reported,
+// and only a loaded machine comes near it.
+const lossDeadline = 10 * time.Second
+
 // awaitLost waits for l to report a lost lock, checks that Fence was called
 // before and exactly once, and returns how long after since that took.
 func awaitLost(t *testing.T, l *Live, f *fenceProbe, since time.Time) time.Duration {
 	t.Helper()
 	select {
 	case <-l.Lost():
-	case <-time.After(promptly):
+	case <-time.After(lossDeadline):
 		t.Fatal("Lost not closed")
 	}
 	if f.calls.Load() != 1 {
@@ -93,10 +98,8 @@ func TestFenceWhenLiveLockReplaced(t *testing.T) {
 	}
 	replaced := time.Now()
 	took := awaitLost(t, l, f, replaced)
+	// Measured, not asserted: timing belongs to benchmarks (docs/ha.md 6).
 	t.Logf("fenced %v after live.lock was replaced (period %v)", took, n.opts.LockCheckPeriod)
-	if took > 2*n.opts.LockCheckPeriod+promptly/4 {
-		t.Errorf("fenced after %v, want within about two periods", took)
-	}
 	if !errors.Is(l.Err(), lockfile.ErrLost) || !strings.Contains(l.Err().Error(), "different file") {
 		t.Errorf("Err() = %v, want lockfile.ErrLost naming the replaced file", l.Err())
 	}
@@ -184,6 +187,7 @@ func TestWatchdog(t *testing.T) {
 	n := newNode(t, dir, Primary, "master")
 	f := &fenceProbe{}
 	n.opts.Fence = f.fence
+	n.opts.StallTimeout = MinStallPeriods * n.opts.LockCheckPeriod
 	l, err := Wait(context.Background(), n.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -202,9 +206,39 @@ func TestWatchdog(t *testing.T) {
 	l.Monitor()
 	eventually(t, promptly, "the second round starts", func() bool { return rounds.Load() == 2 })
 	took := awaitLost(t, l, f, time.Now())
-	t.Logf("watchdog fired %v after the monitor hung (period %v)", took, n.opts.LockCheckPeriod)
+	t.Logf("watchdog fired %v after the monitor hung (period %v, stall timeout %v)", took, n.opts.LockCheckPeriod, n.opts.StallTimeout)
 	if !strings.Contains(l.Err().Error(), "watchdog") {
 		t.Errorf("Err() = %v, want the watchdog named", l.Err())
+	}
+	// Never before the stall timeout: a bound the clock guarantees, however
+	// loaded the machine.
+	lastGood := l.base.Add(time.Duration(l.lastGood.Load()))
+	if fenced := time.Unix(0, f.at.Load()); fenced.Before(lastGood.Add(n.opts.StallTimeout)) {
+		t.Errorf("fenced %v after the last good round began, before the %v stall timeout", fenced.Sub(lastGood), n.opts.StallTimeout)
+	}
+}
+
+// TestSlowRoundsDoNotFence: rounds slower than several periods, but within
+// the stall timeout, never fence: a loaded host keeps its live.
+func TestSlowRoundsDoNotFence(t *testing.T) {
+	f := &fenceProbe{}
+	n2 := newNode(t, t.TempDir(), Primary, "slow")
+	n2.opts.Fence = f.fence
+	n2.opts.StallTimeout = 2 * time.Second
+	l, err := Wait(context.Background(), n2.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Stop() })
+	var rounds atomic.Int32
+	l.roundHook = func() {
+		rounds.Add(1)
+		time.Sleep(6 * n2.opts.LockCheckPeriod) // a round stalled longer than the old 4-period watchdog
+	}
+	l.Monitor()
+	eventually(t, lossDeadline, "three slow rounds complete", func() bool { return rounds.Load() > 3 })
+	if f.calls.Load() != 0 {
+		t.Fatalf("slow rounds within the stall timeout fenced: %v", l.Err())
 	}
 }
 
@@ -213,7 +247,9 @@ func TestStopDoesNotFence(t *testing.T) {
 	// Let a few rounds pass so the monitor is mid-flight when Stop comes.
 	lease := l.LeaseDeadline()
 	eventually(t, promptly, "the lease deadline advances", func() bool { return l.LeaseDeadline().After(lease) })
-	if d := time.Until(l.LeaseDeadline()); d <= 0 || d > 2*n.opts.LockCheckPeriod {
+	// Never more than two periods ahead; on a loaded machine it may
+	// already have passed, which only makes the store refuse more.
+	if d := time.Until(l.LeaseDeadline()); d > 2*n.opts.LockCheckPeriod {
 		t.Errorf("lease deadline %v from now, want within two periods", d)
 	}
 	if err := l.Stop(); err != nil {

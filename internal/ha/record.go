@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 	"unicode/utf8"
+
+	"tandem/internal/lockfile"
 )
 
 // The names of the lock files in the journal directory (docs/ha.md, 1).
@@ -281,4 +283,28 @@ func ReadRecord(dir string) (Record, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// ErrLive is wrapped by LockOffline's error when a node of the pair is
+// live on the store.
+var ErrLive = errors.New("ha: a node is live on this store")
+
+// LockOffline takes live.lock of the shared store in dir without waiting
+// and without touching the record, for an offline tool that changes the
+// store (tandem data repair): while it is held no node activates. Waiting
+// nodes stay blocked on the lock and activate once it is closed. It fails
+// with ErrLive when a node holds the lock.
+func LockOffline(dir string) (*lockfile.Lock, error) {
+	l, err := lockfile.Open(filepath.Join(dir, liveFileName))
+	if err != nil {
+		return nil, explain(err)
+	}
+	if err := l.TryLock(); err != nil {
+		l.Close()
+		if errors.Is(err, lockfile.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s is held; stop the live node first", ErrLive, l.Path())
+		}
+		return nil, explain(err)
+	}
+	return l, nil
 }

@@ -225,6 +225,21 @@ func TestOptions(t *testing.T) {
 	if o, _ := (Options{Dir: "/x", Role: Backup, LockCheckPeriod: 5 * time.Second}).normalize(); o.LockCheckPeriod != MaxLockCheckPeriod {
 		t.Errorf("period %v, want capped at %v", o.LockCheckPeriod, MaxLockCheckPeriod)
 	}
+	for _, tc := range []struct {
+		period, stall, want time.Duration
+		bad                 bool
+	}{
+		{0, 0, DefaultStallTimeout, false},
+		{time.Second, 0, DefaultStallTimeout, false},
+		{50 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, false},
+		{500 * time.Millisecond, time.Second, 0, true}, // fewer than 4 periods
+		{0, time.Minute, 0, true},                      // past MaxStallTimeout
+	} {
+		o, err := Options{Dir: "/x", Role: Primary, LockCheckPeriod: tc.period, StallTimeout: tc.stall}.normalize()
+		if tc.bad != errors.Is(err, ErrInvalidOptions) || !tc.bad && o.StallTimeout != tc.want {
+			t.Errorf("period %v, stall timeout %v: got %v, %v", tc.period, tc.stall, o.StallTimeout, err)
+		}
+	}
 }
 
 // TestImports keeps the dependency rule of docs/ha.md: ha knows nothing of
@@ -246,8 +261,8 @@ func TestImports(t *testing.T) {
 		for _, imp := range f.Imports {
 			path := strings.Trim(imp.Path.Value, `"`)
 			std := !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") && !strings.HasPrefix(path, "tandem")
-			if !std && path != "tandem/internal/lockfile" && !strings.HasPrefix(path, "golang.org/x/sys/") {
-				t.Errorf("%s imports %s; ha may import only the standard library, golang.org/x/sys and internal/lockfile", name, path)
+			if !std && path != "tandem/internal/lockfile" && path != "tandem/internal/fsutil" && !strings.HasPrefix(path, "golang.org/x/sys/") {
+				t.Errorf("%s imports %s; ha may import only the standard library, golang.org/x/sys, internal/lockfile and internal/fsutil", name, path)
 			}
 		}
 	}

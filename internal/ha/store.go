@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/lockfile"
 )
 
@@ -186,23 +187,10 @@ func (s *store) loadOrInit(ctx context.Context, timeout time.Duration, fresh Rec
 	}
 	// The node id must survive a power cut, so the directory entry of
 	// server.lock is synced too.
-	if err := syncDir(s.dir); err != nil {
+	if err := fsutil.SyncDir(s.dir); err != nil {
 		return Record{}, false, explain(err)
 	}
 	return fresh, true, nil
-}
-
-// syncDir fsyncs a directory, making a file created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("ha: sync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 // prepareDir makes sure the journal directory exists. A missing directory

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/lockfile"
 )
 
@@ -22,6 +22,17 @@ var ErrInvalidOptions = errors.New("ha: invalid options")
 const (
 	DefaultLockCheckPeriod = 500 * time.Millisecond
 	MaxLockCheckPeriod     = time.Second
+)
+
+// The lock-stall-timeout default and bounds (docs/ha.md, 3.3): how long the
+// lock monitor may go without starting a good round before the watchdog
+// counts the lock as lost. At least MinStallPeriods lock check periods,
+// so that one slow round never fences; at most MaxStallTimeout, so that a
+// hung live still fences itself well inside an NFS lease.
+const (
+	DefaultStallTimeout = 5 * time.Second
+	MinStallPeriods     = 4
+	MaxStallTimeout     = 30 * time.Second
 )
 
 // The node states of docs/ha.md section 2, as reported in State.Name.
@@ -56,6 +67,12 @@ type Options struct {
 	// LockCheckPeriod is how often the live node checks its lock;
 	// DefaultLockCheckPeriod if zero, capped at MaxLockCheckPeriod.
 	LockCheckPeriod time.Duration
+	// StallTimeout is how long the lock monitor may go without starting a
+	// good round before its watchdog declares the lock lost (the monitor
+	// is then stuck, typically on a hung file system). DefaultStallTimeout
+	// if zero; it must lie between MinStallPeriods lock check periods and
+	// MaxStallTimeout.
+	StallTimeout time.Duration
 	// Name is the instance name, written in the record for the console.
 	Name string
 	// NodeIDFile, if set, is a local file (data/ha-node-id) in which the
@@ -101,6 +118,13 @@ func (o Options) normalize() (Options, error) {
 	if o.LockCheckPeriod > MaxLockCheckPeriod {
 		o.Logger.Warn("lock check period capped", "event", "ha_config", "dir", o.Dir, "requested", o.LockCheckPeriod, "period", MaxLockCheckPeriod)
 		o.LockCheckPeriod = MaxLockCheckPeriod
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = max(DefaultStallTimeout, MinStallPeriods*o.LockCheckPeriod)
+	}
+	if o.StallTimeout < MinStallPeriods*o.LockCheckPeriod || o.StallTimeout > MaxStallTimeout {
+		return o, fmt.Errorf("%w: stall timeout %v is outside [%d × lock check period = %v, %v]", ErrInvalidOptions,
+			o.StallTimeout, MinStallPeriods, MinStallPeriods*o.LockCheckPeriod, MaxStallTimeout)
 	}
 	o.pausedPoll = orDefault(o.pausedPoll, time.Second)
 	o.retryMin = orDefault(o.retryMin, time.Second)
@@ -497,8 +521,8 @@ func readNodeIDFile(path string) (string, error) {
 	return id, nil
 }
 
-// writeNodeIDFile remembers id in path. It writes a temporary file and
-// renames it, so a crash leaves the old id or the new one, never half.
+// writeNodeIDFile remembers id in path, replacing the file atomically, so
+// a crash leaves the old id or the new one, never half.
 func writeNodeIDFile(path, id string) error {
 	if path == "" {
 		return nil
@@ -506,23 +530,7 @@ func writeNodeIDFile(path, id string) error {
 	if old, err := readNodeIDFile(path); err == nil && old == id {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ha-node-id-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(id + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFile(path, []byte(id+"\n"), 0o644)
 }
 
 // failbackWaitMessage says what a primary that found another node live

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tandem/internal/config"
+	"tandem/internal/fsutil"
 	"tandem/internal/security"
 )
 
@@ -99,6 +100,17 @@ type CreateOptions struct {
 	// Executable is the tandem binary bin/tandem runs; default: the
 	// running binary.
 	Executable string
+	// Database, when set, keeps the store in PostgreSQL instead of the
+	// data directories (tandem create --jdbc).
+	Database *DatabaseOptions
+}
+
+// DatabaseOptions are the --jdbc-* flags of tandem create, named as
+// Artemis' create names them.
+type DatabaseOptions struct {
+	URL, User, Password                                                              string
+	MessageTable, BindingsTable, LargeMessageTable, PageStoreTable, NodeManagerTable string
+	LockRenewPeriod, LockExpiration                                                  time.Duration
 }
 
 // Create writes a new instance directory and returns it. It refuses a
@@ -170,7 +182,7 @@ func Create(opts CreateOptions) (*Instance, error) {
 			return nil, fmt.Errorf("create the data directory %s (check --data): %w", filepath.Join(store, sub), err)
 		}
 	}
-	if err := writeFileAtomic(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
+	if err := fsutil.WriteFile(inst.ScriptPath(), script(dir, exe), 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ScriptPath(), err)
 	}
 	// broker.yaml holds the cluster password in clear when there is a
@@ -180,7 +192,7 @@ func Create(opts CreateOptions) (*Instance, error) {
 	if cfgHasSecret(cfg) {
 		mode = 0o600
 	}
-	if err := writeFileAtomic(inst.ConfigPath(), yml, mode); err != nil {
+	if err := fsutil.WriteFile(inst.ConfigPath(), yml, mode); err != nil {
 		return nil, fmt.Errorf("write %s: %w", inst.ConfigPath(), err)
 	}
 	if err := security.WriteUsers(inst.UsersPath(), users); err != nil {
@@ -228,11 +240,21 @@ func (o CreateOptions) withDefaults() (CreateOptions, error) {
 		return bad("--no-failback applies to a backup; add --backup or drop --no-failback")
 	case (o.ClusterUser == "") != (o.ClusterPassword == ""):
 		return bad("--cluster-user and --cluster-password go together; pass both, or neither to use --user and --password")
+	case o.Database != nil && strings.TrimSpace(o.Database.URL) == "":
+		return bad("--jdbc needs --jdbc-connection-url, e.g. --jdbc-connection-url postgres://tandem:secret@db:5432/tandem")
 	case strings.ContainsAny(o.Name, "\n\r"):
 		return bad("--name %q spans lines; choose a one-line name", o.Name)
 	}
 	if net.ParseIP(o.Host) == nil && !validHostname(o.Host) {
 		return bad("--host %q is not an IP address or host name", o.Host)
+	}
+	if o.Database != nil {
+		c := config.Default()
+		c.Store = databaseStore(o.Database)
+		if err := c.Validate(); err != nil {
+			msg := strings.ReplaceAll(err.Error(), "store.url", "--jdbc-connection-url")
+			return bad("%s", strings.ReplaceAll(msg, "store.", "--jdbc-"))
+		}
 	}
 	if msg := o.TLS.check(); msg != "" {
 		return bad("%s", msg)
@@ -312,6 +334,9 @@ func brokerConfig(o CreateOptions) *config.Config {
 		if o.Backup {
 			c.HA = config.HAPolicy{Mode: config.HABackup, FailoverOnShutdown: o.FailoverOnShutdown, AllowFailback: !o.NoFailback}
 		}
+	}
+	if db := o.Database; db != nil {
+		c.Store = databaseStore(db)
 	}
 	c.Connectors, c.ClusterConnections = cluster(o, port)
 	c.Log = config.Log{Level: c.Log.Level, Format: config.LogText, File: filepath.Join(logDirName, logFileName)}
@@ -393,7 +418,39 @@ func cfgHasSecret(c *config.Config) bool {
 			return true
 		}
 	}
+	if c.Store.Password != "" {
+		return true
+	}
+	if u, err := url.Parse(strings.TrimPrefix(c.Store.URL, "jdbc:")); err == nil {
+		if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+			return true
+		}
+	} else if strings.Contains(c.Store.URL, "password") {
+		return true
+	}
 	return false
+}
+
+// databaseStore is the store section of --jdbc.
+func databaseStore(db *DatabaseOptions) config.Store {
+	s := config.Default().Store
+	s.Type, s.URL, s.User, s.Password = config.StoreDatabase, db.URL, db.User, db.Password
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&s.MessageTable, db.MessageTable}, {&s.BindingsTable, db.BindingsTable}, {&s.LargeMessageTable, db.LargeMessageTable},
+		{&s.PageStoreTable, db.PageStoreTable}, {&s.NodeManagerTable, db.NodeManagerTable}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if db.LockRenewPeriod > 0 {
+		s.LockRenewPeriod = db.LockRenewPeriod
+	}
+	if db.LockExpiration > 0 {
+		s.LockExpiration = db.LockExpiration
+	}
+	return s
 }
 
 // defaultAddressSetting is the "#" entry Artemis' create writes, spelled

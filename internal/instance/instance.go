@@ -132,33 +132,6 @@ func checkTarget(dir string, force bool) error {
 	}
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename, so that an interrupted create never leaves a
-// half-written configuration or script behind.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // shQuote quotes s for a POSIX shell: inside single quotes, where an
 // embedded single quote is written by closing the quotes, escaping it with
 // a backslash and reopening them.

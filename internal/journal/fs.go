@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"tandem/internal/fsutil"
 )
 
 // FS is the file-system seam of the journal. The journal only ever touches the
@@ -89,17 +91,7 @@ func (OSFS) ReadDir(dir string) ([]string, error) {
 
 // SyncDir implements FS by fsync(2)ing the directory itself, which is how Linux
 // makes renames and unlinks durable.
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (OSFS) SyncDir(dir string) error { return fsutil.SyncDir(dir) }
 
 type osFile struct{ f *os.File }
 

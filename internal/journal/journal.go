@@ -195,6 +195,10 @@ type Journal struct {
 	ioMu     sync.Mutex
 	fenceErr error // guarded by ioMu
 	fenced   atomic.Bool
+	// confirmMu is held while the outcomes of written batches are decided
+	// and reported, so that Fence can wait for a confirmation in progress:
+	// a batch is confirmed before Fence returns, or not at all.
+	confirmMu sync.Mutex
 
 	// runMu is held by whoever does the writer's work: the writer goroutine
 	// for each round of its loop, or a WriteInline caller that found the
@@ -380,6 +384,9 @@ func (j *Journal) control(kind reqKind) error {
 // on disk any more, not even through compaction or reclaim. Batches not yet
 // written fail with err; batches whose sync had not completed fail too, even if
 // their bytes reached the disk, because a fenced process must not confirm them.
+// Fence waits for a write(2) and for a run of done callbacks in progress, so
+// no batch is confirmed after it returns; it must therefore not be called
+// from a done callback.
 func (j *Journal) Fence(err error) {
 	if err == nil {
 		err = ErrFenced
@@ -390,6 +397,11 @@ func (j *Journal) Fence(err error) {
 		j.fenced.Store(true)
 	}
 	j.ioMu.Unlock()
+	// A writer that decided its batches' outcomes before the flag was set
+	// may be running their callbacks: let it finish.
+	j.confirmMu.Lock()
+	//lint:ignore SA2001 the lock is taken only to wait for its holder
+	j.confirmMu.Unlock()
 	j.wake()
 }
 

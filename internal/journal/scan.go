@@ -141,7 +141,9 @@ func ScanFS(fs FS, dir, prefix string, fn ScanFunc) error {
 			if !errors.Is(err, ErrCorrupt) {
 				return err
 			}
-			if err := report(ScanEntry{Kind: ScanCorrupt, File: name, Err: err}); err != nil {
+			// Header is what could be decoded: a header that names
+			// another sequence number than the file does still says which.
+			if err := report(ScanEntry{Kind: ScanCorrupt, File: name, Header: h, Err: err}); err != nil {
 				return err
 			}
 			continue

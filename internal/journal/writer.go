@@ -284,6 +284,9 @@ func (j *Journal) group(reqs []*request) {
 // finish completes the write requests reqs, which start at index base of their
 // group. Outcomes are decided and published to Stats before anyone hears back.
 func (j *Journal) finish(reqs []*request, base, failAt int, failErr, syncErr error) {
+	// Held until the last callback returns: see Fence.
+	j.confirmMu.Lock()
+	defer j.confirmMu.Unlock()
 	fenced := j.fenced.Load()
 	for k, r := range reqs {
 		if r.kind != reqWrite {

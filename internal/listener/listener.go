@@ -294,6 +294,21 @@ type peekedConn struct {
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
+// TLSState returns the TLS state of a connection the listener handed to a
+// protocol, nil when the connection is not TLS. A protocol reads the
+// client's certificate from it (AMQP's SASL EXTERNAL).
+func TLSState(c net.Conn) *tls.ConnectionState {
+	if p, ok := c.(*peekedConn); ok {
+		c = p.Conn
+	}
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	return &st
+}
+
 // CloseWrite half-closes the connection when the transport supports it, so
 // a protocol can send a last frame and still drain the client's bytes.
 func (p *peekedConn) CloseWrite() error {

@@ -22,3 +22,5 @@ func unlock(*os.File, span) error { return nil }
 func waitLock(context.Context, *os.File, span) error { return errors.ErrUnsupported }
 
 func probe(_, _ *os.File, _ span) (string, error) { return "", errors.ErrUnsupported }
+
+func held(*os.File, span) (bool, error) { return false, errors.ErrUnsupported }

@@ -138,7 +138,7 @@ func (l *Lock) File() *os.File {
 // error wrapping ErrLocked if another open file description holds a
 // conflicting lock.
 func (l *Lock) TryLock() error {
-	return l.acquire(nil)
+	return l.acquire(context.Background(), false)
 }
 
 // Lock takes the lock exclusively, blocking until it is granted or ctx is
@@ -150,11 +150,12 @@ func (l *Lock) Lock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return l.acquire(ctx)
+	return l.acquire(ctx, true)
 }
 
-// acquire implements TryLock (ctx nil) and Lock.
-func (l *Lock) acquire(ctx context.Context) error {
+// acquire implements TryLock (wait false) and Lock (wait true, until ctx
+// ends).
+func (l *Lock) acquire(ctx context.Context, wait bool) error {
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -167,8 +168,8 @@ func (l *Lock) acquire(ctx context.Context) error {
 		l.mu.Unlock()
 		return nil
 	}
-	var wctx context.Context
-	if ctx != nil {
+	wctx := ctx
+	if wait {
 		wctx, l.stop = context.WithCancel(ctx)
 	}
 	l.busy = true
@@ -176,7 +177,7 @@ func (l *Lock) acquire(ctx context.Context) error {
 	f := l.f
 	l.mu.Unlock()
 
-	err := l.acquireLoop(wctx, f)
+	err := l.acquireLoop(wctx, wait, f)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -209,10 +210,10 @@ func (l *Lock) acquire(ctx context.Context) error {
 // path names. If it is not — the lock file was deleted or replaced between
 // Open and now — the lock would protect nothing, so it is released, the path
 // is reopened and the acquisition starts over.
-func (l *Lock) acquireLoop(ctx context.Context, f *os.File) error {
+func (l *Lock) acquireLoop(ctx context.Context, wait bool, f *os.File) error {
 	for reopens := 0; ; reopens++ {
 		err := tryLock(f, l.span)
-		if errors.Is(err, ErrLocked) && ctx != nil {
+		if errors.Is(err, ErrLocked) && wait {
 			err = waitLock(ctx, f, l.span)
 		}
 		if err != nil {
@@ -251,6 +252,23 @@ func (l *Lock) namesFile(f *os.File) bool {
 	}
 	ffi, err := f.Stat()
 	return err == nil && os.SameFile(pfi, ffi)
+}
+
+// HeldElsewhere reports whether another open file description holds a
+// lock conflicting with this Lock, without taking it: on Linux a query
+// (F_OFD_GETLK) that never changes lock state, so a process that only
+// looks cannot make the holder-to-be fail its TryLock. A Lock that holds
+// its lock itself reports false.
+func (l *Lock) HeldElsewhere() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, ErrClosed
+	}
+	if l.held.Load() {
+		return false, nil
+	}
+	return held(l.f, l.span)
 }
 
 // Unlock releases the lock. Unlocking a Lock that does not hold its lock is

@@ -41,15 +41,15 @@ func startLock(ctx context.Context, l *Lock) <-chan error {
 
 // await waits up to limit for a result of startLock and returns it with how
 // long it took.
-func await(t *testing.T, res <-chan error, limit time.Duration) (error, time.Duration) {
+func await(t *testing.T, res <-chan error, limit time.Duration) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	select {
 	case err := <-res:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(limit):
 		t.Fatalf("Lock did not return within %v", limit)
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -154,7 +154,7 @@ func TestLockWakesWhenHolderReleases(t *testing.T) {
 			if err := tc.release(a); err != nil {
 				t.Fatal(err)
 			}
-			err, _ := await(t, res, promptly)
+			_, err := await(t, res, promptly)
 			if err != nil {
 				t.Fatalf("b.Lock: %v", err)
 			}
@@ -207,7 +207,7 @@ func TestLockCancellation(t *testing.T) {
 			waitBlocked(t, b)
 			start := time.Now()
 			want := tc.stop(cancel, b)
-			err, _ := await(t, res, promptly)
+			_, err := await(t, res, promptly)
 			took := time.Since(start)
 			if !errors.Is(err, want) {
 				t.Fatalf("Lock after %s: %v, want %v", tc.name, err, want)
@@ -249,7 +249,7 @@ func TestLockDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err, took := await(t, startLock(ctx, b), promptly+50*time.Millisecond)
+	took, err := await(t, startLock(ctx, b), promptly+50*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock with a 50ms deadline: %v, want context.DeadlineExceeded", err)
 	}
@@ -272,7 +272,7 @@ func TestConcurrentAcquisitionIsBusy(t *testing.T) {
 		t.Errorf("Verify during a blocked Lock: %v, want ErrNotHeld", err)
 	}
 	cancel()
-	if err, _ := await(t, res, promptly); !errors.Is(err, context.Canceled) {
+	if _, err := await(t, res, promptly); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock: %v, want context.Canceled", err)
 	}
 }
@@ -431,7 +431,7 @@ func TestCancelRaces(t *testing.T) {
 			a.Unlock()
 		}
 		cancel()
-		err, _ := await(t, res, promptly)
+		_, err := await(t, res, promptly)
 		a.Unlock()
 		if err == nil {
 			granted++
@@ -456,4 +456,38 @@ func TestCancelRaces(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d raced waits were granted, the rest cancelled cleanly", granted, rounds)
+}
+
+func TestHeldElsewhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if h, err := b.HeldElsewhere(); err != nil || h {
+		t.Fatalf("HeldElsewhere of a free lock = %v, %v", h, err)
+	}
+	if err := a.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := b.HeldElsewhere(); err != nil || !h {
+		t.Fatalf("HeldElsewhere while another description holds it = %v, %v", h, err)
+	}
+	if h, err := a.HeldElsewhere(); err != nil || h {
+		t.Fatalf("HeldElsewhere of the holder itself = %v, %v", h, err)
+	}
+	// Looking never takes the lock: the holder-to-be still gets it.
+	a.Unlock()
+	if _, err := b.HeldElsewhere(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.TryLock(); err != nil {
+		t.Fatalf("TryLock after another description looked: %v", err)
+	}
 }

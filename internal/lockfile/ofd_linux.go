@@ -213,3 +213,13 @@ func describeHolder(lk unix.Flock_t) string {
 	}
 	return fmt.Sprintf("another open file description holds a %s lock on %s", kind, where)
 }
+
+// held reports whether another open file description holds a lock that
+// conflicts with a write lock on sp, without taking one (F_OFD_GETLK).
+func held(f *os.File, sp span) (bool, error) {
+	lk := flockT(unix.F_WRLCK, sp)
+	if err := fcntlLock(f, unix.F_OFD_GETLK, &lk); err != nil {
+		return false, fcntlError("F_OFD_GETLK", f.Name(), err)
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}

@@ -128,7 +128,7 @@ func TestChildHolderKilledWakesWaiter(t *testing.T) {
 		if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		err, _ := await(t, res, 2*time.Second)
+		_, err := await(t, res, 2*time.Second)
 		took = append(took, time.Since(start))
 		if err != nil {
 			t.Fatalf("Lock after the holder was killed: %v", err)
@@ -270,7 +270,7 @@ func TestRangeLocks(t *testing.T) {
 	if err := live.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := await(t, res, promptly); err != nil {
+	if _, err := await(t, res, promptly); err != nil {
 		t.Fatalf("range waiter: %v", err)
 	}
 	if err := state.Verify(); err != nil {
@@ -327,7 +327,7 @@ func TestCancelLeavesNoWaiterInKernel(t *testing.T) {
 		res := startLock(ctx, b)
 		waitBlocked(t, b)
 		cancel()
-		if err, _ := await(t, res, promptly); !errors.Is(err, context.Canceled) {
+		if _, err := await(t, res, promptly); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Lock: %v, want context.Canceled", err)
 		}
 		// The thread left the kernel: no request is queued behind a.

@@ -11,6 +11,11 @@
 // torn record at the end of the last page is cut off when the store opens;
 // a bad record anywhere else is an error naming the file and offset.
 //
+// Every write, file creation and deletion, and every run of append
+// completions, is a section of the broker's fence (store.Fence,
+// Options.Fence): once a shared-store node is fenced, no page file changes
+// and no append is confirmed, including one whose fdatasync was in flight.
+//
 // The package knows nothing about queues or acknowledgements: the broker
 // remembers how far it has read (a page cursor in the journal) and calls
 // Release for the pages wholly behind it.

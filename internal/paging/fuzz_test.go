@@ -21,7 +21,7 @@ func FuzzReadPage(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, pageName(1)), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := openPageStore(dir, 1<<20, false)
+		s, err := openPageStore(dir, 1<<20, false, nil)
 		if err != nil {
 			return
 		}

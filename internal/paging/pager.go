@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/store"
 )
 
@@ -25,6 +26,10 @@ type Options struct {
 	// NoSync skips fdatasync (journal-sync: false): faster, and a crash may
 	// lose confirmed paged messages.
 	NoSync bool
+	// Fence is the broker's fencing point (store.Fence): once it falls the
+	// page files are neither written nor deleted, and no append is
+	// confirmed. Nil never fences.
+	Fence *store.Fence
 }
 
 // Pager opens the page stores under one paging directory. It implements
@@ -62,29 +67,44 @@ func (p *Pager) Open(address string) (store.PageStore, error) {
 		return s, nil
 	}
 	dir := filepath.Join(p.opts.Dir, dirName(address))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("paging: create %s: %w", dir, err)
-	}
-	name := filepath.Join(dir, addressFile)
-	if b, err := os.ReadFile(name); err == nil && string(b) != address {
-		return nil, fmt.Errorf("paging: %s names address %q, not %q", name, b, address)
-	} else if errors.Is(err, os.ErrNotExist) {
-		if err := writeFileSync(name, []byte(address)); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("paging: %w", err)
+	if err := p.prepare(dir, address); err != nil {
+		return nil, err
 	}
 	size := int64(10 << 20)
 	if p.opts.PageSize != nil {
 		size = p.opts.PageSize(address)
 	}
-	s, err := openPageStore(dir, size, !p.opts.NoSync)
+	s, err := openPageStore(dir, size, !p.opts.NoSync, p.opts.Fence)
 	if err != nil {
 		return nil, err
 	}
 	p.stores[address] = s
 	return s, nil
+}
+
+// prepare makes sure the page directory of address exists and names it.
+func (p *Pager) prepare(dir, address string) error {
+	name := filepath.Join(dir, addressFile)
+	b, err := os.ReadFile(name)
+	switch {
+	case err == nil && string(b) != address:
+		return fmt.Errorf("paging: %s names address %q, not %q", name, b, address)
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("paging: %w", err)
+	}
+	if err := p.opts.Fence.Enter(); err != nil {
+		return fmt.Errorf("paging: create the page directory of %q: %w", address, err)
+	}
+	defer p.opts.Fence.Exit()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("paging: create %s: %w", dir, err)
+	}
+	if err := fsutil.WriteFile(name, []byte(address), 0o644); err != nil {
+		return fmt.Errorf("paging: %w", err)
+	}
+	return nil
 }
 
 // Addresses implements store.Pager.
@@ -120,23 +140,4 @@ func (p *Pager) Close() error {
 		delete(p.stores, a)
 	}
 	return errors.Join(errs...)
-}
-
-func writeFileSync(name string, data []byte) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("paging: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("paging: write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("paging: sync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("paging: %w", err)
-	}
-	return syncDir(filepath.Dir(name))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"tandem/internal/fsutil"
 	"tandem/internal/message"
 	"tandem/internal/store"
 )
@@ -22,6 +23,7 @@ type PageStore struct {
 	dir      string
 	pageSize int64
 	syncs    bool
+	fence    *store.Fence
 
 	mu      sync.Mutex
 	first   uint64             // lowest page number on disk
@@ -33,6 +35,9 @@ type PageStore struct {
 	werr    error // a failed write stops the store: nothing after it is confirmed
 	kick    chan struct{}
 	stopped chan struct{}
+	// beforeSync, set by tests before the first Append, runs before every
+	// fdatasync of a page file.
+	beforeSync func()
 
 	// The reader state is used by one reader at a time (the broker's
 	// depager) and guarded by readMu.
@@ -55,8 +60,8 @@ func pageName(page uint64) string { return fmt.Sprintf("%016d.page", page) }
 
 // openPageStore opens the page files in dir, cutting a torn record off the
 // end of the last page.
-func openPageStore(dir string, pageSize int64, syncs bool) (*PageStore, error) {
-	s := &PageStore{dir: dir, pageSize: pageSize, syncs: syncs, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+func openPageStore(dir string, pageSize int64, syncs bool, fence *store.Fence) (*PageStore, error) {
+	s := &PageStore{dir: dir, pageSize: pageSize, syncs: syncs, fence: fence, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
 	pages, err := listPages(dir)
 	if err != nil {
 		return nil, err
@@ -67,7 +72,11 @@ func openPageStore(dir string, pageSize int64, syncs bool) (*PageStore, error) {
 	} else {
 		s.first = pages[0]
 		last := pages[len(pages)-1]
+		if err := fence.Enter(); err != nil {
+			return nil, fmt.Errorf("paging: open %s: %w", dir, err)
+		}
 		size, err := repairTail(filepath.Join(dir, pageName(last)), last)
+		fence.Exit()
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +153,10 @@ func repairTail(path string, page uint64) (int64, error) {
 
 // Append implements store.PageStore.
 func (s *PageStore) Append(m *message.Message, queues []uint64, sync bool, done func(error)) {
+	if err := s.fence.Err(); err != nil {
+		done(err)
+		return
+	}
 	s.mu.Lock()
 	if s.closed || s.werr != nil {
 		err := s.werr
@@ -183,7 +196,10 @@ func (s *PageStore) Append(m *message.Message, queues []uint64, sync bool, done 
 }
 
 // writer writes what is pending, one write and one fdatasync per round, and
-// then runs the completions in order.
+// then runs the completions in order. The writes and the completions are
+// sections of the fence (store.Fence), the fdatasync between them is not:
+// an append whose sync completes after the fence fell fails, although its
+// bytes may be on disk, and Fence never waits for a slow disk.
 func (s *PageStore) writer() {
 	defer close(s.stopped)
 	var f *os.File
@@ -200,38 +216,30 @@ func (s *PageStore) writer() {
 		closed := s.closed
 		s.mu.Unlock()
 		var err error
-		for _, sg := range segs {
-			if f == nil || fpage != sg.page {
-				if f != nil {
-					if err = s.flush(f); err != nil {
-						break
-					}
-					f.Close()
-				}
-				if f, err = s.openForAppend(sg.page); err != nil {
-					f = nil
-					break
-				}
-				fpage = sg.page
-			}
-			if _, err = f.Write(sg.data); err != nil {
-				err = fmt.Errorf("paging: write %s: %w", filepath.Join(s.dir, pageName(sg.page)), err)
-				break
-			}
-		}
+		f, fpage, err = s.writeSegments(f, fpage, segs)
 		if err == nil && f != nil && len(segs) > 0 {
 			err = s.flush(f)
 		}
-		s.mu.Lock()
-		if err != nil && s.werr == nil {
-			s.werr = err
-		}
 		if err == nil {
-			s.durable = end
+			if err = s.fence.Enter(); err == nil {
+				s.mu.Lock()
+				s.durable = end
+				s.mu.Unlock()
+				for _, d := range dones {
+					d(nil)
+				}
+				s.fence.Exit()
+			}
 		}
-		s.mu.Unlock()
-		for _, d := range dones {
-			d(err)
+		if err != nil {
+			s.mu.Lock()
+			if s.werr == nil {
+				s.werr = err
+			}
+			s.mu.Unlock()
+			for _, d := range dones {
+				d(err)
+			}
 		}
 		if closed {
 			return
@@ -239,9 +247,47 @@ func (s *PageStore) writer() {
 	}
 }
 
+// writeSegments writes segs to their pages, f being the open file of page
+// fpage (or nil), and returns the file left open. Each write is a section
+// of the fence; the sync of a full page before the next one is not.
+func (s *PageStore) writeSegments(f *os.File, fpage uint64, segs []segment) (*os.File, uint64, error) {
+	for _, sg := range segs {
+		if f != nil && fpage != sg.page {
+			err := s.flush(f)
+			f.Close()
+			f = nil
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		if err := s.fence.Enter(); err != nil {
+			return f, fpage, err
+		}
+		var err error
+		if f == nil {
+			if f, err = s.openForAppend(sg.page); err == nil {
+				fpage = sg.page
+			}
+		}
+		if err == nil {
+			if _, err = f.Write(sg.data); err != nil {
+				err = fmt.Errorf("paging: write %s: %w", filepath.Join(s.dir, pageName(sg.page)), err)
+			}
+		}
+		s.fence.Exit()
+		if err != nil {
+			return f, fpage, err
+		}
+	}
+	return f, fpage, nil
+}
+
 func (s *PageStore) flush(f *os.File) error {
 	if !s.syncs {
 		return nil
+	}
+	if s.beforeSync != nil {
+		s.beforeSync()
 	}
 	if err := fdatasync(f); err != nil {
 		return fmt.Errorf("paging: sync %s: %w", f.Name(), err)
@@ -268,9 +314,9 @@ func (s *PageStore) openForAppend(page uint64) (*os.File, error) {
 			return nil, fmt.Errorf("paging: write header of %s: %w", path, err)
 		}
 		if s.syncs {
-			if err := syncDir(s.dir); err != nil {
+			if err := fsutil.SyncDir(s.dir); err != nil {
 				f.Close()
-				return nil, err
+				return nil, fmt.Errorf("paging: %w", err)
 			}
 		}
 	}
@@ -410,6 +456,13 @@ func (s *PageStore) Release(pos store.PagePosition) error {
 		s.first = pos.Page
 	}
 	s.mu.Unlock()
+	if from >= pos.Page {
+		return nil
+	}
+	if err := s.fence.Enter(); err != nil {
+		return fmt.Errorf("paging: release pages of %s: %w", s.dir, err)
+	}
+	defer s.fence.Exit()
 	var errs []error
 	for p := from; p < pos.Page; p++ {
 		if err := os.Remove(filepath.Join(s.dir, pageName(p))); err != nil && !errors.Is(err, os.ErrNotExist) {

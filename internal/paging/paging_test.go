@@ -55,7 +55,7 @@ func readAll(t *testing.T, s *PageStore, from store.PagePosition) []store.PagedM
 
 func TestAppendReadAcrossPagesAndReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openPageStore(dir, 300, true) // small pages: a few records each
+	s, err := openPageStore(dir, 300, true, nil) // small pages: a few records each
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestAppendReadAcrossPagesAndReopen(t *testing.T) {
 	}
 	end := s.End()
 	s.Close()
-	s, err = openPageStore(dir, 300, true)
+	s, err = openPageStore(dir, 300, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestAppendReadAcrossPagesAndReopen(t *testing.T) {
 
 func TestTornTailIsCutAtEveryLength(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openPageStore(dir, 1<<20, true)
+	s, err := openPageStore(dir, 1<<20, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestTornTailIsCutAtEveryLength(t *testing.T) {
 		if err := os.WriteFile(path, data[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := openPageStore(dir, 1<<20, true)
+		s, err := openPageStore(dir, 1<<20, true, nil)
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
@@ -135,7 +135,7 @@ func TestTornTailIsCutAtEveryLength(t *testing.T) {
 
 func TestCorruptionBeforeTheTailIsAnError(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openPageStore(dir, 200, true)
+	s, err := openPageStore(dir, 200, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestCorruptionBeforeTheTailIsAnError(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err = openPageStore(dir, 200, true)
+	s, err = openPageStore(dir, 200, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func checkGoldenPage(t *testing.T, page []byte) {
 	if err := os.WriteFile(filepath.Join(dir, pageName(1)), page, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := openPageStore(dir, 1<<20, true)
+	s, err := openPageStore(dir, 1<<20, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "junk.page"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openPageStore(dir, 1<<20, true); err == nil {
+	if _, err := openPageStore(dir, 1<<20, true, nil); err == nil {
 		t.Fatal("a page file with a bad name was accepted")
 	}
 }

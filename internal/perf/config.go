@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"tandem/client"
+	amqp "tandem/client/amqp"
+	"tandem/internal/wire/mqtt"
 )
 
 // Sentinel errors. Every error Run returns wraps one of them (or the
@@ -31,15 +33,16 @@ var (
 
 // Config describes one run.
 type Config struct {
-	// Protocol is the protocol the load speaks: ProtocolSTOMP (the
-	// default) or ProtocolOpenWire, ActiveMQ Classic's JMS client protocol.
-	Protocol string
 	// URL names the broker in any form tandem/client.ParseURL accepts:
 	// tcp://host:port, failover:(tcp://a,tcp://b) or (tcp://a,tcp://b)?ha=true.
 	// The run connects to the first listed broker that accepts; it does not
 	// fail over during the run.
 	URL string
-	// User and Password are sent in CONNECT when User is set.
+	// Protocol is what the run speaks: ProtocolSTOMP (the default),
+	// ProtocolOpenWire, ProtocolAMQP or ProtocolMQTT.
+	Protocol string
+	// User and Password are sent in CONNECT (AMQP: SASL PLAIN) when User is
+	// set.
 	User, Password string
 	// VHost is the CONNECT frame's host header, the virtual host. Empty
 	// sends the host of the URL, as STOMP 1.1 suggests; RabbitMQ takes the
@@ -110,12 +113,24 @@ type Config struct {
 	Progress io.Writer
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
+
+	// MQTTVersion is an MQTT run's protocol level: 4 (3.1.1, the default)
+	// or 5.
+	MQTTVersion int
+	// QoS is an MQTT run's QoS of publishes and subscriptions: 1 or 2; 0
+	// means 1 for persistent sends and 0 for non-persistent ones.
+	QoS int
+	// MQTTCleanSession gives an MQTT run's consumers clean sessions (Clean
+	// Session 1): their subscriptions are not durable.
+	MQTTCleanSession bool
 }
 
-// The protocols a run can speak.
+// The protocols a run speaks.
 const (
 	ProtocolSTOMP    = "stomp"
 	ProtocolOpenWire = "openwire"
+	ProtocolAMQP     = "amqp"
+	ProtocolMQTT     = "mqtt"
 )
 
 // AckMode is how consumers acknowledge, named as in STOMP's ack header.
@@ -158,21 +173,56 @@ const (
 func (c *Config) Validate() error {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
-	switch strings.ToLower(c.Protocol) {
+	switch c.Protocol {
 	case "", ProtocolSTOMP, ProtocolOpenWire:
+		if _, _, err := client.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		for _, d := range c.Destinations {
+			if _, err := client.NormalizeDestination(d); err != nil {
+				bad("--destination %q: %v", d, err)
+			}
+		}
+		if c.Protocol == ProtocolOpenWire && c.VHost != "" {
+			bad("--vhost is STOMP's CONNECT host header; OpenWire has none")
+		}
+	case ProtocolAMQP:
+		if _, err := amqp.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		if c.TxBatch > 0 {
+			bad("--tx %d: transactions are not measured over AMQP (use --protocol stomp)", c.TxBatch)
+		}
+		if c.AckEvery > 1 {
+			bad("--ack-every %d: AMQP accepts each message; cumulative acknowledgements are STOMP's", c.AckEvery)
+		}
+	case ProtocolMQTT:
+		if _, _, err := client.ParseURL(c.URL); err != nil {
+			bad("--url %q: %v", c.URL, err)
+		}
+		if c.TxBatch > 0 {
+			bad("--tx %d: MQTT has no transactions", c.TxBatch)
+		}
+		if c.MessageSize < stampSize {
+			bad("--message-size %d: an MQTT message carries its timing in its body, which needs at least %d bytes", c.MessageSize, stampSize)
+		}
+		if c.MQTTVersion != 0 && c.MQTTVersion != 4 && c.MQTTVersion != 5 {
+			bad("--mqtt-version %d: write 4 (MQTT 3.1.1) or 5", c.MQTTVersion)
+		}
+		if c.QoS < 0 || c.QoS > 2 {
+			bad("--qos %d: write 1 or 2 (0: 1 for persistent sends, 0 for non-persistent ones)", c.QoS)
+		}
+		if c.QoS > 0 && !c.Persistent {
+			bad("--qos %d with --non-persistent: non-persistent sends are QoS 0", c.QoS)
+		}
 	default:
-		bad("--protocol %q: write stomp or openwire", c.Protocol)
+		bad("--protocol %q: use stomp, openwire, amqp or mqtt", c.Protocol)
 	}
-	if _, _, err := client.ParseURL(c.URL); err != nil {
-		bad("--url %q: %v", c.URL, err)
+	if c.Protocol != ProtocolMQTT && (c.QoS != 0 || c.MQTTVersion != 0 || c.MQTTCleanSession) {
+		bad("--qos, --mqtt-version and --clean-session are for --protocol mqtt")
 	}
 	if len(c.Destinations) == 0 {
 		bad("at least one --destination is needed")
-	}
-	for _, d := range c.Destinations {
-		if _, err := client.NormalizeDestination(d); err != nil {
-			bad("--destination %q: %v", d, err)
-		}
 	}
 	if c.Producers < 0 {
 		bad("--producers %d: must be 0 or more", c.Producers)
@@ -237,7 +287,31 @@ func (c *Config) Validate() error {
 // confirmed reports whether sends of this configuration are confirmed by
 // the broker: persistent sends carry a receipt request, and so does every
 // COMMIT.
-func (c *Config) confirmed() bool { return c.Persistent || c.TxBatch > 0 }
+func (c *Config) confirmed() bool {
+	if c.Protocol == ProtocolMQTT {
+		return c.mqttQoS() > 0
+	}
+	return c.Persistent || c.TxBatch > 0
+}
+
+// mqttQoS is the QoS of an MQTT run's publishes and subscriptions.
+func (c *Config) mqttQoS() mqtt.QoS {
+	switch {
+	case c.QoS > 0:
+		return mqtt.QoS(c.QoS)
+	case c.Persistent:
+		return mqtt.QoS1
+	}
+	return mqtt.QoS0
+}
+
+// mqttVersion is an MQTT run's protocol level.
+func (c *Config) mqttVersion() mqtt.Version {
+	if c.MQTTVersion == 5 {
+		return mqtt.V5
+	}
+	return mqtt.V311
+}
 
 // ExpandDestinations returns base followed by ".0" … ".n-1" when n > 1
 // (the way Artemis' perf client spreads a load over numbered destinations),

@@ -187,6 +187,16 @@ func (c *conn) flush() error {
 	return c.w.Flush()
 }
 
+func (c *conn) serverName() string { return c.server }
+
+func (c *conn) newProducer(r *runner, index int, dests []string) loadProducer {
+	return newProducer(r, index, c, dests)
+}
+
+func (c *conn) newConsumer(r *runner, index int, dests []string) loadConsumer {
+	return newConsumer(r, index, c, dests)
+}
+
 // close ends the connection: a DISCONNECT frame (so the broker sees a
 // clean goodbye rather than a reset), bounded by grace, then the socket is
 // closed, which also stops the connection's reader.

@@ -52,6 +52,9 @@ func newConsumer(r *runner, index int, c *conn, dests []string) *consumer {
 	return k
 }
 
+func (k *consumer) subscribedCh() <-chan struct{}    { return k.subscribed }
+func (k *consumer) e2eHist() *hdrhistogram.Histogram { return k.e2eH }
+
 // subscribe sends one SUBSCRIBE per destination; the last asks for a
 // receipt, which the broker sends after processing all of them.
 func (k *consumer) subscribe() error {

@@ -203,6 +203,14 @@ func (c *owConn) close(grace time.Duration) {
 
 func (c *owConn) serverName() string { return c.server }
 
+func (c *owConn) newProducer(r *runner, index int, dests []string) loadProducer {
+	return newOwProducer(r, index, c, dests)
+}
+
+func (c *owConn) newConsumer(r *runner, index int, dests []string) loadConsumer {
+	return newOwConsumer(r, index, c, dests)
+}
+
 // owBrokerError quotes the exception the broker answered with.
 func owBrokerError(t *ow.Throwable) error {
 	if t == nil {

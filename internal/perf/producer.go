@@ -306,8 +306,14 @@ func (p *producer) confirm(seq uint64) {
 	p.r.touch(now)
 }
 
+func (p *producer) lockstepped() bool                    { return p.lockstep }
+func (p *producer) confirmHist() *hdrhistogram.Histogram { return p.confirmH }
+
 // unconfirmed returns how many sends still wait for a confirmation.
 func (p *producer) unconfirmed() int {
+	if p.window == nil {
+		return 0
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.pending) - p.head

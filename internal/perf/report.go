@@ -15,10 +15,13 @@ import (
 // window (after the warm-up); the Total fields also count the warm-up and
 // the drain. It is what `tandem perf --json` prints.
 type Report struct {
-	Broker string `json:"broker"`
-	// Protocol is the protocol the load spoke: stomp or openwire.
-	Protocol        string   `json:"protocol"`
-	URL             string   `json:"url"`
+	Broker   string `json:"broker"`
+	URL      string `json:"url"`
+	Protocol string `json:"protocol"`
+	// QoS and CleanSession are an MQTT run's QoS and its consumers'
+	// sessions.
+	QoS             int      `json:"qos,omitempty"`
+	CleanSession    bool     `json:"clean_session,omitempty"`
 	Destinations    []string `json:"destinations"`
 	Producers       int      `json:"producers"`
 	Consumers       int      `json:"consumers"`
@@ -82,7 +85,7 @@ type Report struct {
 func (r *runner) report(server string, begin, end counts, producers []loadProducer) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Broker: server, Protocol: cfg.Protocol, URL: cfg.URL, Destinations: cfg.Destinations,
+		Broker: server, URL: cfg.URL, Protocol: cfg.Protocol, Destinations: cfg.Destinations,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, MessageSize: cfg.MessageSize,
 		Persistent: cfg.Persistent, MaxPending: cfg.MaxPending, TxBatch: cfg.TxBatch, Rate: cfg.Rate,
 		WarmupSeconds: cfg.Warmup.Seconds(),
@@ -93,6 +96,10 @@ func (r *runner) report(server string, begin, end counts, producers []loadProduc
 	if cfg.Ack == AckClient {
 		rep.AckEvery = max(cfg.AckEvery, 1)
 	}
+	if cfg.Protocol == ProtocolMQTT {
+		rep.QoS, rep.CleanSession = int(cfg.mqttQoS()), cfg.MQTTCleanSession
+		rep.Ack, rep.Prefetch = "", 0
+	}
 	if window := end.at - begin.at; window > 0 {
 		rep.MeasuredSeconds = window.Seconds()
 		rep.SentRate = float64(rep.Sent) / window.Seconds()
@@ -100,9 +107,7 @@ func (r *runner) report(server string, begin, end counts, producers []loadProduc
 		rep.ReceivedRate = float64(rep.Received) / window.Seconds()
 	}
 	for _, p := range producers {
-		if p.confirmsSends() {
-			rep.Unconfirmed += int64(p.unconfirmed())
-		}
+		rep.Unconfirmed += int64(p.unconfirmed())
 	}
 	r.cpuReport(rep, begin.cpu, end.cpu)
 	return rep
@@ -122,6 +127,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	mode := "non-persistent"
 	if rep.Persistent {
 		mode = "persistent"
+	}
+	if rep.Protocol == ProtocolMQTT {
+		mode = fmt.Sprintf("MQTT QoS %d", rep.QoS)
 	}
 	fmt.Fprintf(&b, "Load:     %d producers, %d consumers, %s %d-byte messages to %s\n",
 		rep.Producers, rep.Consumers, mode, rep.MessageSize, describeDests(rep.Destinations))
@@ -147,11 +155,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if broker == "" {
 		broker = "(no server header)"
 	}
-	fmt.Fprintf(&b, "Broker:   %s at %s", broker, rep.URL)
-	if rep.Protocol != "" && rep.Protocol != ProtocolSTOMP {
-		fmt.Fprintf(&b, ", over %s", rep.Protocol)
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "Broker:   %s at %s (%s)\n", broker, rep.URL, strings.ToUpper(rep.Protocol))
 	fmt.Fprintf(&b, "Measured: %.1f s after a %.1f s warm-up\n\n", rep.MeasuredSeconds, rep.WarmupSeconds)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -211,6 +215,17 @@ func (rep *Report) WriteText(w io.Writer) error {
 func describeAck(rep *Report) string {
 	if rep.Protocol == ProtocolOpenWire {
 		return describeOpenWireAck(rep)
+	}
+	if rep.Protocol == ProtocolMQTT {
+		s := fmt.Sprintf("each message as MQTT QoS %d requires", rep.QoS)
+		if rep.QoS == 0 {
+			s = "nothing (MQTT QoS 0)"
+		}
+		session := "persistent sessions (Clean Session 0)"
+		if rep.CleanSession {
+			session = "clean sessions"
+		}
+		return fmt.Sprintf("%s, on %s; %d acknowledgements sent", s, session, rep.TotalAcks)
 	}
 	var s string
 	switch AckMode(rep.Ack) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,61 +21,6 @@ import (
 // with thousands of connections does not overrun the broker's accept
 // backlog.
 const dialParallelism = 32
-
-// loadConn is one connection of a run, in the run's protocol: *conn
-// (STOMP) or *owConn (OpenWire).
-type loadConn interface {
-	close(grace time.Duration)
-	serverName() string
-}
-
-// loadProducer is a producer in the run's protocol: *producer (STOMP) or
-// *owProducer (OpenWire), which shares its confirmation bookkeeping.
-type loadProducer interface {
-	send() error
-	read() error
-	// readsItself reports a producer that reads its own confirmations
-	// (lockstep), with no reader goroutine.
-	readsItself() bool
-	confirmsSends() bool
-	unconfirmed() int
-	histogram() *hdrhistogram.Histogram
-}
-
-// loadConsumer is a consumer in the run's protocol: *consumer (STOMP) or
-// *owConsumer (OpenWire).
-type loadConsumer interface {
-	subscribe() error
-	read() error
-	subscribedC() <-chan struct{}
-	finish() error
-	histogram() *hdrhistogram.Histogram
-	idx() int
-}
-
-func (p *producer) readsItself() bool                  { return p.lockstep }
-func (p *producer) confirmsSends() bool                { return p.window != nil }
-func (p *producer) histogram() *hdrhistogram.Histogram { return p.confirmH }
-func (k *consumer) subscribedC() <-chan struct{}       { return k.subscribed }
-func (k *consumer) histogram() *hdrhistogram.Histogram { return k.e2eH }
-func (k *consumer) idx() int                           { return k.index }
-func (c *conn) serverName() string                     { return c.server }
-
-// newLoadProducer makes producer i on c.
-func (r *runner) newLoadProducer(i int, c loadConn, dests []string) loadProducer {
-	if oc, ok := c.(*owConn); ok {
-		return newOwProducer(r, i, oc, dests)
-	}
-	return newProducer(r, i, c.(*conn), dests)
-}
-
-// newLoadConsumer makes consumer j on c.
-func (r *runner) newLoadConsumer(j int, c loadConn, dests []string) loadConsumer {
-	if oc, ok := c.(*owConn); ok {
-		return newOwConsumer(r, j, oc, dests)
-	}
-	return newConsumer(r, j, c.(*conn), dests)
-}
 
 // runner is the state one run shares between its goroutines.
 type runner struct {
@@ -195,12 +139,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	dests := make([]string, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
-		dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+		dests[i] = d
+		if cfg.Protocol == ProtocolSTOMP || cfg.Protocol == ProtocolOpenWire || cfg.Protocol == "" {
+			dests[i], _ = client.NormalizeDestination(d) // checked by Validate
+		}
 	}
 	if cfg.Ack == "" {
 		cfg.Ack = AckAuto
 	}
-	cfg.Protocol = strings.ToLower(cfg.Protocol)
 	if cfg.Protocol == "" {
 		cfg.Protocol = ProtocolSTOMP
 	}
@@ -219,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conns, server, err := dialAll(ctx, &cfg, cfg.Consumers+cfg.Producers)
+	conns, server, err := dialAll(ctx, &cfg, cfg.Consumers+cfg.Producers, r.id)
 	defer func() {
 		r.quit.Store(true)
 		for _, c := range conns {
@@ -233,7 +179,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	producers := make([]loadProducer, cfg.Producers)
 	var readers sync.WaitGroup
 	for j := range consumers {
-		k := r.newLoadConsumer(j, conns[j], consumerDests(dests, j, cfg.Consumers))
+		k := conns[j].newConsumer(r, j, consumerDests(dests, j, cfg.Consumers))
 		consumers[j] = k
 		readers.Go(func() { r.fail(k.read()) })
 		if err := k.subscribe(); err != nil {
@@ -242,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, k := range consumers {
 		select {
-		case <-k.subscribedC():
+		case <-k.subscribedCh():
 		case <-r.stop:
 		case <-ctx.Done():
 			r.fail(ctx.Err())
@@ -263,9 +209,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var senders sync.WaitGroup
 	for i := range producers {
-		p := r.newLoadProducer(i, conns[cfg.Consumers+i], producerDests(dests, i, cfg.Producers))
+		p := conns[cfg.Consumers+i].newProducer(r, i, producerDests(dests, i, cfg.Producers))
 		producers[i] = p
-		if !p.readsItself() {
+		if !p.lockstepped() {
 			readers.Go(func() { r.fail(p.read()) })
 		}
 		senders.Go(func() { r.fail(p.send()) })
@@ -278,9 +224,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := r.measure(ctx, start, first, allSent, producers, server)
 	rep.SetupSeconds = setup.Seconds()
-	for _, k := range consumers {
+	for j, k := range consumers {
 		if err := k.finish(); err != nil && r.firstErr() == nil {
-			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, k.idx(), err))
+			r.fail(fmt.Errorf("%w: consumer %d: ACK: %w", ErrConnectionLost, j, err))
 		}
 	}
 	rep.TotalAcks = r.acks.Load()
@@ -294,8 +240,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	senders.Wait()
 	readers.Wait()
 
-	rep.SendToConfirm = summarize(merge(collect(producers, func(p loadProducer) *hdrhistogram.Histogram { return p.histogram() })))
-	rep.EndToEnd = summarize(merge(collect(consumers, func(k loadConsumer) *hdrhistogram.Histogram { return k.histogram() })))
+	if cfg.Protocol == ProtocolMQTT && !cfg.MQTTCleanSession && cfg.Consumers > 0 {
+		removeMQTTSessions(context.WithoutCancel(ctx), &cfg, r.id, cfg.Consumers)
+	}
+	rep.SendToConfirm = summarize(merge(collect(producers, func(p loadProducer) *hdrhistogram.Histogram { return p.confirmHist() })))
+	rep.EndToEnd = summarize(merge(collect(consumers, func(k loadConsumer) *hdrhistogram.Histogram { return k.e2eHist() })))
 	if err := r.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
 		return rep, err
 	}
@@ -409,7 +358,7 @@ func (r *runner) measure(ctx context.Context, start time.Duration, first cpuSamp
 // every send confirmed and the consumers quiet for IdleEnd.
 func (r *runner) drained(producers []loadProducer, now time.Duration) bool {
 	for _, p := range producers {
-		if p.confirmsSends() && p.unconfirmed() > 0 {
+		if p.unconfirmed() > 0 {
 			return false
 		}
 	}
@@ -427,27 +376,69 @@ func phase(warm, draining bool) string {
 	}
 }
 
-// dialAll opens n connections in the run's protocol, dialParallelism at a
-// time, and returns them with the broker's name (its server header).
-func dialAll(ctx context.Context, cfg *Config, n int) ([]loadConn, string, error) {
+// loadConn is one connection of the run, in the protocol the run speaks:
+// it makes the producer or consumer that uses it.
+type loadConn interface {
+	newProducer(r *runner, index int, dests []string) loadProducer
+	newConsumer(r *runner, index int, dests []string) loadConsumer
+	// serverName is the broker's name for itself (STOMP's server header,
+	// AMQP's container-id).
+	serverName() string
+	close(grace time.Duration)
+}
+
+// loadProducer sends on one connection.
+type loadProducer interface {
+	// send runs until the run stops sending or the budget is spent.
+	send() error
+	// read takes the confirmations until the connection closes; it is
+	// not called for a lockstepped producer, which reads its own.
+	read() error
+	lockstepped() bool
+	// unconfirmed is how many sends wait for their confirmation (0 when
+	// sends are not confirmed).
+	unconfirmed() int
+	confirmHist() *hdrhistogram.Histogram
+}
+
+// loadConsumer receives on one connection.
+type loadConsumer interface {
+	subscribe() error
+	// subscribedCh is closed once the broker has every subscription.
+	subscribedCh() <-chan struct{}
+	// read takes messages until the connection closes.
+	read() error
+	// finish sends what acknowledgements were held back.
+	finish() error
+	e2eHist() *hdrhistogram.Histogram
+}
+
+// dialOne opens connection i of run in the run's protocol (the first
+// Consumers connections are the consumers').
+func dialOne(ctx context.Context, cfg *Config, i int, run string) (loadConn, error) {
+	switch cfg.Protocol {
+	case ProtocolAMQP:
+		return dialAMQP(ctx, cfg)
+	case ProtocolMQTT:
+		return dialMQTT(ctx, cfg, mqttClientID(run, i), cfg.MQTTCleanSession || i >= cfg.Consumers)
+	case ProtocolOpenWire:
+		return dialOpenWire(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password}, cfg.ConnectTimeout, nil, i)
+	}
+	return dial(ctx, cfg.URL, login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}, cfg.ConnectTimeout, nil)
+}
+
+// dialAll opens n connections, dialParallelism at a time, and returns them
+// with the broker's name for itself.
+func dialAll(ctx context.Context, cfg *Config, n int, run string) ([]loadConn, string, error) {
 	conns := make([]loadConn, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, dialParallelism)
 	var wg sync.WaitGroup
-	l := login{user: cfg.User, password: cfg.Password, vhost: cfg.VHost}
 	for i := range conns {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if cfg.Protocol == ProtocolOpenWire {
-				c, err := dialOpenWire(ctx, cfg.URL, l, cfg.ConnectTimeout, nil, i)
-				if err == nil {
-					conns[i] = c
-				}
-				errs[i] = err
-				return
-			}
-			c, err := dial(ctx, cfg.URL, l, cfg.ConnectTimeout, nil)
+			c, err := dialOne(ctx, cfg, i, run)
 			if err == nil {
 				conns[i] = c
 			}

@@ -52,7 +52,8 @@ func Acquire(path string) (*File, error) {
 		f.Close()
 		return nil, &HeldError{Path: path, PID: pid}
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {

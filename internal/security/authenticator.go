@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -115,6 +116,23 @@ func (a *Authenticator) Authenticate(user, pass string) (Principal, error) {
 	usr, err := a.verifyOnce(key, user, pass)
 	if err != nil {
 		return Principal{}, err
+	}
+	return Principal{User: usr.Name, Roles: usr.Roles}, nil
+}
+
+// AuthenticateCertified returns the principal of a user whom the caller
+// identified by other means than a password, such as a TLS client
+// certificate signed by a trusted CA whose common name is the user's name
+// (AMQP's SASL EXTERNAL): the user must exist in the users file, and gets
+// its roles there.
+func (a *Authenticator) AuthenticateCertified(user string) (Principal, error) {
+	if a.users == nil || user == "" {
+		return Principal{}, fmt.Errorf("%w: no user %q in the users file for this certificate", ErrBadCredentials, user)
+	}
+	a.users.refresh()
+	usr, ok := a.users.Lookup(user)
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: no user %q in the users file for this certificate (its common name names the user)", ErrBadCredentials, user)
 	}
 	return Principal{User: usr.Name, Roles: usr.Roles}, nil
 }

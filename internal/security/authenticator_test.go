@@ -280,3 +280,19 @@ func TestExistsFollowsTheUsersFile(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestAuthenticateCertified(t *testing.T) {
+	a := NewAuthenticator(true, "guest", newTestUsers(t, "app", "secret", "amq"))
+	p, err := a.AuthenticateCertified("app")
+	if err != nil || p.User != "app" || !slices.Equal(p.Roles, []string{"amq"}) {
+		t.Fatalf("AuthenticateCertified(app) = %+v, %v", p, err)
+	}
+	for _, name := range []string{"", "ghost"} {
+		if _, err := a.AuthenticateCertified(name); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("AuthenticateCertified(%q) = %v, want ErrBadCredentials", name, err)
+		}
+	}
+	if _, err := NewAuthenticator(true, "guest", nil).AuthenticateCertified("app"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("without users: %v", err)
+	}
+}

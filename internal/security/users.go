@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"tandem/internal/fsutil"
 )
 
 // Sentinel errors of the users store. Callers match them with errors.Is.
@@ -348,28 +349,7 @@ func WriteUsers(path string, users *Users) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".users-*.yaml")
-	if err != nil {
-		return fmt.Errorf("write users file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write users file: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write users file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write users file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write users file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := fsutil.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("write users file: %w", err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"fmt"
 	"tandem/internal/protocol"
 
@@ -39,6 +40,17 @@ func (a authAdapter) Authenticate(source, login, pass string) (protocol.Identity
 	} else {
 		p, err = a.a.AuthenticateFrom(source, login, pass)
 	}
+	if err != nil {
+		return protocol.Identity{}, err
+	}
+	return protocol.Identity{User: p.User, Roles: p.Roles}, nil
+}
+
+// AuthenticateCertificate implements the AMQP adapter's
+// CertificateAuthenticator: a client certificate the TLS layer verified
+// logs in as the user its common name names.
+func (a authAdapter) AuthenticateCertificate(_ string, cert *x509.Certificate) (protocol.Identity, error) {
+	p, err := a.a.AuthenticateCertified(cert.Subject.CommonName)
 	if err != nil {
 		return protocol.Identity{}, err
 	}
@@ -131,14 +143,15 @@ func brokerAddresses(cfg *config.Config) []broker.AddressConfig {
 // openPager opens the paging directory for addresses whose
 // address-full-policy is PAGE. Without persistence nothing is paged: a
 // broker that keeps messages in memory only keeps them all there.
-func (s *Server) openPager() (*paging.Pager, error) {
-	if !s.cfg.PersistenceEnabled {
+func (s *Server) openPager(fence *store.Fence) (*paging.Pager, error) {
+	if !s.cfg.PersistenceEnabled || s.cfg.Database() {
 		return nil, nil
 	}
 	p, err := paging.New(paging.Options{
 		Dir:      s.cfg.PagingDirectory,
 		PageSize: func(addr string) int64 { return s.cfg.AddressSettingsFor(addr).PageSizeBytes },
 		NoSync:   !s.cfg.JournalSync,
+		Fence:    fence,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the paging directory: %w", err)
@@ -165,11 +178,14 @@ func pagerOrNil(p *paging.Pager) store.Pager {
 
 // openLarge opens the large-messages directory. Without persistence there
 // is none: every body stays in memory.
-func (s *Server) openLarge(st store.Store) (store.LargeStore, error) {
+func (s *Server) openLarge(st store.Store, fence *store.Fence) (store.LargeStore, error) {
 	if !s.cfg.PersistenceEnabled {
 		return nil, nil
 	}
-	ls, err := largemsg.Open(s.cfg.LargeMessagesDirectory, st.NewID, s.cfg.JournalSync)
+	if s.cfg.Database() {
+		return s.databaseLarge(), nil
+	}
+	ls, err := largemsg.Open(largemsg.Options{Dir: s.cfg.LargeMessagesDirectory, NewID: st.NewID, Sync: s.cfg.JournalSync, Fence: fence})
 	if err != nil {
 		return nil, fmt.Errorf("open the large-messages directory: %w", err)
 	}

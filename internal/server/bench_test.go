@@ -116,7 +116,7 @@ func BenchmarkPersistentSend(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 			cpu.report(b, b.N)
-			if fs := srv.fenceable.Load(); fs != nil {
+			if fs := srv.fileStore.Load(); fs != nil {
 				if st := fs.Stats(); st.Syncs > 0 {
 					b.ReportMetric(float64(b.N)/float64(st.Syncs), "msgs/sync")
 				}

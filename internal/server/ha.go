@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"tandem/internal/config"
@@ -12,6 +11,7 @@ import (
 	"tandem/internal/journal"
 	"tandem/internal/protocol"
 	"tandem/internal/protocol/cluster"
+	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 )
 
@@ -22,20 +22,17 @@ func (s *Server) runHA(ctx context.Context) error {
 	if !s.cfg.PersistenceEnabled {
 		return errors.New("ha-policy shared-store needs persistence-enabled: true (the journal is the shared store)")
 	}
-	opts := ha.Options{
-		Dir: s.cfg.JournalDirectory, Role: ha.Backup, FailoverOnShutdown: s.cfg.HA.FailoverOnShutdown,
-		AllowFailback: s.cfg.HA.AllowFailback, Name: s.cfg.Name, MaxEpochOnDisk: s.maxEpochOnDisk,
-		Fence: s.fence, Logger: s.log, OnState: s.setHAState,
+	act := s.newActivation()
+	role := "primary"
+	if s.cfg.HA.Mode == config.HABackup {
+		role = "backup"
 	}
-	if s.cfg.HA.Mode == config.HAPrimary {
-		opts.Role = ha.Primary
+	if !s.cfg.Database() {
+		if err := refuseForeignHolder(s.cfg.JournalDirectory); err != nil {
+			return err
+		}
 	}
-	if s.cfg.BaseDir != "" {
-		// The instance remembers the store it served, so a node whose
-		// shared mount is missing refuses to start a new, local store.
-		opts.NodeIDFile = filepath.Join(s.cfg.BaseDir, "data", "ha-node-id")
-	}
-	ann := s.newAnnouncer()
+	ann := s.newAnnouncer(act)
 	for {
 		annCtx, stopAnnouncing := context.WithCancel(ctx)
 		if ann != nil {
@@ -47,24 +44,36 @@ func (s *Server) runHA(ctx context.Context) error {
 		// A block being faulted in when the lock comes is dropped, not
 		// waited for (Reserve is safe for that).
 		reserveCtx, stopReserving := context.WithCancel(ctx)
-		go s.keepReserve(reserveCtx, reserve)
-		live, err := ha.Wait(ctx, opts)
+		if act.standbyReserve() {
+			go s.keepReserve(reserveCtx, reserve)
+		}
+		live, err := act.wait(ctx)
 		stopAnnouncing()
 		stopReserving()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting: nothing to release
 			}
-			return fmt.Errorf("shared store %s: %w", s.cfg.JournalDirectory, err)
+			return fmt.Errorf("shared store %s: %w", act.where(), err)
 		}
 		s.topo.activate(live.NodeID(), live.Epoch(), s.selfNode())
 		granted := live.AcquiredAt()
+		if err := s.lockStoreForActivation(ctx); err != nil {
+			return errors.Join(err, live.Stop())
+		}
 		if err := s.startServing(live.Epoch(), reserve); err != nil {
+			if act.rejoins() && (errors.Is(err, store.ErrFenced) || lost(live)) {
+				// Another node took over while this one loaded the store.
+				s.log.Error("lost the store while starting to serve it; waiting to become live again", "event", "ha_fenced", "err", err)
+				s.topo.activate("", 0, protocol.Node{})
+				live.Stop()
+				continue
+			}
 			return errors.Join(err, live.Stop())
 		}
 		s.log.Info(fmt.Sprintf("became live on %s (epoch %d, node id %s); serving clients %v after taking the lock",
-			s.cfg.JournalDirectory, live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
-			"event", "ha_live", "role", opts.Role.String(), "epoch", live.Epoch())
+			act.where(), live.Epoch(), live.NodeID(), time.Since(granted).Round(time.Millisecond)),
+			"event", "ha_live", "role", role, "epoch", live.Epoch())
 		s.web.activations.Add(1)
 		live.Monitor()
 		select {
@@ -72,9 +81,28 @@ func (s *Server) runHA(ctx context.Context) error {
 			err := s.stopWithTimeout()
 			return errors.Join(err, live.Stop())
 		case <-live.Lost():
+			if act.rejoins() {
+				s.log.Error("lost the lease: stopped writing and closed the clients; waiting to become live again", "event", "ha_fenced", "err", live.Err())
+				s.stopWithTimeout()
+				s.topo.activate("", 0, protocol.Node{})
+				live.Stop()
+				continue
+			}
 			s.log.Error("lost the shared store: stopped writing, closing clients and exiting", "event", "ha_fenced", "err", live.Err())
 			s.stopWithTimeout()
 			return fmt.Errorf("%w: %v", ErrLockLost, live.Err())
+		case err := <-s.databaseFailures():
+			// The database holds what was committed; step down so that the
+			// next node to activate (the backup, or this one again)
+			// replays it.
+			s.log.Error("the store failed: stepping down and waiting to become live again", "event", "ha_step_down", "err", err)
+			s.fence(err)
+			s.stopWithTimeout()
+			s.topo.activate("", 0, protocol.Node{})
+			if serr := act.stepDown(live); serr != nil {
+				s.log.Warn("could not release the lease; it expires by itself", "err", serr)
+			}
+			continue
 		case err := <-s.serveErr:
 			if errors.Is(err, ErrJournalFailed) {
 				// As after a crash: the record stays live and the exit
@@ -103,11 +131,26 @@ func (s *Server) runHA(ctx context.Context) error {
 	}
 }
 
-// fence stops all journal writing at once; the lock monitor calls it the
-// moment it finds the store taken by another node.
+// lost reports whether a term was lost.
+func lost(t term) bool {
+	select {
+	case <-t.Lost():
+		return true
+	default:
+		return false
+	}
+}
+
+// fence stops all writing to the store at once, the journals, the page
+// files and the large-message files together (or the database store), and
+// returns once nothing more can be written or confirmed; the lock monitor
+// calls it the moment it finds the store taken by another node.
 func (s *Server) fence(cause error) {
-	if fs := s.fenceable.Load(); fs != nil {
-		fs.Fence(cause)
+	if f := s.fencePoint.Load(); f != nil {
+		f.Fence(cause)
+	}
+	if st := s.db.store.Load(); st != nil {
+		st.Fence(cause)
 	}
 }
 
@@ -155,7 +198,7 @@ func (s *Server) connectorURL(name string) string {
 
 // newAnnouncer builds the announcer of a waiting node from its cluster
 // connection, or returns nil when none is configured.
-func (s *Server) newAnnouncer() *announcer {
+func (s *Server) newAnnouncer(act activation) *announcer {
 	for _, cc := range s.cfg.ClusterConnections {
 		var peers []string
 		for _, name := range cc.StaticConnectors {
@@ -166,14 +209,10 @@ func (s *Server) newAnnouncer() *announcer {
 		if len(peers) == 0 {
 			continue
 		}
-		dir := s.cfg.JournalDirectory
 		self := s.connectorURL(cc.ConnectorRef)
 		user, password := cc.User, cc.Password
 		return &announcer{urls: peers, log: s.log, onAnnounced: s.web.setAnnounced, hello: func() cluster.Hello {
-			h := cluster.Hello{Name: s.cfg.Name, User: user, Password: password}
-			if rec, err := ha.ReadRecord(dir); err == nil {
-				h.NodeID = rec.NodeID
-			}
+			h := cluster.Hello{Name: s.cfg.Name, User: user, Password: password, NodeID: act.storeNodeID()}
 			if self != "" {
 				h.Endpoints = []protocol.Endpoint{{URL: self, Protocols: s.protocolsAt(self)}}
 			}

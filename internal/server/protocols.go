@@ -10,32 +10,69 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/listener"
+	"tandem/internal/message"
 	"tandem/internal/protocol"
+	amqpproto "tandem/internal/protocol/amqp"
 	"tandem/internal/protocol/cluster"
+	mqttproto "tandem/internal/protocol/mqtt"
 	openwireproto "tandem/internal/protocol/openwire"
 	stompproto "tandem/internal/protocol/stomp"
+	mqttwire "tandem/internal/wire/mqtt"
 	"tandem/internal/wstransport"
 )
 
 // adapterFactory builds a protocol adapter from what every adapter shares
-// and the configuration its own options come from.
-type adapterFactory func(env protocol.Env, cfg *config.Config) listener.Protocol
+// and the configuration its own options come from; ctx ends when the
+// broker the adapter serves stops, for adapters with background work.
+type adapterFactory func(ctx context.Context, env protocol.Env, cfg *config.Config) listener.Protocol
 
 // adapters is the protocol registry: one factory per protocol tandem
 // speaks, under its name in acceptors' protocols= (config.SpokenProtocols
 // lists the same names; a test keeps the two equal).
+// The users file logs AMQP clients in by their TLS certificate (SASL
+// EXTERNAL).
+var _ amqpproto.CertificateAuthenticator = authAdapter{}
+
 var adapters = map[string]adapterFactory{
-	config.ProtocolSTOMP: func(env protocol.Env, cfg *config.Config) listener.Protocol {
+	config.ProtocolSTOMP: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
 		return stompproto.NewServer(stompproto.Options{Env: env,
 			MaxFrameSize: int(cfg.MaxFrameSize), MaxHeaders: cfg.Limits.MaxHeaders,
 			MaxHeaderSize: int(cfg.Limits.MaxHeaderSize), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength, ConnectTimeout: cfg.Limits.HandshakeTimeout,
 		})
 	},
-	config.ProtocolOpenWire: func(env protocol.Env, cfg *config.Config) listener.Protocol {
+	config.ProtocolOpenWire: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
 		return openwireproto.NewServer(openwireproto.Options{Env: env, MaxFrameSize: int(cfg.MaxFrameSize),
 			ConnectTimeout: cfg.Limits.HandshakeTimeout, MaxConsumers: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength,
+		})
+	},
+	config.ProtocolMQTT: func(ctx context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
+		m := cfg.MQTT
+		return mqttproto.NewServer(mqttproto.Options{Env: env, Context: ctx,
+			MaxPacketSize: int(min(cfg.MaxFrameSize, mqttwire.MaxPacketSize)), ConnectTimeout: cfg.Limits.HandshakeTimeout,
+			MaxSubscriptions: cfg.Limits.MaxSubscriptions, MaxTopicLength: cfg.Limits.MaxDestinationLength,
+			DefaultSessionExpiry: m.DefaultSessionExpiry, ReceiveMaximum: m.ReceiveMaximum,
+			TopicAliasMaximum: m.TopicAliasMaximum, ServerKeepAlive: m.ServerKeepAlive,
+			RetainedDeliveryRate: m.RetainedDeliveryRate, CloseOnPublishRefused: m.CloseOnPublishRefused,
+		})
+	},
+	config.ProtocolAMQP: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {
+		return amqpproto.NewServer(amqpproto.Options{Env: env,
+			// max-frame-size bounds what one client may make the broker
+			// hold at once; an AMQP message is that unit, however many
+			// frames carry it.
+			MaxMessageSize: uint64(cfg.MaxFrameSize), MaxLinks: cfg.Limits.MaxSubscriptions,
+			MaxDestinationLength: cfg.Limits.MaxDestinationLength, HandshakeTimeout: cfg.Limits.HandshakeTimeout,
+			Addresses: func(addr string) amqpproto.AddressPolicy {
+				s := cfg.AddressSettingsFor(addr)
+				rt := message.Anycast
+				if s.DefaultAddressRoutingType == config.Multicast {
+					rt = message.Multicast
+				}
+				return amqpproto.AddressPolicy{RoutingType: rt, AutoCreate: s.AutoCreateAddresses}
+			},
+			TLSState: listener.TLSState,
 		})
 	},
 }
@@ -80,7 +117,7 @@ func (ps *protocolSet) forAcceptor(a config.Acceptor) []listener.Protocol {
 func (ps *protocolSet) adapter(name string) listener.Protocol {
 	p, ok := ps.built[name]
 	if !ok {
-		p = adapters[name](ps.env, ps.cfg)
+		p = adapters[name](ps.ctx, ps.env, ps.cfg)
 		ps.built[name] = p
 	}
 	return p

@@ -23,6 +23,7 @@ import (
 	"tandem/internal/store"
 	"tandem/internal/store/filestore"
 	"tandem/internal/store/memstore"
+	"tandem/internal/storelock"
 	"tandem/internal/wstransport"
 )
 
@@ -32,6 +33,7 @@ type Server struct {
 	log *slog.Logger
 
 	mu        sync.Mutex
+	storeLock *storelock.Lock // held while the store is open (storelock.go)
 	store     store.Store
 	broker    *broker.Broker
 	pager     *paging.Pager
@@ -40,9 +42,13 @@ type Server struct {
 	started   time.Time
 
 	topo      *topology
-	fenceable atomic.Pointer[filestore.Store]
-	haState   atomic.Pointer[ha.State]
-	web       webState // the HTTP port's view of this node (web.go)
+	fileStore atomic.Pointer[filestore.Store] // for the journal's statistics
+	// fencePoint is the store.Fence of the current activation: the journals,
+	// page files and large-message files all stop at it.
+	fencePoint atomic.Pointer[store.Fence]
+	db         dbState // a database store's parts (dbstore.go)
+	haState    atomic.Pointer[ha.State]
+	web        webState // the HTTP port's view of this node (web.go)
 
 	authnMu sync.Mutex
 	authn   *security.Authenticator // see authenticator
@@ -75,14 +81,25 @@ var ErrLockLost = errors.New("lost the shared store lock; this node stopped writ
 // node in a shared-store pair first waits to become live (see docs/ha.md)
 // and may go back to waiting when its primary fails back.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.startWeb()()
-	if s.cfg.HA.Mode != config.HANone {
+	if s.cfg.HA.Mode != config.HANone || s.cfg.Database() {
+		// A database store is always served under a lease, as a pair's
+		// node is, even without a backup (docs/ha.md, 10).
+		defer s.startWeb()()
 		return s.runHA(ctx)
 	}
+	// A standalone broker locks its store before anything else, the HTTP
+	// port included: a second process on the same store is refused with
+	// the holder's name, not with a port conflict.
+	s.mu.Lock()
+	err := s.lockStoreLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer s.startWeb()()
 	if err := s.Start(); err != nil {
 		return err
 	}
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-s.serveErr:
@@ -102,12 +119,24 @@ func (s *Server) Start() error { return s.startServing(0, nil) }
 
 // startServing opens the store with the given fencing epoch, recovers the
 // broker and opens the acceptors.
-func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
+func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
-	st, err := s.openStore(epoch, reserve)
+	if err := s.lockStoreLocked(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			// Every failure below closes what it opened first.
+			s.releaseStoreLocked()
+		}
+	}()
+	fence := store.NewFence()
+	s.fencePoint.Store(fence)
+	st, err := s.openStore(epoch, reserve, fence)
 	if err != nil {
+		s.fencePoint.Store(nil)
 		return err
 	}
 	opened := time.Now()
@@ -117,13 +146,13 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 		st.Close()
 		return err
 	}
-	pager, err := s.openPager()
+	pager, err := s.openPager(fence)
 	if err != nil {
 		st.Close()
 		return err
 	}
 	s.pager = pager
-	large, err := s.openLarge(st)
+	large, err := s.openLarge(st, fence)
 	if err != nil {
 		s.closePager()
 		st.Close()
@@ -132,7 +161,7 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 	b, err := broker.New(broker.Options{
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
 		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
-		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: pagerOrNil(pager), Large: large,
+		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: s.brokerPager(pager), Large: large,
 		SmallestLargeMessage: s.cfg.SmallestLargeMessageSize(),
 	})
 	if err != nil {
@@ -194,10 +223,13 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) error {
 
 // openStore opens the store; reserve, if not nil, is memory faulted in ahead
 // for the replay.
-func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store, error) {
+func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fence *store.Fence) (store.Store, error) {
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
+	}
+	if s.cfg.Database() {
+		return s.openDatabaseStore(epoch)
 	}
 	fs, err := filestore.Open(filestore.Options{
 		JournalDir: s.cfg.JournalDirectory, BindingsDir: s.cfg.BindingsDirectory,
@@ -205,12 +237,12 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve) (store.Store,
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
 		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
 		BufferedWrites: s.cfg.JournalType == config.JournalNIO,
-		Reserve:        reserve,
+		Reserve:        reserve, Fence: fence,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
-	s.fenceable.Store(fs)
+	s.fileStore.Store(fs)
 	fs.OnFailure(s.journalFailed)
 	return fs, nil
 }
@@ -313,8 +345,10 @@ func (s *Server) stopLocked(ctx context.Context) error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 		s.store = nil
-		s.fenceable.Store(nil)
+		s.fileStore.Store(nil)
+		s.fencePoint.Store(nil)
 	}
+	s.releaseStoreLocked()
 	s.log.Info("broker stopped", "event", "server_stopped", "name", s.cfg.Name)
 	return errors.Join(errs...)
 }

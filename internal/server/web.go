@@ -114,7 +114,7 @@ func (n webNode) Status() web.NodeStatus {
 	cfg := s.cfg
 	st := web.NodeStatus{
 		Name: cfg.Name, Version: Version, HAPolicy: "none", Started: s.web.started,
-		JournalDirectory: cfg.JournalDirectory, FailoverOnShutdown: cfg.HA.FailoverOnShutdown,
+		JournalDirectory: s.storeLocation(), FailoverOnShutdown: cfg.HA.FailoverOnShutdown,
 		AllowFailback: cfg.HA.AllowFailback, Activations: s.web.activations.Load(),
 	}
 	if ns := s.web.since.Load(); ns != 0 {
@@ -155,7 +155,7 @@ func (n webNode) Status() web.NodeStatus {
 			st.State, st.StateSince = "live", st.ServingSince
 		}
 	}
-	if fs := s.fenceable.Load(); fs != nil {
+	if fs := s.fileStore.Load(); fs != nil {
 		js, sl := fs.Stats(), fs.SyncLatency()
 		st.Journal, st.SyncLatency = &js, &sl
 	}

@@ -6,7 +6,7 @@
 //
 // The broker is the only writer. It decides what is durable; a Store only
 // makes a Batch durable, in order, and recovers it. Implementations:
-// filestore (on the journal) and memstore (in memory, for tests and for
-// brokers with persistence disabled). Both pass the conformance suite in
-// storetest.
+// filestore (on the journal), pgstore (on PostgreSQL) and memstore (in
+// memory, for tests and for brokers with persistence disabled). All pass
+// the conformance suite in storetest.
 package store

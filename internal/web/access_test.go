@@ -239,7 +239,7 @@ func templateEscape(s string) string {
 // and the start of its body in the API, read from its body file.
 func TestLargeMessagePreview(t *testing.T) {
 	var id atomic.Uint64
-	large, err := largemsg.Open(t.TempDir(), func() uint64 { return id.Add(1) }, false)
+	large, err := largemsg.Open(largemsg.Options{Dir: t.TempDir(), NewID: func() uint64 { return id.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package openwire
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"tandem/internal/broker"
-	"tandem/internal/selector"
 	wire "tandem/internal/wire/openwire"
 )
 
@@ -63,7 +63,10 @@ func classOf(err error) string {
 	case errors.Is(err, broker.ErrNoSuchQueue), errors.Is(err, broker.ErrNoSuchAddress),
 		errors.Is(err, broker.ErrAutoCreateDenied), errors.Is(err, broker.ErrBadDestination):
 		return classInvalidDestination
-	case errors.Is(err, selector.ErrSyntax):
+	case strings.HasPrefix(err.Error(), "bad selector"):
+		// The broker's refusal of a selector that does not compile (it
+		// names no sentinel of its own, and adapters do not import the
+		// selector package).
 		return classInvalidSelector
 	case errors.Is(err, broker.ErrTxRolledBack):
 		return classTxRolledBack

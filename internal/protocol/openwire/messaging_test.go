@@ -668,7 +668,7 @@ func dialWithFrameLimit(t *testing.T, addr string, max int64) *client {
 func TestLargeMessagesAreKeptOnDisk(t *testing.T) {
 	st := memstore.New()
 	dir := t.TempDir()
-	ls, err := largemsg.Open(dir, st.NewID, false)
+	ls, err := largemsg.Open(largemsg.Options{Dir: dir, NewID: st.NewID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,4 +699,14 @@ func TestLargeMessagesAreKeptOnDisk(t *testing.T) {
 	}
 	c.ack(cid, wire.AckStandard, nil, md, 1, nil)
 	waitFor(t, "the large body to be deleted", func() bool { return files() == 0 })
+}
+
+func TestABadSelectorIsAnInvalidSelectorException(t *testing.T) {
+	s := startServer(t, Options{}, broker.Options{})
+	c := dial(t, s.addr, "", "", "")
+	e := c.fails(&wire.ConsumerInfo{ConsumerID: c.consumerID(1), Destination: wire.NewQueue("q"), PrefetchSize: 10, Selector: "n >>> 1"})
+	if e.Class != classInvalidSelector {
+		t.Fatalf("a bad selector: %s", e)
+	}
+	c.subscribe(2, wire.NewQueue("q"), 10) // the connection goes on
 }

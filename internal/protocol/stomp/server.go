@@ -321,10 +321,19 @@ func (c *conn) writeLoop() {
 		case <-c.wake:
 		case <-timeout:
 			c.wmu.Lock()
-			if err := c.w.WriteHeartBeat(); err == nil {
+			err := c.w.WriteHeartBeat()
+			if err == nil {
 				err = c.w.Flush()
 			}
 			c.wmu.Unlock()
+			if err != nil {
+				// The peer no longer takes our bytes; one that still sends
+				// would otherwise keep the connection, and what it holds,
+				// open for ever.
+				c.log.Debug("closing a connection whose heart-beat could not be written", "event", "heartbeat_write_failed", "err", err)
+				c.shutdown()
+				return
+			}
 		case <-c.closing:
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,5 +380,76 @@ func TestReceiptWrittenDirectlyKeepsItsPlace(t *testing.T) {
 		if got := header(t, c.expect("RECEIPT"), "receipt-id"); got != fmt.Sprintf("m%d", i) {
 			t.Fatalf("receipt-id %s, want m%d", got, i)
 		}
+	}
+}
+
+// failingConn is a connection whose writes fail once armed, while its
+// reads go on: a peer that stopped taking bytes but still sends.
+type failingConn struct {
+	net.Conn
+	armed atomic.Bool
+}
+
+func (f *failingConn) Write(p []byte) (int, error) {
+	if f.armed.Load() {
+		return 0, errors.New("write: broken pipe")
+	}
+	return f.Conn.Write(p)
+}
+
+// TestFailedHeartBeatWriteClosesConnection: a heart-beat that cannot be
+// written closes the connection, even while the client's own beats keep
+// its read side alive.
+func TestFailedHeartBeatWriteClosesConnection(t *testing.T) {
+	b, err := broker.New(broker.Options{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	opts := Options{HeartBeat: 50 * time.Millisecond}
+	opts.Broker, opts.Auth = b, testAuth{}
+	srv := NewServer(opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan *failingConn, 1)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		fc := &failingConn{Conn: nc}
+		conns <- fc
+		srv.Serve(context.Background(), fc)
+	}()
+	c := dial(t, ln.Addr().String())
+	c.connect("heart-beat", "50,50")
+	(<-conns).armed.Store(true)
+	// The client beats on, so the server's read side never times out.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if _, err := c.nc.Write([]byte("\n")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server kept a connection whose heart-beats could not be written")
 	}
 }

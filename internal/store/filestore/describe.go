@@ -7,6 +7,7 @@ import (
 
 	"tandem/internal/journal"
 	"tandem/internal/message"
+	"tandem/internal/store"
 )
 
 // Journal file prefixes, for tools that read the journals offline.
@@ -66,6 +67,56 @@ func Describe(op journal.Op) (string, error) {
 		return fmt.Sprintf("queue id=%d name=%s address=%s routing=%s filter=%q", q.ID, q.Name, q.Address, q.RoutingType, q.Filter), err
 	}
 	return fmt.Sprintf("add id=%d type=%d", op.ID, op.Type), fmt.Errorf("unknown record type %d", op.Type)
+}
+
+// OfflineOp is what an offline tool (tandem data verify and repair) needs
+// to know of one message journal operation.
+type OfflineOp struct {
+	// ID is the record the operation belongs to.
+	ID uint64
+	// Message is set for the add of a message record; its body is not
+	// needed, only its address and large body, if any.
+	Message *message.Message
+	// RefDelta is +1 for a queue reference added, -1 for one acknowledged.
+	RefDelta int
+	// Cursor is set for the add of a page cursor record.
+	Cursor *store.PageCursor
+	// Delete is set for a deletion of the record.
+	Delete bool
+}
+
+// ReadOp decodes a message journal operation for an offline tool.
+func ReadOp(op journal.Op) (OfflineOp, error) {
+	o := OfflineOp{ID: op.ID}
+	switch op.Kind {
+	case journal.OpDelete:
+		o.Delete = true
+		return o, nil
+	case journal.OpUpdate:
+		switch op.Type {
+		case recAddRef:
+			o.RefDelta = 1
+		case recAck:
+			o.RefDelta = -1
+		}
+		return o, nil
+	}
+	switch op.Type {
+	case recMessage:
+		m, err := decodeMessage(op.Data, nil)
+		if err != nil {
+			return o, fmt.Errorf("message %d: %w", op.ID, err)
+		}
+		o.Message = m
+	case recPageCursor:
+		d := &decoder{b: op.Data}
+		c := store.PageCursor{RecordID: op.ID, Address: d.str(), Page: d.uvarint(), Offset: d.uvarint()}
+		if d.err != nil {
+			return o, fmt.Errorf("page cursor %d: %w", op.ID, d.err)
+		}
+		o.Cursor = &c
+	}
+	return o, nil
 }
 
 // describeMessage renders a message record for `tandem data print`: the

@@ -42,8 +42,11 @@ type Options struct {
 	// Reserve, when set, is memory faulted in ahead for replaying the
 	// message journal (see journal.Reserve).
 	Reserve *journal.Reserve
-	FS      journal.FS
-	Logger  *slog.Logger
+	// Fence, when set, is the broker's fencing point: when it falls, both
+	// journals are fenced with its error (see Store.Fence).
+	Fence  *store.Fence
+	FS     journal.FS
+	Logger *slog.Logger
 }
 
 // Store is a store.Store on the journal.
@@ -169,6 +172,7 @@ func Open(opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	opts.Fence.OnFence(s.fenceJournals)
 	if len(stale) > 0 {
 		ops := make([]journal.Op, len(stale))
 		for i, id := range stale {
@@ -510,9 +514,15 @@ func reslice(ops []journal.Op, buf []byte) {
 }
 
 // Fence stops all writing at once: every later Commit fails with
-// store.ErrFenced (wrapped with cause).
+// store.ErrFenced (wrapped with cause), and no batch is confirmed once it
+// returns. A broker with page or large-message files fences through
+// Options.Fence instead, which stops them all together.
 func (s *Store) Fence(cause error) {
-	err := fmt.Errorf("%w: %v", store.ErrFenced, cause)
+	s.fenceJournals(fmt.Errorf("%w: %w", store.ErrFenced, cause))
+}
+
+// fenceJournals fences both journals with err.
+func (s *Store) fenceJournals(err error) {
 	s.msgs.Fence(err)
 	s.bindings.Fence(err)
 }

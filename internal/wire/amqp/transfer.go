@@ -21,43 +21,121 @@ func AppendTransfer(b []byte, channel uint16, t *Transfer, payload []byte, maxFr
 		return b[:start], err
 	}
 	if maxFrameSize == 0 || uint64(len(b)-start)+uint64(len(payload)) <= uint64(maxFrameSize) {
-		// The common case: one frame, and no copy of t to allocate.
+		// The common case: one frame, and no splitter to set up.
 		b = append(b, payload...)
 		patchFrameSize(b[start:])
 		return b, nil
 	}
 	b = b[:start]
-	first := *t
-	cont := Transfer{Handle: t.Handle, DeliveryID: t.DeliveryID, Settled: t.Settled}
-	cur := &first
-	for {
-		frameStart := len(b)
-		cur.More = false
-		b, err = AppendFrame(b, channel, cur, nil)
-		if err != nil {
-			return b[:start], err
-		}
-		overhead := len(b) - frameStart
-		if uint64(overhead)+uint64(len(payload)) <= uint64(maxFrameSize) {
-			b = append(b, payload...)
-			patchFrameSize(b[frameStart:])
-			return b, nil
-		}
-		// Too big: redo this frame with more=true and as much payload as fits.
-		b = b[:frameStart]
-		cur.More = true
-		if b, err = AppendFrame(b, channel, cur, nil); err != nil {
-			return b[:start], err
-		}
-		room := int(maxFrameSize) - (len(b) - frameStart)
-		if room <= 0 {
-			return b[:start], encodeErr("max-frame-size %d leaves no room for a payload after a %d-byte transfer", maxFrameSize, len(b)-frameStart)
-		}
-		b = append(b, payload[:room]...)
-		patchFrameSize(b[frameStart:])
-		payload = payload[room:]
-		cur = &cont
+	var s TransferSplitter
+	if err := s.Reset(channel, t, payload, maxFrameSize); err != nil {
+		return b, err
 	}
+	for !s.Done() {
+		if b, err = s.AppendNext(b); err != nil {
+			return b[:start], err
+		}
+	}
+	return b, nil
+}
+
+// TransferSplitter cuts one message into transfer frames one frame at a
+// time, exactly as AppendTransfer cuts it all at once, for a sender that
+// must stop in the middle of a message when the peer's session
+// incoming-window is spent and go on once the peer widens it. The zero
+// value is done; Reset starts a message. It keeps no reference to the
+// caller's Transfer, only to the payload.
+type TransferSplitter struct {
+	channel uint16
+	first   Transfer
+	cont    Transfer
+	payload []byte
+	max     uint32
+	started bool
+	// active is set by Reset and cleared once the last frame is out, so
+	// that the zero value is done.
+	active bool
+}
+
+// Reset starts cutting payload, carried by t on channel, into frames of at
+// most maxFrameSize bytes (0: one frame, whatever its size).
+func (s *TransferSplitter) Reset(channel uint16, t *Transfer, payload []byte, maxFrameSize uint32) error {
+	if t.More {
+		return encodeErr("transfer with more=true given to the splitter; it sets more itself")
+	}
+	*s = TransferSplitter{channel: channel, first: *t, payload: payload, max: maxFrameSize, active: true,
+		cont: Transfer{Handle: t.Handle, DeliveryID: t.DeliveryID, Settled: t.Settled}}
+	return nil
+}
+
+// Done reports whether every frame of the message has been appended.
+func (s *TransferSplitter) Done() bool { return !s.active }
+
+// Frames returns how many frames the rest of the message takes, without
+// appending them: what a sender checks against the peer's incoming-window.
+func (s *TransferSplitter) Frames() (int, error) {
+	if s.Done() {
+		return 0, nil
+	}
+	probe := *s
+	var scratch [64]byte
+	n := 0
+	for !probe.Done() {
+		// Only the frame headers matter: count with the payload cut away.
+		if _, err := probe.appendNext(scratch[:0], false); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// AppendNext appends the next frame of the message to b.
+func (s *TransferSplitter) AppendNext(b []byte) ([]byte, error) { return s.appendNext(b, true) }
+
+// appendNext appends the next frame; without withPayload it appends the
+// frame's performative alone (Frames counts with it) but advances as if
+// the payload had been written.
+func (s *TransferSplitter) appendNext(b []byte, withPayload bool) ([]byte, error) {
+	if s.Done() {
+		return b, encodeErr("transfer splitter asked for a frame after the last one")
+	}
+	cur := &s.cont
+	if !s.started {
+		cur = &s.first
+	}
+	frameStart := len(b)
+	cur.More = false
+	b, err := AppendFrame(b, s.channel, cur, nil)
+	if err != nil {
+		return b[:frameStart], err
+	}
+	overhead := len(b) - frameStart
+	if s.max == 0 || uint64(overhead)+uint64(len(s.payload)) <= uint64(s.max) {
+		if withPayload {
+			b = append(b, s.payload...)
+			patchFrameSize(b[frameStart:])
+		}
+		s.payload, s.started, s.active = nil, true, false
+		return b, nil
+	}
+	// Too big: redo this frame with more=true and as much payload as fits.
+	b = b[:frameStart]
+	cur.More = true
+	if b, err = AppendFrame(b, s.channel, cur, nil); err != nil {
+		return b[:frameStart], err
+	}
+	room := int(s.max) - (len(b) - frameStart)
+	if room <= 0 {
+		return b[:frameStart], encodeErr("max-frame-size %d leaves no room for a payload after a %d-byte transfer", s.max, len(b)-frameStart)
+	}
+	if withPayload {
+		b = append(b, s.payload[:room]...)
+		patchFrameSize(b[frameStart:])
+	}
+	s.payload = s.payload[room:]
+	s.started = true
+	return b, nil
 }
 
 // patchFrameSize rewrites the size of the frame that fills f.

@@ -214,3 +214,63 @@ func TestAssembler(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitterMatchesAppendTransfer cuts messages frame by frame and checks
+// the frames are those AppendTransfer writes at once, and that Frames
+// predicts their number at every step.
+func TestSplitterMatchesAppendTransfer(t *testing.T) {
+	message := make([]byte, 70000)
+	for i := range message {
+		message[i] = byte(i * 7)
+	}
+	tr := &Transfer{Handle: 3, DeliveryID: Some(uint32(9)), DeliveryTag: []byte("tag-9"), MessageFormat: Some(uint32(0))}
+	for _, tt := range []struct {
+		size int
+		max  uint32
+	}{
+		{0, 512}, {10, 0}, {10, 512}, {480, 512}, {5000, 512}, {70000, 512}, {70000, 65536}, {70000, 1 << 20},
+	} {
+		want, err := AppendTransfer(nil, 2, tr, message[:tt.size], tt.max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s TransferSplitter
+		if !s.Done() {
+			t.Fatal("the zero splitter is not done")
+		}
+		if err := s.Reset(2, tr, message[:tt.size], tt.max); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		frames := 0
+		for !s.Done() {
+			left, err := s.Frames()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if frames == 0 {
+				_, n := readTransfers(t, want, tt.max, &Assembler{})
+				if left != n {
+					t.Errorf("size %d max %d: Frames says %d, AppendTransfer wrote %d", tt.size, tt.max, left, n)
+				}
+			}
+			if got, err = s.AppendNext(got); err != nil {
+				t.Fatal(err)
+			}
+			frames++
+			if after, _ := s.Frames(); after != left-1 {
+				t.Fatalf("size %d max %d: Frames went from %d to %d after one frame", tt.size, tt.max, left, after)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("size %d max %d: splitter frames differ from AppendTransfer's", tt.size, tt.max)
+		}
+		if _, err := s.AppendNext(nil); !errors.Is(err, ErrEncode) {
+			t.Errorf("AppendNext after the last frame: %v, want ErrEncode", err)
+		}
+	}
+	var s TransferSplitter
+	if err := s.Reset(0, &Transfer{More: true}, nil, 0); !errors.Is(err, ErrEncode) {
+		t.Errorf("Reset with more=true: %v, want ErrEncode", err)
+	}
+}

@@ -100,3 +100,17 @@ func (w *Writer) Flush() error {
 	}
 	return nil
 }
+
+// WriteNextTransfer buffers the next frame of the message s is cutting,
+// for a sender that writes a message's frames as its session window
+// allows (WriteTransfer writes them all at once).
+func (w *Writer) WriteNextTransfer(s *TransferSplitter) error {
+	start := len(w.buf)
+	b, err := s.AppendNext(w.buf)
+	if err != nil {
+		w.buf = b[:start]
+		return err
+	}
+	w.buf = b
+	return nil
+}

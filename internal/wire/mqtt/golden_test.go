@@ -140,12 +140,12 @@ func wantProp(t *testing.T, ps Properties, id PropID, want any) {
 		return
 	}
 	var got any
-	switch want.(type) {
+	switch w := want.(type) {
 	case string:
 		got = p.Str
 	case []byte:
-		if !bytes.Equal(p.Bin, want.([]byte)) {
-			t.Errorf("%v = %q, want %q", id, p.Bin, want)
+		if !bytes.Equal(p.Bin, w) {
+			t.Errorf("%v = %q, want %q", id, p.Bin, w)
 		}
 		return
 	default:
