@@ -1,8 +1,9 @@
 // Package openwire is a small Go client for OpenWire, the protocol of
 // ActiveMQ Classic's JMS client, built on tandem's codec
 // (internal/wire/openwire) and nothing else of tandem's. It speaks to tandem
-// and to ActiveMQ Classic alike, and is what `tandem producer`, `consumer`,
-// `browse` and `perf` use with --protocol openwire.
+// and to ActiveMQ Classic alike, and is what `tandem producer`, `consumer`
+// and `browse` use with --protocol openwire (`tandem perf`, which needs the
+// outcome of every single send, speaks the codec directly).
 //
 //	c, err := openwire.Dial(ctx, "tcp://localhost:61616", openwire.Options{User: "admin", Password: "admin"})
 //	if err != nil { ... }
