@@ -116,10 +116,14 @@ func dialMQTTEndpoint(ctx context.Context, cfg *Config, ep client.Endpoint, clie
 	if v == mqtt.V5 && !clean {
 		conn.Properties = mqtt.Properties{mqtt.IntProp(mqtt.PropSessionExpiry, 0xFFFFFFFF)}
 	}
-	if err := c.w.WritePacket(conn); err == nil {
+	err = c.w.WritePacket(conn)
+	if err == nil {
 		err = c.w.Flush()
 	}
-	p, err := c.r.ReadPacket()
+	var p mqtt.Packet
+	if err == nil {
+		p, err = c.r.ReadPacket()
+	}
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {

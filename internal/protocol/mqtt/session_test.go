@@ -49,7 +49,7 @@ func TestPersistentSessionReceivesWhatWasPublishedWhileAway(t *testing.T) {
 			// Clean start discards it.
 			c.send(&wire.Disconnect{})
 			c.closed()
-			c, ack = conn(true)
+			_, ack = conn(true)
 			if ack.SessionPresent || r.queueDepth("dev-1.orders.#") != -1 {
 				t.Fatalf("clean start kept the session: present %v, queue depth %d", ack.SessionPresent, r.queueDepth("dev-1.orders.#"))
 			}

@@ -390,26 +390,9 @@ func (s *store) markersOf(clientID string, dir markerDir) []uint16 {
 	return out
 }
 
-// removeMarker settles a client's marker for pid in direction dir,
-// returning whether there was one, once the removal is durable.
-func (s *store) removeMarker(clientID string, dir markerDir, pid uint16) (bool, error) {
-	s.mu.Lock()
-	byID := s.markers[clientID]
-	h := byID[markerKey(dir, pid)]
-	if h == nil || h.m.Dir != dir {
-		s.mu.Unlock()
-		return false, nil
-	}
-	delete(byID, markerKey(dir, pid))
-	if len(byID) == 0 {
-		delete(s.markers, clientID)
-	}
-	s.mu.Unlock()
-	return true, s.settle(h.held)
-}
-
-// removeMarkerAsync is removeMarker for a caller that does not wait: done
-// (which may be nil) runs once the removal is durable.
+// removeMarkerAsync settles a client's marker for pid in direction dir without
+// waiting: done (which may be nil) runs once the removal is durable, with
+// whether there was such a marker.
 func (s *store) removeMarkerAsync(clientID string, dir markerDir, pid uint16, done func(found bool, err error)) {
 	s.mu.Lock()
 	byID := s.markers[clientID]

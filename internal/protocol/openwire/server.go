@@ -208,10 +208,3 @@ func (r *registry) release(c *conn) {
 		delete(r.byClient, c.clientID)
 	}
 }
-
-// count returns the number of registered connections.
-func (r *registry) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.byConn)
-}
