@@ -77,6 +77,9 @@ type FollowStats struct {
 // it start over.
 var ErrFollowerBroken = errors.New("journal: follower stopped")
 
+// errStopped ends a walk when Poll is asked to stop.
+var errStopped = errors.New("journal: stopped")
+
 // errUntrusted marks why OpenFollowed could not use a follower's state.
 var errUntrusted = errors.New("journal: follower state not usable")
 
@@ -184,7 +187,7 @@ func (fl *Follower) drop() {
 
 // restart is Reset for a reason worth a log line.
 func (fl *Follower) restart(why string) {
-	fl.log.Info("journal follower: starting over", "dir", fl.opts.Dir, "prefix", fl.opts.Prefix, "reason", why)
+	fl.log.Debug("journal follower: starting over", "dir", fl.opts.Dir, "prefix", fl.opts.Prefix, "reason", why)
 	fl.Reset()
 }
 
@@ -268,7 +271,7 @@ func (fl *Follower) poll(stop <-chan struct{}) error {
 		default:
 		}
 		if f.gone || f.compacted || f.seq < fl.lastData {
-			if err := fl.readFinished(f); err != nil {
+			if err := fl.readFinished(f, stop); err != nil || !f.done {
 				return err
 			}
 			continue
@@ -384,15 +387,29 @@ func (fl *Follower) findLastData() error {
 }
 
 // readFinished applies every frame of a file the writer is done with, from
-// where the follower stopped to the file's end, and marks it done.
-func (fl *Follower) readFinished(f *dataFile) error {
+// where the follower stopped to the file's end, and marks it done. It stops
+// between two frames when stop is closed, leaving the file not done.
+func (fl *Follower) readFinished(f *dataFile, stop <-chan struct{}) error {
 	data, err := fl.read(f, f.end, f.size-f.end)
 	if err != nil {
 		return err
 	}
 	w, err := walkRegion(data, f.end, f.end, f.gen, func(off int64, frame []byte) error {
-		return fl.apply(fl.idx, f, off, frame)
+		select {
+		case <-stop:
+			return errStopped
+		default:
+		}
+		if err := fl.apply(fl.idx, f, off, frame); err != nil {
+			return err
+		}
+		f.end, f.hasFrame = align8(off+int64(len(frame))), true
+		fl.readSeq = max(fl.readSeq, f.seq)
+		return nil
 	})
+	if errors.Is(err, errStopped) {
+		return nil
+	}
 	if err != nil {
 		return fl.fail(err)
 	}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -247,12 +248,31 @@ func walkRegion(data []byte, base, start int64, gen uint64, fn func(off int64, f
 	return w, nil
 }
 
+// zeroRun is the block of zeros scanLater skips at once.
+const zeroRun = 256
+
+var zeroBlock [zeroRun]byte
+
 // scanLater looks for good frames of generation gen at every aligned offset
 // from from on, in data holding the file's bytes from offset base. It reports
 // the offset of the first and the highest sync watermark among them.
 func scanLater(data []byte, base, from int64, gen uint64) (later bool, first, synced int64) {
 	for p := from; p-base+frameHeaderSize <= int64(len(data)); p += frameAlign {
-		if binary.LittleEndian.Uint64(data[p-base+8:]) != gen {
+		if w := binary.LittleEndian.Uint64(data[p-base+8:]); w != gen {
+			if w == 0 {
+				// Most of what follows the end is zeros (pre-allocated
+				// space), where no generation can match: skip them a
+				// block at a time.
+				i := p - base + 8
+				for i+zeroRun <= int64(len(data)) && bytes.Equal(data[i:i+zeroRun], zeroBlock[:]) {
+					i += zeroRun
+				}
+				// Look next at the generation field at i, the first
+				// word not known to be zero.
+				if i > p-base+8 {
+					p = base + i - 8 - frameAlign
+				}
+			}
 			continue
 		}
 		n, s, reason := checkFrameAt(data[p-base:], p, gen)

@@ -256,47 +256,41 @@ func (l *loader) counter(id, end uint64) {
 
 // followedBindings loads the bindings a follower kept.
 func (l *loader) followedBindings(b *bindingSink) {
-	_ = b.addresses.each(func(id uint64, a *store.Address) error {
+	l.st.Addresses = append(l.st.Addresses, b.addresses.take(func(id uint64, _ *store.Address) bool {
 		l.seen(id)
-		l.st.Addresses = append(l.st.Addresses, *a)
-		return nil
-	})
-	_ = b.queues.each(func(id uint64, q *store.Queue) error {
+		return true
+	})...)
+	l.st.Queues = append(l.st.Queues, b.queues.take(func(id uint64, _ *store.Queue) bool {
 		l.seen(id)
-		l.st.Queues = append(l.st.Queues, *q)
-		return nil
-	})
+		return true
+	})...)
 }
 
 // followedMessages loads the message journal's records a follower kept, in
 // the order replay would have delivered them, and returns the ids of the
 // messages no queue holds any more.
 func (l *loader) followedMessages(m *messageSink) (stale []uint64) {
-	if n := m.msgs.len(); n > cap(l.st.Messages) {
-		l.st.Messages = make([]store.StoredMessage, 0, n)
-	}
-	_ = m.msgs.each(func(id uint64, sm *store.StoredMessage) error {
+	// The messages are handed over as the follower holds them: a million
+	// of them are not worth copying on the takeover path.
+	l.st.Messages = m.msgs.take(func(id uint64, sm *store.StoredMessage) bool {
 		l.seen(id)
 		if len(sm.Refs) == 0 {
 			stale = append(stale, id)
-		} else {
-			l.st.Messages = append(l.st.Messages, *sm)
+			return false
 		}
-		return nil
+		return true
 	})
-	_ = m.dups.each(func(id uint64, d *store.DuplicateID) error {
+	l.st.DuplicateIDs = append(l.st.DuplicateIDs, m.dups.take(func(id uint64, _ *store.DuplicateID) bool {
 		l.seen(id)
-		l.st.DuplicateIDs = append(l.st.DuplicateIDs, *d)
-		return nil
-	})
-	_ = m.cursors.each(func(id uint64, c *store.PageCursor) error {
+		return true
+	})...)
+	l.st.PageCursors = append(l.st.PageCursors, m.cursors.take(func(id uint64, _ *store.PageCursor) bool {
 		l.seen(id)
-		l.st.PageCursors = append(l.st.PageCursors, *c)
-		return nil
-	})
-	_ = m.counters.each(func(id uint64, end *uint64) error {
+		return true
+	})...)
+	m.counters.take(func(id uint64, end *uint64) bool {
 		l.counter(id, *end)
-		return nil
+		return true
 	})
 	return stale
 }

@@ -81,25 +81,29 @@ func (f *Follower) Stats() FollowerStats {
 
 // ordered holds live records in the order of their adds, which is the order
 // a replay delivers them in: a follower sees adds in journal order, and
-// Open delivers records in the order of their adds' positions.
+// Open delivers records in the order of their adds' positions. A removed
+// record leaves a hole (id 0; no record of a store has id 0) until holes
+// are the majority.
 type ordered[T any] struct {
-	items []orderedItem[T]
+	ids   []uint64
+	vals  []T
 	index map[uint64]int32
-	dead  int
+	holes int
 }
 
-type orderedItem[T any] struct {
-	id   uint64
-	live bool
-	v    T
-}
+var errZeroID = errors.New("a record with id 0, which no store writes")
 
-func (o *ordered[T]) add(id uint64, v T) {
+func (o *ordered[T]) add(id uint64, v T) error {
+	if id == 0 {
+		return errZeroID
+	}
 	if o.index == nil {
 		o.index = make(map[uint64]int32)
 	}
-	o.index[id] = int32(len(o.items))
-	o.items = append(o.items, orderedItem[T]{id: id, live: true, v: v})
+	o.index[id] = int32(len(o.ids))
+	o.ids = append(o.ids, id)
+	o.vals = append(o.vals, v)
+	return nil
 }
 
 func (o *ordered[T]) get(id uint64) *T {
@@ -107,47 +111,55 @@ func (o *ordered[T]) get(id uint64) *T {
 	if !ok {
 		return nil
 	}
-	return &o.items[i].v
+	return &o.vals[i]
 }
 
-// remove drops id and reports whether it was there. Dropped items leave a
-// hole that is closed once holes are the majority.
+// remove drops id and reports whether it was there.
 func (o *ordered[T]) remove(id uint64) bool {
 	i, ok := o.index[id]
 	if !ok {
 		return false
 	}
 	delete(o.index, id)
-	o.items[i] = orderedItem[T]{}
-	o.dead++
-	if o.dead > 1024 && o.dead > len(o.items)/2 {
-		n := 0
-		for _, it := range o.items {
-			if it.live {
-				o.items[n] = it
-				o.index[it.id] = int32(n)
-				n++
-			}
+	var zero T
+	o.ids[i], o.vals[i] = 0, zero
+	o.holes++
+	if o.holes > 1024 && o.holes > len(o.ids)/2 {
+		o.compact(func(uint64, *T) bool { return true })
+		for i, id := range o.ids {
+			o.index[id] = int32(i)
 		}
-		clear(o.items[n:])
-		o.items, o.dead = o.items[:n], 0
 	}
 	return true
 }
 
-func (o *ordered[T]) len() int { return len(o.index) }
-
-// each calls fn for the live items in order.
-func (o *ordered[T]) each(fn func(id uint64, v *T) error) error {
-	for i := range o.items {
-		if it := &o.items[i]; it.live {
-			if err := fn(it.id, &it.v); err != nil {
-				return err
-			}
+// compact closes the holes, keeping in order the items keep returns true
+// for, and returns them. It leaves the index stale.
+func (o *ordered[T]) compact(keep func(id uint64, v *T) bool) []T {
+	n := 0
+	for i, id := range o.ids {
+		if id == 0 || !keep(id, &o.vals[i]) {
+			continue
 		}
+		if n != i {
+			o.ids[n], o.vals[n] = id, o.vals[i]
+		}
+		n++
 	}
-	return nil
+	clear(o.vals[n:])
+	o.ids, o.vals, o.holes = o.ids[:n], o.vals[:n], 0
+	return o.vals
 }
+
+// take returns the items keep returns true for, in order, without copying
+// them when it can; the ordered is not usable afterwards.
+func (o *ordered[T]) take(keep func(id uint64, v *T) bool) []T {
+	vals := o.compact(keep)
+	*o = ordered[T]{}
+	return vals
+}
+
+func (o *ordered[T]) len() int { return len(o.index) }
 
 func (o *ordered[T]) reset() { *o = ordered[T]{} }
 
@@ -164,17 +176,16 @@ func (s *bindingSink) Add(rec journal.Record) error {
 		if err != nil {
 			return err
 		}
-		s.addresses.add(rec.ID, a)
+		return s.addresses.add(rec.ID, a)
 	case recQueue:
 		q, err := decodeQueue(rec.ID, rec.Data)
 		if err != nil {
 			return err
 		}
-		s.queues.add(rec.ID, q)
+		return s.queues.add(rec.ID, q)
 	default:
 		return fmt.Errorf("bindings journal: unknown record type %d for id %d", rec.Type, rec.ID)
 	}
-	return nil
 }
 
 // Update ignores updates, as replay does: binding records have none.
@@ -207,29 +218,28 @@ func (s *messageSink) Add(rec journal.Record) error {
 		if err != nil {
 			return fmt.Errorf("message %d: %w", rec.ID, err)
 		}
-		s.msgs.add(rec.ID, store.StoredMessage{Message: m})
+		return s.msgs.add(rec.ID, store.StoredMessage{Message: m})
 	case recDuplicateID:
 		dup, err := decodeDuplicateID(rec)
 		if err != nil {
 			return err
 		}
-		s.dups.add(rec.ID, dup)
+		return s.dups.add(rec.ID, dup)
 	case recPageCursor:
 		c, err := decodePageCursor(rec)
 		if err != nil {
 			return err
 		}
-		s.cursors.add(rec.ID, c)
+		return s.cursors.add(rec.ID, c)
 	case recIDCounter:
 		end, err := decodeCounter(rec)
 		if err != nil {
 			return err
 		}
-		s.counters.add(rec.ID, end)
+		return s.counters.add(rec.ID, end)
 	default:
 		return fmt.Errorf("message journal: unknown record type %d for id %d", rec.Type, rec.ID)
 	}
-	return nil
 }
 
 // Update applies an update of a message; replay ignores updates of the

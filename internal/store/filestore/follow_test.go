@@ -224,3 +224,50 @@ func TestVerifyFollowerCatchesADifference(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOrderedKeepsAddOrderAcrossHoles(t *testing.T) {
+	var o ordered[int]
+	var want []int
+	for i := 1; i <= 5000; i++ {
+		if err := o.add(uint64(i), i); err != nil {
+			t.Fatal(err)
+		}
+		// Remove most of what came before, as consumers do, so that the
+		// holes are closed now and then.
+		if i%4 != 0 && i > 10 {
+			if !o.remove(uint64(i - 10)) {
+				t.Fatalf("record %d was not there", i-10)
+			}
+		}
+	}
+	if o.remove(3) || o.get(3) != nil {
+		t.Fatal("a removed record is still there")
+	}
+	for i := 1; i <= 5000; i++ {
+		removed := i <= 4990 && (i+10)%4 != 0 && i+10 > 10
+		if !removed {
+			want = append(want, i)
+		}
+	}
+	if o.len() != len(want) {
+		t.Fatalf("%d records, want %d", o.len(), len(want))
+	}
+	for _, v := range want {
+		if p := o.get(uint64(v)); p == nil || *p != v {
+			t.Fatalf("record %d: %v", v, p)
+		}
+	}
+	got := o.take(func(id uint64, v *int) bool { return *v%3 != 0 })
+	var kept []int
+	for _, v := range want {
+		if v%3 != 0 {
+			kept = append(kept, v)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(kept) {
+		t.Fatalf("take returned %d records out of order or wrong", len(got))
+	}
+	if err := o.add(0, 1); err == nil {
+		t.Fatal("a record with id 0 was accepted")
+	}
+}
