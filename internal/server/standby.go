@@ -101,6 +101,9 @@ const (
 	// followRetry is how long a follower that stopped (it met something
 	// it could not follow) waits before it starts over.
 	followRetry = 10 * time.Second
+	// followProgressEvery is how often, at most, a caught-up follower
+	// logs its progress (at debug level).
+	followProgressEvery = time.Second
 )
 
 // followedBytesPerRecord is what a followed record costs beyond its bytes
@@ -149,7 +152,7 @@ func (s *Server) keepStandby(ctx context.Context, r *journal.Reserve, fol *files
 	live := func(rec ha.Record, err error) bool {
 		return err == nil && (rec.State == ha.StoreLive || rec.State == ha.StoreFailingBack)
 	}
-	var brokenSince time.Time
+	var brokenSince, progressAt time.Time
 	logged := false
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -161,10 +164,19 @@ func (s *Server) keepStandby(ctx context.Context, r *journal.Reserve, fol *files
 		}
 		t.Reset(followIdle)
 		// The follower holds the journal of one live, identified by its
-		// epoch: the record is read before and after each poll, so that
-		// anything another activation did in between (a recovery cuts
-		// torn tails, finishes compactions) starts the follower over.
+		// epoch: a store with no live, or another live, starts it over.
+		// An activation during a poll is caught at the takeover, which
+		// uses the follower only if its own epoch is the followed one
+		// plus one: another activation in between (whose recovery may
+		// have cut torn tails or finished a compaction) makes it at least
+		// plus two.
 		rec, err := ha.ReadRecord(s.cfg.JournalDirectory)
+		if hs := s.HAState(); hs != nil && hs.Name == ha.StateActivating {
+			// This node holds the lock and is writing its own epoch:
+			// what the follower holds is what the takeover needs, and
+			// the record no longer names the live it followed.
+			continue
+		}
 		if !live(rec, err) {
 			if st.epoch != 0 {
 				fol.Reset()
@@ -180,14 +192,7 @@ func (s *Server) keepStandby(ctx context.Context, r *journal.Reserve, fol *files
 		}
 		n, err := fol.Poll(ctx.Done())
 		if ctx.Err() != nil {
-			// The lock came, and this node's activation may have written
-			// its own epoch already; the takeover checks it is the next.
 			return st
-		}
-		if after, aerr := ha.ReadRecord(s.cfg.JournalDirectory); !live(after, aerr) || after.Epoch != st.epoch {
-			fol.Reset()
-			st.epoch = 0
-			continue
 		}
 		switch {
 		case errors.Is(err, journal.ErrFollowerBroken):
@@ -218,6 +223,12 @@ func (s *Server) keepStandby(ctx context.Context, r *journal.Reserve, fol *files
 		}
 		if n > 0 {
 			t.Reset(followBusy)
+		} else if time.Since(progressAt) >= followProgressEvery {
+			// Caught up with what the live has made durable.
+			progressAt = time.Now()
+			s.log.Debug("caught up with the live's journal", "event", "ha_follow_progress", "epoch", st.epoch,
+				"records", fs.Messages.Records, "applied", fs.Messages.Applied, "restarts", fs.Messages.Resets,
+				"broken", fs.Messages.Broken)
 		}
 	}
 }

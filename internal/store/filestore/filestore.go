@@ -142,10 +142,14 @@ func Open(opts Options) (*Store, error) {
 	s.nextID.Store(next)
 	s.state.NextID = next
 	s.reservedEnd = next
-	if check != nil {
+	if check != nil && (bres.Used || mres.Used) {
 		if err := check.compare(s.state); err != nil {
 			s.Close()
 			return nil, err
+		}
+		if opts.Logger != nil {
+			opts.Logger.Info("the followed state is the same as a full replay's (verify-follower)", "event", "ha_follow_verified",
+				"messages", len(s.state.Messages), "queues", len(s.state.Queues))
 		}
 	}
 	if err := s.reserve(next, true); err != nil {
