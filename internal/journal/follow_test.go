@@ -439,3 +439,41 @@ func TestTakeoverLeavesTheSameFiles(t *testing.T) {
 	sameFiles(t, dir, ref)
 	_ = sink
 }
+
+// TestTakeoverAfterAnotherActivation: the live leaves a torn tail, another
+// activation recovers the journal (cutting the tail) and writes to it, and
+// only then does the follower's node take over. Whether or not the follower
+// read what the other activation wrote, the takeover must reach what a full
+// replay does.
+func TestTakeoverAfterAnotherActivation(t *testing.T) {
+	for _, pollBetween := range []bool{false, true} {
+		t.Run(fmt.Sprintf("polled in between=%v", pollBetween), func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOptions(dir)
+			j, _ := open(t, o)
+			fl, sink := newTestFollower(t, dir)
+			for i := range 40 {
+				mustWrite(t, j, nil, add(uint64(i+1), 1, fmt.Sprintf("message %d", i)))
+			}
+			catchUp(t, fl)
+			mustWrite(t, j, nil, del(3), add(100, 1, "torn"))
+			j.Close()
+			path, off, n := lastFrame(t, dir)
+			zeroFrom(t, path, off+n/2, off+n)
+			catchUp(t, fl)
+
+			o.Epoch = 2
+			k, _ := open(t, o)
+			for i := range 10 {
+				mustWrite(t, k, nil, add(uint64(200+i), 1, "from epoch 2"), del(uint64(i+10)))
+			}
+			k.Close()
+			if pollBetween {
+				catchUp(t, fl)
+			}
+			o.Epoch = 3
+			_, res := takeOver(t, fl, sink, o)
+			t.Logf("used %v (%s), %d operations replayed", res.Used, res.Reason, res.TailOps)
+		})
+	}
+}
