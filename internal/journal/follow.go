@@ -433,6 +433,9 @@ func (fl *Follower) readFinished(f *dataFile, stop <-chan struct{}) error {
 func (fl *Follower) readCurrent(f *dataFile, stop <-chan struct{}) error {
 	base := f.end
 	buf := fl.buf[:0]
+	// Read little at first: most polls find one group commit's frames, or
+	// none, before the zeros of the unwritten part of the file.
+	chunk := int64(4 << 10)
 	ensure := func(upto int64) (bool, error) {
 		have := base + int64(len(buf))
 		if upto <= have {
@@ -441,7 +444,8 @@ func (fl *Follower) readCurrent(f *dataFile, stop <-chan struct{}) error {
 		if upto > f.size {
 			return false, nil
 		}
-		want := min(f.size, max(upto, have+64<<10)) - have
+		want := min(f.size, max(upto, have+chunk)) - have
+		chunk = min(2*chunk, 1<<20)
 		buf = slices.Grow(buf, int(want))
 		n, err := f.f.ReadAt(buf[len(buf):len(buf)+int(want)], have)
 		buf = buf[:len(buf)+n]
