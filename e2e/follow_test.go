@@ -38,13 +38,13 @@ func waitCaughtUp(t *testing.T, p *proc, min int, within time.Duration) int {
 	return 0
 }
 
-// TestTakeoverReplaysOnlyTheTail fills a pair's journal, lets the backup
+// TestFollowedTakeoverReplaysOnlyTheTail fills a pair's journal, lets the backup
 // follow it, writes a little more and kills the live: the backup must
 // replay only what it had not read (the log line counts it), and serve
 // every message exactly once and in order. TANDEM_VERIFY_FOLLOWER (set for
 // the whole package, see TestMain) makes the backup also check its state
 // against a full replay of the journal as it found it.
-func TestTakeoverReplaysOnlyTheTail(t *testing.T) {
+func TestFollowedTakeoverReplaysOnlyTheTail(t *testing.T) {
 	p := newPair(t, nil, nil)
 	replaceInConfig(t, p.slave, [2]string{"level: info", "level: debug"})
 	master := start(t, p.master)
