@@ -179,6 +179,7 @@ func (fl *Follower) drop() {
 		}
 	}
 	fl.idx = fl.newIndex()
+	fl.buf, fl.frames = nil, nil
 	fl.lastData, fl.readSeq, fl.maxEpoch = 0, 0, 0
 	fl.broken, fl.used = nil, false
 	fl.applied = 0

@@ -243,6 +243,7 @@ func (fl *Follower) takeover(o Options) (j *Journal, res Followed, err error) {
 	}
 	fl.idx = fl.newIndex()
 	fl.used = true
+	fl.buf, fl.frames = nil, nil
 
 	// From here on the journal is this process's: recover as Open does.
 	for _, i := range torn {
