@@ -203,6 +203,11 @@ type chaosNodes struct {
 	// times an address left paging mode, pagingResumed the times a node
 	// took over (or restarted) with an address still paging.
 	compactions, pagingEnded, pagingResumed int
+	// followed counts takeovers that replayed only the tail the waiting
+	// node had not read, verified those checked against a full replay
+	// (TANDEM_VERIFY_FOLLOWER), and fullReplays those that replayed the
+	// whole journal although a follower was there.
+	followed, verified, fullReplays int
 }
 
 // gone gathers what the logs of node i's process tell before it is dropped.
@@ -211,6 +216,9 @@ func (n *chaosNodes) gone(i int) {
 	n.compactions += strings.Count(out, "journal: compacted")
 	n.pagingEnded += strings.Count(out, "event=paging_stopped")
 	n.pagingResumed += strings.Count(out, "event=paging_recovered")
+	n.followed += strings.Count(out, "event=ha_followed")
+	n.verified += strings.Count(out, "event=ha_follow_verified")
+	n.fullReplays += strings.Count(out, "event=ha_follow_unused")
 	n.procs[i] = nil
 }
 
@@ -480,9 +488,14 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	t.Logf("chaos figures: %s; %d journal compactions; %d times an address left paging mode, %d starts with an address still paging; %d client reconnects; %d chaos messages in DLQ/ExpiryQueue; %d messages confirmed (%d large, %d to the paged queue), %d distinct consumed (%d deliveries with redeliveries); "+
+		"%d takeovers replayed only the tail the backup had followed (%d checked against a full replay), %d replayed the whole journal; "+
 		"%d lost, %d stored twice, %d out of order; data verify: %s",
 		counts, nodes.compactions, nodes.pagingEnded, nodes.pagingResumed, reconnects.Load(), len(moved), len(tally.confirmed), large, paged, len(tally.stored), tally.deliveries,
+		nodes.followed, nodes.verified, nodes.fullReplays,
 		missing, twice, len(tally.orderErrs), strings.Join(strings.Split(strings.TrimSpace(verify.stdout), "\n"), "; "))
+	if os.Getenv("TANDEM_VERIFY_FOLLOWER") == "1" && nodes.verified < nodes.followed {
+		t.Errorf("%d followed takeovers, but only %d were checked against a full replay", nodes.followed, nodes.verified)
+	}
 }
 
 // messageIDRecord finds the id in a data print line of a message record.

@@ -43,6 +43,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building tandem:", err)
 		os.Exit(1)
 	}
+	// Every followed takeover in these tests is checked against a full
+	// replay of the journal it found (docs/ha.md, "Following the live's
+	// journal"); TANDEM_VERIFY_FOLLOWER=0 turns that off.
+	if os.Getenv("TANDEM_VERIFY_FOLLOWER") == "" {
+		os.Setenv("TANDEM_VERIFY_FOLLOWER", "1")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -231,14 +231,28 @@ func (b *Broker) Start() error {
 	now := b.nowMs()
 	orphans := 0
 	referencedBodies := map[uint64]bool{}
+	// A million messages queued are mostly runs of one address and one
+	// queue: the lookups of the last message are kept for the next
+	// (takeover time, docs/ha.md 6.2).
+	var acctFor string
+	var acct *address
+	var lastQ *queue
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
-		if a := b.addresses[sm.Message.Address]; a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes) {
-			e.acct = a
+		if i == 0 || sm.Message.Address != acctFor {
+			acctFor, acct = sm.Message.Address, nil
+			if a := b.addresses[acctFor]; a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes) {
+				acct = a
+			}
 		}
+		e.acct = acct
 		for _, rf := range sm.Refs {
-			q := byID[rf.QueueID]
+			q := lastQ
+			if q == nil || q.id != rf.QueueID {
+				q = byID[rf.QueueID]
+				lastQ = q
+			}
 			if q == nil {
 				orphans++
 				continue

@@ -185,19 +185,22 @@ func nextOp(frame []byte, p int) (opView, int) {
 	return v, p + opHeaderSize + n
 }
 
-// frameGen reports whether the 8 bytes where a frame at off keeps its generation
-// hold gen. It is the cheap first test of "is there a frame here".
-func frameGen(data []byte, off int64, gen uint64) bool {
-	return off+frameHeaderSize <= int64(len(data)) && binary.LittleEndian.Uint64(data[off+8:]) == gen
-}
-
 // checkFrame validates the frame at data[off:]. It returns the frame's unpadded
 // length and an empty reason when the frame is good.
 func checkFrame(data []byte, off int64, gen uint64) (n int64, synced uint32, reason string) {
 	if off+frameHeaderSize > int64(len(data)) {
 		return 0, 0, "frame header cut short"
 	}
-	h := data[off:]
+	return checkFrameAt(data[off:], off, gen)
+}
+
+// checkFrameAt is checkFrame for a frame whose bytes start h (h runs to the
+// end of the file, or of what was read of it) and which sits at file offset
+// off, which the sync watermark is checked against.
+func checkFrameAt(h []byte, off int64, gen uint64) (n int64, synced uint32, reason string) {
+	if len(h) < frameHeaderSize {
+		return 0, 0, "frame header cut short"
+	}
 	if binary.LittleEndian.Uint64(h[8:]) != gen {
 		return 0, 0, "generation mismatch"
 	}
@@ -205,7 +208,7 @@ func checkFrame(data []byte, off int64, gen uint64) (n int64, synced uint32, rea
 	if n < frameHeaderSize+opHeaderSize {
 		return 0, 0, fmt.Sprintf("frame length %d too small", n)
 	}
-	if off+n > int64(len(data)) {
+	if n > int64(len(h)) {
 		return 0, 0, fmt.Sprintf("frame length %d runs past the end of the file", n)
 	}
 	synced = binary.LittleEndian.Uint32(h[16:])
@@ -344,3 +347,4 @@ func decodeControl(b []byte) (oldSeqs, newSeqs []uint64, reason string) {
 }
 
 func leUint32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }

@@ -20,6 +20,11 @@ type dataFile struct {
 	ready      bool // empty, pre-allocated, waiting to become current
 	busy       bool // being retired, or retirement failed: leave alone
 	compacting bool // part of the range of a running compaction
+
+	// Kept by a Follower (follow.go) only.
+	done     bool // read to its end, and the writer is done with it
+	gone     bool // no longer in the directory
+	hasFrame bool // holds a good frame at its first offset
 }
 
 func (f *dataFile) space() int64 { return f.size - f.end }

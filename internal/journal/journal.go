@@ -238,9 +238,10 @@ type Journal struct {
 	recs  map[uint64]entry
 	upds  map[uint64][]updRef
 
-	maxEpoch uint64
-	zero     []byte // read-only block of zeros for pre-allocation and repair
-	direct   directTail
+	maxEpoch    uint64
+	replayedOps int    // operations read by Open's replay
+	zero        []byte // read-only block of zeros for pre-allocation and repair
+	direct      directTail
 
 	statsMu sync.Mutex
 	stats   Stats

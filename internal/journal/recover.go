@@ -21,7 +21,21 @@ func Open(opts Options, load func(rec Record) error) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{
+	j := newJournal(o)
+	if err := j.recover(load); err != nil {
+		for _, f := range j.files {
+			f.f.Close()
+		}
+		return nil, err
+	}
+	j.start()
+	return j, nil
+}
+
+// newJournal returns a journal for normalized options, with an empty index
+// and no files, not yet started.
+func newJournal(o Options) *Journal {
+	return &Journal{
 		opts:     o,
 		fs:       o.FS,
 		log:      o.Logger,
@@ -38,17 +52,15 @@ func Open(opts Options, load func(rec Record) error) (*Journal, error) {
 		nextSeq:  1,
 		nextGen:  1,
 	}
-	if err := j.recover(load); err != nil {
-		for _, f := range j.files {
-			f.f.Close()
-		}
-		return nil, err
-	}
+}
+
+// start publishes the recovered state and starts the writer and the
+// maintainer.
+func (j *Journal) start() {
 	j.publish()
 	j.wg.Add(2)
 	go j.runMaintainer(j.maint)
 	go j.run()
-	return j, nil
 }
 
 func (j *Journal) recover(load func(Record) error) error {
@@ -128,6 +140,7 @@ func (j *Journal) recover(load func(Record) error) error {
 	for _, c := range counts {
 		adds, updates, deletes, payload = adds+c.adds, updates+c.updates, deletes+c.deletes, payload+c.payload
 	}
+	j.replayedOps = adds + updates + deletes
 	tail := -1
 	for i := range walks {
 		if walks[i].hasData() {

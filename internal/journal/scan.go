@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -216,40 +217,75 @@ func (w walkResult) hasData() bool { return w.end > headerSize || w.problem != "
 // good frames of the same generation, which tell a torn write from corruption.
 // The frame slice passed to fn aliases data.
 func walkFrames(data []byte, gen uint64, fn func(off int64, frame []byte) error) (walkResult, error) {
+	return walkRegion(data, 0, headerSize, gen, fn)
+}
+
+// walkRegion is walkFrames on part of a file: data holds the file's bytes from
+// offset base to the end of the file, and the walk starts at offset start (a
+// frame boundary at or after base). Offsets are the file's.
+func walkRegion(data []byte, base, start int64, gen uint64, fn func(off int64, frame []byte) error) (walkResult, error) {
 	var w walkResult
-	off := int64(headerSize)
-	for frameGen(data, off, gen) {
-		n, _, reason := checkFrame(data, off, gen)
+	limit := base + int64(len(data))
+	off := start
+	for off+frameHeaderSize <= limit && binary.LittleEndian.Uint64(data[off-base+8:]) == gen {
+		n, _, reason := checkFrameAt(data[off-base:], off, gen)
 		if reason != "" {
 			w.problem = reason
 			break
 		}
 		if fn != nil {
-			if err := fn(off, data[off:off+n]); err != nil {
+			if err := fn(off, data[off-base:off-base+n]); err != nil {
 				return w, err
 			}
 		}
 		off = align8(off + n)
 	}
 	w.end = off
-	for p := off + frameAlign; p+frameHeaderSize <= int64(len(data)); p += frameAlign {
-		if binary.LittleEndian.Uint64(data[p+8:]) != gen {
-			continue
-		}
-		n, synced, reason := checkFrame(data, p, gen)
-		if reason != "" {
-			continue
-		}
-		if !w.later {
-			w.later, w.laterOff = true, p
-		}
-		w.laterSynced = max(w.laterSynced, int64(synced))
-		p = align8(p+n) - frameAlign
-	}
+	w.later, w.laterOff, w.laterSynced = scanLater(data, base, off+frameAlign, gen)
 	if w.later && w.problem == "" {
 		w.problem = fmt.Sprintf("no frame here, but a good frame follows at offset %d", w.laterOff)
 	}
 	return w, nil
+}
+
+// zeroRun is the block of zeros scanLater skips at once.
+const zeroRun = 256
+
+var zeroBlock [zeroRun]byte
+
+// scanLater looks for good frames of generation gen at every aligned offset
+// from from on, in data holding the file's bytes from offset base. It reports
+// the offset of the first and the highest sync watermark among them.
+func scanLater(data []byte, base, from int64, gen uint64) (later bool, first, synced int64) {
+	for p := from; p-base+frameHeaderSize <= int64(len(data)); p += frameAlign {
+		if w := binary.LittleEndian.Uint64(data[p-base+8:]); w != gen {
+			if w == 0 {
+				// Most of what follows the end is zeros (pre-allocated
+				// space), where no generation can match: skip them a
+				// block at a time.
+				i := p - base + 8
+				for i+zeroRun <= int64(len(data)) && bytes.Equal(data[i:i+zeroRun], zeroBlock[:]) {
+					i += zeroRun
+				}
+				// Look next at the generation field at i, the first
+				// word not known to be zero.
+				if i > p-base+8 {
+					p = base + i - 8 - frameAlign
+				}
+			}
+			continue
+		}
+		n, s, reason := checkFrameAt(data[p-base:], p, gen)
+		if reason != "" {
+			continue
+		}
+		if !later {
+			later, first = true, p
+		}
+		synced = max(synced, int64(s))
+		p = align8(p+n) - frameAlign
+	}
+	return later, first, synced
 }
 
 // verdict decides what a walk's problem means: a torn write that recovery may

@@ -97,6 +97,12 @@ func TestCrashRounds(t *testing.T) {
 	deadline := time.Now().Add(duration)
 	rounds := 0
 	var compactions, reclaimed, batches uint64
+	// A follower reads each round's writes as a waiting node would, and
+	// the next round opens the journal through it, as a takeover does:
+	// takeOver checks that it reaches what a full replay of a copy does.
+	var fl *Follower
+	var sink *modelSink
+	var followed, tail, total int
 	for ; rounds == 0 || time.Now().Before(deadline); rounds++ {
 		ffs := NewFaultFS(nil)
 		o := testOptions(dir)
@@ -106,8 +112,42 @@ func TestCrashRounds(t *testing.T) {
 		o.CompactMinFiles, o.CompactPercentage = 2, []int{-1, 30, 60}[rng.IntN(3)]
 		o.Sync = rng.IntN(2) == 0
 		o.FS = ffs
-		j, recs := open(t, o)
+		o.Epoch = uint64(rounds + 1)
+		var j *Journal
+		var recs []Record
+		if fl == nil {
+			j, recs = open(t, o)
+		} else {
+			catchUp(t, fl)
+			var res Followed
+			j, res = takeOver(t, fl, sink, o)
+			recs = sink.m.records()
+			if res.Used {
+				followed++
+				tail += res.TailOps
+			}
+			total += res.Records
+		}
 		checkRound(t, rounds, recs, workers)
+		fl, sink = newTestFollower(t, dir)
+		stopFollowing := make(chan struct{})
+		var following sync.WaitGroup
+		following.Add(1)
+		go func() {
+			defer following.Done()
+			prng := rand.New(rand.NewPCG(seed, uint64(rounds)))
+			for {
+				select {
+				case <-stopFollowing:
+					return
+				case <-time.After(time.Duration(prng.IntN(2000)) * time.Microsecond):
+				}
+				if _, err := fl.Poll(stopFollowing); err != nil {
+					t.Errorf("round %d: Poll: %v", rounds, err)
+					return
+				}
+			}
+		}()
 
 		ffs.CrashAfter(20 + rng.IntN(1500))
 		var wg sync.WaitGroup
@@ -129,17 +169,25 @@ func TestCrashRounds(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		close(stopFollowing)
+		following.Wait()
 		st := j.Stats()
 		compactions, reclaimed, batches = compactions+st.Compactions, reclaimed+st.ReclaimedFiles, batches+st.Batches
 		j.Close()
 	}
 	o := testOptions(dir)
-	j, recs := open(t, o)
-	checkRound(t, rounds, recs, workers)
+	o.Epoch = uint64(rounds + 1)
+	catchUp(t, fl)
+	j, _ := takeOver(t, fl, sink, o)
+	checkRound(t, rounds, sink.m.records(), workers)
 	j.Close()
 	t.Logf("%d crash rounds survived: %d batches, %d compactions, %d files reclaimed", rounds, batches, compactions, reclaimed)
+	t.Logf("%d of %d takeovers used the follower's state, replaying %d operations for %d live records", followed, rounds, tail, total)
 	if compactions == 0 || reclaimed == 0 {
 		t.Errorf("the workload neither compacted nor reclaimed, so it tested little")
+	}
+	if followed == 0 {
+		t.Errorf("no takeover used the follower's state")
 	}
 }
 

@@ -38,18 +38,23 @@ func (s *Server) runHA(ctx context.Context) error {
 		if ann != nil {
 			go ann.run(annCtx)
 		}
-		// While it waits, the node faults in memory for the replay that
-		// taking over starts with (standby-reserve).
+		// While it waits, the node follows the live's journal, or faults
+		// in memory for the replay that taking over starts with
+		// (standby-reserve).
 		reserve := journal.NewReserve()
-		// A block being faulted in when the lock comes is dropped, not
-		// waited for (Reserve is safe for that).
-		reserveCtx, stopReserving := context.WithCancel(ctx)
+		// Following stops between two frames when the lock comes, and a
+		// block being faulted in is dropped, not waited for.
+		standbyCtx, stopStandby := context.WithCancel(ctx)
+		prepared := make(chan standby, 1)
 		if act.standbyReserve() {
-			go s.keepReserve(reserveCtx, reserve)
+			go func() { prepared <- s.keepStandby(standbyCtx, reserve, s.newFollower()) }()
+		} else {
+			prepared <- standby{reserve: reserve}
 		}
 		live, err := act.wait(ctx)
 		stopAnnouncing()
-		stopReserving()
+		stopStandby()
+		st := <-prepared
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting: nothing to release
@@ -61,7 +66,7 @@ func (s *Server) runHA(ctx context.Context) error {
 		if err := s.lockStoreForActivation(ctx); err != nil {
 			return errors.Join(err, live.Stop())
 		}
-		if err := s.startServing(live.Epoch(), reserve); err != nil {
+		if err := s.startServing(live.Epoch(), st.reserve, st.followerFor(live.Epoch())); err != nil {
 			if act.rejoins() && (errors.Is(err, store.ErrFenced) || lost(live)) {
 				// Another node took over while this one loaded the store.
 				s.log.Error("lost the store while starting to serve it; waiting to become live again", "event", "ha_fenced", "err", err)

@@ -115,11 +115,13 @@ func (s *Server) stopWithTimeout() error {
 
 // Start opens the store, recovers the broker and opens the acceptors of a
 // standalone broker.
-func (s *Server) Start() error { return s.startServing(0, nil) }
+func (s *Server) Start() error { return s.startServing(0, nil, nil) }
 
 // startServing opens the store with the given fencing epoch, recovers the
-// broker and opens the acceptors.
-func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error) {
+// broker and opens the acceptors. reserve is memory faulted in ahead for
+// the replay, fol what a waiting node read of the journals (either may be
+// nil).
+func (s *Server) startServing(epoch uint64, reserve *journal.Reserve, fol *filestore.Follower) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	begin := time.Now()
@@ -134,7 +136,7 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 	}()
 	fence := store.NewFence()
 	s.fencePoint.Store(fence)
-	st, err := s.openStore(epoch, reserve, fence)
+	st, err := s.openStore(epoch, reserve, fol, fence)
 	if err != nil {
 		s.fencePoint.Store(nil)
 		return err
@@ -214,16 +216,24 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 	// spends its time on: replaying the journal (store), rebuilding the
 	// queues from it (broker), and the rest (security, paging, large
 	// messages, acceptors).
-	s.log.Info("broker is live", "event", "server_started", "name", s.cfg.Name, "epoch", epoch,
+	attrs := []any{"event", "server_started", "name", s.cfg.Name, "epoch", epoch,
 		"startup", time.Since(begin).Round(time.Microsecond).String(),
 		"store_open", opened.Sub(begin).Round(time.Microsecond).String(),
-		"broker_start", recovered.Sub(built).Round(time.Microsecond).String())
+		"broker_start", recovered.Sub(built).Round(time.Microsecond).String()}
+	if fs := s.fileStore.Load(); fs != nil {
+		// How much of the journals this start replayed: all of them, or
+		// after following them while waiting only the tail.
+		rep := fs.Replayed()
+		attrs = append(attrs, "replayed_ops", rep.Messages.TailOps+rep.Bindings.TailOps,
+			"replayed_bytes", rep.Messages.TailBytes+rep.Bindings.TailBytes, "followed", rep.Messages.Used)
+	}
+	s.log.Info("broker is live", attrs...)
 	return nil
 }
 
 // openStore opens the store; reserve, if not nil, is memory faulted in ahead
 // for the replay.
-func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fence *store.Fence) (store.Store, error) {
+func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fol *filestore.Follower, fence *store.Fence) (store.Store, error) {
 	if !s.cfg.PersistenceEnabled {
 		s.log.Warn("persistence is disabled: messages live in memory only and are lost on restart")
 		return memstore.New(), nil
@@ -237,10 +247,21 @@ func (s *Server) openStore(epoch uint64, reserve *journal.Reserve, fence *store.
 		BufferTimeout: s.cfg.JournalBufferTimeout, CompactMinFiles: s.cfg.JournalCompactMinFiles,
 		CompactPercentage: s.cfg.JournalCompactPercentage, Logger: s.log, Epoch: epoch,
 		BufferedWrites: s.cfg.JournalType == config.JournalNIO,
-		Reserve:        reserve, Fence: fence,
+		Reserve:        reserve, Fence: fence, Follower: fol, VerifyFollower: verifyFollower(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
+	}
+	if fol != nil {
+		rep := fs.Replayed()
+		if rep.Messages.Used {
+			s.log.Info(fmt.Sprintf("took over the journal the waiting node followed: replayed %d operations of its tail for %d records",
+				rep.Messages.TailOps, rep.Messages.Records), "event", "ha_followed", "replayed_ops", rep.Messages.TailOps,
+				"records", rep.Messages.Records, "bindings_followed", rep.Bindings.Used)
+		} else {
+			s.log.Warn("replayed the whole journal at takeover: "+rep.Messages.Reason, "event", "ha_follow_unused",
+				"replayed_ops", rep.Messages.TailOps, "records", rep.Messages.Records)
+		}
 	}
 	s.fileStore.Store(fs)
 	fs.OnFailure(s.journalFailed)

@@ -44,9 +44,18 @@ type Options struct {
 	Reserve *journal.Reserve
 	// Fence, when set, is the broker's fencing point: when it falls, both
 	// journals are fenced with its error (see Store.Fence).
-	Fence  *store.Fence
-	FS     journal.FS
-	Logger *slog.Logger
+	Fence *store.Fence
+	// Follower, when set, holds what a waiting node read of the store while
+	// another node wrote it; Open then replays only the rest (see
+	// Follower). It can be used once.
+	Follower *Follower
+	// VerifyFollower makes Open check a followed open against a full
+	// replay of a copy of the journals taken before it, and fail when
+	// they differ. It costs the copy and a second replay: it is for tests
+	// and diagnosis (TANDEM_VERIFY_FOLLOWER, docs/ha.md).
+	VerifyFollower bool
+	FS             journal.FS
+	Logger         *slog.Logger
 }
 
 // Store is a store.Store on the journal.
@@ -60,6 +69,7 @@ type Store struct {
 	reserveMu   sync.Mutex
 	reservedEnd uint64 // end of the last block whose reservation was issued
 	counterID   uint64 // record id of the live counter record
+	replayed    Replayed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -68,88 +78,47 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (or creates) both journals and recovers their state, which
-// Load then returns.
+// Load then returns. With Options.Follower, it replays only what the
+// follower had not read (see Follower); the state is the same.
 func Open(opts Options) (*Store, error) {
 	s := &Store{opts: opts, state: &store.State{}}
 	if opts.BindingsDir == "" || opts.JournalDir == "" {
 		return nil, errors.New("filestore: journal and bindings directories are required")
 	}
-	var maxID uint64
-	seen := func(id uint64) {
-		if id&counterIDBit == 0 && id > maxID {
-			maxID = id
+	var check *replayCheck
+	if opts.Follower != nil && opts.VerifyFollower {
+		var err error
+		if check, err = copyForCheck(opts); err != nil {
+			return nil, err
 		}
+		defer check.remove()
 	}
+	fb, fm := opts.Follower.journals()
+	l := &loader{st: s.state}
 	var err error
-	s.bindings, err = journal.Open(journal.Options{
-		Dir: opts.BindingsDir, Prefix: "tandem-bindings", FileSize: 1 << 20, MinFiles: 2, Sync: true,
+	var bres, mres journal.Followed
+	s.bindings, bres, err = journal.OpenFollowed(journal.Options{
+		Dir: opts.BindingsDir, Prefix: BindingsPrefix, FileSize: 1 << 20, MinFiles: 2, Sync: true,
 		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, BufferedWrites: opts.BufferedWrites,
-	}, func(rec journal.Record) error {
-		seen(rec.ID)
-		switch rec.Type {
-		case recAddress:
-			a, err := decodeAddress(rec.ID, rec.Data)
-			if err != nil {
-				return err
-			}
-			s.state.Addresses = append(s.state.Addresses, a)
-		case recQueue:
-			q, err := decodeQueue(rec.ID, rec.Data)
-			if err != nil {
-				return err
-			}
-			s.state.Queues = append(s.state.Queues, q)
-		default:
-			return fmt.Errorf("bindings journal: unknown record type %d for id %d", rec.Type, rec.ID)
-		}
-		return nil
-	})
+	}, fb, l.binding)
 	if err != nil {
 		return nil, fmt.Errorf("open bindings journal in %s: %w", opts.BindingsDir, err)
 	}
-	var counterEnd uint64
-	var stale []uint64
+	if bres.Used {
+		l.followedBindings(opts.Follower.b)
+	}
 	dec := startReplayDecoder(s.state)
-	s.msgs, err = journal.Open(journal.Options{
-		Dir: opts.JournalDir, Prefix: "tandem-data", FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
+	s.msgs, mres, err = journal.OpenFollowed(journal.Options{
+		Dir: opts.JournalDir, Prefix: MessagesPrefix, FileSize: opts.FileSize, MinFiles: opts.MinFiles, Sync: opts.Sync,
 		BufferTimeout: opts.BufferTimeout, CompactMinFiles: opts.CompactMinFiles, CompactPercentage: opts.CompactPercentage,
 		Epoch: opts.Epoch, FS: opts.FS, Logger: opts.Logger, Indexed: dec.size, Reserve: opts.Reserve,
 		BufferedWrites: opts.BufferedWrites,
-	}, func(rec journal.Record) error {
-		seen(rec.ID)
-		switch rec.Type {
-		case recMessage:
+	}, fm, func(rec journal.Record) error {
+		if rec.Type == recMessage {
+			l.seen(rec.ID)
 			return dec.add(rec)
-		case recDuplicateID:
-			d := &decoder{b: rec.Data}
-			dup := store.DuplicateID{RecordID: rec.ID, Address: d.str(), ID: d.str()}
-			if d.err != nil {
-				return fmt.Errorf("duplicate-id record %d: %w", rec.ID, d.err)
-			}
-			s.state.DuplicateIDs = append(s.state.DuplicateIDs, dup)
-		case recPageCursor:
-			d := &decoder{b: rec.Data}
-			c := store.PageCursor{RecordID: rec.ID, Address: d.str(), Page: d.uvarint(), Offset: d.uvarint()}
-			if d.err != nil {
-				return fmt.Errorf("page cursor record %d: %w", rec.ID, d.err)
-			}
-			s.state.PageCursors = append(s.state.PageCursors, c)
-		case recIDCounter:
-			end, n := binary.Uvarint(rec.Data)
-			if n <= 0 {
-				return fmt.Errorf("id counter record %d: %w", rec.ID, errShort)
-			}
-			if end > counterEnd {
-				counterEnd = end
-			}
-			if s.counterID != 0 {
-				stale = append(stale, s.counterID)
-			}
-			s.counterID = rec.ID
-		default:
-			return fmt.Errorf("message journal: unknown record type %d for id %d", rec.Type, rec.ID)
 		}
-		return nil
+		return l.message(rec)
 	})
 	msgStale, decErr := dec.finish(err == nil)
 	if err == nil && decErr != nil {
@@ -163,11 +132,26 @@ func Open(opts Options) (*Store, error) {
 		s.bindings.Close()
 		return nil, fmt.Errorf("open message journal in %s: %w", opts.JournalDir, err)
 	}
-	stale = append(stale, msgStale...)
-	next := max(counterEnd, maxID+1)
+	if mres.Used {
+		msgStale = l.followedMessages(opts.Follower.m)
+	}
+	s.replayed = Replayed{Bindings: bres, Messages: mres}
+	s.counterID = l.counterID
+	stale := append(l.stale, msgStale...)
+	next := max(l.counterEnd, l.maxID+1)
 	s.nextID.Store(next)
 	s.state.NextID = next
 	s.reservedEnd = next
+	if check != nil && (bres.Used || mres.Used) {
+		if err := check.compare(s.state); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if opts.Logger != nil {
+			opts.Logger.Info("the followed state is the same as a full replay's (verify-follower)", "event", "ha_follow_verified",
+				"messages", len(s.state.Messages), "queues", len(s.state.Queues))
+		}
+	}
 	if err := s.reserve(next, true); err != nil {
 		s.Close()
 		return nil, err
@@ -184,6 +168,161 @@ func Open(opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// Replayed says how much of each journal Open replayed: everything, or with
+// a follower only the tail it had not read (see journal.Followed).
+type Replayed struct {
+	Bindings journal.Followed
+	Messages journal.Followed
+}
+
+// Replayed returns what Open replayed.
+func (s *Store) Replayed() Replayed { return s.replayed }
+
+// loader turns replayed records into the recovered state.
+type loader struct {
+	st         *store.State
+	maxID      uint64 // highest record id seen, id counters aside
+	counterEnd uint64 // end of the highest id block reserved
+	counterID  uint64 // record id of the last id counter record
+	stale      []uint64
+}
+
+func (l *loader) seen(id uint64) {
+	if id&counterIDBit == 0 && id > l.maxID {
+		l.maxID = id
+	}
+}
+
+// binding loads a record of the bindings journal.
+func (l *loader) binding(rec journal.Record) error {
+	l.seen(rec.ID)
+	switch rec.Type {
+	case recAddress:
+		a, err := decodeAddress(rec.ID, rec.Data)
+		if err != nil {
+			return err
+		}
+		l.st.Addresses = append(l.st.Addresses, a)
+	case recQueue:
+		q, err := decodeQueue(rec.ID, rec.Data)
+		if err != nil {
+			return err
+		}
+		l.st.Queues = append(l.st.Queues, q)
+	default:
+		return fmt.Errorf("bindings journal: unknown record type %d for id %d", rec.Type, rec.ID)
+	}
+	return nil
+}
+
+// message loads a record of the message journal other than a message.
+func (l *loader) message(rec journal.Record) error {
+	l.seen(rec.ID)
+	switch rec.Type {
+	case recDuplicateID:
+		dup, err := decodeDuplicateID(rec)
+		if err != nil {
+			return err
+		}
+		l.st.DuplicateIDs = append(l.st.DuplicateIDs, dup)
+	case recPageCursor:
+		c, err := decodePageCursor(rec)
+		if err != nil {
+			return err
+		}
+		l.st.PageCursors = append(l.st.PageCursors, c)
+	case recIDCounter:
+		end, err := decodeCounter(rec)
+		if err != nil {
+			return err
+		}
+		l.counter(rec.ID, end)
+	default:
+		return fmt.Errorf("message journal: unknown record type %d for id %d", rec.Type, rec.ID)
+	}
+	return nil
+}
+
+// counter loads an id counter record. Only the last one stays; the others
+// are stale, left by a crash between writing a new one and deleting the
+// old.
+func (l *loader) counter(id, end uint64) {
+	if end > l.counterEnd {
+		l.counterEnd = end
+	}
+	if l.counterID != 0 {
+		l.stale = append(l.stale, l.counterID)
+	}
+	l.counterID = id
+}
+
+// followedBindings loads the bindings a follower kept.
+func (l *loader) followedBindings(b *bindingSink) {
+	l.st.Addresses = append(l.st.Addresses, b.addresses.take(func(id uint64, _ *store.Address) bool {
+		l.seen(id)
+		return true
+	})...)
+	l.st.Queues = append(l.st.Queues, b.queues.take(func(id uint64, _ *store.Queue) bool {
+		l.seen(id)
+		return true
+	})...)
+}
+
+// followedMessages loads the message journal's records a follower kept, in
+// the order replay would have delivered them, and returns the ids of the
+// messages no queue holds any more.
+func (l *loader) followedMessages(m *messageSink) (stale []uint64) {
+	// The messages are handed over as the follower holds them: a million
+	// of them are not worth copying on the takeover path.
+	l.st.Messages = m.msgs.take(func(id uint64, sm *store.StoredMessage) bool {
+		l.seen(id)
+		if len(sm.Refs) == 0 {
+			stale = append(stale, id)
+			return false
+		}
+		return true
+	})
+	l.st.DuplicateIDs = append(l.st.DuplicateIDs, m.dups.take(func(id uint64, _ *store.DuplicateID) bool {
+		l.seen(id)
+		return true
+	})...)
+	l.st.PageCursors = append(l.st.PageCursors, m.cursors.take(func(id uint64, _ *store.PageCursor) bool {
+		l.seen(id)
+		return true
+	})...)
+	m.counters.take(func(id uint64, end *uint64) bool {
+		l.counter(id, *end)
+		return true
+	})
+	return stale
+}
+
+func decodeDuplicateID(rec journal.Record) (store.DuplicateID, error) {
+	d := &decoder{b: rec.Data}
+	dup := store.DuplicateID{RecordID: rec.ID, Address: d.str(), ID: d.str()}
+	if d.err != nil {
+		return dup, fmt.Errorf("duplicate-id record %d: %w", rec.ID, d.err)
+	}
+	return dup, nil
+}
+
+func decodePageCursor(rec journal.Record) (store.PageCursor, error) {
+	d := &decoder{b: rec.Data}
+	c := store.PageCursor{RecordID: rec.ID, Address: d.str(), Page: d.uvarint(), Offset: d.uvarint()}
+	if d.err != nil {
+		return c, fmt.Errorf("page cursor record %d: %w", rec.ID, d.err)
+	}
+	return c, nil
+}
+
+func decodeCounter(rec journal.Record) (uint64, error) {
+	end, n := binary.Uvarint(rec.Data)
+	if n <= 0 {
+		return 0, fmt.Errorf("id counter record %d: %w", rec.ID, errShort)
+	}
+	return end, nil
 }
 
 // replayBatch is how many message records the journal's replay hands to the
@@ -316,33 +455,43 @@ func replayMessage(rec journal.Record, in interner, chunk *[]store.Ref) (store.S
 		}
 	}
 	for _, u := range rec.Updates {
-		d := &decoder{b: u.Data}
-		qid := d.uvarint()
-		switch u.Type {
-		case recAddRef:
-			sm.Refs = append(sm.Refs, store.Ref{QueueID: qid})
-		case recAck:
-			for i := range sm.Refs {
-				if sm.Refs[i].QueueID == qid {
-					sm.Refs = append(sm.Refs[:i], sm.Refs[i+1:]...)
-					break
-				}
-			}
-		case recDeliveryCount:
-			count := d.uvarint()
-			for i := range sm.Refs {
-				if sm.Refs[i].QueueID == qid {
-					sm.Refs[i].DeliveryCount = uint32(count)
-				}
-			}
-		default:
-			return sm, fmt.Errorf("message %d: unknown update type %d", rec.ID, u.Type)
-		}
-		if d.err != nil {
-			return sm, fmt.Errorf("message %d update: %w", rec.ID, d.err)
+		if err := applyRefUpdate(&sm, rec.ID, u); err != nil {
+			return sm, err
 		}
 	}
 	return sm, nil
+}
+
+// applyRefUpdate applies one update of message id's record (a queue
+// reference, its acknowledgement or its delivery count) to sm. Replay and
+// a Follower both use it, so they read updates alike.
+func applyRefUpdate(sm *store.StoredMessage, id uint64, u journal.Update) error {
+	d := &decoder{b: u.Data}
+	qid := d.uvarint()
+	switch u.Type {
+	case recAddRef:
+		sm.Refs = append(sm.Refs, store.Ref{QueueID: qid})
+	case recAck:
+		for i := range sm.Refs {
+			if sm.Refs[i].QueueID == qid {
+				sm.Refs = append(sm.Refs[:i], sm.Refs[i+1:]...)
+				break
+			}
+		}
+	case recDeliveryCount:
+		count := d.uvarint()
+		for i := range sm.Refs {
+			if sm.Refs[i].QueueID == qid {
+				sm.Refs[i].DeliveryCount = uint32(count)
+			}
+		}
+	default:
+		return fmt.Errorf("message %d: unknown update type %d", id, u.Type)
+	}
+	if d.err != nil {
+		return fmt.Errorf("message %d update: %w", id, d.err)
+	}
+	return nil
 }
 
 // reserve writes a counter record claiming ids below from+idBlock. The
