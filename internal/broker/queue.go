@@ -60,7 +60,12 @@ type queue struct {
 	consumers  []*Consumer
 	rr         int
 	delivering int
-	deleted    bool
+	// mayExpire is set when a ref whose message has an expiration starts
+	// waiting, and cleared by an expiry scan that finds none waiting, so
+	// that the scan, which walks every waiting ref under the lock, costs
+	// nothing for a queue of messages that never expire (nearly all).
+	mayExpire bool
+	deleted   bool
 	// closed is set when the broker closes: nothing more is enqueued,
 	// dispatched or acknowledged, and what is in the store stays there.
 	closed bool
@@ -154,6 +159,9 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 	if q.lastValue {
 		q.replaceLastValueLocked(r)
 	}
+	if r.e.m.Expiration > 0 {
+		q.mayExpire = true
+	}
 	if r.readyAt > now {
 		q.scheduleLocked(r)
 		return
@@ -166,6 +174,9 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 // requeueLocked puts a returned ref back at the head of its level, so a
 // redelivery goes out before newer messages.
 func (q *queue) requeueLocked(r *ref) {
+	if r.e.m.Expiration > 0 {
+		q.mayExpire = true
+	}
 	r.state = refReady
 	r.consumer = nil
 	q.levels[q.readyPriority(r.e.m)].pushFront(r)
@@ -223,6 +234,9 @@ func (q *queue) forgetLastValueLocked(r *ref) {
 }
 
 func (q *queue) scheduleLocked(r *ref) {
+	if r.e.m.Expiration > 0 {
+		q.mayExpire = true
+	}
 	r.state = refScheduled
 	heap.Push(&q.sched, r)
 	q.armTimerLocked()
@@ -436,28 +450,40 @@ func redeliveryDelay(s AddressSettings, deliveries uint32) time.Duration {
 }
 
 // expireScanLocked removes every expired ref that is waiting, so expired
-// messages leave a queue even while nobody consumes it.
+// messages leave a queue even while nobody consumes it. A queue none of
+// whose waiting messages has an expiration is not walked: with millions
+// of messages queued the walk takes long enough, under the lock, to stall
+// every producer and consumer of the queue once a second.
 func (q *queue) expireScanLocked(now int64) {
+	if !q.mayExpire {
+		return
+	}
+	expiring := false
 	for lvl := range q.levels {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next
-			if r.e.m.Expired(now) {
+			if m := r.e.m; m.Expired(now) {
 				q.levels[lvl].remove(r)
 				q.ready--
 				q.expireLocked(r)
+			} else if m.Expiration > 0 {
+				expiring = true
 			}
 			r = next
 		}
 	}
 	for i := 0; i < len(q.sched); {
 		r := q.sched[i]
-		if r.e.m.Expired(now) {
+		if m := r.e.m; m.Expired(now) {
 			heap.Remove(&q.sched, i)
 			q.expireLocked(r)
 			continue
+		} else if m.Expiration > 0 {
+			expiring = true
 		}
 		i++
 	}
+	q.mayExpire = expiring
 }
 
 // purgeLocked removes every waiting ref and returns how many went.
