@@ -51,6 +51,8 @@ type Broker struct {
 	spaceMu    sync.Mutex
 	spaceCh    chan struct{} // closed and replaced when room frees up
 	closing    chan struct{} // closed by Close
+
+	creditState // producer credit (credit.go)
 }
 
 // address is a named destination and the queues bound to it. Its fields

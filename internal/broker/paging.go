@@ -144,8 +144,9 @@ func (b *Broker) signalSpace() {
 }
 
 // admit applies the address-full policy to a routed send. It returns true
-// when it has taken the send over (paged, refused or dropped it).
-func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
+// when it has taken the send over (paged, refused or dropped it). A
+// credited send is not held by BLOCK: its credit waited for room.
+func (b *Broker) admit(rt *routed, lim sizeLimit, credited bool, done func(error)) bool {
 	a := rt.a
 	pg := a.pg.Load()
 	if !(pg != nil && pg.paging.Load()) && !b.full(a, lim.max) {
@@ -159,7 +160,9 @@ func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
 		b.page(rt, done)
 		return true
 	case FullBlock:
-		b.waitForSpace(a, lim.max)
+		if !credited {
+			b.waitForSpace(a, lim.max)
+		}
 		return false
 	case FullFail:
 		err := fmt.Errorf("%w: %q holds %d bytes and max-size-bytes is %d; consume from it or raise max-size-bytes",

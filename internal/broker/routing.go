@@ -242,8 +242,10 @@ func (b *Broker) deliver(rt *routed) {
 
 // send routes m and makes it visible once it is durable; done reports the
 // outcome, the point at which a producer's send is confirmed. direct lets
-// the store write it on the calling goroutine (see Session.SendDirect).
-func (b *Broker) send(m *message.Message, done func(error), direct bool) {
+// the store write it on the calling goroutine (see Session.SendDirect);
+// credited says the sender took producer credit for it, so a full BLOCK
+// address admits it without waiting (credit.go).
+func (b *Broker) send(m *message.Message, done func(error), direct, credited bool) {
 	rt, err := b.prepare(m, done)
 	if err != nil {
 		callDone(done, err)
@@ -254,7 +256,7 @@ func (b *Broker) send(m *message.Message, done func(error), direct bool) {
 		return
 	}
 	if rt.a.pg.Load() != nil || b.limited(rt.limit.max) {
-		if b.admit(rt, rt.limit, done) {
+		if b.admit(rt, rt.limit, credited, done) {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,7 +179,8 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 	recovered := time.Now()
 	s.broker = b
 	env := protocol.Env{Broker: b, Auth: auth, Limits: protocol.NewLimits(s.cfg.Limits.MaxConnectionsPerUser),
-		Topology: s.topo.snapshot, Logger: s.log, ServerName: "tandem/" + s.cfg.Name}
+		Ingest: protocol.NewIngestGate(ingestSlots()), Topology: s.topo.snapshot, Logger: s.log,
+		ServerName: "tandem/" + s.cfg.Name}
 	servingCtx, stopServing := context.WithCancel(context.Background())
 	s.stopServing = stopServing
 	protocols := newProtocolSet(servingCtx, env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
@@ -220,6 +222,13 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve) (err error
 		"broker_start", recovered.Sub(built).Round(time.Microsecond).String())
 	return nil
 }
+
+// ingestSlots is how many connections may handle pipelined messages at
+// once (protocol.IngestGate): half of the processors, at least one. The
+// other half is left to deliveries, acknowledgements, the journal and the
+// collector, so that a flood of sends cannot starve the consumers that
+// acknowledge (docs/benchmarks.md).
+func ingestSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // openStore opens the store; reserve, if not nil, is memory faulted in ahead
 // for the replay.
