@@ -101,6 +101,18 @@ func (b *Broker) room(a *address, max int64) int64 {
 	return room
 }
 
+// RefOverhead is what a queued message costs the broker's memory beyond
+// what Message.Size counts, per queue that holds it: the Message itself,
+// its entry and queue reference, and its journal index entry (about 250
+// bytes in all, docs/benchmarks.md). Sizes are counted against
+// max-size-bytes and global-max-size with it, as Artemis counts a message's
+// memory estimate, so that a limit bounds the memory of small messages as
+// well as of big ones.
+const RefOverhead = 256
+
+// chargeOf is what r counts against its address's size.
+func chargeOf(r *ref) int64 { return int64(r.e.m.Size()) + RefOverhead }
+
 // charge counts r against its message's address as it enters a queue.
 func (b *Broker) charge(r *ref) {
 	a := r.e.acct
@@ -108,7 +120,7 @@ func (b *Broker) charge(r *ref) {
 		return
 	}
 	r.charged = true
-	n := int64(r.e.m.Size())
+	n := chargeOf(r)
 	a.size.Add(n)
 	if b.opts.GlobalMaxSize > 0 {
 		b.globalSize.Add(n)
@@ -123,7 +135,7 @@ func (b *Broker) uncharge(r *ref) {
 	}
 	r.charged = false
 	a := r.e.acct
-	n := int64(r.e.m.Size()) // a routed message never changes, so this is what charge added
+	n := chargeOf(r) // a routed message never changes, so this is what charge added
 	a.size.Add(-n)
 	if b.opts.GlobalMaxSize > 0 {
 		b.globalSize.Add(-n)
