@@ -246,7 +246,7 @@ func (b *Broker) Start() error {
 				continue
 			}
 			e.storedRefs++
-			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime}
+			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, stamp: sm.Message.ScheduledTime}
 			b.charge(r)
 			holdBody(e, 1)
 			q.lock()

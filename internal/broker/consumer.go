@@ -119,15 +119,14 @@ func (c *Consumer) deliverLocked(r *ref, firstInGroup bool) {
 			c.autoSizes = append(c.autoSizes, size)
 		}
 	}
-	r.deliveryID = c.s.deliverySeq.Add(1)
+	r.stamp = int64(c.s.deliverySeq.Add(1))
 	if c.ackMode != AckAuto {
 		r.state = refInflight
-		r.consumer = c
 		c.inflight.pushBack(r)
 		q.delivering++
 	}
 	c.deliver(Delivery{
-		ID:            r.deliveryID,
+		ID:            r.deliveryID(),
 		Consumer:      c,
 		Message:       r.e.m,
 		DeliveryCount: r.deliveryCount,
@@ -264,7 +263,7 @@ func (c *Consumer) DeliveryOf(msgID uint64) (uint64, bool) {
 	defer q.unlock()
 	for r := c.inflight.head; r != nil; r = r.next {
 		if r.e.m.ID == msgID {
-			return r.deliveryID, true
+			return r.deliveryID(), true
 		}
 	}
 	return 0, false

@@ -411,7 +411,7 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 			if q == nil {
 				continue // deleted while the message was paged
 			}
-			r := &ref{e: e, q: q, readyAt: m.ScheduledTime}
+			r := &ref{e: e, q: q, stamp: m.ScheduledTime}
 			if m.Durable && q.durable {
 				if e.storedRefs == 0 {
 					batch.AddMessage(m)

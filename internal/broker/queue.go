@@ -162,7 +162,7 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 	if r.e.m.Expiration > 0 {
 		q.mayExpire = true
 	}
-	if r.readyAt > now {
+	if r.readyAt() > now {
 		q.scheduleLocked(r)
 		return
 	}
@@ -178,7 +178,6 @@ func (q *queue) requeueLocked(r *ref) {
 		q.mayExpire = true
 	}
 	r.state = refReady
-	r.consumer = nil
 	q.levels[q.readyPriority(r.e.m)].pushFront(r)
 	q.ready++
 }
@@ -246,7 +245,7 @@ func (q *queue) armTimerLocked() {
 	if len(q.sched) == 0 || q.deleted || q.closed {
 		return
 	}
-	at := q.sched[0].readyAt
+	at := q.sched[0].stamp
 	if q.timer != nil && q.timerAt <= at && q.timerAt != 0 {
 		return
 	}
@@ -274,9 +273,9 @@ func (q *queue) onTimer() {
 // promoteDueLocked moves scheduled refs whose time has come to the ready
 // levels.
 func (q *queue) promoteDueLocked(now int64) {
-	for len(q.sched) > 0 && q.sched[0].readyAt <= now {
+	for len(q.sched) > 0 && q.sched[0].stamp <= now {
 		r := heap.Pop(&q.sched).(*ref)
-		r.readyAt = 0
+		r.stamp = 0
 		if r.deliveryCount > 0 {
 			q.requeueLocked(r)
 		} else {
@@ -404,7 +403,6 @@ func (q *queue) expireLocked(r *ref) {
 // the dead-letter address once it has used up its delivery attempts, and
 // otherwise back to the queue, after the redelivery delay if one is set.
 func (q *queue) returnLocked(r *ref, now int64) {
-	r.consumer = nil
 	q.delivering--
 	set := q.b.settingsFor(q.address)
 	if set.MaxDeliveryAttempts > 0 && int(r.deliveryCount) >= set.MaxDeliveryAttempts {
@@ -421,7 +419,7 @@ func (q *queue) returnLocked(r *ref, now int64) {
 		q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
 	}
 	if d := redeliveryDelay(set, r.deliveryCount); d > 0 {
-		r.readyAt = now + d.Milliseconds()
+		r.stamp = now + d.Milliseconds()
 		q.scheduleLocked(r)
 		return
 	}

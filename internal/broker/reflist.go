@@ -5,24 +5,24 @@ import "tandem/internal/message"
 // entry is one message in memory, shared by every queue that references it.
 type entry struct {
 	m *message.Message
-	// storedRefs counts the references still persisted in the store; the
-	// queue whose acknowledgement takes it to zero deletes the message
-	// record instead of writing an ack. Guarded by the Broker's refMu.
-	storedRefs int32
-	// liveRefs counts the holders of a large message's body, its queue
-	// references and its journal record (recordHeld); the file goes with
-	// the last (large.go).
-	liveRefs int32
-	// recordHeld is 1 once the message's journal record counts in liveRefs.
-	recordHeld int32
 	// acct is the address whose size counts this message's Size() per
 	// reference, nil when its address is unlimited.
 	acct *address
+	// storedRefs counts the references still persisted in the store; the
+	// queue whose acknowledgement takes it to zero deletes the message
+	// record instead of writing an ack. Changed atomically.
+	storedRefs int32
+	// liveRefs counts the holders of a large message's body: each queue
+	// reference one, and its journal record recordHold (large.go); the
+	// file goes with the last. Changed atomically.
+	liveRefs int32
 }
 
 // ref is one queue's reference to a message. It lives in exactly one
 // intrusive list at a time: a queue's priority level while waiting, a
 // consumer's in-flight list while delivered, or a queue's scheduled heap.
+// Every queued message has one, so every field counts: 48 bytes, a Go size
+// class (TestRefSize).
 type ref struct {
 	e             *entry
 	q             *queue
@@ -31,13 +31,21 @@ type ref struct {
 	stored        bool
 	charged       bool // counted in e.acct's size
 	bodyReleased  bool // its hold on a large body is gone
-	// readyAt, when non-zero, is the Unix ms time before which the ref must
-	// not be delivered (scheduled delivery or redelivery delay).
-	readyAt    int64
-	deliveryID uint64
-	consumer   *Consumer
+	// stamp is the ref's readyAt until it is delivered, and its delivery
+	// id while it is in flight: a ref is never both scheduled and in
+	// flight, so one field serves both (readyAt, deliveryID).
+	stamp      int64
 	next, prev *ref
 }
+
+// readyAt, when non-zero, is the Unix ms time before which a ref that is
+// not in flight must not be delivered (scheduled delivery or redelivery
+// delay). Only a new ref, and one in the scheduled heap, has one.
+func (r *ref) readyAt() int64 { return r.stamp }
+
+// deliveryID identifies an in-flight ref's delivery within its consumer's
+// session.
+func (r *ref) deliveryID() uint64 { return uint64(r.stamp) }
 
 // refList is an intrusive doubly linked list of refs. Refs carry their own
 // links, so moving a ref between lists allocates nothing.
@@ -89,8 +97,8 @@ type refHeap []*ref
 
 func (h refHeap) Len() int { return len(h) }
 func (h refHeap) Less(i, j int) bool {
-	if h[i].readyAt != h[j].readyAt {
-		return h[i].readyAt < h[j].readyAt
+	if h[i].stamp != h[j].stamp {
+		return h[i].stamp < h[j].stamp
 	}
 	return h[i].e.m.ID < h[j].e.m.ID
 }

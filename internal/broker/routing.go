@@ -171,7 +171,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	rt.refs = make([]*ref, len(targets))
 	stored := false
 	for i, q := range targets {
-		r := &ref{e: e, q: q, readyAt: m.ScheduledTime}
+		r := &ref{e: e, q: q, stamp: m.ScheduledTime}
 		if m.Durable && q.durable {
 			r.stored = true
 			e.storedRefs++

@@ -163,8 +163,8 @@ func (c *Consumer) releaseLocked(refs []*ref) {
 func (c *Consumer) MarkRedelivered(first, last uint64) {
 	q := c.q
 	q.lock()
-	for r := c.inflight.head; r != nil && r.deliveryID <= last; r = r.next {
-		if r.deliveryID < first {
+	for r := c.inflight.head; r != nil && r.deliveryID() <= last; r = r.next {
+		if r.deliveryID() < first {
 			continue
 		}
 		r.deliveryCount++
@@ -180,9 +180,9 @@ func (c *Consumer) MarkRedelivered(first, last uint64) {
 // when there are none.
 func (c *Consumer) takeRangeLocked(first, last uint64) []*ref {
 	var out []*ref
-	for r := c.inflight.head; r != nil && r.deliveryID <= last; {
+	for r := c.inflight.head; r != nil && r.deliveryID() <= last; {
 		next := r.next
-		if r.deliveryID >= first {
+		if r.deliveryID() >= first {
 			c.inflight.remove(r)
 			out = append(out, r)
 		}
@@ -191,7 +191,6 @@ func (c *Consumer) takeRangeLocked(first, last uint64) []*ref {
 	c.outstanding -= len(out)
 	c.q.delivering -= len(out)
 	for _, r := range out {
-		r.consumer = nil
 		if c.windowBytes > 0 {
 			c.outBytes -= r.e.m.DeliverySize()
 		}
