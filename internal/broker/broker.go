@@ -186,15 +186,19 @@ func (b *Broker) commitWait(batch *store.Batch) error {
 func (b *Broker) ackOp(batch *store.Batch, r *ref) {
 	b.uncharge(r)
 	b.releaseBody(r)
-	if !r.stored {
+	if !r.stored() {
 		return
 	}
-	r.stored = false
-	if atomic.AddInt32(&r.e.storedRefs, -1) == 0 {
-		batch.DeleteMessage(r.e.m.ID)
-		b.releaseRecordWhenDurable(r.e)
-	} else {
-		batch.Ack(r.e.m.ID, r.q.id)
+	r.flags &^= refStored
+	e := r.entry()
+	switch {
+	case e == nil: // a solo: its only queue is done with it
+		batch.DeleteMessage(r.msg().ID)
+	case atomic.AddInt32(&e.storedRefs, -1) == 0:
+		batch.DeleteMessage(e.m.ID)
+		b.releaseRecordWhenDurable(e)
+	default:
+		batch.Ack(e.m.ID, r.q.id)
 	}
 }
 
@@ -222,6 +226,7 @@ func (b *Broker) Start() error {
 			a = &address{name: sq.Address, anycast: sq.RoutingType == message.Anycast, multicast: sq.RoutingType == message.Multicast}
 			b.addresses[sq.Address] = a
 		}
+		q.addr = a
 		a.queues = append(a.queues, q)
 		a.hadQueue = true
 		b.queues[q.name] = q
@@ -236,8 +241,24 @@ func (b *Broker) Start() error {
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
-		if a := b.addresses[sm.Message.Address]; a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes) {
+		a := b.addresses[sm.Message.Address]
+		limited := a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes)
+		if limited {
 			e.acct = a
+		}
+		if len(sm.Refs) == 1 {
+			if q := byID[sm.Refs[0].QueueID]; q != nil && canSolo(sm.Message, q, a, limited) {
+				r := newSolo(sm.Message, q, limited)
+				r.flags |= refStored
+				r.deliveryCount = sm.Refs[0].DeliveryCount
+				b.charge(r)
+				q.lock()
+				q.enqueueLocked(r, now)
+				q.packLocked(r)
+				q.stats.Added--
+				q.mu.Unlock()
+				continue
+			}
 		}
 		for _, rf := range sm.Refs {
 			q := byID[rf.QueueID]
@@ -246,7 +267,9 @@ func (b *Broker) Start() error {
 				continue
 			}
 			e.storedRefs++
-			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, stamp: sm.Message.ScheduledTime}
+			r := newRef(e, q)
+			r.flags |= refStored
+			r.deliveryCount = rf.DeliveryCount
 			b.charge(r)
 			holdBody(e, 1)
 			q.lock()

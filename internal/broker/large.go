@@ -185,11 +185,12 @@ func holdRecord(e *entry) {
 // releaseBody drops one queue reference to a large message's body; the
 // last holder queues the file for deletion.
 func (b *Broker) releaseBody(r *ref) {
-	if r.e.m.Large() == nil || r.bodyReleased {
+	e := r.entry() // a solo is never large
+	if e == nil || e.m.Large() == nil || r.flags&refBodyReleased != 0 {
 		return
 	}
-	r.bodyReleased = true
-	b.dropHold(r.e)
+	r.flags |= refBodyReleased
+	b.dropHold(e)
 }
 
 // dropHold drops one queue reference's hold on e's body and queues the

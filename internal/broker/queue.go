@@ -27,6 +27,7 @@ type queue struct {
 	id           uint64
 	name         string
 	address      string
+	addr         *address // the address whose queue it is
 	rt           message.RoutingType
 	durable      bool
 	temporary    bool
@@ -86,6 +87,11 @@ type queue struct {
 	// queue while holding its lock.
 	pending store.Batch
 	moves   []move
+
+	// scratch is a packed solo's message with its properties unpacked, for
+	// a selector to read (viewLocked).
+	scratch      message.Message
+	scratchProps []message.Property
 
 	stats QueueStats
 }
@@ -159,7 +165,7 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 	if q.lastValue {
 		q.replaceLastValueLocked(r)
 	}
-	if r.e.m.Expiration > 0 {
+	if r.msg().Expiration > 0 {
 		q.mayExpire = true
 	}
 	if r.readyAt() > now {
@@ -167,18 +173,18 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 		return
 	}
 	r.state = refReady
-	q.levels[q.readyPriority(r.e.m)].pushBack(r)
+	q.levels[q.readyPriority(r.msg())].pushBack(r)
 	q.ready++
 }
 
 // requeueLocked puts a returned ref back at the head of its level, so a
 // redelivery goes out before newer messages.
 func (q *queue) requeueLocked(r *ref) {
-	if r.e.m.Expiration > 0 {
+	if r.msg().Expiration > 0 {
 		q.mayExpire = true
 	}
 	r.state = refReady
-	q.levels[q.readyPriority(r.e.m)].pushFront(r)
+	q.levels[q.readyPriority(r.msg())].pushFront(r)
 	q.ready++
 }
 
@@ -187,7 +193,7 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 	if key == "" {
 		key = message.PropLastValue
 	}
-	v, ok := r.e.m.Property(key)
+	v, ok := r.property(key)
 	if !ok {
 		return
 	}
@@ -197,7 +203,7 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 	if old := q.lv[v]; old != nil {
 		switch old.state {
 		case refReady:
-			q.levels[q.readyPriority(old.e.m)].remove(old)
+			q.levels[q.readyPriority(old.msg())].remove(old)
 			q.ready--
 			q.finishLocked(old)
 		case refScheduled:
@@ -227,13 +233,13 @@ func (q *queue) forgetLastValueLocked(r *ref) {
 	if key == "" {
 		key = message.PropLastValue
 	}
-	if v, ok := r.e.m.Property(key); ok && q.lv[v] == r {
+	if v, ok := r.property(key); ok && q.lv[v] == r {
 		delete(q.lv, v)
 	}
 }
 
 func (q *queue) scheduleLocked(r *ref) {
-	if r.e.m.Expiration > 0 {
+	if r.msg().Expiration > 0 {
 		q.mayExpire = true
 	}
 	r.state = refScheduled
@@ -280,7 +286,7 @@ func (q *queue) promoteDueLocked(now int64) {
 			q.requeueLocked(r)
 		} else {
 			r.state = refReady
-			q.levels[q.readyPriority(r.e.m)].pushBack(r)
+			q.levels[q.readyPriority(r.msg())].pushBack(r)
 			q.ready++
 		}
 	}
@@ -299,7 +305,7 @@ func (q *queue) dispatchLocked() {
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next
-			if r.e.m.Expired(now) {
+			if r.msg().Expired(now) {
 				q.levels[lvl].remove(r)
 				q.ready--
 				q.expireLocked(r)
@@ -340,7 +346,7 @@ func (q *queue) pickConsumerLocked(r *ref) (c *Consumer, first bool) {
 		}
 		return nil, false
 	}
-	group := r.e.m.GroupID()
+	group := r.msg().GroupID()
 	if group != "" {
 		if c := q.groups[group]; c != nil && !c.closed {
 			if c.hasCreditLocked() && c.matches(r) {
@@ -415,8 +421,8 @@ func (q *queue) returnLocked(r *ref, now int64) {
 		q.moves = append(q.moves, move{r: r, kind: moveDeadLetter})
 		return
 	}
-	if r.stored {
-		q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
+	if r.stored() {
+		q.pending.SetDeliveryCount(r.msg().ID, q.id, r.deliveryCount)
 	}
 	if d := redeliveryDelay(set, r.deliveryCount); d > 0 {
 		r.stamp = now + d.Milliseconds()
@@ -460,7 +466,7 @@ func (q *queue) expireScanLocked(now int64) {
 	for lvl := range q.levels {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next
-			if m := r.e.m; m.Expired(now) {
+			if m := r.msg(); m.Expired(now) {
 				q.levels[lvl].remove(r)
 				q.ready--
 				q.expireLocked(r)
@@ -472,7 +478,7 @@ func (q *queue) expireScanLocked(now int64) {
 	}
 	for i := 0; i < len(q.sched); {
 		r := q.sched[i]
-		if m := r.e.m; m.Expired(now) {
+		if m := r.msg(); m.Expired(now) {
 			heap.Remove(&q.sched, i)
 			q.expireLocked(r)
 			continue
@@ -517,10 +523,10 @@ func (q *queue) browseLocked(f Filter, max int, now int64) []BrowseItem {
 	var out []BrowseItem
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; r = r.next {
-			if r.e.m.Expired(now) || (f != nil && !f.Match(r.e.m, r.deliveryCount+1)) {
+			if r.msg().Expired(now) || (f != nil && !f.Match(q.viewLocked(r), r.deliveryCount+1)) {
 				continue
 			}
-			out = append(out, BrowseItem{Message: r.e.m, DeliveryCount: r.deliveryCount})
+			out = append(out, BrowseItem{Message: r.publicMsg(), DeliveryCount: r.deliveryCount})
 			if max > 0 && len(out) >= max {
 				return out
 			}

@@ -1,6 +1,10 @@
 package broker
 
-import "tandem/internal/message"
+import (
+	"unsafe"
+
+	"tandem/internal/message"
+)
 
 // entry is one message in memory, shared by every queue that references it.
 type entry struct {
@@ -24,19 +28,38 @@ type entry struct {
 // Every queued message has one, so every field counts: 48 bytes, a Go size
 // class (TestRefSize).
 type ref struct {
-	e             *entry
+	// h is the message's entry, or, for a solo (solo.go), its packed
+	// properties (nil when they are not packed).
+	h             unsafe.Pointer
 	q             *queue
 	deliveryCount uint32
 	state         uint8
-	stored        bool
-	charged       bool // counted in e.acct's size
-	bodyReleased  bool // its hold on a large body is gone
+	flags         refFlags
+	packedLen     uint16 // a solo's packed properties, in bytes at h
 	// stamp is the ref's readyAt until it is delivered, and its delivery
 	// id while it is in flight: a ref is never both scheduled and in
 	// flight, so one field serves both (readyAt, deliveryID).
 	stamp      int64
 	next, prev *ref
 }
+
+// refFlags are a ref's yes-or-no states.
+type refFlags uint8
+
+const (
+	refStored       refFlags = 1 << iota // persisted in the store
+	refCharged                           // counted in its address's size
+	refBodyReleased                      // its hold on a large body is gone
+	refSolo                              // the ref of a solo (solo.go)
+	refAcctQueue                         // a solo counted in its queue's address
+)
+
+// newRef returns a ref of e's message in q.
+func newRef(e *entry, q *queue) *ref {
+	return &ref{h: unsafe.Pointer(e), q: q, stamp: e.m.ScheduledTime}
+}
+
+func (r *ref) stored() bool { return r.flags&refStored != 0 }
 
 // readyAt, when non-zero, is the Unix ms time before which a ref that is
 // not in flight must not be delivered (scheduled delivery or redelivery
@@ -100,7 +123,7 @@ func (h refHeap) Less(i, j int) bool {
 	if h[i].stamp != h[j].stamp {
 		return h[i].stamp < h[j].stamp
 	}
-	return h[i].e.m.ID < h[j].e.m.ID
+	return h[i].msg().ID < h[j].msg().ID
 }
 func (h refHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *refHeap) Push(x any)   { *h = append(*h, x.(*ref)) }

@@ -168,8 +168,8 @@ func (c *Consumer) MarkRedelivered(first, last uint64) {
 			continue
 		}
 		r.deliveryCount++
-		if r.stored {
-			q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
+		if r.stored() {
+			q.pending.SetDeliveryCount(r.msg().ID, q.id, r.deliveryCount)
 		}
 	}
 	q.unlock()
@@ -192,7 +192,7 @@ func (c *Consumer) takeRangeLocked(first, last uint64) []*ref {
 	c.q.delivering -= len(out)
 	for _, r := range out {
 		if c.windowBytes > 0 {
-			c.outBytes -= r.e.m.DeliverySize()
+			c.outBytes -= r.msg().DeliverySize()
 		}
 	}
 	return out
