@@ -51,6 +51,8 @@ type Broker struct {
 	spaceMu    sync.Mutex
 	spaceCh    chan struct{} // closed and replaced when room frees up
 	closing    chan struct{} // closed by Close
+
+	creditState // producer credit (credit.go)
 }
 
 // address is a named destination and the queues bound to it. Its fields
@@ -184,15 +186,19 @@ func (b *Broker) commitWait(batch *store.Batch) error {
 func (b *Broker) ackOp(batch *store.Batch, r *ref) {
 	b.uncharge(r)
 	b.releaseBody(r)
-	if !r.stored {
+	if !r.stored() {
 		return
 	}
-	r.stored = false
-	if atomic.AddInt32(&r.e.storedRefs, -1) == 0 {
-		batch.DeleteMessage(r.e.m.ID)
-		b.releaseRecordWhenDurable(r.e)
-	} else {
-		batch.Ack(r.e.m.ID, r.q.id)
+	r.flags &^= refStored
+	e := r.entry()
+	switch {
+	case e == nil: // a solo: its only queue is done with it
+		batch.DeleteMessage(r.msg().ID)
+	case atomic.AddInt32(&e.storedRefs, -1) == 0:
+		batch.DeleteMessage(e.m.ID)
+		b.releaseRecordWhenDurable(e)
+	default:
+		batch.Ack(e.m.ID, r.q.id)
 	}
 }
 
@@ -220,6 +226,7 @@ func (b *Broker) Start() error {
 			a = &address{name: sq.Address, anycast: sq.RoutingType == message.Anycast, multicast: sq.RoutingType == message.Multicast}
 			b.addresses[sq.Address] = a
 		}
+		q.addr = a
 		a.queues = append(a.queues, q)
 		a.hadQueue = true
 		b.queues[q.name] = q
@@ -235,18 +242,40 @@ func (b *Broker) Start() error {
 	// queue: the lookups of the last message are kept for the next
 	// (takeover time, docs/ha.md 6.2).
 	var acctFor string
-	var acct *address
+	var acct, acctAddr *address
+	var limited bool
 	var lastQ *queue
 	for i := range st.Messages {
 		sm := &st.Messages[i]
 		e := &entry{m: sm.Message}
 		if i == 0 || sm.Message.Address != acctFor {
 			acctFor, acct = sm.Message.Address, nil
-			if a := b.addresses[acctFor]; a != nil && b.limited(b.settingsFor(a.name).MaxSizeBytes) {
-				acct = a
+			acctAddr = b.addresses[acctFor]
+			limited = acctAddr != nil && b.limited(b.settingsFor(acctAddr.name).MaxSizeBytes)
+			if limited {
+				acct = acctAddr
 			}
 		}
 		e.acct = acct
+		if len(sm.Refs) == 1 {
+			q := lastQ
+			if q == nil || q.id != sm.Refs[0].QueueID {
+				q = byID[sm.Refs[0].QueueID]
+				lastQ = q
+			}
+			if q != nil && canSolo(sm.Message, q, acctAddr, limited) {
+				r := newSolo(sm.Message, q, limited)
+				r.flags |= refStored
+				r.deliveryCount = sm.Refs[0].DeliveryCount
+				b.charge(r)
+				q.lock()
+				q.enqueueLocked(r, now)
+				q.packLocked(r)
+				q.stats.Added--
+				q.mu.Unlock()
+				continue
+			}
+		}
 		for _, rf := range sm.Refs {
 			q := lastQ
 			if q == nil || q.id != rf.QueueID {
@@ -258,7 +287,9 @@ func (b *Broker) Start() error {
 				continue
 			}
 			e.storedRefs++
-			r := &ref{e: e, q: q, stored: true, deliveryCount: rf.DeliveryCount, readyAt: sm.Message.ScheduledTime}
+			r := newRef(e, q)
+			r.flags |= refStored
+			r.deliveryCount = rf.DeliveryCount
 			b.charge(r)
 			holdBody(e, 1)
 			q.lock()

@@ -100,39 +100,42 @@ func (c *Consumer) hasCreditLocked() bool {
 // matches applies the consumer's selector. JMSXDeliveryCount is the count
 // this delivery would have, so a first delivery sees 1.
 func (c *Consumer) matches(r *ref) bool {
-	if c.noLocal && r.e.m.Origin != 0 && r.e.m.Origin == c.s.origin() {
-		return false
+	if c.noLocal {
+		if m := r.msg(); m.Origin != 0 && m.Origin == c.s.origin() {
+			return false
+		}
 	}
 	if len(c.q.excluded) > 0 && c.q.excludes(r, c) {
 		return false
 	}
-	return c.filter == nil || c.filter.Match(r.e.m, r.deliveryCount+1)
+	return c.filter == nil || c.filter.Match(c.q.viewLocked(r), r.deliveryCount+1)
 }
 
 func (c *Consumer) deliverLocked(r *ref, firstInGroup bool) {
 	q := c.q
+	q.expandLocked(r) // the message leaves the broker's hands whole
+	m := r.msg()
 	r.deliveryCount++
 	c.outstanding++
 	if c.creditMode {
 		c.credit--
 	} else if c.windowBytes > 0 {
-		size := r.e.m.DeliverySize()
+		size := m.DeliverySize()
 		c.outBytes += size
 		if c.ackMode == AckAuto {
 			c.autoSizes = append(c.autoSizes, size)
 		}
 	}
-	r.deliveryID = c.s.deliverySeq.Add(1)
+	r.stamp = int64(c.s.deliverySeq.Add(1))
 	if c.ackMode != AckAuto {
 		r.state = refInflight
-		r.consumer = c
 		c.inflight.pushBack(r)
 		q.delivering++
 	}
 	c.deliver(Delivery{
-		ID:            r.deliveryID,
+		ID:            r.deliveryID(),
 		Consumer:      c,
-		Message:       r.e.m,
+		Message:       m,
 		DeliveryCount: r.deliveryCount,
 		Redelivered:   r.deliveryCount > 1,
 		FirstInGroup:  firstInGroup,
@@ -266,8 +269,8 @@ func (c *Consumer) DeliveryOf(msgID uint64) (uint64, bool) {
 	q.lock()
 	defer q.unlock()
 	for r := c.inflight.head; r != nil; r = r.next {
-		if r.e.m.ID == msgID {
-			return r.deliveryID, true
+		if r.msg().ID == msgID {
+			return r.deliveryID(), true
 		}
 	}
 	return 0, false

@@ -20,7 +20,7 @@ import (
 //
 // The file goes when the message does, and never before the journal says
 // so: every queue reference counts in entry.liveRefs, and so does the
-// message's journal record while it exists (entry.recordHeld). The
+// message's journal record while it exists (recordHold). The
 // record's hold is released only in the completion of the batch that
 // deletes the record, once that batch is durable (withBodyReleases), so a
 // crash or a fence never leaves a message in the journal whose body is
@@ -158,29 +158,48 @@ func holdBody(e *entry, n int) {
 	}
 }
 
+// recordHold is what a large message's journal record counts in
+// entry.liveRefs: far more than any number of queue references, so that
+// the record's hold is told from theirs without a field of its own (every
+// queued message has an entry).
+const recordHold = 1 << 24
+
+// recordHeld reports whether e's journal record holds its body.
+func recordHeld(e *entry) bool { return atomic.LoadInt32(&e.liveRefs) >= recordHold }
+
 // holdRecord counts the journal record of a large message as a holder of
 // its body, once, if the message has a record (stored references). Call it
 // once the record is durable and before any reference can be released.
 func holdRecord(e *entry) {
-	if e.m.Large() != nil && atomic.LoadInt32(&e.storedRefs) > 0 && atomic.CompareAndSwapInt32(&e.recordHeld, 0, 1) {
-		atomic.AddInt32(&e.liveRefs, 1)
+	if e.m.Large() == nil || atomic.LoadInt32(&e.storedRefs) == 0 {
+		return
+	}
+	for {
+		n := atomic.LoadInt32(&e.liveRefs)
+		if n >= recordHold || atomic.CompareAndSwapInt32(&e.liveRefs, n, n+recordHold) {
+			return
+		}
 	}
 }
 
 // releaseBody drops one queue reference to a large message's body; the
 // last holder queues the file for deletion.
 func (b *Broker) releaseBody(r *ref) {
-	if r.e.m.Large() == nil || r.bodyReleased {
+	e := r.entry() // a solo is never large
+	if e == nil || e.m.Large() == nil || r.flags&refBodyReleased != 0 {
 		return
 	}
-	r.bodyReleased = true
-	b.dropHold(r.e)
+	r.flags |= refBodyReleased
+	b.dropHold(e)
 }
 
-// dropHold drops one hold on e's body and queues the file for deletion
-// with the last.
-func (b *Broker) dropHold(e *entry) {
-	if atomic.AddInt32(&e.liveRefs, -1) == 0 {
+// dropHold drops one queue reference's hold on e's body and queues the
+// file for deletion with the last holder.
+func (b *Broker) dropHold(e *entry) { b.dropHolds(e, 1) }
+
+// dropHolds drops n of the holds on e's body (recordHold for its record).
+func (b *Broker) dropHolds(e *entry, n int32) {
+	if atomic.AddInt32(&e.liveRefs, -n) == 0 {
 		b.deleter.add(e.m.Large().ID)
 	}
 }
@@ -189,7 +208,7 @@ func (b *Broker) dropHold(e *entry) {
 // released in the completion of the batch that deletes e's record, which
 // the caller has just added to it (ackOp).
 func (b *Broker) releaseRecordWhenDurable(e *entry) {
-	if e.m.Large() == nil || atomic.LoadInt32(&e.recordHeld) == 0 {
+	if e.m.Large() == nil || !recordHeld(e) {
 		return
 	}
 	b.bodyRecords.mu.Lock()
@@ -238,7 +257,7 @@ func (b *Broker) withBodyReleases(batch *store.Batch, sync bool, done func(error
 	return func(err error) {
 		if err == nil {
 			for _, e := range es {
-				b.dropHold(e)
+				b.dropHolds(e, recordHold)
 			}
 		}
 		callDone(done, err)

@@ -101,14 +101,26 @@ func (b *Broker) room(a *address, max int64) int64 {
 	return room
 }
 
+// RefOverhead is what a queued message costs the broker's memory beyond
+// what Message.Size counts, per queue that holds it: the Message itself,
+// its entry and queue reference, and its journal index entry (about 250
+// bytes in all, docs/benchmarks.md). Sizes are counted against
+// max-size-bytes and global-max-size with it, as Artemis counts a message's
+// memory estimate, so that a limit bounds the memory of small messages as
+// well as of big ones.
+const RefOverhead = 256
+
+// chargeOf is what r counts against its address's size.
+func chargeOf(r *ref) int64 { return int64(r.size()) + RefOverhead }
+
 // charge counts r against its message's address as it enters a queue.
 func (b *Broker) charge(r *ref) {
-	a := r.e.acct
-	if a == nil || r.charged {
+	a := r.acct()
+	if a == nil || r.flags&refCharged != 0 {
 		return
 	}
-	r.charged = true
-	n := int64(r.e.m.Size())
+	r.flags |= refCharged
+	n := chargeOf(r)
 	a.size.Add(n)
 	if b.opts.GlobalMaxSize > 0 {
 		b.globalSize.Add(n)
@@ -118,12 +130,12 @@ func (b *Broker) charge(r *ref) {
 // uncharge takes r off its address's count as it ends, waking a depager or
 // blocked producers waiting for that room.
 func (b *Broker) uncharge(r *ref) {
-	if !r.charged {
+	if r.flags&refCharged == 0 {
 		return
 	}
-	r.charged = false
-	a := r.e.acct
-	n := int64(r.e.m.Size()) // a routed message never changes, so this is what charge added
+	r.flags &^= refCharged
+	a := r.acct()
+	n := chargeOf(r) // a routed message never changes, so this is what charge added
 	a.size.Add(-n)
 	if b.opts.GlobalMaxSize > 0 {
 		b.globalSize.Add(-n)
@@ -144,8 +156,9 @@ func (b *Broker) signalSpace() {
 }
 
 // admit applies the address-full policy to a routed send. It returns true
-// when it has taken the send over (paged, refused or dropped it).
-func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
+// when it has taken the send over (paged, refused or dropped it). A
+// credited send is not held by BLOCK: its credit waited for room.
+func (b *Broker) admit(rt *routed, lim sizeLimit, credited bool, done func(error)) bool {
 	a := rt.a
 	pg := a.pg.Load()
 	if !(pg != nil && pg.paging.Load()) && !b.full(a, lim.max) {
@@ -159,7 +172,9 @@ func (b *Broker) admit(rt *routed, lim sizeLimit, done func(error)) bool {
 		b.page(rt, done)
 		return true
 	case FullBlock:
-		b.waitForSpace(a, lim.max)
+		if !credited {
+			b.waitForSpace(a, lim.max)
+		}
 		return false
 	case FullFail:
 		err := fmt.Errorf("%w: %q holds %d bytes and max-size-bytes is %d; consume from it or raise max-size-bytes",
@@ -389,29 +404,41 @@ func (b *Broker) depage(pg *pageState, a *address, set AddressSettings, recs []s
 			}
 		}
 		m.ID = b.store.NewID()
-		e := &entry{m: m, acct: acct}
-		before := len(refs)
+		var targets []*queue
 		for _, qid := range rec.Queues {
-			q := byID[qid]
-			if q == nil {
-				continue // deleted while the message was paged
+			if q := byID[qid]; q != nil { // else deleted while the message was paged
+				targets = append(targets, q)
 			}
-			r := &ref{e: e, q: q, readyAt: m.ScheduledTime}
+		}
+		if len(targets) == 0 {
+			orphans = append(orphans, m)
+			continue
+		}
+		var e *entry
+		for _, q := range targets {
+			var r *ref
+			if len(targets) == 1 && canSolo(m, q, a, acct != nil) {
+				r = newSolo(m, q, acct != nil)
+			} else {
+				if e == nil {
+					e = &entry{m: m, acct: acct}
+				}
+				r = newRef(e, q)
+			}
 			if m.Durable && q.durable {
-				if e.storedRefs == 0 {
+				if e == nil || e.storedRefs == 0 { // the record before its first reference
 					batch.AddMessage(m)
 				}
-				r.stored = true
-				e.storedRefs++
+				r.flags |= refStored
+				if e != nil {
+					e.storedRefs++
+				}
 				batch.AddRef(m.ID, q.id)
 			}
 			if q.autoCreated {
 				q.sending.Add(1) // deliver takes it off again
 			}
 			refs = append(refs, r)
-		}
-		if len(refs) == before {
-			orphans = append(orphans, m)
 		}
 	}
 	next := recs[len(recs)-1].Next

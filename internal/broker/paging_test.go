@@ -157,7 +157,7 @@ func TestAddressFullPolicies(t *testing.T) {
 
 func TestGlobalMaxSizeSpansAddresses(t *testing.T) {
 	opts := pagedOptions(t, t.TempDir(), -1, FullFail)
-	opts.GlobalMaxSize = 6 << 10 // full once six messages of about 1.1 KiB are in
+	opts.GlobalMaxSize = 7 << 10 // full once six messages of about 1.35 KiB (with RefOverhead) are in
 	b := startBroker(t, memstore.New(), opts)
 	s := session(t, b, "")
 	for i := 0; i < 3; i++ {

@@ -27,6 +27,7 @@ type queue struct {
 	id           uint64
 	name         string
 	address      string
+	addr         *address // the address whose queue it is
 	rt           message.RoutingType
 	durable      bool
 	temporary    bool
@@ -60,7 +61,12 @@ type queue struct {
 	consumers  []*Consumer
 	rr         int
 	delivering int
-	deleted    bool
+	// mayExpire is set when a ref whose message has an expiration starts
+	// waiting, and cleared by an expiry scan that finds none waiting, so
+	// that the scan, which walks every waiting ref under the lock, costs
+	// nothing for a queue of messages that never expire (nearly all).
+	mayExpire bool
+	deleted   bool
 	// closed is set when the broker closes: nothing more is enqueued,
 	// dispatched or acknowledged, and what is in the store stays there.
 	closed bool
@@ -81,6 +87,11 @@ type queue struct {
 	// queue while holding its lock.
 	pending store.Batch
 	moves   []move
+
+	// scratch is a packed solo's message with its properties unpacked, for
+	// a selector to read (viewLocked).
+	scratch      message.Message
+	scratchProps []message.Property
 
 	stats QueueStats
 }
@@ -154,21 +165,26 @@ func (q *queue) enqueueLocked(r *ref, now int64) {
 	if q.lastValue {
 		q.replaceLastValueLocked(r)
 	}
-	if r.readyAt > now {
+	if r.msg().Expiration > 0 {
+		q.mayExpire = true
+	}
+	if r.readyAt() > now {
 		q.scheduleLocked(r)
 		return
 	}
 	r.state = refReady
-	q.levels[q.readyPriority(r.e.m)].pushBack(r)
+	q.levels[q.readyPriority(r.msg())].pushBack(r)
 	q.ready++
 }
 
 // requeueLocked puts a returned ref back at the head of its level, so a
 // redelivery goes out before newer messages.
 func (q *queue) requeueLocked(r *ref) {
+	if r.msg().Expiration > 0 {
+		q.mayExpire = true
+	}
 	r.state = refReady
-	r.consumer = nil
-	q.levels[q.readyPriority(r.e.m)].pushFront(r)
+	q.levels[q.readyPriority(r.msg())].pushFront(r)
 	q.ready++
 }
 
@@ -177,7 +193,7 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 	if key == "" {
 		key = message.PropLastValue
 	}
-	v, ok := r.e.m.Property(key)
+	v, ok := r.property(key)
 	if !ok {
 		return
 	}
@@ -187,7 +203,7 @@ func (q *queue) replaceLastValueLocked(r *ref) {
 	if old := q.lv[v]; old != nil {
 		switch old.state {
 		case refReady:
-			q.levels[q.readyPriority(old.e.m)].remove(old)
+			q.levels[q.readyPriority(old.msg())].remove(old)
 			q.ready--
 			q.finishLocked(old)
 		case refScheduled:
@@ -217,12 +233,15 @@ func (q *queue) forgetLastValueLocked(r *ref) {
 	if key == "" {
 		key = message.PropLastValue
 	}
-	if v, ok := r.e.m.Property(key); ok && q.lv[v] == r {
+	if v, ok := r.property(key); ok && q.lv[v] == r {
 		delete(q.lv, v)
 	}
 }
 
 func (q *queue) scheduleLocked(r *ref) {
+	if r.msg().Expiration > 0 {
+		q.mayExpire = true
+	}
 	r.state = refScheduled
 	heap.Push(&q.sched, r)
 	q.armTimerLocked()
@@ -232,7 +251,7 @@ func (q *queue) armTimerLocked() {
 	if len(q.sched) == 0 || q.deleted || q.closed {
 		return
 	}
-	at := q.sched[0].readyAt
+	at := q.sched[0].stamp
 	if q.timer != nil && q.timerAt <= at && q.timerAt != 0 {
 		return
 	}
@@ -260,14 +279,14 @@ func (q *queue) onTimer() {
 // promoteDueLocked moves scheduled refs whose time has come to the ready
 // levels.
 func (q *queue) promoteDueLocked(now int64) {
-	for len(q.sched) > 0 && q.sched[0].readyAt <= now {
+	for len(q.sched) > 0 && q.sched[0].stamp <= now {
 		r := heap.Pop(&q.sched).(*ref)
-		r.readyAt = 0
+		r.stamp = 0
 		if r.deliveryCount > 0 {
 			q.requeueLocked(r)
 		} else {
 			r.state = refReady
-			q.levels[q.readyPriority(r.e.m)].pushBack(r)
+			q.levels[q.readyPriority(r.msg())].pushBack(r)
 			q.ready++
 		}
 	}
@@ -286,7 +305,7 @@ func (q *queue) dispatchLocked() {
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next
-			if r.e.m.Expired(now) {
+			if r.msg().Expired(now) {
 				q.levels[lvl].remove(r)
 				q.ready--
 				q.expireLocked(r)
@@ -327,7 +346,7 @@ func (q *queue) pickConsumerLocked(r *ref) (c *Consumer, first bool) {
 		}
 		return nil, false
 	}
-	group := r.e.m.GroupID()
+	group := r.msg().GroupID()
 	if group != "" {
 		if c := q.groups[group]; c != nil && !c.closed {
 			if c.hasCreditLocked() && c.matches(r) {
@@ -390,7 +409,6 @@ func (q *queue) expireLocked(r *ref) {
 // the dead-letter address once it has used up its delivery attempts, and
 // otherwise back to the queue, after the redelivery delay if one is set.
 func (q *queue) returnLocked(r *ref, now int64) {
-	r.consumer = nil
 	q.delivering--
 	set := q.b.settingsFor(q.address)
 	if set.MaxDeliveryAttempts > 0 && int(r.deliveryCount) >= set.MaxDeliveryAttempts {
@@ -403,11 +421,11 @@ func (q *queue) returnLocked(r *ref, now int64) {
 		q.moves = append(q.moves, move{r: r, kind: moveDeadLetter})
 		return
 	}
-	if r.stored {
-		q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
+	if r.stored() {
+		q.pending.SetDeliveryCount(r.msg().ID, q.id, r.deliveryCount)
 	}
 	if d := redeliveryDelay(set, r.deliveryCount); d > 0 {
-		r.readyAt = now + d.Milliseconds()
+		r.stamp = now + d.Milliseconds()
 		q.scheduleLocked(r)
 		return
 	}
@@ -436,28 +454,40 @@ func redeliveryDelay(s AddressSettings, deliveries uint32) time.Duration {
 }
 
 // expireScanLocked removes every expired ref that is waiting, so expired
-// messages leave a queue even while nobody consumes it.
+// messages leave a queue even while nobody consumes it. A queue none of
+// whose waiting messages has an expiration is not walked: with millions
+// of messages queued the walk takes long enough, under the lock, to stall
+// every producer and consumer of the queue once a second.
 func (q *queue) expireScanLocked(now int64) {
+	if !q.mayExpire {
+		return
+	}
+	expiring := false
 	for lvl := range q.levels {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next
-			if r.e.m.Expired(now) {
+			if m := r.msg(); m.Expired(now) {
 				q.levels[lvl].remove(r)
 				q.ready--
 				q.expireLocked(r)
+			} else if m.Expiration > 0 {
+				expiring = true
 			}
 			r = next
 		}
 	}
 	for i := 0; i < len(q.sched); {
 		r := q.sched[i]
-		if r.e.m.Expired(now) {
+		if m := r.msg(); m.Expired(now) {
 			heap.Remove(&q.sched, i)
 			q.expireLocked(r)
 			continue
+		} else if m.Expiration > 0 {
+			expiring = true
 		}
 		i++
 	}
+	q.mayExpire = expiring
 }
 
 // purgeLocked removes every waiting ref and returns how many went.
@@ -493,10 +523,10 @@ func (q *queue) browseLocked(f Filter, max int, now int64) []BrowseItem {
 	var out []BrowseItem
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; r = r.next {
-			if r.e.m.Expired(now) || (f != nil && !f.Match(r.e.m, r.deliveryCount+1)) {
+			if r.msg().Expired(now) || (f != nil && !f.Match(q.viewLocked(r), r.deliveryCount+1)) {
 				continue
 			}
-			out = append(out, BrowseItem{Message: r.e.m, DeliveryCount: r.deliveryCount})
+			out = append(out, BrowseItem{Message: r.publicMsg(), DeliveryCount: r.deliveryCount})
 			if max > 0 && len(out) >= max {
 				return out
 			}

@@ -68,7 +68,7 @@ func TestRedeliveryDelay(t *testing.T) {
 					q.unlock()
 					t.Fatalf("after failed delivery %d the message is not held back", i+1)
 				}
-				got := time.Duration(q.sched[0].readyAt-nacked) * time.Millisecond
+				got := time.Duration(q.sched[0].readyAt()-nacked) * time.Millisecond
 				q.unlock()
 				if got != want {
 					t.Fatalf("delay after failed delivery %d = %v, want %v", i+1, got, want)

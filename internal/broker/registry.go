@@ -92,6 +92,7 @@ func (b *Broker) ensureQueue(qc QueueConfig, auto, configured bool, owner *Sessi
 	} else {
 		a.multicast = true
 	}
+	q.addr = a
 	a.queues = append(a.queues, q)
 	a.hadQueue = true
 	b.queues[q.name] = q

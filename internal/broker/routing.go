@@ -145,10 +145,6 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 		}
 	}
 	m.ID = b.store.NewID()
-	e := &entry{m: m}
-	if b.limited(set.MaxSizeBytes) {
-		e.acct = a
-	}
 	b.mu.RLock()
 	targets := b.targetsLocked(a, m)
 	for attempt := 0; b.vanishedLocked(a, m.RoutingType, targets) && attempt < 3; attempt++ {
@@ -172,12 +168,28 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	b.mu.RUnlock()
 	rt.a, rt.limit, rt.m = a, limitOf(set), m
 	rt.refs = make([]*ref, len(targets))
+	limited := b.limited(set.MaxSizeBytes)
+	var e *entry
 	stored := false
 	for i, q := range targets {
-		r := &ref{e: e, q: q, readyAt: m.ScheduledTime}
+		var r *ref
+		if len(targets) == 1 && canSolo(m, q, a, limited) {
+			// The queue keeps a copy; the store writes m (solo.go).
+			r = newSolo(m, q, limited)
+		} else {
+			if e == nil {
+				e = &entry{m: m}
+				if limited {
+					e.acct = a
+				}
+			}
+			r = newRef(e, q)
+		}
 		if m.Durable && q.durable {
-			r.stored = true
-			e.storedRefs++
+			r.flags |= refStored
+			if e != nil {
+				e.storedRefs++
+			}
 			if !stored {
 				// The message record must precede its references.
 				rt.batch.Ops = append([]store.Op{{Kind: store.OpAddMessage, ID: m.ID, Message: m}}, rt.batch.Ops...)
@@ -216,8 +228,10 @@ func (b *Broker) deliver(rt *routed) {
 	// auto-acknowledging consumer may release its reference at once, which
 	// must not take the body from the queues still to come.
 	for _, r := range rt.refs {
-		holdBody(r.e, 1)
-		holdRecord(r.e)
+		if e := r.entry(); e != nil { // a solo is never large
+			holdBody(e, 1)
+			holdRecord(e)
+		}
 	}
 	for _, r := range rt.refs {
 		q := r.q
@@ -238,6 +252,9 @@ func (b *Broker) deliver(rt *routed) {
 		default:
 			q.enqueueLocked(r, now)
 			q.dispatchLocked()
+			if r.state == refReady || r.state == refScheduled {
+				q.packLocked(r) // it waits: keep it small
+			}
 		}
 		q.unlock()
 	}
@@ -245,8 +262,10 @@ func (b *Broker) deliver(rt *routed) {
 
 // send routes m and makes it visible once it is durable; done reports the
 // outcome, the point at which a producer's send is confirmed. direct lets
-// the store write it on the calling goroutine (see Session.SendDirect).
-func (b *Broker) send(m *message.Message, done func(error), direct bool) {
+// the store write it on the calling goroutine (see Session.SendDirect);
+// credited says the sender took producer credit for it, so a full BLOCK
+// address admits it without waiting (credit.go).
+func (b *Broker) send(m *message.Message, done func(error), direct, credited bool) {
 	rt, err := b.prepare(m, done)
 	if err != nil {
 		callDone(done, err)
@@ -257,7 +276,7 @@ func (b *Broker) send(m *message.Message, done func(error), direct bool) {
 		return
 	}
 	if rt.a.pg.Load() != nil || b.limited(rt.limit.max) {
-		if b.admit(rt, rt.limit, done) {
+		if b.admit(rt, rt.limit, credited, done) {
 			return
 		}
 	}
@@ -295,10 +314,10 @@ func (b *Broker) moveRef(mv move) {
 	if target == "" || target == q.address {
 		b.ackOp(&batch, r)
 		b.commit(&batch, true, nil)
-		b.log.Debug("message dropped", "event", "message_dropped", "queue", q.name, "reason", reason, "id", r.e.m.ID)
+		b.log.Debug("message dropped", "event", "message_dropped", "queue", q.name, "reason", reason, "id", r.msg().ID)
 		return
 	}
-	cp := r.e.m.Clone()
+	cp := r.messageCopy()
 	if err := b.copyBody(cp); err != nil {
 		b.log.Warn("could not copy a large message body; dropping the message", "event", "message_dropped", "queue", q.name,
 			"target", target, "reason", reason, "err", err)

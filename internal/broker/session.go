@@ -34,6 +34,9 @@ type Session struct {
 	info SessionInfo
 
 	deliverySeq atomic.Uint64
+	// credited is set once the session takes producer credit: its sends
+	// are then admitted without waiting for room (credit.go).
+	credited atomic.Bool
 
 	mu        sync.Mutex
 	consumers map[uint64]*Consumer
@@ -139,7 +142,7 @@ func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool
 	}
 	m.Origin = s.origin()
 	if tx == nil {
-		s.b.send(m, done, direct)
+		s.b.send(m, done, direct, s.credited.Load())
 		return
 	}
 	rt, err := s.b.prepare(m, func(error) {})

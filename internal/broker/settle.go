@@ -174,13 +174,13 @@ func (c *Consumer) releaseLocked(refs []*ref) {
 func (c *Consumer) MarkRedelivered(first, last uint64) {
 	q := c.q
 	q.lock()
-	for r := c.inflight.head; r != nil && r.deliveryID <= last; r = r.next {
-		if r.deliveryID < first {
+	for r := c.inflight.head; r != nil && r.deliveryID() <= last; r = r.next {
+		if r.deliveryID() < first {
 			continue
 		}
 		r.deliveryCount++
-		if r.stored {
-			q.pending.SetDeliveryCount(r.e.m.ID, q.id, r.deliveryCount)
+		if r.stored() {
+			q.pending.SetDeliveryCount(r.msg().ID, q.id, r.deliveryCount)
 		}
 	}
 	q.unlock()
@@ -191,9 +191,9 @@ func (c *Consumer) MarkRedelivered(first, last uint64) {
 // when there are none.
 func (c *Consumer) takeRangeLocked(first, last uint64) []*ref {
 	var out []*ref
-	for r := c.inflight.head; r != nil && r.deliveryID <= last; {
+	for r := c.inflight.head; r != nil && r.deliveryID() <= last; {
 		next := r.next
-		if r.deliveryID >= first {
+		if r.deliveryID() >= first {
 			c.inflight.remove(r)
 			out = append(out, r)
 		}
@@ -202,9 +202,8 @@ func (c *Consumer) takeRangeLocked(first, last uint64) []*ref {
 	c.outstanding -= len(out)
 	c.q.delivering -= len(out)
 	for _, r := range out {
-		r.consumer = nil
 		if c.windowBytes > 0 {
-			c.outBytes -= r.e.m.DeliverySize()
+			c.outBytes -= r.msg().DeliverySize()
 		}
 	}
 	return out

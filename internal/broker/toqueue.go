@@ -78,11 +78,20 @@ func (b *Broker) prepareDirect(m *message.Message, q *queue) (*routed, error) {
 	}
 	b.mu.RUnlock()
 	m.ID = b.store.NewID()
-	r := &ref{e: &entry{m: m}, q: q, readyAt: m.ScheduledTime}
+	// Address size limits do not apply here, so nothing is charged to an
+	// address (newSolo's acct false, no entry.acct).
+	var r *ref
+	if canSolo(m, q, a, false) {
+		r = newSolo(m, q, false)
+	} else {
+		r = newRef(&entry{m: m}, q)
+	}
 	rt := &routed{refs: []*ref{r}, addr: q.address, m: m, a: a, limit: sizeLimit{max: -1}, direct: true}
 	if m.Durable && q.durable {
-		r.stored = true
-		r.e.storedRefs++
+		r.flags |= refStored
+		if e := r.entry(); e != nil {
+			e.storedRefs++
+		}
 		rt.batch.AddMessage(m)
 		rt.batch.AddRef(m.ID, q.id)
 	}

@@ -68,8 +68,17 @@ type Config struct {
 	// default) or a database (store.go).
 	Store Store
 	// GlobalMaxSize bounds the memory of all addresses together, in bytes;
-	// -1 means unlimited.
+	// -1 means unlimited, and 0 that GlobalMaxSizePercent of the machine's
+	// memory applies (the default).
 	GlobalMaxSize int64
+	// GlobalMaxSizePercent, when GlobalMaxSize is 0, is the share of the
+	// machine's memory (or of the broker's cgroup limit, when lower) that
+	// bounds all addresses together: global-max-size written as "25%".
+	GlobalMaxSizePercent int
+	// ProducerWindowSize is the credit, in bytes, a protocol adapter takes
+	// from the broker for a producer at a time (Artemis'
+	// producer-window-size); -1 takes none.
+	ProducerWindowSize int64
 	// MaxFrameSize bounds one protocol frame, in bytes.
 	MaxFrameSize int64
 	// MaxConnections bounds the open client connections; -1 means
@@ -431,6 +440,8 @@ const (
 	defaultWebBind         = "localhost:8161"
 	defaultJournalFileSize = 10 << 20
 	defaultMaxFrameSize    = 100 << 20
+	// defaultProducerWindowSize is Artemis' producer-window-size.
+	defaultProducerWindowSize = 64 << 10
 	// The client limits' defaults are the STOMP codec's and server's.
 	defaultMaxHeaders           = 1000
 	defaultMaxHeaderSize        = 64 << 10
@@ -490,7 +501,8 @@ func baseDefaults() *Config {
 		IDCacheSize:              defaultIDCacheSize,
 		PersistenceEnabled:       true,
 		Store:                    defaultStore(),
-		GlobalMaxSize:            -1,
+		GlobalMaxSizePercent:     DefaultGlobalMaxSizePercent,
+		ProducerWindowSize:       defaultProducerWindowSize,
 		MaxFrameSize:             defaultMaxFrameSize,
 		MaxConnections:           -1,
 		Limits: Limits{MaxConnectionsPerIP: -1, MaxConnectionsPerUser: -1, MaxHeaders: defaultMaxHeaders,
@@ -536,4 +548,28 @@ func splitURL(raw string) (host, port string, opts map[string]string, err error)
 		opts[k] = vs[len(vs)-1]
 	}
 	return host, port, opts, nil
+}
+
+// DefaultGlobalMaxSizePercent is the share of the machine's memory that
+// bounds the messages of all addresses together when global-max-size is not
+// set. Artemis takes half of the JVM's heap, which a default JVM sizes at a
+// quarter of the machine: an eighth in all. A Go broker has no heap bound of
+// its own, and between two collections its heap grows to about twice its
+// live data (GOGC=100); with a quarter of memory in messages (counted with
+// their bookkeeping, broker.RefOverhead) the process stays near half of
+// memory, leaving the rest to the page cache the journal and the page files
+// read through, and to other processes.
+const DefaultGlobalMaxSizePercent = 25
+
+// GlobalMaxSizeFor resolves global-max-size on a machine with memory bytes
+// (0 when unknown): the bytes it bounds the brokers' messages to, or -1 for
+// no bound. A share of unknown memory falls back to 1 GiB.
+func (c *Config) GlobalMaxSizeFor(memory int64) int64 {
+	switch {
+	case c.GlobalMaxSize != 0:
+		return c.GlobalMaxSize
+	case memory <= 0:
+		return 1 << 30
+	}
+	return max(memory*int64(c.GlobalMaxSizePercent)/100, 1<<20)
 }

@@ -81,7 +81,8 @@ func TestParseEmptyFileGivesDefaults(t *testing.T) {
 		if c.JournalDirectory != "/inst/data/journal" || c.Security.UsersFile != "/inst/etc/users.yaml" ||
 			c.Log.File != "/inst/log/tandem.log" || c.Security.AllowAnonymous || c.JournalFileSize != 10<<20 ||
 			c.JournalMinFiles != 2 || !c.JournalSync || c.JournalCompactMinFiles != 10 || c.JournalCompactPercentage != 30 ||
-			c.IDCacheSize != 20000 || !c.PersistenceEnabled || c.GlobalMaxSize != -1 || c.MaxConnections != -1 ||
+			c.IDCacheSize != 20000 || !c.PersistenceEnabled || c.GlobalMaxSize != 0 || c.GlobalMaxSizePercent != 25 ||
+			c.ProducerWindowSize != 64<<10 || c.MaxConnections != -1 ||
 			c.MaxFrameSize != 100<<20 || c.Log.Level != slog.LevelInfo || c.Log.Format != LogText {
 			t.Fatalf("Parse(%q) defaults = %+v", data, c)
 		}
@@ -113,7 +114,8 @@ func TestLoadFull(t *testing.T) {
 	}
 	if c.JournalFileSize != 20<<20 || c.JournalMinFiles != 4 || c.JournalBufferTimeout != 500*time.Microsecond ||
 		c.JournalCompactMinFiles != 12 || c.JournalCompactPercentage != 40 || c.IDCacheSize != 50000 ||
-		c.GlobalMaxSize != 1<<30 || c.MaxFrameSize != 16<<20 || c.MaxConnections != 2000 {
+		c.GlobalMaxSize != 1<<30 || c.GlobalMaxSizePercent != 0 || c.ProducerWindowSize != 256<<10 ||
+		c.MaxFrameSize != 16<<20 || c.MaxConnections != 2000 {
 		t.Errorf("journal/limits = %+v", c)
 	}
 	if want := (MQTT{DefaultSessionExpiry: time.Hour, ReceiveMaximum: 500, TopicAliasMaximum: 16,

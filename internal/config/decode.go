@@ -335,6 +335,34 @@ func (d *decoder) size(n *yaml.Node, p string) (int64, bool) {
 	return v, true
 }
 
+// globalMaxSize reads global-max-size: a size, -1, or a share of the
+// machine's memory written as a percentage ("25%").
+func (d *decoder) globalMaxSize(n *yaml.Node, p string, c *Config) {
+	s, ok := d.scalar(n, p, "a size or a percentage")
+	if !ok {
+		return
+	}
+	if num, isPercent := strings.CutSuffix(strings.TrimSpace(s), "%"); isPercent {
+		pct, err := strconv.Atoi(strings.TrimSpace(num))
+		if err != nil || pct < 1 || pct > 100 {
+			d.problem(d.deref(n).Line, p, "%q is not a percentage of memory; expected a whole number from 1%% to 100%%, a size such as 4GiB, or -1", s)
+			return
+		}
+		c.GlobalMaxSize, c.GlobalMaxSizePercent = 0, pct
+		return
+	}
+	v, err := ParseSize(s)
+	if err != nil {
+		d.problem(d.deref(n).Line, p, "%q is not a size; expected a size such as 4GiB, a percentage of memory such as 25%%, or -1 for unlimited", s)
+		return
+	}
+	if v == 0 {
+		d.problem(d.deref(n).Line, p, "0 would hold every message out of memory; use a size such as 4GiB, a percentage of memory such as 25%%, or -1 for unlimited")
+		return
+	}
+	c.GlobalMaxSize, c.GlobalMaxSizePercent = v, 0
+}
+
 // durationIn returns a reader of durations whose bare integers count unit.
 func (d *decoder) durationIn(unit time.Duration, unitName string) func(*yaml.Node, string) (time.Duration, bool) {
 	return func(n *yaml.Node, p string) (time.Duration, bool) {

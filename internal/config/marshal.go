@@ -69,7 +69,16 @@ func Marshal(c *Config) ([]byte, error) {
 
 	w.section("Limits; -1 means unlimited. Sizes take K, M, G units (KiB = KB = 1024).")
 	w.kv(0, "id-cache-size", strconv.Itoa(c.IDCacheSize))
-	w.kv(0, "global-max-size", FormatSize(c.GlobalMaxSize))
+	if c.GlobalMaxSize == 0 {
+		w.comment(0, "global-max-size bounds the messages of all addresses together: a size, -1 for\n"+
+			"no bound, or a share of the machine's memory (its cgroup limit, when lower).")
+		w.kv(0, "global-max-size", strconv.Itoa(c.GlobalMaxSizePercent)+"%")
+	} else {
+		w.kv(0, "global-max-size", FormatSize(c.GlobalMaxSize))
+	}
+	w.comment(0, "producer-window-size is the credit a producer gets at a time; a full BLOCK\n"+
+		"address withholds it (-1: none, the broker holds each send instead).")
+	w.kv(0, "producer-window-size", FormatSize(c.ProducerWindowSize))
 	w.kv(0, "max-frame-size", FormatSize(c.MaxFrameSize))
 	w.kv(0, "max-connections", strconv.Itoa(c.MaxConnections))
 	w.kv(0, "max-connections-per-ip", strconv.Itoa(c.Limits.MaxConnectionsPerIP))

@@ -288,8 +288,14 @@ func (v *validator) limits() {
 	if c.IDCacheSize < 0 {
 		v.at("id-cache-size", "%d is negative; expected 0 or more (default 20000)", c.IDCacheSize)
 	}
-	if c.GlobalMaxSize < -1 || c.GlobalMaxSize == 0 {
-		v.at("global-max-size", "%d is out of range; use -1 for unlimited or a size such as 1GiB", c.GlobalMaxSize)
+	switch {
+	case c.GlobalMaxSize < -1:
+		v.at("global-max-size", "%d is out of range; use -1 for unlimited, a size such as 1GiB or a percentage of memory such as 25%%", c.GlobalMaxSize)
+	case c.GlobalMaxSize == 0 && (c.GlobalMaxSizePercent < 1 || c.GlobalMaxSizePercent > 100):
+		v.at("global-max-size", "%d%% of memory is out of range; expected 1%% to 100%%", c.GlobalMaxSizePercent)
+	}
+	if c.ProducerWindowSize < -1 || c.ProducerWindowSize == 0 || c.ProducerWindowSize > 1<<30 {
+		v.at("producer-window-size", "%d is out of range; use a size from 1 byte to 1GiB (default 64KiB), or -1 for no producer flow control", c.ProducerWindowSize)
 	}
 	if c.MaxFrameSize < 1<<10 {
 		v.at("max-frame-size", "%s is too small; expected at least 1KiB (default 100MiB)", FormatSize(c.MaxFrameSize))

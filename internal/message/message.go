@@ -352,10 +352,14 @@ func (m *Message) Size() int {
 		}
 	}
 	for _, p := range m.Properties {
-		n += 16 + len(p.Key) + len(p.Value)
+		n += PropertySize(p.Key, p.Value)
 	}
 	return n
 }
+
+// PropertySize is what one property adds to Size: its name and value, and
+// what keeping them costs.
+func PropertySize(key, value string) int { return 16 + len(key) + len(value) }
 
 // DeliverySize estimates the bytes a delivery of m puts on the wire and in
 // the buffers on its way: Size, plus a large message's body, which Size

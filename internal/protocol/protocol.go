@@ -88,6 +88,10 @@ type Env struct {
 	Broker Sessions
 	Auth   Authenticator
 	Limits *Limits
+	// Ingest is the gate that shares the processors between connections
+	// that flood the broker and everything else (ingest.go); nil admits
+	// every connection at once.
+	Ingest *IngestGate
 	// Topology returns the live's current view of its pair, which the
 	// adapter tells its clients (STOMP headers, AMQP's failover list,
 	// OpenWire's ConnectionControl, MQTT 5's server reference).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,17 +131,21 @@ func BenchmarkPersistentSend(b *testing.B) {
 
 // BenchmarkQueuedMessageHeap measures the heap a queued persistent 1 KiB
 // message costs beyond its body, with b.N messages queued and no consumer:
-// a message with no properties, one with the two properties tandem perf
-// adds to every message, and one with a duplicate-detection id (which the
-// Go client adds by default). Run it with a fixed count, for example
-// -benchtime 100000x; the figure is in heap-B/msg.
+// a message with no properties (what tandem perf sends), one with two short
+// properties (what tandem perf sent before it moved its stamp into the
+// body), and one with a duplicate-detection id (which the Go client adds by
+// default). Run it with a fixed count, for example -benchtime 100000x; the
+// figure is in heap-B/msg. BENCH_HEAPPROFILE=FILE writes the heap profile
+// with the messages queued to FILE.<case>, for
+// go tool pprof -sample_index=inuse_space (with -memprofilerate 1 for exact
+// figures).
 func BenchmarkQueuedMessageHeap(b *testing.B) {
 	cases := []struct {
 		name string
 		opts []client.SendOption
 	}{
 		{"plain", []client.SendOption{client.WithoutDuplicateID()}},
-		{"perf-properties", []client.SendOption{client.WithoutDuplicateID(),
+		{"two-properties", []client.SendOption{client.WithoutDuplicateID(),
 			client.WithHeader("tandemPerfRun", "5f3a9c1e2b7d4a60"), client.WithHeader("tandemPerfDue", "1234567890123")}},
 		{"duplicate-id", nil},
 	}
@@ -166,9 +171,27 @@ func BenchmarkQueuedMessageHeap(b *testing.B) {
 			b.StopTimer()
 			runtime.GC()
 			runtime.ReadMemStats(&after)
+			if path := os.Getenv("BENCH_HEAPPROFILE"); path != "" {
+				// The live heap with the messages queued, for
+				// go tool pprof -sample_index=inuse_space.
+				writeHeapProfile(b, path+"."+tc.name)
+			}
 			per := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(b.N)
 			b.ReportMetric(per-float64(len(body)), "heap-B/msg")
 		})
+	}
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

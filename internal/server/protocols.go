@@ -39,6 +39,7 @@ var adapters = map[string]adapterFactory{
 			MaxFrameSize: int(cfg.MaxFrameSize), MaxHeaders: cfg.Limits.MaxHeaders,
 			MaxHeaderSize: int(cfg.Limits.MaxHeaderSize), MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 			MaxDestinationLength: cfg.Limits.MaxDestinationLength, ConnectTimeout: cfg.Limits.HandshakeTimeout,
+			ProducerWindowSize: int(cfg.ProducerWindowSize),
 		})
 	},
 	config.ProtocolOpenWire: func(_ context.Context, env protocol.Env, cfg *config.Config) listener.Protocol {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,10 +162,16 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve, fol *files
 		st.Close()
 		return err
 	}
+	globalMax, err := s.globalMaxSize()
+	if err != nil {
+		s.closePager()
+		st.Close()
+		return err
+	}
 	b, err := broker.New(broker.Options{
 		Store: st, Settings: brokerSettings(s.cfg), IDCacheSize: s.cfg.IDCacheSize,
 		Addresses: brokerAddresses(s.cfg), Authorizer: perms, Logger: s.log, Filters: compileSelector,
-		GlobalMaxSize: s.cfg.GlobalMaxSize, Pager: s.brokerPager(pager), Large: large,
+		GlobalMaxSize: globalMax, Pager: s.brokerPager(pager), Large: large,
 		SmallestLargeMessage: s.cfg.SmallestLargeMessageSize(),
 	})
 	if err != nil {
@@ -180,7 +188,8 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve, fol *files
 	recovered := time.Now()
 	s.broker = b
 	env := protocol.Env{Broker: b, Auth: auth, Limits: protocol.NewLimits(s.cfg.Limits.MaxConnectionsPerUser),
-		Topology: s.topo.snapshot, Logger: s.log, ServerName: "tandem/" + s.cfg.Name}
+		Ingest: protocol.NewIngestGate(ingestSlots()), Topology: s.topo.snapshot, Logger: s.log,
+		ServerName: "tandem/" + s.cfg.Name}
 	servingCtx, stopServing := context.WithCancel(context.Background())
 	s.stopServing = stopServing
 	protocols := newProtocolSet(servingCtx, env, s.cfg, cluster.NewServer(auth, s.topo.register, s.log))
@@ -230,6 +239,47 @@ func (s *Server) startServing(epoch uint64, reserve *journal.Reserve, fol *files
 	s.log.Info("broker is live", attrs...)
 	return nil
 }
+
+// globalMaxSize resolves global-max-size: as configured, or, by default,
+// its share of the machine's memory (machineMemory), which it logs.
+func (s *Server) globalMaxSize() (int64, error) {
+	if s.cfg.GlobalMaxSize != 0 {
+		return s.cfg.GlobalMaxSize, nil
+	}
+	mem, src, err := machineMemory()
+	if err != nil {
+		return 0, err
+	}
+	limit := s.cfg.GlobalMaxSizeFor(mem)
+	if mem > 0 {
+		s.log.Info("messages in memory are bounded by a share of memory; beyond it addresses page (global-max-size)",
+			"event", "global_max_size", "global_max_size", roundSize(limit), "bytes", limit,
+			"percent", s.cfg.GlobalMaxSizePercent, "memory", roundSize(mem), "memory_source", src)
+	} else {
+		s.log.Warn("the machine's memory could not be read; messages in memory are bounded by 1GiB (set global-max-size, or TANDEM_MEMORY)",
+			"event", "global_max_size", "global_max_size", roundSize(limit), "bytes", limit)
+	}
+	return limit, nil
+}
+
+// roundSize renders a size for a log line: exact when it is a whole number
+// of a unit (64MiB), else to a tenth of GiB or MiB (5.9GiB).
+func roundSize(n int64) string {
+	switch {
+	case n%(1<<20) == 0 || n < 1<<20:
+		return config.FormatSize(n)
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + "GiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"
+}
+
+// ingestSlots is how many connections may handle pipelined messages at
+// once (protocol.IngestGate): half of the processors, at least one. The
+// other half is left to deliveries, acknowledgements, the journal and the
+// collector, so that a flood of sends cannot starve the consumers that
+// acknowledge (docs/benchmarks.md).
+func ingestSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // openStore opens the store; reserve, if not nil, is memory faulted in ahead
 // for the replay.

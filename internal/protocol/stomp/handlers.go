@@ -176,6 +176,7 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 	if err == nil && d.temp {
 		d.address = c.tempName(d.address)
 		if d.rt == message.Anycast {
+			c.turn.Release() // creating a queue may wait for the store
 			err = c.session.CreateTempQueue(d.address)
 		}
 	}
@@ -200,13 +201,24 @@ func (c *conn) send(f *wire.Frame, receipt string) bool {
 			c.enqueueReceipt(receipt)
 		}
 	}
+	if tx == nil && !c.takeCredit(m) {
+		return false // closing; sendLarge deletes a large body
+	}
 	if receipt != "" && tx == nil && c.r.Buffered() == 0 {
 		// The client is most likely waiting for this receipt before it
 		// sends again: let the store write the message on this goroutine
 		// if it is idle, and write the receipt from here too, rather than
 		// hand both off and back.
+		c.turn.Release()
 		c.directSend(m, receipt, confirm)
 		return true
+	}
+	if c.r.Buffered() > 0 && c.srv.opts.ProducerWindowSize >= 0 {
+		// More is waiting behind this SEND: the client pipelines, and
+		// takes its turn at the ingest gate (flow.go). Without producer
+		// credit a send to a full BLOCK address waits inside Send, which
+		// must not happen on a turn.
+		c.turn.Take()
 	}
 	c.session.Send(m, tx, confirm)
 	return true

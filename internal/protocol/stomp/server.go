@@ -46,6 +46,11 @@ type Options struct {
 	// MaxPendingBytes bounds the bytes queued for a client that does not
 	// read; beyond it the connection is closed. 0 means 64 MiB.
 	MaxPendingBytes int
+	// ProducerWindowSize is the producer credit, in bytes, the adapter
+	// takes from the broker at a time (flow.go); 0 means
+	// DefaultProducerWindowSize, -1 takes none (a send to a full BLOCK
+	// address then waits inside the broker).
+	ProducerWindowSize int
 }
 
 // Server is the STOMP protocol for the listener.
@@ -70,6 +75,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.MaxPendingBytes == 0 {
 		opts.MaxPendingBytes = 64 << 20
+	}
+	if opts.ProducerWindowSize == 0 {
+		opts.ProducerWindowSize = DefaultProducerWindowSize
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "tandem"
@@ -125,6 +133,7 @@ func (s *Server) Serve(ctx context.Context, nc net.Conn) {
 		byCons:  map[uint64]*subscription{},
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
+		turn:    protocol.NewTurn(s.opts.Ingest),
 	}
 	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize, MaxHeaders: s.opts.MaxHeaders,
 		MaxHeaderSize: s.opts.MaxHeaderSize})
@@ -213,6 +222,13 @@ type conn struct {
 	// large is the body of the large SEND being handled (large.go); only
 	// the read goroutine touches it.
 	large *message.Large
+
+	// Flow control (flow.go), touched only by the read goroutine: the
+	// connection's turn at the ingest gate, and the producer credit it
+	// holds per address.
+	turn     protocol.Turn
+	credit   map[string]int
+	creditCh chan int
 }
 
 // outFrame is a frame waiting to be written, with the consumer to credit
@@ -392,7 +408,13 @@ func (c *conn) writeLoop() {
 
 func (c *conn) readLoop() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	defer c.turn.Release()
 	for {
+		if c.turn.Held() && !c.r.HasFrame() {
+			// The next read may wait for the client: a client that stops
+			// in the middle of a frame must not hold the gate.
+			c.turn.Release()
+		}
 		f, body, err := c.r.ReadFrameStreaming(c.streamLarge)
 		if err != nil {
 			c.readFailed(err)
@@ -401,8 +423,12 @@ func (c *conn) readLoop() {
 		ok := true
 		switch {
 		case body != nil:
+			c.turn.Release()
 			ok = c.sendLarge(f, body)
 		case !f.IsHeartBeat():
+			if !gated(f.Command) {
+				c.turn.Release()
+			}
 			ok = c.handle(f)
 		}
 		if !ok {

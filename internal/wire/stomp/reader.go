@@ -109,6 +109,51 @@ func (r *Reader) Version() Version { return r.version }
 // reader but not yet parsed.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// HasFrame reports whether the bytes already read from the underlying reader
+// hold a whole frame (or a heart-beat), so that the next ReadFrame returns
+// without waiting for the connection. It may answer false for a frame that
+// is there (one longer than the read buffer), never true for one that is
+// not: a server can hold something others wait for across a ReadFrame
+// that HasFrame vouched for, which a client that stops halfway through a
+// frame cannot then stretch.
+func (r *Reader) HasFrame() bool {
+	b, _ := r.br.Peek(r.br.Buffered())
+	end := bytes.IndexByte(b, '\n')
+	if end < 0 {
+		return false
+	}
+	if end == 0 || (end == 1 && b[0] == '\r') {
+		return true // a heart-beat
+	}
+	var cl []byte
+	sized := false
+	for pos := end + 1; ; {
+		n := bytes.IndexByte(b[pos:], '\n')
+		if n < 0 {
+			return false
+		}
+		line := b[pos : pos+n]
+		if k := len(line); k > 0 && line[k-1] == '\r' {
+			line = line[:k-1]
+		}
+		pos += n + 1
+		if len(line) == 0 {
+			body := b[pos:]
+			if !sized {
+				return bytes.IndexByte(body, 0) >= 0
+			}
+			size, ok := parseContentLengthBytes(cl)
+			// A content-length the reader refuses fails without reading.
+			return !ok || size < len(body)
+		}
+		if !sized && bytes.HasPrefix(line, contentLengthPrefix) {
+			cl, sized = line[len(contentLengthPrefix):], true
+		}
+	}
+}
+
+var contentLengthPrefix = []byte(HdrContentLength + ":")
+
 // ReadFrame reads the next frame. A bare EOL between frames comes back as a
 // heart-beat frame (empty Command) so that the caller can reset its read
 // timer. At a clean end of stream, between frames, it returns io.EOF; an end
@@ -396,6 +441,23 @@ func parseContentLength(s string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil
+}
+
+// parseContentLengthBytes is parseContentLength on bytes, for HasFrame,
+// which must not allocate.
+func parseContentLengthBytes(b []byte) (int, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // readTerminatedBody reads a body that has no content-length: everything up
