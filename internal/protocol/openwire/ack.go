@@ -181,13 +181,16 @@ func (k *consumer) holdForTx(picked []*entry, st *txState) {
 	st.acks = append(st.acks, txAck{k: k, entries: held})
 }
 
-// settle settles the picked deliveries with s, then answers the ack.
+// settle settles the picked deliveries with s, then answers the ack. The
+// answer comes from callbacks that run after the reader has moved on and
+// reused x for the next ack: they use copies of its id and flag.
 func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker.Settlement) {
+	id, rr := x.CommandID, x.ResponseRequired
 	ranges := groupRanges(picked)
 	k.credit(picked, true)
 	if len(ranges) == 1 {
 		r := ranges[0]
-		if !x.ResponseRequired {
+		if !rr {
 			// The JMS client sends most acks without waiting: nothing to
 			// answer (a store failure is the broker's to report).
 			r.m.bc.Settle(r.first, r.last, s, nil, nil)
@@ -197,7 +200,7 @@ func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker
 			if err == broker.ErrUnknownDelivery {
 				err = nil
 			}
-			c.respond(x, err)
+			c.answer(id, rr, err)
 		})
 		return
 	}
@@ -214,7 +217,7 @@ func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker
 			done := left == 0
 			mu.Unlock()
 			if done {
-				c.respond(x, first)
+				c.answer(id, rr, first)
 			}
 		})
 	}

@@ -121,7 +121,7 @@ func (c *conn) addConsumer(x *wire.ConsumerInfo) {
 		c.respond(x, errorf(classResourceAllocation, "too many consumers: this connection already has %d (max-subscriptions-per-connection)", n))
 		return
 	}
-	targets, err := c.targets(x.Destination)
+	targets, err := c.targets(x.Destination, nil)
 	if err != nil {
 		c.respond(x, err)
 		return
