@@ -223,7 +223,7 @@ func (k *consumer) releaseAfter(id uint64) {
 		k.unlinkLocked(e)
 	}
 	k.mu.Unlock()
-	for _, r := range groupRanges(unseen) {
+	for _, r := range groupRanges(unseen, nil) {
 		r.m.bc.Settle(r.first, r.last, broker.Settlement{Outcome: broker.Released}, nil, nil)
 	}
 }

@@ -270,6 +270,15 @@ func (c *conn) messageID(m *message.Message) *wire.MessageID {
 	return mid
 }
 
+// producerSeq is the ProducerSequenceID of m's OpenWire id, as
+// fillMessageID sets it, without building the id: every ack checks one.
+func (c *conn) producerSeq(m *message.Message) int64 {
+	if _, seq, ok := parseMessageID(m.MessageID()); ok {
+		return seq
+	}
+	return int64(m.ID)
+}
+
 // fillMessageID sets mid, with pid as its producer, to m's OpenWire id.
 func (c *conn) fillMessageID(m *message.Message, mid *wire.MessageID, pid *wire.ProducerID) {
 	text := m.MessageID()
