@@ -48,7 +48,8 @@ func (c *conn) onAck(x *wire.MessageAck) {
 			return
 		}
 	}
-	picked := k.pick(x)
+	var pbuf [4]*entry // most acks name one delivery, or a few
+	picked := k.pick(x, pbuf[:0])
 	if picked == nil {
 		if st != nil {
 			// In a transaction an ack that matches nothing (replayed across a
@@ -65,7 +66,8 @@ func (c *conn) onAck(x *wire.MessageAck) {
 		k.credit(picked, false)
 		c.respond(x, nil)
 	case wire.AckRedelivered:
-		for _, r := range groupRanges(picked) {
+		var rbuf [2]idRange
+		for _, r := range groupRanges(picked, rbuf[:0]) {
 			r.m.bc.MarkRedelivered(r.first, r.last)
 		}
 		c.respond(x, nil)
@@ -90,9 +92,9 @@ func (c *conn) onAck(x *wire.MessageAck) {
 }
 
 // pick returns the unsettled deliveries an ack names, in delivery order,
-// or nil when it names none of this consumer's. Individual acks name one
-// message.
-func (k *consumer) pick(x *wire.MessageAck) []*entry {
+// appended to buf, or nil when it names none of this consumer's.
+// Individual acks name one message.
+func (k *consumer) pick(x *wire.MessageAck, buf []*entry) []*entry {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	last := k.find(x.LastMessageID)
@@ -100,13 +102,13 @@ func (k *consumer) pick(x *wire.MessageAck) []*entry {
 		return nil
 	}
 	if x.AckType == wire.AckIndividual {
-		return []*entry{last}
+		return append(buf, last)
 	}
 	start := k.head
 	if f := k.find(x.FirstMessageID); f != nil {
 		start = f
 	}
-	var out []*entry
+	out := buf
 	for e := start; e != nil; e = e.next {
 		out = append(out, e)
 		if e == last {
@@ -114,7 +116,7 @@ func (k *consumer) pick(x *wire.MessageAck) []*entry {
 		}
 	}
 	// The first message comes after the last one: take the last alone.
-	return []*entry{last}
+	return append(buf[:0], last)
 }
 
 // find returns the entry of a message id the client sent back, checking
@@ -125,7 +127,10 @@ func (k *consumer) find(id *wire.MessageID) *entry {
 		return nil
 	}
 	e := k.entries[uint64(id.BrokerSequenceID-k.conn.seqBase)]
-	if e == nil || k.conn.messageID(e.msg).ProducerSequenceID != id.ProducerSequenceID {
+	if e == nil {
+		return nil
+	}
+	if k.conn.producerSeq(e.msg) != id.ProducerSequenceID {
 		return nil
 	}
 	return e
@@ -181,13 +186,17 @@ func (k *consumer) holdForTx(picked []*entry, st *txState) {
 	st.acks = append(st.acks, txAck{k: k, entries: held})
 }
 
-// settle settles the picked deliveries with s, then answers the ack.
+// settle settles the picked deliveries with s, then answers the ack. The
+// answer comes from callbacks that run after the reader has moved on and
+// reused x for the next ack: they use copies of its id and flag.
 func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker.Settlement) {
-	ranges := groupRanges(picked)
+	id, rr := x.CommandID, x.ResponseRequired
+	var rbuf [2]idRange
+	ranges := groupRanges(picked, rbuf[:0])
 	k.credit(picked, true)
 	if len(ranges) == 1 {
 		r := ranges[0]
-		if !x.ResponseRequired {
+		if !rr {
 			// The JMS client sends most acks without waiting: nothing to
 			// answer (a store failure is the broker's to report).
 			r.m.bc.Settle(r.first, r.last, s, nil, nil)
@@ -197,7 +206,7 @@ func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker
 			if err == broker.ErrUnknownDelivery {
 				err = nil
 			}
-			c.respond(x, err)
+			c.answer(id, rr, err)
 		})
 		return
 	}
@@ -214,7 +223,7 @@ func (c *conn) settle(x *wire.MessageAck, k *consumer, picked []*entry, s broker
 			done := left == 0
 			mu.Unlock()
 			if done {
-				c.respond(x, first)
+				c.answer(id, rr, first)
 			}
 		})
 	}
@@ -226,10 +235,11 @@ type idRange struct {
 	first, last uint64
 }
 
-// groupRanges splits picked deliveries by member. A member's deliveries
-// come in id order, so the ones of a contiguous pick form one range.
-func groupRanges(picked []*entry) []idRange {
-	var out []idRange
+// groupRanges splits picked deliveries by member, appending the ranges to
+// buf. A member's deliveries come in id order, so the ones of a contiguous
+// pick form one range.
+func groupRanges(picked []*entry, buf []idRange) []idRange {
+	out := buf
 	for _, e := range picked {
 		found := false
 		for i := range out {

@@ -58,6 +58,9 @@ type conn struct {
 	// this connection's deliveries.
 	seqBase int64
 
+	// tbuf holds the targets of the message being sent (read goroutine).
+	tbuf [1]target
+
 	// The client's objects, touched only by the read goroutine.
 	sessions  map[int64]bool
 	producers map[wire.ProducerID]*producer
@@ -79,12 +82,14 @@ type conn struct {
 	wake   chan struct{}
 	wrote  atomic.Bool // set by the writer, cleared by its keep-alive check
 
-	// scratch is the writer's, for encoding deliveries without allocating.
+	// scratch is the writer's, for encoding deliveries and responses
+	// without allocating.
 	scratch struct {
-		msg wire.Message
-		mid wire.MessageID
-		pid wire.ProducerID
-		md  wire.MessageDispatch
+		msg  wire.Message
+		mid  wire.MessageID
+		pid  wire.ProducerID
+		md   wire.MessageDispatch
+		resp wire.Response
 	}
 
 	closeOnce sync.Once
@@ -94,12 +99,16 @@ type conn struct {
 }
 
 // outItem is one thing for the writer to send: a command ready to encode,
-// or a delivery it converts to a MessageDispatch first.
+// a Response to the command numbered corr, or a delivery it converts to a
+// MessageDispatch first.
 type outItem struct {
-	cmd  wire.DataStructure
-	cons *consumer
-	mem  *member
-	dl   broker.Delivery
+	cmd wire.DataStructure
+	// response is set for a Response to the command corr.
+	response bool
+	corr     int32
+	cons     *consumer
+	mem      *member
+	dl       broker.Delivery
 	// browse is set for a browser's snapshot item, which belongs to no
 	// broker consumer.
 	browse bool
@@ -121,7 +130,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		gone:      make(chan struct{}),
 		seqBase:   rand.Int64N(1<<40) << 20,
 	}
-	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize})
+	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize, Reuse: true})
 	c.w = wire.NewWriter(nc)
 	return c
 }
@@ -206,14 +215,20 @@ func (c *conn) signal() {
 // for an error, an ExceptionResponse.
 func (c *conn) respond(cmd wire.Command, err error) {
 	b := cmd.Base()
+	c.answer(b.CommandID, b.ResponseRequired, err)
+}
+
+// answer is respond for the command numbered id, which asked for an answer
+// when rr is set.
+func (c *conn) answer(id int32, rr bool, err error) {
 	if err == nil {
-		if b.ResponseRequired {
-			c.send(&wire.Response{CorrelationID: b.CommandID})
+		if rr {
+			c.push(outItem{response: true, corr: id}, 16)
 		}
 		return
 	}
-	if b.ResponseRequired {
-		c.send(&wire.ExceptionResponse{CorrelationID: b.CommandID, Exception: throwable(err)})
+	if rr {
+		c.send(&wire.ExceptionResponse{CorrelationID: id, Exception: throwable(err)})
 		return
 	}
 	// A command sent without waiting for an answer (an asynchronous send,
@@ -304,6 +319,10 @@ func (c *conn) keepAliveEvery() time.Duration {
 func (c *conn) writeItem(it *outItem) error {
 	if it.cons != nil {
 		return c.writeDelivery(it)
+	}
+	if it.response {
+		c.scratch.resp = wire.Response{CorrelationID: it.corr}
+		return c.w.WriteCommand(&c.scratch.resp)
 	}
 	if it.cmd == nil {
 		return nil // a wake-up

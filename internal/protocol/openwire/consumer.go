@@ -121,7 +121,7 @@ func (c *conn) addConsumer(x *wire.ConsumerInfo) {
 		c.respond(x, errorf(classResourceAllocation, "too many consumers: this connection already has %d (max-subscriptions-per-connection)", n))
 		return
 	}
-	targets, err := c.targets(x.Destination)
+	targets, err := c.targets(x.Destination, nil)
 	if err != nil {
 		c.respond(x, err)
 		return
@@ -223,7 +223,7 @@ func (k *consumer) releaseAfter(id uint64) {
 		k.unlinkLocked(e)
 	}
 	k.mu.Unlock()
-	for _, r := range groupRanges(unseen) {
+	for _, r := range groupRanges(unseen, nil) {
 		r.m.bc.Settle(r.first, r.last, broker.Settlement{Outcome: broker.Released}, nil, nil)
 	}
 }

@@ -22,27 +22,42 @@ import (
 
 const classMessageFormat = "javax.jms.MessageFormatException"
 
+// withExtra is a message and its Extra in one allocation: nearly every
+// message from a JMS client has an Extra (its message id at least).
+type withExtra struct {
+	m  message.Message
+	ex message.Extra
+}
+
 // toMessage converts a message the client sent. Address and routing type
-// are left to the caller.
+// are left to the caller. x may be the reader's reused message, whose
+// Content points into the read buffer: what the result keeps is copied.
 func (c *conn) toMessage(x *wire.Message) (*message.Message, error) {
-	m := &message.Message{
+	we := &withExtra{m: message.Message{
 		Durable:    x.Persistent,
 		Priority:   min(x.Priority, message.MaxPriority),
 		Timestamp:  x.Timestamp,
 		Expiration: max(x.Expiration, 0),
-	}
+	}}
+	m := &we.m
 	nested := false
 	switch x.Kind {
 	case wire.TypeTextMessage:
-		s, err := x.Text()
+		b, err := x.AppendText(nil)
 		if err != nil {
 			return nil, errorf(classMessageFormat, "the TextMessage body does not decode: %v", err)
 		}
-		m.BodyKind, m.Body = message.BodyText, []byte(s)
+		if b == nil {
+			b = []byte{} // a null text reads as an empty one
+		}
+		m.BodyKind, m.Body = message.BodyText, b
 	case wire.TypeBytesMessage, wire.TypeObjectMessage:
 		b, err := x.UncompressedContent()
 		if err != nil {
 			return nil, errorf(classMessageFormat, "the message body does not decode: %v", err)
+		}
+		if !x.Compressed && b != nil {
+			b = append(make([]byte, 0, len(b)), b...) // Content is the reader's
 		}
 		m.BodyKind, m.Body = message.BodyBytes, b
 		if x.Kind == wire.TypeObjectMessage {
@@ -87,7 +102,7 @@ func (c *conn) toMessage(x *wire.Message) (*message.Message, error) {
 			m.Properties = append(m.Properties, p)
 		}
 	}
-	var ex message.Extra
+	ex := &we.ex
 	ex.CorrelationID = x.CorrelationID
 	ex.ReplyTo = canonical(x.ReplyTo)
 	ex.Type = x.Type
@@ -114,8 +129,8 @@ func (c *conn) toMessage(x *wire.Message) (*message.Message, error) {
 			ex.Native = &message.Native{Format: message.NativeOpenWire, Data: data}
 		}
 	}
-	if ex != (message.Extra{}) {
-		m.Extra = &ex
+	if *ex != (message.Extra{}) {
+		m.Extra = ex
 	}
 	return m, nil
 }
@@ -255,6 +270,15 @@ func (c *conn) messageID(m *message.Message) *wire.MessageID {
 	return mid
 }
 
+// producerSeq is the ProducerSequenceID of m's OpenWire id, as
+// fillMessageID sets it, without building the id: every ack checks one.
+func (c *conn) producerSeq(m *message.Message) int64 {
+	if _, seq, ok := parseMessageID(m.MessageID()); ok {
+		return seq
+	}
+	return int64(m.ID)
+}
+
 // fillMessageID sets mid, with pid as its producer, to m's OpenWire id.
 func (c *conn) fillMessageID(m *message.Message, mid *wire.MessageID, pid *wire.ProducerID) {
 	text := m.MessageID()
@@ -283,8 +307,8 @@ func messageIDText(id *wire.MessageID) string {
 		return id.String()
 	}
 	p := id.ProducerID
-	b := make([]byte, 0, len(p.ConnectionID)+3*21)
-	b = append(b, p.ConnectionID...)
+	var buf [128]byte // on the stack: the string is the one allocation
+	b := append(buf[:0], p.ConnectionID...)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, p.SessionID, 10)
 	b = append(b, ':')

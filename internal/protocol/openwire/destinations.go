@@ -30,16 +30,23 @@ type target struct {
 }
 
 // targets resolves d, splitting a composite destination ("A,B",
-// "queue://A,topic://B") into its members.
-func (c *conn) targets(d *wire.Destination) ([]target, error) {
+// "queue://A,topic://B") into its members, appended to buf.
+func (c *conn) targets(d *wire.Destination, buf []target) ([]target, error) {
 	if d == nil {
 		return nil, errorf(classInvalidDestination, "no destination given")
+	}
+	if !d.IsComposite() {
+		t, err := c.target(d)
+		if err != nil {
+			return nil, err
+		}
+		return append(buf, t), nil
 	}
 	members := d.Members()
 	if len(members) == 0 {
 		return nil, errorf(classInvalidDestination, "destination %q names nothing", d.Name)
 	}
-	out := make([]target, 0, len(members))
+	out := buf
 	for _, m := range members {
 		t, err := c.target(m)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"tandem/internal/broker"
 	"tandem/internal/largemsg"
 	"tandem/internal/message"
+	"tandem/internal/store/filestore"
 	"tandem/internal/store/memstore"
 	wire "tandem/internal/wire/openwire"
 )
@@ -709,4 +711,56 @@ func TestABadSelectorIsAnInvalidSelectorException(t *testing.T) {
 		t.Fatalf("a bad selector: %s", e)
 	}
 	c.subscribe(2, wire.NewQueue("q"), 10) // the connection goes on
+}
+
+// TestPipelinedAcksAreAnsweredWithTheirOwnIDs sends acks asking for an
+// answer back to back, in one write, so that the broker reads the next ack
+// (into the structs it reuses for every ack) before the store has settled
+// the previous one (a file store settles on its journal's goroutine): each
+// answer must still name its own ack.
+func TestPipelinedAcksAreAnsweredWithTheirOwnIDs(t *testing.T) {
+	dir := t.TempDir()
+	st, err := filestore.Open(filestore.Options{JournalDir: filepath.Join(dir, "journal"),
+		BindingsDir: filepath.Join(dir, "bindings"), FileSize: 1 << 20, MinFiles: 2, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := startServer(t, Options{}, broker.Options{Store: st})
+	c := dial(t, s.addr, "", "", "")
+	const n = 16
+	q := wire.NewQueue("pipelined-acks")
+	for i := range n {
+		c.send(c.textMessage(q, fmt.Sprint(i)))
+	}
+	cid := c.subscribe(20, q, n)
+	mds := c.messages(n)
+	want := map[int32]bool{}
+	for _, md := range mds {
+		c.next++
+		a := &wire.MessageAck{ConsumerID: cid, AckType: wire.AckIndividual, LastMessageID: md.Message.MessageID,
+			MessageCount: 1, Destination: md.Destination}
+		a.CommandID, a.ResponseRequired = c.next, true
+		want[a.CommandID] = true
+		if err := c.w.WriteCommand(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		switch r := c.read(5 * time.Second).(type) {
+		case *wire.Response:
+			if !want[r.CorrelationID] {
+				t.Fatalf("an answer to command %d, which is not an ack still unanswered (want %v)", r.CorrelationID, want)
+			}
+			delete(want, r.CorrelationID)
+		default:
+			t.Fatalf("an ack answered with %v", describe(r))
+		}
+	}
+	if n := s.depth(t, "pipelined-acks"); n != 0 {
+		t.Fatalf("%d messages left after acking all", n)
+	}
 }

@@ -2,6 +2,7 @@ package openwire
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"tandem/internal/broker"
 	"tandem/internal/message"
@@ -23,7 +24,7 @@ func (c *conn) addProducer(x *wire.ProducerInfo) {
 		return
 	}
 	if x.Destination != nil {
-		if _, err := c.targets(x.Destination); err != nil {
+		if _, err := c.targets(x.Destination, nil); err != nil {
 			c.respond(x, err)
 			return
 		}
@@ -35,9 +36,10 @@ func (c *conn) addProducer(x *wire.ProducerInfo) {
 // onMessage sends a message the client produced. A message that asks for
 // a response (a persistent send outside a transaction, unless the client
 // sends asynchronously) is answered once it is accepted: for a persistent
-// message, once it is on stable storage.
+// message, once it is on stable storage. x is the reader's reused message:
+// nothing here keeps it, or anything in it, past the call.
 func (c *conn) onMessage(x *wire.Message) {
-	targets, err := c.targets(x.Destination)
+	targets, err := c.targets(x.Destination, c.tbuf[:0])
 	if err == nil {
 		err = c.checkTempTargets(targets)
 	}
@@ -57,11 +59,8 @@ func (c *conn) onMessage(x *wire.Message) {
 		c.respond(x, err)
 		return
 	}
-	var p *producer
-	if x.ProducerID != nil {
-		p = c.producers[*x.ProducerID]
-	}
-	done := c.sendDone(x, p, len(targets))
+	ps := c.newPendingSend(x, len(targets))
+	done := ps.done
 	sent := 0
 	for i, t := range targets {
 		if t.advisory {
@@ -90,32 +89,73 @@ func (c *conn) onMessage(x *wire.Message) {
 	}
 }
 
-// sendDone returns the callback of a message's n sends: once all are done
-// it answers the message, or acknowledges it to a producer with a window.
-func (c *conn) sendDone(x *wire.Message, p *producer, n int) func(error) {
-	var mu sync.Mutex
-	var first error
-	left := n
-	size := int32(1024 + len(x.Content) + len(x.MarshalledProperties))
-	return func(err error) {
-		mu.Lock()
-		if err != nil && first == nil {
-			first = err
-		}
-		left--
-		last := left == 0
-		mu.Unlock()
-		if !last {
-			return
-		}
-		if first != nil {
-			c.log.Debug("send refused", "event", "send_refused", "destination", x.Destination, "err", first)
-		}
-		c.respond(x, first)
-		if first == nil && !x.ResponseRequired && p != nil && p.window > 0 {
-			c.send(&wire.ProducerAck{ProducerID: p.id, Size: size})
+// pendingSend follows one message's sends (one per destination of a
+// composite) until all are done, then answers the message, or
+// acknowledges it to a producer with a window. It holds copies of what it
+// needs from the message, which the reader reuses for the next one, and
+// goes back to a pool when done: a send costs no allocation for its
+// callback.
+type pendingSend struct {
+	c    *conn
+	done func(error) // ps.finish, bound once
+	left atomic.Int32
+	mu   sync.Mutex // guards first
+	// first is the first error of the sends.
+	first error
+	// The message's command ID and response-required flag, destination
+	// (for the log), producer (when it has a window) and size.
+	cmdID int32
+	rr    bool
+	dest  wire.Destination
+	p     *producer
+	size  int32
+}
+
+var pendingSends sync.Pool
+
+func (c *conn) newPendingSend(x *wire.Message, n int) *pendingSend {
+	ps, _ := pendingSends.Get().(*pendingSend)
+	if ps == nil {
+		ps = new(pendingSend)
+		ps.done = ps.finish
+	}
+	ps.c, ps.first = c, nil
+	ps.left.Store(int32(n))
+	ps.cmdID, ps.rr = x.CommandID, x.ResponseRequired
+	ps.dest = wire.Destination{Kind: x.Destination.Kind, Name: x.Destination.Name}
+	ps.p = nil
+	if x.ProducerID != nil && !x.ResponseRequired {
+		if p := c.producers[*x.ProducerID]; p != nil && p.window > 0 {
+			ps.p = p
 		}
 	}
+	ps.size = int32(1024 + len(x.Content) + len(x.MarshalledProperties))
+	return ps
+}
+
+// finish is called once per send; the last call answers.
+func (ps *pendingSend) finish(err error) {
+	if err != nil {
+		ps.mu.Lock()
+		if ps.first == nil {
+			ps.first = err
+		}
+		ps.mu.Unlock()
+	}
+	if ps.left.Add(-1) != 0 {
+		return
+	}
+	// The other calls wrote first before their decrement, so it is settled.
+	c, first := ps.c, ps.first
+	if first != nil {
+		c.log.Debug("send refused", "event", "send_refused", "destination", ps.dest.String(), "err", first)
+	}
+	c.answer(ps.cmdID, ps.rr, first)
+	if first == nil && ps.p != nil {
+		c.send(&wire.ProducerAck{ProducerID: ps.p.id, Size: ps.size})
+	}
+	ps.c, ps.p, ps.first = nil, nil, nil
+	pendingSends.Put(ps)
 }
 
 // checkTempTargets refuses a temporary destination that does not exist

@@ -100,7 +100,7 @@ func (c *conn) commit(x *wire.TransactionInfo, st *txState) {
 		return
 	}
 	for _, a := range st.acks {
-		for _, r := range groupRanges(a.entries) {
+		for _, r := range groupRanges(a.entries, nil) {
 			r.m.bc.Settle(r.first, r.last, broker.Settlement{Outcome: broker.Accepted}, st.tx, nil)
 		}
 	}

@@ -105,25 +105,54 @@ func (x *Message) Compress() error {
 // Text returns a TextMessage's text; a message without a body, or with a
 // null text, yields "".
 func (x *Message) Text() (string, error) {
-	b, err := x.UncompressedContent()
+	b, err := x.rawText()
 	if err != nil || b == nil {
 		return "", err
 	}
-	if len(b) < 4 {
-		return "", fmt.Errorf("%w: a text body of %d bytes has no length", ErrMalformed, len(b))
-	}
-	n := be32(b)
-	if n == -1 {
-		return "", nil
-	}
-	if n < 0 || int64(n) > int64(len(b)-4) {
-		return "", fmt.Errorf("%w: a text body claims %d bytes and holds %d", ErrMalformed, n, len(b)-4)
-	}
-	s, err := decodeMUTF8(b[4 : 4+n])
+	s, err := decodeMUTF8(b)
 	if err != nil {
 		return "", fmt.Errorf("text body: %w", err)
 	}
 	return s, nil
+}
+
+// AppendText appends a TextMessage's text, in UTF-8, to dst: Text without
+// the string, for a caller that wants the bytes. A message without a body,
+// or with a null text, appends nothing. Given a nil dst, it allocates once,
+// as much as the encoded text takes (never less than the decoded one).
+func (x *Message) AppendText(dst []byte) ([]byte, error) {
+	b, err := x.rawText()
+	if err != nil || b == nil {
+		return dst, err
+	}
+	if dst == nil {
+		dst = make([]byte, 0, len(b))
+	}
+	out, err := appendDecodedMUTF8(dst, b)
+	if err != nil {
+		return dst, fmt.Errorf("text body: %w", err)
+	}
+	return out, nil
+}
+
+// rawText returns the modified UTF-8 bytes of a TextMessage's text, nil
+// for no body or a null text.
+func (x *Message) rawText() ([]byte, error) {
+	b, err := x.UncompressedContent()
+	if err != nil || b == nil {
+		return nil, err
+	}
+	if len(b) < 4 {
+		return nil, fmt.Errorf("%w: a text body of %d bytes has no length", ErrMalformed, len(b))
+	}
+	n := be32(b)
+	if n == -1 {
+		return nil, nil
+	}
+	if n < 0 || int64(n) > int64(len(b)-4) {
+		return nil, fmt.Errorf("%w: a text body claims %d bytes and holds %d", ErrMalformed, n, len(b)-4)
+	}
+	return b[4 : 4+n : 4+n], nil
 }
 
 // SetText sets a TextMessage's body to s, uncompressed.

@@ -143,6 +143,10 @@ type decoder struct {
 	stackTrace bool
 	depth      int
 	recent     *recentStrings // nil: allocate every string
+	// arena, when set, is where messages and acks are decoded (see
+	// ReaderOptions.Reuse); inArena is set while one is.
+	arena   *arena
+	inArena bool
 }
 
 // recentStrings remembers the last few short strings a Reader decoded. The
@@ -260,15 +264,16 @@ func (d *decoder) utf() string {
 }
 
 // bytes reads a present flag, a length and the bytes, copied out of the
-// frame buffer. An absent array is nil; a present empty one is not.
+// frame buffer, or pointing into it while decoding into the arena. An
+// absent array is nil; a present empty one is not.
 func (d *decoder) bytes() []byte {
 	if !d.bool() {
 		return nil
 	}
 	n := d.i32()
 	b := d.take(int(n), "a byte array")
-	if b == nil {
-		return nil
+	if b == nil || d.inArena {
+		return b
 	}
 	return append(make([]byte, 0, len(b)), b...)
 }
@@ -282,7 +287,13 @@ func (d *decoder) nested() DataStructure {
 	if d.err != nil {
 		return nil
 	}
-	ds := newDataStructure(t)
+	var ds DataStructure
+	if d.inArena {
+		ds = d.arena.nested(t)
+	}
+	if ds == nil {
+		ds = newDataStructure(t)
+	}
 	if ds == nil {
 		if d.err == nil {
 			d.err = fmt.Errorf("%w: nested object of %v at offset %d", ErrUnsupportedType, t, d.off-1)

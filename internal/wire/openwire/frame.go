@@ -100,8 +100,11 @@ func (d *decoder) frame(frame []byte) (DataStructure, error) {
 	if t == TypeNull {
 		return nil, fmt.Errorf("%w: a null frame", ErrMalformed)
 	}
-	ds := newDataStructure(t)
-	if ds == nil {
+	var ds DataStructure
+	d.inArena = d.arena != nil && reusable(t)
+	if d.inArena {
+		ds = d.arena.top(t)
+	} else if ds = newDataStructure(t); ds == nil {
 		return nil, fmt.Errorf("%w: a frame of %v", ErrUnsupportedType, t)
 	}
 	ds.unmarshal(d)

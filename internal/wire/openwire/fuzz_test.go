@@ -38,6 +38,13 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte{byte(TypeExceptionResponse), 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 1, 'a', 0, 0, 1, 1, 0, 1, 'b', 1, 0, 1, 'c', 1, 0, 1, 'd', 0, 0, 0, 1, 0}, true)
 	f.Fuzz(func(t *testing.T, frame []byte, stackTrace bool) {
 		ds, err := unmarshalFrame(frame, stackTrace)
+		// A Reader with Reuse decodes into its arena: it must accept and
+		// refuse the same frames, into commands that encode the same.
+		reused := decoder{stackTrace: stackTrace, arena: new(arena), recent: new(recentStrings)}
+		rds, rerr := reused.frame(frame)
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("decoding without reuse: %v; with reuse: %v", err, rerr)
+		}
 		if err != nil {
 			if !isDecodeError(err) {
 				t.Fatalf("unexpected kind of error: %v", err)
@@ -45,6 +52,9 @@ func FuzzUnmarshal(f *testing.F) {
 			return
 		}
 		once, err := appendBody(nil, ds, stackTrace)
+		if rOnce, rerr := appendBody(nil, rds, stackTrace); !bytes.Equal(once, rOnce) || (err == nil) != (rerr == nil) {
+			t.Fatalf("a %v decoded with reuse encodes differently: %v, %v\n%x\n%x", ds.DataType(), err, rerr, once, rOnce)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("a decoded %v does not encode: %v", ds.DataType(), err)
@@ -62,15 +72,16 @@ func FuzzUnmarshal(f *testing.F) {
 	})
 }
 
-// FuzzReader feeds an arbitrary byte stream to a Reader with small limits.
-// The properties: no panic, and only stream or decoding errors.
+// FuzzReader feeds an arbitrary byte stream to a Reader with small limits,
+// with and without Reuse. The properties: no panic, and only stream or
+// decoding errors.
 func FuzzReader(f *testing.F) {
-	for _, b := range seedFrames(f) {
+	for i, b := range seedFrames(f) {
 		sized := append([]byte{byte(len(b) >> 24), byte(len(b) >> 16), byte(len(b) >> 8), byte(len(b))}, b...)
-		f.Add(append(sized, sized...))
+		f.Add(append(sized, sized...), i%2 == 0)
 	}
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		r := NewReader(bytes.NewReader(stream), ReaderOptions{MaxFrameSize: 4096, BufferSize: 64})
+	f.Fuzz(func(t *testing.T, stream []byte, reuse bool) {
+		r := NewReader(bytes.NewReader(stream), ReaderOptions{MaxFrameSize: 4096, BufferSize: 64, Reuse: reuse})
 		for range 64 {
 			_, err := r.ReadCommand()
 			switch {

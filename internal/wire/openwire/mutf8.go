@@ -101,8 +101,18 @@ func decodeMUTF8(b []byte) (string, error) {
 	if i == len(b) {
 		return string(b), nil
 	}
-	out := make([]byte, i, len(b)+4)
-	copy(out, b[:i])
+	out, err := appendDecodedMUTF8(make([]byte, 0, len(b)+4), b)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// appendDecodedMUTF8 appends b, in modified UTF-8, to dst as UTF-8, as
+// decodeMUTF8 converts it. On error it returns dst as it was.
+func appendDecodedMUTF8(dst, b []byte) ([]byte, error) {
+	i := asciiPrefix(b)
+	out := append(dst, b[:i]...)
 	for i < len(b) {
 		c := b[i]
 		switch {
@@ -111,14 +121,14 @@ func decodeMUTF8(b []byte) (string, error) {
 			i++
 		case c&0xE0 == 0xC0:
 			if i+1 >= len(b) || b[i+1]&0xC0 != 0x80 {
-				return "", badUTF8(i)
+				return dst, badUTF8(i)
 			}
 			out = utf8.AppendRune(out, rune(c&0x1F)<<6|rune(b[i+1]&0x3F))
 			i += 2
 		case c&0xF0 == 0xE0:
 			u, ok := mutf8Unit(b, i)
 			if !ok {
-				return "", badUTF8(i)
+				return dst, badUTF8(i)
 			}
 			i += 3
 			switch {
@@ -136,19 +146,19 @@ func decodeMUTF8(b []byte) (string, error) {
 			}
 		case c&0xF8 == 0xF0:
 			if i+3 >= len(b) || b[i+1]&0xC0 != 0x80 || b[i+2]&0xC0 != 0x80 || b[i+3]&0xC0 != 0x80 {
-				return "", badUTF8(i)
+				return dst, badUTF8(i)
 			}
 			r := rune(c&0x07)<<18 | rune(b[i+1]&0x3F)<<12 | rune(b[i+2]&0x3F)<<6 | rune(b[i+3]&0x3F)
 			if r < 0x10000 || r > utf8.MaxRune {
-				return "", badUTF8(i)
+				return dst, badUTF8(i)
 			}
 			out = utf8.AppendRune(out, r)
 			i += 4
 		default:
-			return "", badUTF8(i)
+			return dst, badUTF8(i)
 		}
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // asciiPrefix returns the length of the leading run of bytes below 0x80,
