@@ -259,17 +259,6 @@ func setBody(x *wire.Message, kind message.BodyKind, body []byte) error {
 	return nil
 }
 
-// messageID is the OpenWire id of a neutral message: the producer's own
-// when it came by OpenWire, else one made up from the broker's message id,
-// which stays the same for the message's every delivery (the client drops
-// a redelivery of an id it has seen as a duplicate, so ids must never be
-// reused for another message).
-func (c *conn) messageID(m *message.Message) *wire.MessageID {
-	mid, pid := new(wire.MessageID), new(wire.ProducerID)
-	c.fillMessageID(m, mid, pid)
-	return mid
-}
-
 // producerSeq is the ProducerSequenceID of m's OpenWire id, as
 // fillMessageID sets it, without building the id: every ack checks one.
 func (c *conn) producerSeq(m *message.Message) int64 {
@@ -279,7 +268,11 @@ func (c *conn) producerSeq(m *message.Message) int64 {
 	return int64(m.ID)
 }
 
-// fillMessageID sets mid, with pid as its producer, to m's OpenWire id.
+// fillMessageID sets mid, with pid as its producer, to m's OpenWire id:
+// the producer's own when it came by OpenWire, else one made up from the
+// broker's message id, which stays the same for the message's every
+// delivery (the client drops a redelivery of an id it has seen as a
+// duplicate, so ids must never be reused for another message).
 func (c *conn) fillMessageID(m *message.Message, mid *wire.MessageID, pid *wire.ProducerID) {
 	text := m.MessageID()
 	*mid = wire.MessageID{ProducerID: pid}

@@ -161,8 +161,6 @@ func (o *ordered[T]) take(keep func(id uint64, v *T) bool) []T {
 
 func (o *ordered[T]) len() int { return len(o.index) }
 
-func (o *ordered[T]) reset() { *o = ordered[T]{} }
-
 // bindingSink keeps the bindings journal's records: addresses and queues.
 type bindingSink struct {
 	addresses ordered[store.Address]
