@@ -12,9 +12,12 @@ import (
 // address-full-policy is BLOCK and the address (max-size-bytes) or the
 // broker (global-max-size) is full; then it grants it when consumers have
 // made room. An adapter whose producer is out of credit stops taking its
-// messages (STOMP stops reading the connection, AMQP withholds link
-// credit, OpenWire holds back its ProducerAck), so a producer faster than
-// its consumers holds memory at the limit instead of growing it.
+// messages (the STOMP adapter stops reading the connection), so a producer
+// faster than its consumers holds memory at the limit instead of growing
+// it. Adapters that take no credit (AMQP, MQTT and OpenWire today) get the
+// same bound from Send, which waits while a BLOCK address is full; their
+// protocols' own flow control (AMQP link credit, OpenWire's ProducerAck)
+// could carry the grant to the client instead, which is not done yet.
 //
 // Credit is an allowance, not a reservation: producers that took their
 // windows just before an address filled may still send them, so an
