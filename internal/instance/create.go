@@ -232,6 +232,8 @@ func (o CreateOptions) withDefaults() (CreateOptions, error) {
 		return bad("--user and --password are required (tandem create is non-interactive); pass e.g. --user admin --password admin, or --allow-anonymous for a broker without users")
 	case o.PortOffset < 0 || baseAcceptorPort+o.PortOffset > 65535:
 		return bad("--port-offset %d is out of range; expected 0 to %d", o.PortOffset, 65535-baseAcceptorPort)
+	case o.Backup && !o.SharedStore && o.Database != nil:
+		return bad("--backup needs --shared-store: with --jdbc the database is the shared store; add --shared-store to both nodes of the pair")
 	case o.Backup && !o.SharedStore:
 		return bad("--backup needs --shared-store: a backup waits for the primary's lock on the shared store")
 	case o.FailoverOnShutdown && !o.SharedStore:

@@ -223,6 +223,7 @@ func TestCreateInvalidOptions(t *testing.T) {
 		{"negative offset", CreateOptions{Dir: dir, AllowAnonymous: true, PortOffset: -1}, "--port-offset -1 is out of range"},
 		{"huge offset", CreateOptions{Dir: dir, AllowAnonymous: true, PortOffset: 4000}, "--port-offset 4000 is out of range"},
 		{"backup without shared store", CreateOptions{Dir: dir, AllowAnonymous: true, Backup: true}, "--backup needs --shared-store"},
+		{"database backup without shared store", CreateOptions{Dir: dir, AllowAnonymous: true, Backup: true, Database: &DatabaseOptions{URL: "postgres://u:p@db/t"}}, "with --jdbc the database is the shared store"},
 		{"failover without shared store", CreateOptions{Dir: dir, AllowAnonymous: true, FailoverOnShutdown: true}, "--failover-on-shutdown needs --shared-store"},
 		{"no-failback on a primary", CreateOptions{Dir: dir, AllowAnonymous: true, SharedStore: true, NoFailback: true}, "--no-failback applies to a backup"},
 		{"bad host", CreateOptions{Dir: dir, AllowAnonymous: true, Host: "bad host!"}, `--host "bad host!" is not an IP address or host name`},
