@@ -295,6 +295,15 @@ func (fl *Follower) look(seq uint64, name string, sweep bool) (bool, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil // gone since the listing; the next poll sees it so
 		}
+		if errors.Is(err, ErrCorrupt) && h.Seq > seq {
+			// Recycled between the open and the header's read: the writer
+			// renames a dead file away, then stamps it with a later
+			// number, and the open descriptor follows the file. It is gone
+			// under this name; the next poll sees it under its new one. (A
+			// file that really held another number's header would stay so
+			// and fail the takeover's check of every file.)
+			return false, nil
+		}
 		if errors.Is(err, ErrCorrupt) {
 			return false, fl.fail(err)
 		}

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -474,6 +475,39 @@ func TestTakeoverAfterAnotherActivation(t *testing.T) {
 			o.Epoch = 3
 			_, res := takeOver(t, fl, sink, o)
 			t.Logf("used %v (%s), %d operations replayed", res.Used, res.Reason, res.TailOps)
+		})
+	}
+}
+
+// TestFollowerSkipsAFileRecycledUnderIt covers a race of recycling: the
+// follower opens a dead file by its name, the writer renames it away and
+// stamps it with a later number, and the follower reads the new header
+// through its descriptor. That file is gone under its name, not corrupt; a
+// header with an earlier number than the name is corrupt, and stops the
+// follower.
+func TestFollowerSkipsAFileRecycledUnderIt(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		nameSeq, hdSeq uint64
+		broken         bool
+	}{
+		{"recycled to a later number", 84, 91, false},
+		{"an earlier number than the name", 91, 84, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var hb [headerSize]byte
+			encodeHeader(hb[:], FileHeader{Seq: tc.hdSeq, Gen: 7, Epoch: 1})
+			data := make([]byte, 4<<10)
+			copy(data, hb[:])
+			if err := os.WriteFile(filepath.Join(dir, dataName("tandem", tc.nameSeq)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fl, _ := newTestFollower(t, dir)
+			_, err := fl.Poll(nil)
+			if got := errors.Is(err, ErrFollowerBroken); got != tc.broken {
+				t.Fatalf("Poll: %v; want the follower broken: %v", err, tc.broken)
+			}
 		})
 	}
 }
