@@ -60,6 +60,20 @@ func (s *Session) RequestCredit(address string, need, want int, granted func(n i
 	}
 }
 
+// SendMayWait reports whether Send or SendDirect may hold the calling
+// goroutine until address has room: the session takes no credit, and the
+// address's address-full-policy is BLOCK with a limit on it or on the
+// broker. An adapter gives up what other connections wait for (its turn at
+// the ingest gate) before such a send. A send in a transaction never waits
+// here; its commit does.
+func (s *Session) SendMayWait(address string) bool {
+	if s.credited.Load() {
+		return false
+	}
+	set := s.b.settingsFor(address)
+	return set.FullPolicy == FullBlock && s.b.limited(set.MaxSizeBytes)
+}
+
 // creditWait is a credit request waiting for room.
 type creditWait struct {
 	s          *Session

@@ -139,3 +139,37 @@ func TestProducerCredit(t *testing.T) {
 		})
 	}
 }
+
+func TestSendMayWait(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		max      int64
+		global   int64
+		policy   FullPolicy
+		credited bool
+		want     bool
+	}{
+		{"BLOCK with max-size-bytes", 1 << 10, 0, FullBlock, false, true},
+		{"BLOCK with global-max-size only", -1, 1 << 20, FullBlock, false, true},
+		{"BLOCK without a limit", -1, 0, FullBlock, false, false},
+		{"BLOCK for a session that takes credit", 1 << 10, 0, FullBlock, true, false},
+		{"PAGE", 1 << 10, 0, FullPage, false, false},
+		{"FAIL", 1 << 10, 0, FullFail, false, false},
+		{"DROP", 1 << 10, 0, FullDrop, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{GlobalMaxSize: tc.global, Settings: settingsWith(func(s *AddressSettings) {
+				s.MaxSizeBytes, s.FullPolicy = tc.max, tc.policy
+			})}
+			s := session(t, startBroker(t, memstore.New(), opts), "")
+			if tc.credited {
+				g := make(grants, 1)
+				s.RequestCredit("q", 1, 1, g.granted)
+				g.now(t)
+			}
+			if got := s.SendMayWait("q"); got != tc.want {
+				t.Fatalf("SendMayWait = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

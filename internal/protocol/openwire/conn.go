@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tandem/internal/broker"
+	"tandem/internal/protocol"
 	wire "tandem/internal/wire/openwire"
 )
 
@@ -60,6 +61,9 @@ type conn struct {
 
 	// tbuf holds the targets of the message being sent (read goroutine).
 	tbuf [1]target
+	// turn is the connection's place at the ingest gate (read goroutine;
+	// ingest.go).
+	turn protocol.Turn
 
 	// The client's objects, touched only by the read goroutine.
 	sessions  map[int64]bool
@@ -129,6 +133,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		closing:   make(chan struct{}),
 		gone:      make(chan struct{}),
 		seqBase:   rand.Int64N(1<<40) << 20,
+		turn:      protocol.NewTurn(s.opts.Ingest),
 	}
 	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxFrameSize: s.opts.MaxFrameSize, Reuse: true})
 	c.w = wire.NewWriter(nc)
@@ -337,10 +342,18 @@ func (c *conn) writeItem(it *outItem) error {
 
 func (c *conn) readLoop() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	// However the connection ends, its turn goes back to the gate: a turn
+	// kept would stall every pipelining producer of the broker.
+	defer c.turn.Release()
 	if !c.handshake() {
 		return
 	}
 	for {
+		if c.turn.Held() && !c.r.HasFrame() {
+			// The next read may wait for the client: a client that stops
+			// in the middle of a frame must not hold the gate.
+			c.turn.Release()
+		}
 		frame, err := c.r.ReadFrame()
 		if err != nil {
 			c.readFailed(err)
@@ -348,10 +361,14 @@ func (c *conn) readLoop() {
 		}
 		cmd, err := c.r.Decode(frame)
 		if err != nil {
+			c.turn.Release()
 			if !c.badFrame(frame, err) {
 				return
 			}
 			continue
+		}
+		if x, ok := cmd.(wire.Command); !ok || !gated(x) {
+			c.turn.Release()
 		}
 		if !c.handle(cmd) {
 			return

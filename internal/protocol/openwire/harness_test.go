@@ -51,6 +51,11 @@ func startServer(t *testing.T, opts Options, bopts broker.Options) *testServer {
 		t.Fatal(err)
 	}
 	opts.Broker = b
+	if opts.Ingest == nil {
+		// A gate of one slot, as on a machine of two processors, so that
+		// every test runs through the ingest gate as a server does.
+		opts.Ingest = protocol.NewIngestGate(1)
+	}
 	if opts.Auth == nil {
 		opts.Auth = testAuth{}
 	}

@@ -59,6 +59,7 @@ func (c *conn) onMessage(x *wire.Message) {
 		c.respond(x, err)
 		return
 	}
+	c.pace(tx, targets, len(m.Body))
 	ps := c.newPendingSend(x, len(targets))
 	done := ps.done
 	sent := 0

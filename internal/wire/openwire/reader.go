@@ -95,6 +95,25 @@ func (r *Reader) SetMaxFrameSize(n int) {
 // first).
 func (r *Reader) Buffered() int { return r.br.Buffered() - r.pending }
 
+// HasFrame reports whether the bytes already read from the stream hold a
+// whole frame, or a size prefix ReadFrame refuses, so that the next
+// ReadFrame returns without waiting for the peer. A frame larger than the
+// read buffer is never reported, since reading it may wait: a broker can
+// hold something others wait for across a ReadFrame that HasFrame vouched
+// for, which a peer that stops halfway through a frame cannot then stretch.
+func (r *Reader) HasFrame() bool {
+	n := r.br.Buffered() - r.pending
+	if n < 4 {
+		return false
+	}
+	b, _ := r.br.Peek(r.pending + 4) // all buffered: Peek does not read
+	size := int64(int32(binary.BigEndian.Uint32(b[r.pending:])))
+	if size <= 0 || size > int64(r.max) {
+		return true // refused without reading
+	}
+	return 4+size <= int64(n)
+}
+
 // ReadFrame reads one frame and returns its type byte and body, without
 // the size prefix. The slice is valid until the next call.
 func (r *Reader) ReadFrame() ([]byte, error) {
