@@ -227,16 +227,10 @@ func (c *conn) readLoop() {
 	}
 }
 
-// extendReadDeadline moves the idle-timeout read deadline after a frame,
-// as the STOMP adapter does: only once an eighth of the limit has passed
-// since it last moved, to an eighth beyond the limit.
+// extendReadDeadline moves the idle-timeout read deadline after a frame
+// (protocol.ExtendReadDeadline).
 func (c *conn) extendReadDeadline() {
-	now := time.Now()
-	if now.Sub(c.readSetAt) < c.readLimit/8 {
-		return
-	}
-	c.readSetAt = now
-	_ = c.nc.SetReadDeadline(now.Add(c.readLimit + c.readLimit/8))
+	protocol.ExtendReadDeadline(c.nc, c.readLimit, &c.readSetAt)
 }
 
 func (c *conn) readFailed(err error) {

@@ -12,6 +12,7 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/message"
+	"tandem/internal/protocol"
 	wire "tandem/internal/wire/mqtt"
 )
 
@@ -266,17 +267,10 @@ func (c *conn) readLoop() {
 	}
 }
 
-// extendReadDeadline moves the keep-alive deadline after a packet, at
-// most once per eighth of the limit, as the STOMP adapter does: a silent
-// client is cut off between 1.5 and about 1.7 keep-alives after its last
-// packet.
+// extendReadDeadline moves the keep-alive read deadline after a frame
+// (protocol.ExtendReadDeadline).
 func (c *conn) extendReadDeadline() {
-	now := time.Now()
-	if now.Sub(c.readSetAt) < c.readLimit/8 {
-		return
-	}
-	c.readSetAt = now
-	_ = c.nc.SetReadDeadline(now.Add(c.readLimit + c.readLimit/8))
+	protocol.ExtendReadDeadline(c.nc, c.readLimit, &c.readSetAt)
 }
 
 // readFailed answers a read error: bad input gets the CONNACK or

@@ -379,16 +379,10 @@ func (c *conn) readLoop() {
 	}
 }
 
-// extendReadDeadline moves the inactivity deadline after a frame, at most
-// once per eighth of the limit, so a busy connection pays for the timer a
-// few times per limit rather than once per frame.
+// extendReadDeadline moves the inactivity read deadline after a frame
+// (protocol.ExtendReadDeadline).
 func (c *conn) extendReadDeadline() {
-	now := time.Now()
-	if now.Sub(c.readSetAt) < c.readLimit/8 {
-		return
-	}
-	c.readSetAt = now
-	_ = c.nc.SetReadDeadline(now.Add(c.readLimit + c.readLimit/8))
+	protocol.ExtendReadDeadline(c.nc, c.readLimit, &c.readSetAt)
 }
 
 // readFailed reports why reading stopped, to the client where it can

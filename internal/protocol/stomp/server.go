@@ -443,19 +443,10 @@ func (c *conn) readLoop() {
 	}
 }
 
-// extendReadDeadline moves the heart-beat read deadline after a frame. Moving
-// it costs a timer update, so it moves only once an eighth of the limit has
-// passed since it last did, and then to an eighth beyond the limit: a silent
-// peer is cut off between one and one and an eighth limits after its last
-// frame, and a busy connection pays for the timer a few times per limit
-// instead of once per frame.
+// extendReadDeadline moves the heart-beat read deadline after a frame
+// (protocol.ExtendReadDeadline).
 func (c *conn) extendReadDeadline() {
-	now := time.Now()
-	if now.Sub(c.readSetAt) < c.readLimit/8 {
-		return
-	}
-	c.readSetAt = now
-	_ = c.nc.SetReadDeadline(now.Add(c.readLimit + c.readLimit/8))
+	protocol.ExtendReadDeadline(c.nc, c.readLimit, &c.readSetAt)
 }
 
 func (c *conn) readFailed(err error) {
