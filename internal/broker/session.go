@@ -37,6 +37,9 @@ type Session struct {
 	// credited is set once the session takes producer credit: its sends
 	// are then admitted without waiting for room (credit.go).
 	credited atomic.Bool
+	// sendAllowed remembers the last address this session was permitted to
+	// send to, and the authorizer's generation then (authorizeSend).
+	sendAllowed atomic.Pointer[sendPermit]
 
 	mu        sync.Mutex
 	consumers map[uint64]*Consumer
@@ -127,9 +130,36 @@ func (s *Session) SendDirect(m *message.Message, tx *Tx, done func(error)) {
 	s.send(m, tx, done, true)
 }
 
+// sendPermit is a permitted send remembered by a session.
+type sendPermit struct {
+	addr string
+	gen  uint64
+}
+
+// authorizeSend is authorize(PermSend, addr) for the path every message
+// takes: with a GenerationAuthorizer, a producer that keeps sending to one
+// address is asked about once, and again when the users change, as
+// Artemis keeps its authorization decisions (there for a fixed
+// security-invalidation-interval; here until a change is seen).
+func (s *Session) authorizeSend(addr string) error {
+	ga, ok := s.b.opts.Authorizer.(GenerationAuthorizer)
+	if !ok || s.info.Internal {
+		return s.authorize(PermSend, addr)
+	}
+	gen := ga.Generation()
+	if p := s.sendAllowed.Load(); p != nil && p.gen == gen && p.addr == addr {
+		return nil
+	}
+	if err := s.authorize(PermSend, addr); err != nil {
+		return err
+	}
+	s.sendAllowed.Store(&sendPermit{addr: addr, gen: gen})
+	return nil
+}
+
 func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool) {
 	done = s.b.guardLarge(m, done)
-	if err := s.authorize(PermSend, m.Address); err != nil {
+	if err := s.authorizeSend(m.Address); err != nil {
 		callDone(done, err)
 		return
 	}

@@ -100,6 +100,17 @@ type Authorizer interface {
 	Authorize(user string, roles []string, perm Permission, address string) bool
 }
 
+// GenerationAuthorizer is an Authorizer whose answers change only when its
+// generation does (a users file that is reloaded). The broker then keeps a
+// session's last permitted send and asks again only when the address or
+// the generation changes, rather than for every message; an Authorizer
+// without it is asked every time.
+type GenerationAuthorizer interface {
+	Authorizer
+	// Generation is cheap and safe for concurrent use.
+	Generation() uint64
+}
+
 // QueueConfig declares a queue the broker must have at start, from
 // broker.yaml's addresses section.
 type QueueConfig struct {

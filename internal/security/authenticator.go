@@ -257,6 +257,19 @@ func (a *Authenticator) Lookup(user string) (p Principal, stamp string, ok bool)
 	return Principal{User: usr.Name, Roles: usr.Roles}, hex.EncodeToString(m.Sum(nil)[:16]), true
 }
 
+// Generation returns a number that changes whenever the users change
+// (reloading the users file first when it is watched and the look is due),
+// so that a decision taken about a user can be kept until it does: the
+// broker keeps a session's last permitted send this way rather than
+// checking every message.
+func (a *Authenticator) Generation() uint64 {
+	if a.users == nil {
+		return 0
+	}
+	a.users.refresh()
+	return a.users.gen.Load()
+}
+
 // Exists reports whether user is in the users file as it is now (reloading
 // it when it is watched and changed). The broker asks it on every
 // permission check, so that a removed user's open connections can do

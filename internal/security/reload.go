@@ -74,6 +74,7 @@ func (u *Users) refresh() {
 	fresh.mu.RUnlock()
 	u.mu.Lock()
 	u.users = users
+	u.gen.Add(1)
 	u.mu.Unlock()
 	w.log.Info("users file reloaded", "event", "users_reloaded", "file", w.path, "users", len(users))
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
@@ -57,6 +58,9 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 type Users struct {
 	mu    sync.RWMutex
 	users map[string]User
+	// gen counts changes to users, so that a caller that remembers a
+	// decision made about a user can tell when to make it again.
+	gen atomic.Uint64
 
 	// verify derives and compares a key; tests replace it to count calls.
 	verify func(hash, pw string) (bool, error)
@@ -96,6 +100,7 @@ func (u *Users) AddUser(name, password string, roles []string) error {
 		return fmt.Errorf("%w: %q; remove it first or set its password instead", ErrUserExists, name)
 	}
 	u.users[name] = User{Name: name, PasswordHash: hash, Roles: normalizeRoles(roles)}
+	u.gen.Add(1)
 	return nil
 }
 
@@ -107,6 +112,7 @@ func (u *Users) RemoveUser(name string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownUser, name)
 	}
 	delete(u.users, name)
+	u.gen.Add(1)
 	return nil
 }
 
@@ -126,6 +132,7 @@ func (u *Users) SetPassword(name, password string) error {
 	}
 	usr.PasswordHash = hash
 	u.users[name] = usr
+	u.gen.Add(1)
 	return nil
 }
 
@@ -142,6 +149,7 @@ func (u *Users) SetRoles(name string, roles []string) error {
 	}
 	usr.Roles = normalizeRoles(roles)
 	u.users[name] = usr
+	u.gen.Add(1)
 	return nil
 }
 

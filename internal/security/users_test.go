@@ -222,6 +222,7 @@ func TestWatchReloadsTheUsersFile(t *testing.T) {
 	if _, err := auth.Authenticate("alice", "one"); err != nil {
 		t.Fatal(err)
 	}
+	gen := auth.Generation()
 	// Change the password and add a user, as tandem user does.
 	if err := u.SetPassword("alice", "two"); err != nil {
 		t.Fatal(err)
@@ -233,6 +234,12 @@ func TestWatchReloadsTheUsersFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond) // let the check interval pass
+	// Generation looks at the file itself: the broker keeps permitted
+	// sends until it changes, with no login to trigger the reload.
+	if auth.Generation() == gen {
+		t.Fatal("the generation did not change when the users file did")
+	}
+	gen = auth.Generation()
 	if _, err := auth.Authenticate("alice", "one"); err == nil {
 		t.Fatal("the old password still logs in after the file changed")
 	}
@@ -248,6 +255,9 @@ func TestWatchReloadsTheUsersFile(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	if _, err := auth.Authenticate("bob", "b"); err != nil {
 		t.Fatalf("a broken users file dropped the users read before: %v", err)
+	}
+	if auth.Generation() != gen {
+		t.Fatal("a users file that does not load changed the generation")
 	}
 	if !strings.Contains(logs.String(), "users_reload_failed") {
 		t.Fatalf("no log line about the broken file:\n%s", logs.String())

@@ -64,6 +64,18 @@ func (a authAdapter) AuthenticateCertificate(_ string, cert *x509.Certificate) (
 type permAdapter struct {
 	p      *security.Permissions // nil: no security-settings, everything allowed
 	exists func(user string) bool
+	// gen, set with exists, changes whenever the users do.
+	gen func() uint64
+}
+
+// Generation lets the broker keep a permitted decision until the users
+// change (broker.GenerationAuthorizer); security-settings do not change
+// while the broker runs.
+func (a permAdapter) Generation() uint64 {
+	if a.gen == nil {
+		return 0
+	}
+	return a.gen()
 }
 
 func (a permAdapter) Authorize(user string, roles []string, perm broker.Permission, address string) bool {

@@ -355,7 +355,7 @@ func (s *Server) security() (protocol.Authenticator, broker.Authorizer, error) {
 	var perms broker.Authorizer
 	pa := permAdapter{}
 	if s.cfg.Security.UsersFile != "" {
-		pa.exists = authn.Exists
+		pa.exists, pa.gen = authn.Exists, authn.Generation
 	}
 	if rules := s.cfg.SecurityRules(); len(rules) > 0 {
 		p, err := security.NewPermissions(rules)
