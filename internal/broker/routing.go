@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"tandem/internal/message"
@@ -109,6 +110,11 @@ type routed struct {
 	// direct marks a message routed to one named queue (Session.SendToQueue),
 	// which address size limits and paging do not apply to.
 	direct bool
+	// oneRef and ops hold refs and batch.Ops for the common case, a
+	// message stored for one queue, so that routing it allocates them with
+	// the routed rather than apart.
+	oneRef [1]*ref
+	ops    [2]store.Op
 }
 
 // prepare stamps, routes and encodes m without making it visible. It
@@ -138,6 +144,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 		}
 	}
 	rt := &routed{addr: m.Address}
+	rt.batch.Ops = rt.ops[:0]
 	if id, ok := m.Property(message.PropDuplicateID); ok && id != "" {
 		rt.dup = b.dups.reserve(m.Address, id, &rt.batch, b.store.NewID, m.Durable, done)
 		if rt.dup == nil {
@@ -167,7 +174,11 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 	}
 	b.mu.RUnlock()
 	rt.a, rt.limit, rt.m = a, limitOf(set), m
-	rt.refs = make([]*ref, len(targets))
+	if len(targets) == 1 {
+		rt.refs = rt.oneRef[:]
+	} else {
+		rt.refs = make([]*ref, len(targets))
+	}
 	limited := b.limited(set.MaxSizeBytes)
 	var e *entry
 	stored := false
@@ -192,7 +203,7 @@ func (b *Broker) prepare(m *message.Message, done func(error)) (*routed, error) 
 			}
 			if !stored {
 				// The message record must precede its references.
-				rt.batch.Ops = append([]store.Op{{Kind: store.OpAddMessage, ID: m.ID, Message: m}}, rt.batch.Ops...)
+				rt.batch.Ops = slices.Insert(rt.batch.Ops, 0, store.Op{Kind: store.OpAddMessage, ID: m.ID, Message: m})
 				stored = true
 			}
 			rt.batch.AddRef(m.ID, q.id)

@@ -381,4 +381,7 @@ func (m *Message) Clone() *Message {
 }
 
 // FormatID renders a message id the way it is shown to users.
-func FormatID(id uint64) string { return "ID:" + strconv.FormatUint(id, 10) }
+func FormatID(id uint64) string { return IDPrefix + strconv.FormatUint(id, 10) }
+
+// IDPrefix starts every id FormatID makes.
+const IDPrefix = "ID:"

@@ -10,13 +10,19 @@ import (
 	wire "tandem/internal/wire/stomp"
 )
 
-// sendHeaders are SEND headers that map to message fields or steer the
-// frame itself; every other header is kept as a user property.
-var sendHeaders = map[string]bool{
-	"destination": true, "content-length": true, "content-type": true, "receipt": true, "transaction": true,
-	"persistent": true, "priority": true, "expires": true, "correlation-id": true, "reply-to": true, "type": true,
-	"message-id": true, "destination-type": true, "timestamp": true, "redelivered": true, "subscription": true, "ack": true,
-	message.PropGroupID: true,
+// isSendHeader reports whether key is a SEND header that maps to a message
+// field or steers the frame itself; every other header is kept as a user
+// property. A switch rather than a map: it is asked for every header of
+// every SEND.
+func isSendHeader(key string) bool {
+	switch key {
+	case "destination", "content-length", "content-type", "receipt", "transaction",
+		"persistent", "priority", "expires", "correlation-id", "reply-to", "type",
+		"message-id", "destination-type", "timestamp", "redelivered", "subscription", "ack",
+		message.PropGroupID:
+		return true
+	}
+	return false
 }
 
 // toMessage builds a broker message from a SEND frame.
@@ -68,7 +74,7 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 		seen = make(map[string]bool, len(h))
 	}
 	for _, kv := range h {
-		if sendHeaders[kv.Key] {
+		if isSendHeader(kv.Key) {
 			continue
 		}
 		if seen != nil {
@@ -92,7 +98,10 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 	}
 	c.detachText(m, &x)
 	if x != (message.Extra{}) {
-		m.Extra = &x
+		// Allocated only when there is something to keep: most SENDs
+		// carry none of these headers.
+		kept := x
+		m.Extra = &kept
 	}
 	return m, nil
 }
@@ -101,7 +110,7 @@ func (c *conn) toMessage(f *wire.Frame, d destination) (*message.Message, error)
 func countSendHeaders(h wire.Headers) int {
 	n := 0
 	for _, kv := range h {
-		if sendHeaders[kv.Key] {
+		if isSendHeader(kv.Key) {
 			n++
 		}
 	}
@@ -236,21 +245,18 @@ func stompReplyTo(v string) string {
 	return "/queue/" + d.Name
 }
 
-// messageFrame renders a delivery as a MESSAGE frame for subscription sub.
-func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
+// writeMessage encodes a delivery as a MESSAGE frame for its subscription
+// straight into w's buffer (wire.Writer.BeginFrame): the connection's
+// writer does it when it writes the batch the delivery is in, so that
+// delivering costs the broker's dispatch no frame, no header list and no
+// formatted numbers. A large message's body is streamed from of.body.
+func writeMessage(w *wire.Writer, of *outFrame) error {
+	d := &of.d
 	m := d.Message
-	h := make(wire.Headers, 0, 12+len(m.Properties))
-	h = append(h,
-		wire.Header{Key: "subscription", Value: sub.id},
-		wire.Header{Key: "message-id", Value: message.FormatID(m.ID)},
-		wire.Header{Key: "destination", Value: sub.destination},
-	)
-	if sub.ackMode != broker.AckAuto {
-		h = append(h, wire.Header{Key: "ack", Value: ackID(d.Consumer.ID(), d.ID)})
-	}
+	sub := of.sub
 	x := m.Extra
 	if x == nil {
-		x = &message.Extra{}
+		x = &noExtra
 	}
 	body := m.Body
 	contentType := x.ContentType
@@ -262,41 +268,60 @@ func messageFrame(sub *subscription, d broker.Delivery) *wire.Frame {
 			contentType = "application/json"
 		}
 	}
-	if contentType != "" {
-		h = append(h, wire.Header{Key: "content-type", Value: contentType})
+	bodyLen := int64(len(body))
+	if of.body != nil {
+		bodyLen = of.bodyLen
 	}
-	h = append(h,
-		wire.Header{Key: "expires", Value: strconv.FormatInt(m.Expiration, 10)},
-		wire.Header{Key: "priority", Value: strconv.Itoa(int(m.Priority))},
-		wire.Header{Key: "timestamp", Value: strconv.FormatInt(m.Timestamp, 10)},
-	)
+	w.BeginFrame(wire.CmdMessage, bodyLen)
+	w.AddHeader("subscription", sub.id)
+	w.AddHeaderPrefixedUint("message-id", message.IDPrefix, m.ID)
+	w.AddHeader("destination", sub.destination)
+	if sub.ackMode != broker.AckAuto {
+		w.AddHeaderUintPair("ack", d.Consumer.ID(), '.', d.ID)
+	}
+	if contentType != "" {
+		w.AddHeader("content-type", contentType)
+	}
+	w.AddHeaderInt("expires", m.Expiration)
+	w.AddHeaderInt("priority", int64(m.Priority))
+	w.AddHeaderInt("timestamp", m.Timestamp)
 	if m.Durable {
-		h = append(h, wire.Header{Key: "persistent", Value: "true"})
+		w.AddHeader("persistent", "true")
 	}
 	if d.Redelivered {
-		h = append(h, wire.Header{Key: "redelivered", Value: "true"})
+		w.AddHeader("redelivered", "true")
 	}
-	h = append(h, wire.Header{Key: "delivery-count", Value: strconv.FormatUint(uint64(d.DeliveryCount), 10)})
+	w.AddHeaderInt("delivery-count", int64(d.DeliveryCount))
 	if x.CorrelationID != "" {
-		h = append(h, wire.Header{Key: "correlation-id", Value: x.CorrelationID})
+		w.AddHeader("correlation-id", x.CorrelationID)
 	}
 	if x.ReplyTo != "" {
-		h = append(h, wire.Header{Key: "reply-to", Value: stompReplyTo(x.ReplyTo)})
+		w.AddHeader("reply-to", stompReplyTo(x.ReplyTo))
 	}
 	if x.Type != "" {
-		h = append(h, wire.Header{Key: "type", Value: x.Type})
+		w.AddHeader("type", x.Type)
 	}
 	if x.GroupID != "" {
-		h = append(h, wire.Header{Key: message.PropGroupID, Value: x.GroupID})
+		w.AddHeader(message.PropGroupID, x.GroupID)
 	}
 	if x.GroupSeq != 0 {
-		h = append(h, wire.Header{Key: message.PropGroupSeq, Value: strconv.FormatInt(int64(x.GroupSeq), 10)})
+		w.AddHeaderInt(message.PropGroupSeq, int64(x.GroupSeq))
 	}
-	for _, p := range m.Properties {
-		h = append(h, wire.Header{Key: p.Key, Value: p.Text()})
+	for _, p := range of.props {
+		w.AddHeader(p.Key, p.Text())
 	}
-	return &wire.Frame{Command: wire.CmdMessage, Headers: h, Body: body}
+	if of.bodyMissing {
+		w.AddHeader("tandem-error", "large message body missing")
+	}
+	if of.body != nil {
+		defer of.body.Close()
+		return w.EndFrameStream(of.body)
+	}
+	return w.EndFrame(body)
 }
+
+// noExtra stands for a message without the fields of message.Extra.
+var noExtra message.Extra
 
 // ackID is the value of a MESSAGE's ack header: it names the consumer and
 // the delivery, so an ACK needs no lookup table.

@@ -97,45 +97,35 @@ func (c *conn) copyBody(w io.Writer, body *wire.BodyStream) error {
 	}
 }
 
-// enqueueDelivery queues a MESSAGE frame for a delivery; a large message's
-// body is opened now, while the broker still holds it, and streamed by the
-// writer.
+// enqueueDelivery queues a delivery, which the writer encodes as a MESSAGE
+// frame (writeMessage); a large message's body is streamed from its file
+// when the frame is written.
 func (c *conn) enqueueDelivery(sub *subscription, d broker.Delivery, credit *broker.Consumer) {
-	f := messageFrame(sub, d)
-	l := d.Message.Large()
+	m := d.Message
+	// The properties are taken now, under the queue's lock the delivery
+	// is made in: a message that goes back to a deep queue may have them
+	// packed away (broker/solo.go) before the writer gets to it. Nothing
+	// else in a routed message changes.
+	of := outFrame{sub: sub, d: d, props: m.Properties, credit: credit}
+	size := len(m.Body) + 256
+	for _, p := range m.Properties {
+		size += len(p.Key) + 16
+	}
+	l := m.Large()
 	if l == nil {
-		c.enqueue(f, credit)
+		c.push(of, size)
 		return
 	}
 	rc, err := c.session.OpenLargeBody(l)
 	if err != nil {
 		c.log.Error("cannot read a large message body; the message is delivered without it", "event", "large_message_error",
-			"message", d.Message.ID, "err", err)
-		f.Headers = append(f.Headers, wire.Header{Key: "tandem-error", Value: "large message body missing"})
-		c.enqueue(f, credit)
+			"message", m.ID, "err", err)
+		of.bodyMissing = true
+		c.push(of, size)
 		return
 	}
-	c.enqueueStream(f, rc, l.Size, credit)
-}
-
-// enqueueStream queues a frame whose body the writer streams from body.
-func (c *conn) enqueueStream(f *wire.Frame, body io.ReadCloser, n int64, credit *broker.Consumer) {
-	c.outMu.Lock()
-	if c.closeAfter {
-		c.outMu.Unlock()
-		body.Close()
-		return
-	}
-	c.out = append(c.out, outFrame{f: f, credit: credit, body: body, bodyLen: n})
-	c.outBytes += 1024 // the headers; the body is on disk, not in the queue
-	c.outMu.Unlock()
-	c.signal()
-}
-
-// writeStreamed writes a frame with a streamed body and closes the body.
-func (c *conn) writeStreamed(of outFrame) error {
-	defer of.body.Close()
-	return c.w.WriteFrameStream(of.f, of.bodyLen, of.body)
+	of.body, of.bodyLen = rc, l.Size
+	c.push(of, 1024) // the headers; the body is on disk, not in the queue
 }
 
 // closeBodies closes the streamed bodies of frames that will never be

@@ -239,10 +239,18 @@ type outFrame struct {
 	f       *wire.Frame
 	receipt string
 	credit  *broker.Consumer
+	// sub, when set, makes this a delivery for that subscription, d, which
+	// the writer encodes (writeMessage) with props, the message's
+	// properties when it was delivered.
+	sub   *subscription
+	d     broker.Delivery
+	props []message.Property
 	// body, when set, is a large message's body the writer streams
-	// (large.go); bodyLen is its length.
-	body    io.ReadCloser
-	bodyLen int64
+	// (large.go); bodyLen is its length. bodyMissing marks a large
+	// message whose body could not be opened.
+	body        io.ReadCloser
+	bodyLen     int64
+	bodyMissing bool
 }
 
 type subscription struct {
@@ -371,8 +379,8 @@ func (c *conn) writeLoop() {
 				f = &receipt
 			}
 			var err error
-			if of.body != nil {
-				err = c.writeStreamed(of)
+			if of.sub != nil {
+				err = writeMessage(c.w, &of)
 			} else {
 				err = c.w.WriteFrame(f)
 			}

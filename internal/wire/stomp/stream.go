@@ -109,12 +109,18 @@ func (w *Writer) WriteFrameStream(f *Frame, n int64, body io.Reader) error {
 		return err
 	}
 	w.buf = buf
+	return w.streamBody(f.Command, n, body)
+}
+
+// streamBody flushes the head of a cmd frame just buffered and copies its
+// n-byte body to the connection, then buffers the NUL that ends it.
+func (w *Writer) streamBody(cmd string, n int64, body io.Reader) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	copied, err := io.CopyN(w.w, body, n)
 	if err != nil {
-		w.err = fmt.Errorf("stomp: streaming a %d-byte %s body stopped after %d bytes: %w", n, f.Command, copied, err)
+		w.err = fmt.Errorf("stomp: streaming a %d-byte %s body stopped after %d bytes: %w", n, cmd, copied, err)
 		return w.err
 	}
 	w.buf = append(w.buf, 0)

@@ -25,6 +25,7 @@ type Writer struct {
 	version Version
 	err     error // sticky: after a failed write the stream is broken
 	eol     bool  // write an EOL after each frame's NUL
+	fb      frameBuild
 }
 
 // NewWriter returns a Writer on w. It speaks STOMP 1.0 (no header escaping)
