@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"tandem/internal/message"
 	"tandem/internal/store/memstore"
@@ -38,10 +39,14 @@ func (a *changingAuthorizer) set(user string, ok bool) {
 // TestPermittedSendIsRememberedUntilTheUsersChange pins the contract of
 // GenerationAuthorizer: a session sending to one address is asked once, a
 // new address is asked again, and a change of generation (a user removed
-// from the users file) refuses the very next send on an open session.
+// from the users file) refuses the first send once permitRecheck has
+// passed, on an open session too.
 func TestPermittedSendIsRememberedUntilTheUsersChange(t *testing.T) {
 	az := &changingAuthorizer{allowed: map[string]bool{"alice": true}}
-	b := startBroker(t, memstore.New(), Options{Authorizer: az})
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC).UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	b := startBroker(t, memstore.New(), Options{Authorizer: az, Now: now})
 	s, err := b.NewSession(SessionInfo{User: "alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +62,11 @@ func TestPermittedSendIsRememberedUntilTheUsersChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := az.asked.Load()
-	for range 50 {
+	for i := range 50 {
 		if err := sendTo("orders"); err != nil {
 			t.Fatal(err)
 		}
+		clock.Add(permitRecheck / 10 * int64(i%2)) // past recheck now and then: the generation is unchanged
 	}
 	if n := az.asked.Load() - first; n != 0 {
 		t.Fatalf("50 more sends to the same address asked the authorizer %d more times; want 0", n)
@@ -72,6 +78,7 @@ func TestPermittedSendIsRememberedUntilTheUsersChange(t *testing.T) {
 		t.Fatal("a send to another address was not authorized")
 	}
 	az.set("alice", false)
+	clock.Add(permitRecheck)
 	if err := sendTo("invoices"); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a send after the user lost the permission: %v; want ErrForbidden", err)
 	}

@@ -137,6 +137,6 @@ func (b *Broker) SendMessage(m *message.Message) error {
 		m.Priority = message.MaxPriority
 	}
 	done := make(chan error, 1)
-	b.send(m, func(err error) { done <- err }, true, false)
+	b.send(m, func(err error) { done <- err }, true, false, b.nowMs())
 	return <-done
 }

@@ -298,10 +298,18 @@ func (q *queue) dispatchLocked() {
 	if q.ready == 0 || len(q.consumers) == 0 || q.deleted || q.closed {
 		return
 	}
+	q.dispatchAtLocked(q.b.nowMs())
+}
+
+// dispatchAtLocked is dispatchLocked at time now, for a caller that has
+// just read the clock.
+func (q *queue) dispatchAtLocked(now int64) {
+	if q.ready == 0 || len(q.consumers) == 0 || q.deleted || q.closed {
+		return
+	}
 	if !q.anyCreditLocked() {
 		return
 	}
-	now := q.b.nowMs()
 	for lvl := message.MaxPriority; lvl >= 0; lvl-- {
 		for r := q.levels[lvl].head; r != nil; {
 			next := r.next

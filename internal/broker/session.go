@@ -130,36 +130,48 @@ func (s *Session) SendDirect(m *message.Message, tx *Tx, done func(error)) {
 	s.send(m, tx, done, true)
 }
 
-// sendPermit is a permitted send remembered by a session.
+// sendPermit is a permitted send remembered by a session: to addr, while
+// the authorizer's generation is gen, which is looked at again from
+// recheck (unix milliseconds) on.
 type sendPermit struct {
-	addr string
-	gen  uint64
+	addr    string
+	gen     uint64
+	recheck int64
 }
 
+// permitRecheck is how long a session trusts a permitted send before it
+// asks whether the users changed: a removed user's open connection is
+// refused within the users file's reload period and this.
+const permitRecheck = 100 // milliseconds
+
 // authorizeSend is authorize(PermSend, addr) for the path every message
-// takes: with a GenerationAuthorizer, a producer that keeps sending to one
-// address is asked about once, and again when the users change, as
-// Artemis keeps its authorization decisions (there for a fixed
-// security-invalidation-interval; here until a change is seen).
-func (s *Session) authorizeSend(addr string) error {
+// takes, at time now: with a GenerationAuthorizer, a producer that keeps
+// sending to one address is asked about once, and again when the users
+// change, as Artemis keeps its authorization decisions (there for a fixed
+// security-invalidation-interval, 10 s by default).
+func (s *Session) authorizeSend(addr string, now int64) error {
 	ga, ok := s.b.opts.Authorizer.(GenerationAuthorizer)
 	if !ok || s.info.Internal {
 		return s.authorize(PermSend, addr)
 	}
-	gen := ga.Generation()
-	if p := s.sendAllowed.Load(); p != nil && p.gen == gen && p.addr == addr {
+	p := s.sendAllowed.Load()
+	if p != nil && p.addr == addr && now < p.recheck {
 		return nil
 	}
-	if err := s.authorize(PermSend, addr); err != nil {
-		return err
+	gen := ga.Generation()
+	if p == nil || p.addr != addr || p.gen != gen {
+		if err := s.authorize(PermSend, addr); err != nil {
+			return err
+		}
 	}
-	s.sendAllowed.Store(&sendPermit{addr: addr, gen: gen})
+	s.sendAllowed.Store(&sendPermit{addr: addr, gen: gen, recheck: now + permitRecheck})
 	return nil
 }
 
 func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool) {
 	done = s.b.guardLarge(m, done)
-	if err := s.authorizeSend(m.Address); err != nil {
+	now := s.b.nowMs()
+	if err := s.authorizeSend(m.Address, now); err != nil {
 		callDone(done, err)
 		return
 	}
@@ -172,10 +184,10 @@ func (s *Session) send(m *message.Message, tx *Tx, done func(error), direct bool
 	}
 	m.Origin = s.origin()
 	if tx == nil {
-		s.b.send(m, done, direct, s.credited.Load())
+		s.b.send(m, done, direct, s.credited.Load(), now)
 		return
 	}
-	rt, err := s.b.prepare(m, func(error) {})
+	rt, err := s.b.prepareAt(m, func(error) {}, now)
 	if err != nil {
 		callDone(done, err)
 		return
