@@ -511,3 +511,64 @@ func TestFollowerSkipsAFileRecycledUnderIt(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacingAddKeepsTheAccounting writes an add of a live record's id
+// (which replaces it) on a journal opened by a full replay and on one
+// opened from a follower's state: both must account for it as a journal
+// replaying the result does (the index skips the lookup for ids above
+// every id it holds, and must know that bound however it was opened).
+func TestReplacingAddKeepsTheAccounting(t *testing.T) {
+	for _, followed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("followed=%v", followed), func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOptions(dir)
+			o.FileSize = 64 << 10
+			j, _ := open(t, o)
+			fl, sink := newTestFollower(t, dir)
+			const total = 2000 // four files
+			for i := range total {
+				mustWrite(t, j, nil, add(uint64(i+1), 1, fmt.Sprintf("first %d %0100d", i, 0)))
+			}
+			// Deletes after the follower caught up: the tail a takeover
+			// replays holds no add.
+			mustWrite(t, j, nil, del(total-1))
+			catchUp(t, fl)
+			mustWrite(t, j, nil, del(total-2))
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			o.Epoch = 2
+			if followed {
+				var res Followed
+				j, res = takeOver(t, fl, sink, o)
+				if !res.Used {
+					t.Fatalf("the follower's state was not used: %s", res.Reason)
+				}
+			} else {
+				j, _ = open(t, o)
+				t.Cleanup(func() { j.Close() })
+			}
+			// Id 50 is in the first file, which a takeover does not read.
+			mustWrite(t, j, nil, add(50, 1, "second, replacing the first"), add(total+1, 1, "new"))
+			settle(t, j)
+			ref := copyDir(t, dir)
+			defer os.RemoveAll(ref)
+			ro := o
+			ro.Dir = ref
+			full, recs := open(t, ro)
+			defer full.Close()
+			if len(recs) != total-1 {
+				t.Fatalf("a replay found %d records, want %d", len(recs), total-1)
+			}
+			settle(t, full)
+			j.runMu.Lock()
+			defer j.runMu.Unlock()
+			full.runMu.Lock()
+			defer full.runMu.Unlock()
+			if !maps.Equal(j.recs, full.recs) || j.liveBytes != full.liveBytes {
+				t.Fatalf("after the replacing add: %d records, %d bytes live; a replay of the result: %d records, %d bytes",
+					len(j.recs), j.liveBytes, len(full.recs), full.liveBytes)
+			}
+		})
+	}
+}

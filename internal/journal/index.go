@@ -206,12 +206,20 @@ func (j *Journal) rebase(id uint64, e entry, seq uint64) entry {
 	return j.storeUpdates(id, e, append([]updRef{in}, rest...))
 }
 
+// has reports whether record id is live in the index.
+func (j *Journal) has(id uint64) bool {
+	_, ok := j.recs[id]
+	return ok
+}
+
 // applyOp applies one operation written (or replayed) at offset off of file f.
 // Callers hold idxMu when the compactor may be running.
 func (j *Journal) applyOp(kind OpKind, id uint64, size uint32, f *dataFile, off uint32) {
 	switch kind {
 	case OpAdd:
-		if e, ok := j.recs[id]; ok {
+		if id > j.maxAdd {
+			j.maxAdd = id
+		} else if e, ok := j.recs[id]; ok {
 			j.kill(id, e, f)
 		}
 		j.recs[id] = entry{seq: f.seq, off: off, size: size}

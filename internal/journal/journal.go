@@ -237,6 +237,11 @@ type Journal struct {
 	idxMu sync.RWMutex
 	recs  map[uint64]entry
 	upds  map[uint64][]updRef
+	// maxAdd is at least every id in recs, so that an add of a higher id,
+	// the usual case since ids grow, skips the lookup for an add it
+	// replaces: one map access per record instead of two, and the index
+	// of a deep journal is too big for the caches.
+	maxAdd uint64
 
 	maxEpoch    uint64
 	replayedOps int    // operations read by Open's replay

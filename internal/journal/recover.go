@@ -187,6 +187,7 @@ func (j *Journal) recover(load func(Record) error) error {
 	release := func() {
 		if pend.held {
 			j.recs[pend.id] = pend.e
+			j.maxAdd = max(j.maxAdd, pend.id)
 			pend.held = false
 		}
 	}
@@ -210,7 +211,7 @@ func (j *Journal) recover(load func(Record) error) error {
 					j.addUpdate(v.ID, &pend.e, f.seq, v.Size)
 				case v.Kind == OpAdd:
 					release()
-					if _, dup := j.recs[v.ID]; dup {
+					if v.ID <= j.maxAdd && j.has(v.ID) {
 						j.applyOp(v.Kind, v.ID, v.Size, f, pos)
 						continue
 					}

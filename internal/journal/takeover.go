@@ -142,7 +142,7 @@ func (fl *Follower) takeover(o Options) (j *Journal, res Followed, err error) {
 		f.end, f.liveOps, f.liveBytes, f.kills = k.end, k.liveOps, k.liveBytes, k.kills
 		f.done, f.hasFrame = k.done, k.hasFrame
 	}
-	j.recs, j.upds, j.liveBytes = fl.idx.recs, fl.idx.upds, fl.idx.liveBytes
+	j.recs, j.upds, j.liveBytes, j.maxAdd = fl.idx.recs, fl.idx.upds, fl.idx.liveBytes, fl.idx.maxAdd
 	var gone []*dataFile
 	for seq, k := range known {
 		if !here[seq] {
