@@ -292,6 +292,9 @@ func (c *conn) push(of outFrame, size int) {
 	c.outMu.Lock()
 	if c.closeAfter {
 		c.outMu.Unlock()
+		if of.body != nil {
+			of.body.Close() // a large message's body file
+		}
 		return
 	}
 	c.out = append(c.out, of)
