@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -113,7 +114,20 @@ func TestLoadHelper(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
 		t.Fatal(err)
 	}
+	// TANDEM_BENCH_GENPROF names a file for a CPU profile of the load
+	// generator alone (the benchmark's -cpuprofile is the broker's).
+	if path := os.Getenv("TANDEM_BENCH_GENPROF"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
 	rep, err := perf.Run(context.Background(), cfg)
+	pprof.StopCPUProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
