@@ -161,12 +161,18 @@ type recentStrings struct {
 // names, not message text.
 const maxRecentLen = 128
 
-func (r *recentStrings) get(b []byte) string {
+// lookup returns the remembered string equal to b, if any.
+func (r *recentStrings) lookup(b []byte) (string, bool) {
 	for i := range r.s {
 		if r.s[i] == string(b) { // compared without allocating
-			return r.s[i]
+			return r.s[i], true
 		}
 	}
+	return "", false
+}
+
+// add remembers b as a string, in place of the oldest.
+func (r *recentStrings) add(b []byte) string {
 	s := string(b)
 	r.s[r.next] = s
 	r.next = (r.next + 1) % len(r.s)
@@ -175,7 +181,17 @@ func (r *recentStrings) get(b []byte) string {
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+		d.setErr(fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...))
+	}
+}
+
+// setErr records the first error, and cuts the frame off where it stands:
+// the inlined readers of fixed-size values then find no bytes left and
+// leave it to take, which returns nothing once an error is recorded.
+func (d *decoder) setErr(err error) {
+	if d.err == nil {
+		d.err = err
+		d.buf = d.buf[:d.off]
 	}
 }
 
@@ -197,7 +213,20 @@ func (d *decoder) take(n int, what string) []byte {
 
 func (d *decoder) remaining() int { return len(d.buf) - d.off }
 
+// The readers of fixed-size values below take a fast path, small enough to
+// be inlined, while the frame has the bytes (none are left once an error
+// is recorded: see setErr); take reports what is wrong otherwise.
+
 func (d *decoder) u8() byte {
+	if d.off < len(d.buf) {
+		d.off++
+		return d.buf[d.off-1]
+	}
+	return d.u8Slow()
+}
+
+//go:noinline
+func (d *decoder) u8Slow() byte {
 	if b := d.take(1, "a byte"); b != nil {
 		return b[0]
 	}
@@ -208,6 +237,15 @@ func (d *decoder) u8() byte {
 // frame is not what the layout says it is (often: it is tightly encoded),
 // and reporting it beats misreading every field after it.
 func (d *decoder) bool() bool {
+	if b := d.buf[d.off:]; len(b) > 0 && b[0] <= 1 {
+		d.off++
+		return b[0] == 1
+	}
+	return d.boolSlow()
+}
+
+//go:noinline
+func (d *decoder) boolSlow() bool {
 	b := d.take(1, "a boolean")
 	if b == nil {
 		return false
@@ -223,6 +261,15 @@ func (d *decoder) bool() bool {
 }
 
 func (d *decoder) i16() int16 {
+	if b := d.buf[d.off:]; len(b) >= 2 {
+		d.off += 2
+		return int16(binary.BigEndian.Uint16(b))
+	}
+	return d.i16Slow()
+}
+
+//go:noinline
+func (d *decoder) i16Slow() int16 {
 	if b := d.take(2, "a short"); b != nil {
 		return int16(binary.BigEndian.Uint16(b))
 	}
@@ -230,6 +277,15 @@ func (d *decoder) i16() int16 {
 }
 
 func (d *decoder) i32() int32 {
+	if b := d.buf[d.off:]; len(b) >= 4 {
+		d.off += 4
+		return int32(binary.BigEndian.Uint32(b))
+	}
+	return d.i32Slow()
+}
+
+//go:noinline
+func (d *decoder) i32Slow() int32 {
 	if b := d.take(4, "an int"); b != nil {
 		return int32(binary.BigEndian.Uint32(b))
 	}
@@ -237,6 +293,15 @@ func (d *decoder) i32() int32 {
 }
 
 func (d *decoder) i64() int64 {
+	if b := d.buf[d.off:]; len(b) >= 8 {
+		d.off += 8
+		return int64(binary.BigEndian.Uint64(b))
+	}
+	return d.i64Slow()
+}
+
+//go:noinline
+func (d *decoder) i64Slow() int64 {
 	if b := d.take(8, "a long"); b != nil {
 		return int64(binary.BigEndian.Uint64(b))
 	}
@@ -253,12 +318,19 @@ func (d *decoder) utf() string {
 	if b == nil {
 		return ""
 	}
-	if d.recent != nil && len(b) <= maxRecentLen && isASCII(b) {
-		return d.recent.get(b)
+	if d.recent != nil && len(b) <= maxRecentLen {
+		// Only ASCII is remembered, so a string equal to a remembered one
+		// needs no check.
+		if s, ok := d.recent.lookup(b); ok {
+			return s
+		}
+		if isASCII(b) {
+			return d.recent.add(b)
+		}
 	}
 	s, err := decodeMUTF8(b)
-	if err != nil && d.err == nil {
-		d.err = err
+	if err != nil {
+		d.setErr(err)
 	}
 	return s
 }
@@ -295,9 +367,7 @@ func (d *decoder) nested() DataStructure {
 		ds = newDataStructure(t)
 	}
 	if ds == nil {
-		if d.err == nil {
-			d.err = fmt.Errorf("%w: nested object of %v at offset %d", ErrUnsupportedType, t, d.off-1)
-		}
+		d.setErr(fmt.Errorf("%w: nested object of %v at offset %d", ErrUnsupportedType, t, d.off-1))
 		return nil
 	}
 	if d.depth >= maxDepth {

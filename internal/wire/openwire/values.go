@@ -551,9 +551,7 @@ func (d *decoder) primitive() Value {
 		}
 		if !isASCII(b) {
 			if _, err := decodeMUTF8(b); err != nil {
-				if d.err == nil {
-					d.err = err
-				}
+				d.setErr(err)
 				return Value{}
 			}
 		}
