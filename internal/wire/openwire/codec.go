@@ -237,9 +237,11 @@ func (d *decoder) u8Slow() byte {
 // frame is not what the layout says it is (often: it is tightly encoded),
 // and reporting it beats misreading every field after it.
 func (d *decoder) bool() bool {
-	if b := d.buf[d.off:]; len(b) > 0 && b[0] <= 1 {
-		d.off++
-		return b[0] == 1
+	if d.off < len(d.buf) {
+		if c := d.buf[d.off]; c <= 1 {
+			d.off++
+			return c != 0
+		}
 	}
 	return d.boolSlow()
 }
