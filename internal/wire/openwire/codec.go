@@ -2,6 +2,7 @@ package openwire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -135,7 +136,9 @@ func putArray[T DataStructure](e *encoder, a []T) {
 }
 
 // decoder reads the loose encoding from buf. Errors are sticky, like the
-// encoder's; after the first, reads return zero values.
+// encoder's: after the first, take returns nothing (so no length read from
+// the wire allocates anything), nested objects and arrays stop, and what
+// the fixed-size readers still return is discarded with the frame.
 type decoder struct {
 	buf        []byte
 	off        int
@@ -147,6 +150,7 @@ type decoder struct {
 	// ReaderOptions.Reuse); inArena is set while one is.
 	arena   *arena
 	inArena bool
+	cut     cutField // describes errCut
 }
 
 // recentStrings remembers the last few short strings a Reader decoded. The
@@ -185,13 +189,10 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-// setErr records the first error, and cuts the frame off where it stands:
-// the inlined readers of fixed-size values then find no bytes left and
-// leave it to take, which returns nothing once an error is recorded.
+// setErr records the first error.
 func (d *decoder) setErr(err error) {
 	if d.err == nil {
 		d.err = err
-		d.buf = d.buf[:d.off]
 	}
 }
 
@@ -213,22 +214,45 @@ func (d *decoder) take(n int, what string) []byte {
 
 func (d *decoder) remaining() int { return len(d.buf) - d.off }
 
-// The readers of fixed-size values below take a fast path, small enough to
-// be inlined, while the frame has the bytes (none are left once an error
-// is recorded: see setErr); take reports what is wrong otherwise.
+// The readers of fixed-size values below are small enough to be inlined:
+// they make no call, not even to record an error. A read that finds the
+// frame too short, or a boolean that is neither 0 nor 1, records errCut
+// with what is needed to describe it, and (*decoder).error makes the
+// description once the frame is given up. Like any recorded error, errCut
+// makes take return nothing, so whatever is read after it is discarded.
+
+// errCut is the error a fixed-size reader records; error describes it.
+var errCut = errors.New("openwire: a field the frame cannot hold")
+
+// error is the error recorded, errCut described.
+func (d *decoder) error() error {
+	if d.err != errCut {
+		return d.err
+	}
+	if d.cut.n == 0 {
+		return fmt.Errorf("%w: byte 0x%02x at offset %d where a boolean belongs (corrupt, or not loose encoding)",
+			ErrMalformed, d.cut.b, d.cut.at)
+	}
+	return fmt.Errorf("%w: %s needs %d bytes at offset %d but the frame has %d left",
+		ErrMalformed, d.cut.what, d.cut.n, d.cut.at, len(d.buf)-d.cut.at)
+}
+
+// cutField describes errCut: the field at offset at, of what, needs n
+// bytes; n 0 means a boolean byte b that is neither 0 nor 1.
+type cutField struct {
+	what string
+	at   int
+	n    int
+	b    byte
+}
 
 func (d *decoder) u8() byte {
 	if d.off < len(d.buf) {
 		d.off++
 		return d.buf[d.off-1]
 	}
-	return d.u8Slow()
-}
-
-//go:noinline
-func (d *decoder) u8Slow() byte {
-	if b := d.take(1, "a byte"); b != nil {
-		return b[0]
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a byte", at: d.off, n: 1}
 	}
 	return 0
 }
@@ -241,24 +265,12 @@ func (d *decoder) bool() bool {
 		if c := d.buf[d.off]; c <= 1 {
 			d.off++
 			return c != 0
+		} else if d.err == nil {
+			d.err, d.cut = errCut, cutField{at: d.off, b: c}
 		}
+	} else if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a boolean", at: d.off, n: 1}
 	}
-	return d.boolSlow()
-}
-
-//go:noinline
-func (d *decoder) boolSlow() bool {
-	b := d.take(1, "a boolean")
-	if b == nil {
-		return false
-	}
-	switch b[0] {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail("byte 0x%02x at offset %d where a boolean belongs (corrupt, or not loose encoding)", b[0], d.off-1)
 	return false
 }
 
@@ -267,13 +279,8 @@ func (d *decoder) i16() int16 {
 		d.off += 2
 		return int16(binary.BigEndian.Uint16(b))
 	}
-	return d.i16Slow()
-}
-
-//go:noinline
-func (d *decoder) i16Slow() int16 {
-	if b := d.take(2, "a short"); b != nil {
-		return int16(binary.BigEndian.Uint16(b))
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a short", at: d.off, n: 2}
 	}
 	return 0
 }
@@ -283,13 +290,8 @@ func (d *decoder) i32() int32 {
 		d.off += 4
 		return int32(binary.BigEndian.Uint32(b))
 	}
-	return d.i32Slow()
-}
-
-//go:noinline
-func (d *decoder) i32Slow() int32 {
-	if b := d.take(4, "an int"); b != nil {
-		return int32(binary.BigEndian.Uint32(b))
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "an int", at: d.off, n: 4}
 	}
 	return 0
 }
@@ -299,13 +301,8 @@ func (d *decoder) i64() int64 {
 		d.off += 8
 		return int64(binary.BigEndian.Uint64(b))
 	}
-	return d.i64Slow()
-}
-
-//go:noinline
-func (d *decoder) i64Slow() int64 {
-	if b := d.take(8, "a long"); b != nil {
-		return int64(binary.BigEndian.Uint64(b))
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a long", at: d.off, n: 8}
 	}
 	return 0
 }

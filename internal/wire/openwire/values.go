@@ -325,7 +325,7 @@ func DecodeMap(b []byte) (*Map, error) {
 		d.fail("%d bytes after the map", d.remaining())
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, d.error()
 	}
 	return m, nil
 }
@@ -355,7 +355,7 @@ func DecodeStream(b []byte) ([]Value, error) {
 		vs = append(vs, v)
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, d.error()
 	}
 	return vs, nil
 }
