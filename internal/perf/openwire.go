@@ -77,7 +77,7 @@ func dialOpenWireEndpoint(ctx context.Context, ep client.Endpoint, l login, time
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
-	c := &owConn{nc: nc, r: ow.NewReader(nc, ow.ReaderOptions{}), w: ow.NewWriter(nc),
+	c := &owConn{nc: nc, r: ow.NewReader(nc, ow.ReaderOptions{Reuse: true}), w: ow.NewWriter(nc),
 		connID: fmt.Sprintf("ID:tandem-perf-%s-%d:1", newRunID(), n)}
 	if err := c.handshake(l); err != nil {
 		nc.Close()
@@ -269,8 +269,11 @@ func (p *owProducer) send() error {
 	sched := newSchedule(cfg.Rate, cfg.Producers, p.index, p.r.now())
 	run := p.r.id
 	st := newStamper(p.r.payload, run)
+	// One message and id serve every send: each is encoded as it is
+	// written.
+	mid := &ow.MessageID{ProducerID: pid}
 	m := &ow.Message{Kind: ow.TypeBytesMessage, ProducerID: pid, Persistent: cfg.Persistent, Priority: 4,
-		Content: p.r.payload}
+		Content: p.r.payload, MessageID: mid}
 	var (
 		seq     uint64
 		inTx    int
@@ -329,7 +332,7 @@ func (p *owProducer) send() error {
 		}
 		seq++
 		m.Destination = p.odest[int(seq)%len(p.odest)]
-		m.MessageID = &ow.MessageID{ProducerID: pid, ProducerSequenceID: int64(seq)}
+		mid.ProducerSequenceID = int64(seq)
 		m.TransactionID = nil
 		if txID != nil && cfg.TxBatch > 0 {
 			m.TransactionID = txID
@@ -481,7 +484,9 @@ func (p *owProducer) answered(id int32) uint64 {
 	return seq
 }
 
-// owConsumer is a consumer speaking OpenWire.
+// owConsumer is a consumer speaking OpenWire. Its connection's reader
+// reuses one dispatch for every message (ow.ReaderOptions.Reuse), so what
+// it keeps of a dispatch past the next read is copied.
 type owConsumer struct {
 	*consumer
 	oc  *owConn
@@ -489,18 +494,36 @@ type owConsumer struct {
 	// lastCmd is the command ID of the last ConsumerInfo, whose response
 	// says every subscription is in.
 	lastCmd int32
-	// held is, per subscription, the last message not acknowledged yet
-	// (AckClient with AckEvery), and count how many are held.
-	held  []*ow.MessageDispatch
-	count []int
-	first []*ow.MessageID
+	// held is, per subscription, the range of messages not acknowledged
+	// yet (AckClient with AckEvery), in copies of their ids.
+	held []heldRange
+	// ack is the ack written for each message by the reading goroutine,
+	// which encodes it before it reads the next dispatch.
+	ack ow.MessageAck
+}
+
+// heldRange is a range of messages of one subscription not acknowledged
+// yet: owned copies of the ids and destination, which the reader's next
+// dispatch would overwrite.
+type heldRange struct {
+	count             int
+	dest              ow.Destination
+	first, last       ow.MessageID
+	firstPID, lastPID ow.ProducerID
+}
+
+// setID makes *dst an owned copy of id, with pid holding its producer.
+func setID(dst *ow.MessageID, pid *ow.ProducerID, id *ow.MessageID) {
+	*dst = *id
+	if id.ProducerID != nil {
+		*pid = *id.ProducerID
+		dst.ProducerID = pid
+	}
 }
 
 func newOwConsumer(r *runner, index int, c *owConn, dests []string) *owConsumer {
 	k := &owConsumer{consumer: newConsumer(r, index, nil, dests), oc: c}
-	k.held = make([]*ow.MessageDispatch, len(dests))
-	k.count = make([]int, len(dests))
-	k.first = make([]*ow.MessageID, len(dests))
+	k.held = make([]heldRange, len(dests))
 	return k
 }
 
@@ -597,12 +620,14 @@ func (k *owConsumer) sub(md *ow.MessageDispatch) int {
 }
 
 // acknowledge acks md as the run's mode says, writing acks out when no
-// whole frame waits to be read.
+// whole frame waits to be read. md is the reader's reused dispatch: the ack
+// written now may point into it, a range held for later may not.
 func (k *owConsumer) acknowledge(md *ow.MessageDispatch) error {
 	i := k.sub(md)
 	id := md.Message.MessageID
-	ack := &ow.MessageAck{ConsumerID: k.ids[i], Destination: md.Destination, LastMessageID: id, FirstMessageID: id,
+	k.ack = ow.MessageAck{ConsumerID: k.ids[i], Destination: md.Destination, LastMessageID: id, FirstMessageID: id,
 		MessageCount: 1}
+	ack := &k.ack
 	switch k.r.cfg.Ack {
 	case AckClientIndividual:
 		ack.AckType = ow.AckIndividual
@@ -610,18 +635,29 @@ func (k *owConsumer) acknowledge(md *ow.MessageDispatch) error {
 		ack.AckType = ow.AckStandard
 		if k.every > 1 {
 			k.mu.Lock()
-			if k.count[i] == 0 {
-				k.first[i] = id
+			h := &k.held[i]
+			if h.count == 0 && id != nil {
+				setID(&h.first, &h.firstPID, id)
 			}
-			k.count[i]++
-			if k.count[i] < k.every {
-				k.held[i] = md
+			h.count++
+			if h.count < k.every {
+				if id != nil {
+					setID(&h.last, &h.lastPID, id)
+				}
+				if md.Destination != nil {
+					h.dest = *md.Destination
+				}
 				k.mu.Unlock()
 				return k.flushIfIdle()
 			}
-			ack.FirstMessageID, ack.MessageCount = k.first[i], int32(k.count[i])
-			k.held[i], k.count[i], k.first[i] = nil, 0, nil
+			// The first id is held; its copy is encoded under mu, before
+			// the next message could change it.
+			ack.FirstMessageID, ack.MessageCount = &h.first, int32(h.count)
+			h.count = 0
+			k.r.acks.Add(1)
+			_, err := k.oc.write(ack, false, k.oc.readDrained())
 			k.mu.Unlock()
+			return err
 		}
 	default:
 		ack.AckType = ow.AckStandard
@@ -643,16 +679,17 @@ func (k *owConsumer) finish() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0
-	for i, md := range k.held {
-		if md == nil {
+	for i := range k.held {
+		h := &k.held[i]
+		if h.count == 0 {
 			continue
 		}
-		ack := &ow.MessageAck{ConsumerID: k.ids[i], Destination: md.Destination, AckType: ow.AckStandard,
-			FirstMessageID: k.first[i], LastMessageID: md.Message.MessageID, MessageCount: int32(k.count[i])}
+		ack := &ow.MessageAck{ConsumerID: k.ids[i], Destination: &h.dest, AckType: ow.AckStandard,
+			FirstMessageID: &h.first, LastMessageID: &h.last, MessageCount: int32(h.count)}
 		if _, err := k.oc.write(ack, false, false); err != nil {
 			return err
 		}
-		k.held[i], k.count[i], k.first[i] = nil, 0, nil
+		h.count = 0
 		n++
 	}
 	k.r.acks.Add(int64(n))

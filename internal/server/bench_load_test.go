@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -60,9 +61,9 @@ func benchLoad(b *testing.B, load, proto string) {
 	cmd.Stderr = os.Stderr
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), selfCPU(b)
+	start, cpu0, gen0 := time.Now(), selfCPU(b), childCPU(b)
 	out, err := cmd.Output()
-	cpu, wall := selfCPU(b)-cpu0, time.Since(start)
+	cpu, wall, gen := selfCPU(b)-cpu0, time.Since(start), childCPU(b)-gen0
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("load generator: %v\n%s", err, out)
@@ -77,6 +78,19 @@ func benchLoad(b *testing.B, load, proto string) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(rep.ReceivedRate, "msgs/s")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(float64(gen.Microseconds())/float64(b.N), "gen-cpu-µs/msg")
+}
+
+// childCPU is the CPU time of the child processes waited for: after the
+// load generator exits, its CPU time is in it, so gen-cpu-µs/msg is the
+// load generator's CPU per message, which shares the machine's processors
+// with the broker in bench/compare-openwire.
+func childCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // selfCPU is the CPU time this process has used: the broker's, since the
@@ -100,7 +114,20 @@ func TestLoadHelper(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
 		t.Fatal(err)
 	}
+	// TANDEM_BENCH_GENPROF names a file for a CPU profile of the load
+	// generator alone (the benchmark's -cpuprofile is the broker's).
+	if path := os.Getenv("TANDEM_BENCH_GENPROF"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
 	rep, err := perf.Run(context.Background(), cfg)
+	pprof.StopCPUProfile()
 	if err != nil {
 		t.Fatal(err)
 	}

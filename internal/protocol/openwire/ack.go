@@ -105,7 +105,12 @@ func (k *consumer) pick(x *wire.MessageAck, buf []*entry) []*entry {
 		return append(buf, last)
 	}
 	start := k.head
-	if f := k.find(x.FirstMessageID); f != nil {
+	if f := x.FirstMessageID; f != nil && f.BrokerSequenceID == x.LastMessageID.BrokerSequenceID &&
+		f.ProducerSequenceID == x.LastMessageID.ProducerSequenceID {
+		// A JMS AUTO_ACKNOWLEDGE session acks each message as a range of
+		// one: the id already checked.
+		start = last
+	} else if f := k.find(f); f != nil {
 		start = f
 	}
 	out := buf

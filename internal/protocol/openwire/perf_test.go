@@ -26,6 +26,11 @@ func TestPerfOverOpenWire(t *testing.T) {
 		{"transactions with a partial last batch", func(c *perf.Config) { c.TxBatch, c.MaxPending = 7, 7 }, true, 300},
 		{"individual acks", func(c *perf.Config) { c.Ack = perf.AckClientIndividual }, true, 300},
 		{"a standard ack every 25", func(c *perf.Config) { c.Ack, c.AckEvery, c.Prefetch = perf.AckClient, 25, 100 }, true, 12},
+		// 42 ranges of 7, and the last 6 messages acknowledged at the end
+		// from the copies of their ids the consumer holds.
+		{"a standard ack every 7, the rest at the end", func(c *perf.Config) {
+			c.Ack, c.AckEvery, c.Prefetch, c.Producers, c.MaxPending = perf.AckClient, 7, 100, 2, 8
+		}, true, 43},
 		{"many destinations", func(c *perf.Config) {
 			c.Destinations = perf.ExpandDestinations("queue://T", 5)
 			c.Producers, c.Consumers = 2, 2

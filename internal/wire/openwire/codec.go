@@ -2,6 +2,7 @@ package openwire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -135,7 +136,9 @@ func putArray[T DataStructure](e *encoder, a []T) {
 }
 
 // decoder reads the loose encoding from buf. Errors are sticky, like the
-// encoder's; after the first, reads return zero values.
+// encoder's: after the first, take returns nothing (so no length read from
+// the wire allocates anything), nested objects and arrays stop, and what
+// the fixed-size readers still return is discarded with the frame.
 type decoder struct {
 	buf        []byte
 	off        int
@@ -147,6 +150,7 @@ type decoder struct {
 	// ReaderOptions.Reuse); inArena is set while one is.
 	arena   *arena
 	inArena bool
+	cut     cutField // describes errCut
 }
 
 // recentStrings remembers the last few short strings a Reader decoded. The
@@ -161,12 +165,18 @@ type recentStrings struct {
 // names, not message text.
 const maxRecentLen = 128
 
-func (r *recentStrings) get(b []byte) string {
+// lookup returns the remembered string equal to b, if any.
+func (r *recentStrings) lookup(b []byte) (string, bool) {
 	for i := range r.s {
 		if r.s[i] == string(b) { // compared without allocating
-			return r.s[i]
+			return r.s[i], true
 		}
 	}
+	return "", false
+}
+
+// add remembers b as a string, in place of the oldest.
+func (r *recentStrings) add(b []byte) string {
 	s := string(b)
 	r.s[r.next] = s
 	r.next = (r.next + 1) % len(r.s)
@@ -175,7 +185,14 @@ func (r *recentStrings) get(b []byte) string {
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+		d.setErr(fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...))
+	}
+}
+
+// setErr records the first error.
+func (d *decoder) setErr(err error) {
+	if d.err == nil {
+		d.err = err
 	}
 }
 
@@ -197,9 +214,45 @@ func (d *decoder) take(n int, what string) []byte {
 
 func (d *decoder) remaining() int { return len(d.buf) - d.off }
 
+// The readers of fixed-size values below are small enough to be inlined:
+// they make no call, not even to record an error. A read that finds the
+// frame too short, or a boolean that is neither 0 nor 1, records errCut
+// with what is needed to describe it, and (*decoder).error makes the
+// description once the frame is given up. Like any recorded error, errCut
+// makes take return nothing, so whatever is read after it is discarded.
+
+// errCut is the error a fixed-size reader records; error describes it.
+var errCut = errors.New("openwire: a field the frame cannot hold")
+
+// error is the error recorded, errCut described.
+func (d *decoder) error() error {
+	if d.err != errCut {
+		return d.err
+	}
+	if d.cut.n == 0 {
+		return fmt.Errorf("%w: byte 0x%02x at offset %d where a boolean belongs (corrupt, or not loose encoding)",
+			ErrMalformed, d.cut.b, d.cut.at)
+	}
+	return fmt.Errorf("%w: %s needs %d bytes at offset %d but the frame has %d left",
+		ErrMalformed, d.cut.what, d.cut.n, d.cut.at, len(d.buf)-d.cut.at)
+}
+
+// cutField describes errCut: the field at offset at, of what, needs n
+// bytes; n 0 means a boolean byte b that is neither 0 nor 1.
+type cutField struct {
+	what string
+	at   int
+	n    int
+	b    byte
+}
+
 func (d *decoder) u8() byte {
-	if b := d.take(1, "a byte"); b != nil {
-		return b[0]
+	if d.off < len(d.buf) {
+		d.off++
+		return d.buf[d.off-1]
+	}
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a byte", at: d.off, n: 1}
 	}
 	return 0
 }
@@ -208,37 +261,48 @@ func (d *decoder) u8() byte {
 // frame is not what the layout says it is (often: it is tightly encoded),
 // and reporting it beats misreading every field after it.
 func (d *decoder) bool() bool {
-	b := d.take(1, "a boolean")
-	if b == nil {
-		return false
+	if d.off < len(d.buf) {
+		if c := d.buf[d.off]; c <= 1 {
+			d.off++
+			return c != 0
+		} else if d.err == nil {
+			d.err, d.cut = errCut, cutField{at: d.off, b: c}
+		}
+	} else if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a boolean", at: d.off, n: 1}
 	}
-	switch b[0] {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail("byte 0x%02x at offset %d where a boolean belongs (corrupt, or not loose encoding)", b[0], d.off-1)
 	return false
 }
 
 func (d *decoder) i16() int16 {
-	if b := d.take(2, "a short"); b != nil {
+	if b := d.buf[d.off:]; len(b) >= 2 {
+		d.off += 2
 		return int16(binary.BigEndian.Uint16(b))
+	}
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a short", at: d.off, n: 2}
 	}
 	return 0
 }
 
 func (d *decoder) i32() int32 {
-	if b := d.take(4, "an int"); b != nil {
+	if b := d.buf[d.off:]; len(b) >= 4 {
+		d.off += 4
 		return int32(binary.BigEndian.Uint32(b))
+	}
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "an int", at: d.off, n: 4}
 	}
 	return 0
 }
 
 func (d *decoder) i64() int64 {
-	if b := d.take(8, "a long"); b != nil {
+	if b := d.buf[d.off:]; len(b) >= 8 {
+		d.off += 8
 		return int64(binary.BigEndian.Uint64(b))
+	}
+	if d.err == nil {
+		d.err, d.cut = errCut, cutField{what: "a long", at: d.off, n: 8}
 	}
 	return 0
 }
@@ -253,12 +317,19 @@ func (d *decoder) utf() string {
 	if b == nil {
 		return ""
 	}
-	if d.recent != nil && len(b) <= maxRecentLen && isASCII(b) {
-		return d.recent.get(b)
+	if d.recent != nil && len(b) <= maxRecentLen {
+		// Only ASCII is remembered, so a string equal to a remembered one
+		// needs no check.
+		if s, ok := d.recent.lookup(b); ok {
+			return s
+		}
+		if isASCII(b) {
+			return d.recent.add(b)
+		}
 	}
 	s, err := decodeMUTF8(b)
-	if err != nil && d.err == nil {
-		d.err = err
+	if err != nil {
+		d.setErr(err)
 	}
 	return s
 }
@@ -295,9 +366,7 @@ func (d *decoder) nested() DataStructure {
 		ds = newDataStructure(t)
 	}
 	if ds == nil {
-		if d.err == nil {
-			d.err = fmt.Errorf("%w: nested object of %v at offset %d", ErrUnsupportedType, t, d.off-1)
-		}
+		d.setErr(fmt.Errorf("%w: nested object of %v at offset %d", ErrUnsupportedType, t, d.off-1))
 		return nil
 	}
 	if d.depth >= maxDepth {

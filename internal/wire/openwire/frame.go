@@ -112,7 +112,7 @@ func (d *decoder) frame(frame []byte) (DataStructure, error) {
 		d.fail("%d bytes left over after the fields (corrupt, or tight encoding)", d.remaining())
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("a %v frame of %d bytes: %w", t, len(frame), d.err)
+		return nil, fmt.Errorf("a %v frame of %d bytes: %w", t, len(frame), d.error())
 	}
 	return ds, nil
 }

@@ -468,3 +468,47 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeErrorsSayWhereAndWhat checks the errors the inlined readers of
+// fixed-size fields record: a frame cut short inside a field and a boolean
+// byte other than 0 or 1 are reported with the field and the offset, and
+// only the first error of a frame is.
+func TestDecodeErrorsSayWhereAndWhat(t *testing.T) {
+	resp, err := Marshal(&Response{CorrelationID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badBool := append([]byte(nil), resp...)
+	badBool[5] = 2 // response required
+	msg, err := Marshal(sampleMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := AppendMap(nil, func() *Map { m := NewMap(); m.Set("n", Long(5)); return m }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		decode func() error
+		want   string
+	}{
+		{"an int cut short", func() error { _, err := Unmarshal(resp[:3]); return err }, "an int needs 4 bytes at offset 1 but the frame has 2 left"},
+		{"no boolean left", func() error { _, err := Unmarshal(resp[:5]); return err }, "a boolean needs 1 bytes at offset 5 but the frame has 0 left"},
+		{"a boolean of 2", func() error { _, err := Unmarshal(badBool); return err }, "byte 0x02 at offset 5 where a boolean belongs"},
+		{"a message cut in its timestamp", func() error { _, err := Unmarshal(msg[:len(msg)-40]); return err }, "needs"},
+		{"a map cut in a long", func() error { _, err := DecodeMap(props[:len(props)-3]); return err }, "a long needs 8 bytes"},
+		{"a reusing reader", func() error {
+			r := NewReader(bytes.NewReader(sized(t, badBool)), ReaderOptions{Reuse: true})
+			_, err := r.ReadCommand()
+			return err
+		}, "byte 0x02 at offset 5 where a boolean belongs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.decode()
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errCut) {
+				t.Fatalf("error %v, want ErrMalformed saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -19,7 +19,11 @@ import (
 
 // appendMUTF8 appends s in modified UTF-8.
 func appendMUTF8(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	// IDs and destination names are ASCII without NUL, the same in both
+	// encodings: copied whole, after a check eight bytes at a time.
+	i := plainPrefix(s)
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
 		c := s[i]
 		if c != 0 && c < utf8.RuneSelf {
 			dst = append(dst, c)
@@ -159,6 +163,25 @@ func appendDecodedMUTF8(dst, b []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// plainPrefix returns the length of the leading run of s that modified
+// UTF-8 writes as it is: bytes from 0x01 to 0x7F.
+func plainPrefix(s string) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A high bit set, or a zero byte (which borrows into its high bit).
+		if (w|(w-lo)&^w)&hi != 0 {
+			break
+		}
+	}
+	for i < len(s) && s[i] != 0 && s[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }
 
 // asciiPrefix returns the length of the leading run of bytes below 0x80,

@@ -22,6 +22,13 @@ func TestModifiedUTF8(t *testing.T) {
 		{"highest code point", "\U0010FFFF", []byte{0xED, 0xAF, 0xBF, 0xED, 0xBF, 0xBF}},
 		{"lone high surrogate kept", "x\xed\xa0\xbdy", []byte{'x', 0xED, 0xA0, 0xBD, 'y'}},
 		{"lone low surrogate kept", "\xed\xb8\x80", []byte{0xED, 0xB8, 0x80}},
+		// Long strings take the eight-bytes-at-a-time path first.
+		{"long ascii", "ID:tandem-perf-0123456789:1", []byte("ID:tandem-perf-0123456789:1")},
+		{"NUL in the second word", "abcdefghij\x00kl", []byte("abcdefghij\xc0\x80kl")},
+		{"NUL ending the first word", "abcdefg\x00hijkl", []byte("abcdefg\xc0\x80hijkl")},
+		{"NUL in the tail", "abcdefgh\x00", []byte("abcdefgh\xc0\x80")},
+		{"two-byte in the second word", "abcdefghijklé", []byte("abcdefghijkl\xc3\xa9")},
+		{"0x7F and 0x01 are plain", "\x7f\x01\x7f\x01\x7f\x01\x7f\x01\x7f", []byte("\x7f\x01\x7f\x01\x7f\x01\x7f\x01\x7f")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,16 +30,17 @@ type ReaderOptions struct {
 	// BufferSize is the size of the read buffer. Default
 	// DefaultBufferSize.
 	BufferSize int
-	// Reuse makes the Reader decode every message (any of the six kinds)
-	// and every MessageAck into the same structs, the identifiers and
-	// destinations nested in them included, and leave the message's
-	// Content and MarshalledProperties (and any other byte array in them)
-	// pointing into its read buffer. Such a command, and everything
+	// Reuse makes the Reader decode every message (any of the six kinds),
+	// MessageAck, MessageDispatch and Response into the same structs, the
+	// identifiers, destinations and dispatched message nested in them
+	// included, and leave the message's Content and MarshalledProperties
+	// (and any other byte array in them) pointing into its read buffer. Such a command, and everything
 	// reachable from it, is valid only until the next ReadFrame,
 	// ReadCommand or Decode: a caller that keeps any of it must copy it.
 	// Strings are ordinary Go strings and may be kept. Other commands are
 	// decoded as without Reuse. A broker that converts each message as it
-	// reads it saves a dozen allocations per message this way.
+	// reads it, or a client that handles each dispatch before it reads
+	// the next, saves a dozen allocations per message this way.
 	Reuse bool
 }
 

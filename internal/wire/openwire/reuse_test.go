@@ -155,3 +155,93 @@ func TestReuseDecodesWithoutAllocating(t *testing.T) {
 		t.Fatalf("%v allocations per message and ack, want 0", allocs)
 	}
 }
+
+// TestReuseDispatchesAndResponses checks the client's side of Reuse: a
+// dispatch and the message in it are decoded into the arena, the next
+// dispatch overwrites them, and a message frame after a dispatch takes the
+// same message struct, while the dispatch's nested ids stay apart from the
+// message's.
+func TestReuseDispatchesAndResponses(t *testing.T) {
+	a := sampleMessage()
+	b := sampleMessage()
+	b.Destination = NewTopic("prices")
+	b.MessageID = &MessageID{ProducerID: b.ProducerID, ProducerSequenceID: 2, BrokerSequenceID: 42}
+	b.SetText("second")
+	cid := &ConsumerID{ConnectionID: "ID:c-1", SessionID: 1, Value: 2}
+	var frames [][]byte
+	for _, ds := range []DataStructure{
+		&MessageDispatch{ConsumerID: cid, Destination: a.Destination, Message: a},
+		&MessageDispatch{ConsumerID: cid, Destination: b.Destination, Message: b, RedeliveryCounter: 3},
+		&Response{CorrelationID: 5},
+		&Response{CorrelationID: 6},
+		a,
+	} {
+		f, err := Marshal(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, f)
+	}
+	r := NewReader(bytes.NewReader(sized(t, frames...)), ReaderOptions{Reuse: true})
+	read := func() DataStructure {
+		t.Helper()
+		ds, err := r.ReadCommand()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	first := read().(*MessageDispatch)
+	if s, err := first.Message.Text(); err != nil || s != "hello" || first.Destination.Name != "orders" {
+		t.Fatalf("first dispatch: %q %v %v", s, err, first.Destination)
+	}
+	firstMsg := first.Message
+	second := read().(*MessageDispatch)
+	if second != first || second.Message != firstMsg {
+		t.Fatal("the second dispatch was not decoded into the first one's structs")
+	}
+	if s, err := second.Message.Text(); err != nil || s != "second" || second.Destination.String() != "topic://prices" ||
+		second.RedeliveryCounter != 3 || second.Message.MessageID.BrokerSequenceID != 42 {
+		t.Fatalf("second dispatch: %q %v %v %+v", s, err, second.Destination, second)
+	}
+	if second.Destination == second.Message.Destination || second.Message.MessageID.ProducerID == second.Message.ProducerID {
+		t.Fatal("two nested objects share one struct")
+	}
+	r1 := read().(*Response)
+	if r1.CorrelationID != 5 {
+		t.Fatalf("response %+v", r1)
+	}
+	if r2 := read().(*Response); r2 != r1 || r2.CorrelationID != 6 {
+		t.Fatalf("the second response %p %+v, the first %p", r2, r2, r1)
+	}
+	if m := read().(*Message); m != firstMsg {
+		t.Fatal("a message frame after a dispatch does not take the arena's message")
+	}
+}
+
+func TestReuseDecodesDispatchesWithoutAllocating(t *testing.T) {
+	m := sampleMessage()
+	m.Kind = TypeBytesMessage
+	m.Content = []byte(alphabet(1024))
+	m.MessageID.BrokerSequenceID = 9
+	df, err := Marshal(&MessageDispatch{ConsumerID: &ConsumerID{ConnectionID: "ID:c-1", SessionID: 1, Value: 1},
+		Destination: m.Destination, Message: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := Marshal(&Response{CorrelationID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(&cycleReader{frame: sized(t, df, rf)}, ReaderOptions{Reuse: true})
+	allocs := testing.AllocsPerRun(1000, func() {
+		for range 2 {
+			if _, err := r.ReadCommand(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per dispatch and response, want 0", allocs)
+	}
+}

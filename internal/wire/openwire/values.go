@@ -325,7 +325,7 @@ func DecodeMap(b []byte) (*Map, error) {
 		d.fail("%d bytes after the map", d.remaining())
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, d.error()
 	}
 	return m, nil
 }
@@ -355,7 +355,7 @@ func DecodeStream(b []byte) ([]Value, error) {
 		vs = append(vs, v)
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, d.error()
 	}
 	return vs, nil
 }
@@ -551,9 +551,7 @@ func (d *decoder) primitive() Value {
 		}
 		if !isASCII(b) {
 			if _, err := decodeMUTF8(b); err != nil {
-				if d.err == nil {
-					d.err = err
-				}
+				d.setErr(err)
 				return Value{}
 			}
 		}
