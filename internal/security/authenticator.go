@@ -184,6 +184,16 @@ func (a *Authenticator) verifyOnce(key cacheKey, user, pass string) (User, error
 		<-f.done
 		return f.usr, f.err
 	}
+	if _, ok := a.cache[key]; ok {
+		// An identical login was verified and cached between the caller's
+		// look at the cache and now: use it rather than verify again (a
+		// reconnect storm would otherwise pay for a second derivation).
+		a.mu.Unlock()
+		if p, ok := a.cached(key, user); ok {
+			return User{Name: p.User, Roles: p.Roles}, nil
+		}
+		return a.verifyOnce(key, user, pass) // the entry was stale and is gone
+	}
 	f := &flight{done: make(chan struct{})}
 	a.inflight[key] = f
 	a.mu.Unlock()
