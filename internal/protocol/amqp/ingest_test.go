@@ -300,3 +300,96 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	}
 	gateFree(t, gate)
 }
+
+// TestDischargeWaitingForRoomDoesNotHoldTheGate: a transaction's
+// discharge, pipelined behind its sends (which take the turn), commits,
+// and a commit to a full BLOCK address waits for room; it must give the
+// turn up first.
+func TestDischargeWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
+	const limit = 4 << 10
+	settings := func(addr string) broker.AddressSettings {
+		s := broker.DefaultAddressSettings()
+		if addr == "blocked" {
+			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullBlock
+		}
+		return s
+	}
+	gate := protocol.NewIngestGate(1)
+	r := startRig(t, rigOptions{opts: Options{Env: protocol.Env{Ingest: gate}}, settings: settings})
+	t.Cleanup(r.b.Close) // lets a commit waiting on its turn go, should the test fail
+	c := rawProducer(t, r.addr, "blocked")
+	// Fill the address: two of these messages take it to its limit.
+	raw, _ := flood(t, "f0", 2, 1000, false)
+	c.writeRaw(raw)
+	waitFor(t, "the blocked address full", func() bool { return r.depth(t, "blocked") == 2 })
+
+	c.write(0, &wire.Attach{Name: "txn", Handle: 1, Role: wire.RoleSender, Source: &wire.Source{},
+		Coordinator: &wire.Coordinator{}, InitialDeliveryCount: wire.Some(uint32(0))})
+	if a, ok := c.next().(*wire.Attach); !ok || a.Coordinator == nil {
+		t.Fatal("the coordinator link was refused")
+	}
+	transfer := func(b []byte, handle, id uint32, settled bool, state wire.DeliveryState, body any) []byte {
+		t.Helper()
+		msg, err := (&wire.Sections{Body: wire.ValueBody(body)}).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err = wire.AppendFrame(b, 0, &wire.Transfer{Handle: handle, DeliveryID: wire.Some(id),
+			DeliveryTag: []byte(fmt.Sprint(id)), MessageFormat: wire.Some(uint32(0)), Settled: settled, State: state}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	c.writeRaw(transfer(nil, 1, 100, false, nil, &wire.Declare{}))
+	var txn []byte
+	for txn == nil {
+		if d, ok := c.next().(*wire.Disposition); ok && d.First == 100 {
+			decl, ok := d.State.(*wire.Declared)
+			if !ok {
+				t.Fatalf("declare answered with %#v", d.State)
+			}
+			txn = decl.TxnID
+		}
+	}
+
+	c.write(0, &wire.Attach{Name: "free", Handle: 2, Role: wire.RoleSender, Target: &wire.Target{Address: "free"},
+		InitialDeliveryCount: wire.Some(uint32(0))})
+	if a, ok := c.next().(*wire.Attach); !ok || a.Target == nil {
+		t.Fatal("the attach to free was refused")
+	}
+
+	// Three sends in the transaction (on the turn: more is buffered), an
+	// unsettled send to another address, whose outcome tells that the
+	// reader is past it, and the discharge, in one write.
+	var b []byte
+	for i := uint32(0); i < 3; i++ {
+		b = transfer(b, 0, 2+i, true, &wire.TransactionalState{TxnID: txn}, fmt.Sprintf("t0-%d %s", i, strings.Repeat("p", 1000)))
+	}
+	b = transfer(b, 2, 50, false, nil, "x")
+	b = transfer(b, 1, 101, false, nil, &wire.Discharge{TxnID: txn})
+	c.writeRaw(b)
+	if err := c.awaitOutcome(50, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The discharge is next in the buffer: its commit waits for room, and
+	// must not do so on the turn.
+	gateFree(t, gate)
+	answer := make(chan error, 1)
+	go func() { answer <- c.awaitOutcome(101, 30*time.Second) }()
+	expectNoAnswer := func() {
+		t.Helper()
+		select {
+		case err := <-answer:
+			t.Fatalf("the discharge was answered (%v) before a consumer made room", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	expectNoAnswer()
+
+	rcv := newReceiver(t, newSession(t, r.dialGo(t, nil)), "blocked", &goamqp.ReceiverOptions{Credit: 1})
+	settleAll(t, rcv, 5)
+	if err := <-answer; err != nil {
+		t.Fatalf("the discharge: %v", err)
+	}
+}
