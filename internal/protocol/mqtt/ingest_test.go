@@ -282,3 +282,60 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	}
 	gateFree(t, gate)
 }
+
+// TestRetainedPublishWaitingForRoomDoesNotHoldTheGate: a retained PUBLISH
+// is stored in a transaction, and the commit of one to a full PAGE
+// address waits for room (a transaction's messages are never paged); a
+// PUBLISH pipelined behind others, which took the turn, must give it up
+// first.
+func TestRetainedPublishWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
+	const limit = 4 << 10
+	settings := func(addr string) broker.AddressSettings {
+		s := broker.DefaultAddressSettings()
+		if addr == "paged" {
+			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullPage
+		}
+		return s
+	}
+	r, gate := gatedRig(t, settings, "paged", "free")
+	t.Cleanup(func() { r.b.Close() }) // lets a commit waiting on its turn go, should the test fail
+	c := r.connect(&wire.Connect{ClientID: "producer", CleanStart: true})
+	if err := <-c.pipeline(flood(t, "paged", "f0", 5, 1000, true), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// A QoS 1 PUBLISH to another address, whose PUBACK tells that the
+	// reader is past it (on its turn: more is buffered), then the
+	// retained one and a PINGREQ behind it, in one write.
+	var b []byte
+	for _, p := range []wire.Packet{
+		&wire.Publish{Topic: "free", QoS: wire.QoS1, PacketID: 2, Payload: []byte("x")},
+		&wire.Publish{Topic: "paged", QoS: wire.QoS1, PacketID: 3, Retain: true, Payload: []byte("f0-6 retained")},
+		&wire.Pingreq{},
+	} {
+		var err error
+		if b, err = wire.AppendPacket(b, p, wire.V5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := c.next().(*wire.Puback); !ok || a.PacketID != 2 {
+		t.Fatalf("got %+v, want PUBACK 2", a)
+	}
+	gateFree(t, gate)
+	if p, err := c.read(100 * time.Millisecond); err == nil {
+		t.Fatalf("got %T %+v before a consumer made room", p, p)
+	}
+
+	ch := r.consume("paged", message.Anycast, 7)
+	for i := 0; i <= 6; i++ {
+		if got, want := string(recv(t, ch).Body), fmt.Sprintf("f0-%d ", i); !strings.HasPrefix(got, want) {
+			t.Fatalf("message %d arrived as %.10q", i, got)
+		}
+	}
+	if a, ok := c.next().(*wire.Puback); !ok || a.PacketID != 3 || a.Reason.IsError() {
+		t.Fatalf("got %+v, want PUBACK 3", a)
+	}
+}
