@@ -43,6 +43,8 @@ type conn struct {
 	txs           map[string]*txState
 	tempSeq       uint64 // names dynamic nodes
 	transfer      wire.Transfer
+	// turn is the connection's place at the ingest gate (ingest.go).
+	turn protocol.Turn
 	// remoteClosed is set once the client's close is handled.
 	remoteClosed bool
 	// openQueued is set once our open is queued: from then on a close
@@ -75,6 +77,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		wake:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		wsessions: map[uint16]*wsession{},
+		turn:      protocol.NewTurn(s.opts.Ingest),
 	}
 	c.r = wire.NewReader(nc, s.opts.MaxFrameSize)
 	c.w = wire.NewWriter(nc)
@@ -201,7 +204,15 @@ func (c *conn) handshake() bool {
 }
 
 func (c *conn) readLoop() {
+	// However the connection ends, its turn goes back to the gate: a turn
+	// kept would stall every pipelining producer of the broker.
+	defer c.turn.Release()
 	for {
+		if c.turn.Held() && !c.r.HasFrame() {
+			// The next read may wait for the client: a client that stops
+			// in the middle of a frame must not hold the gate.
+			c.turn.Release()
+		}
 		f, err := c.r.ReadFrame()
 		if err != nil {
 			c.readFailed(err)
@@ -216,6 +227,9 @@ func (c *conn) readLoop() {
 		if f.Type != wire.FrameAMQP {
 			c.fail(wire.NewError(wire.ErrorFramingError, "a SASL frame arrived after the AMQP protocol header"))
 			return
+		}
+		if !gated(f.Body) {
+			c.turn.Release()
 		}
 		if err := c.handleFrame(f); err != nil {
 			c.fail(err)
@@ -334,13 +348,8 @@ func (c *conn) handleFrame(f wire.Frame) error {
 // descriptor (0x14, as a small ulong or a ulong), so the hot path decodes
 // it into a reused struct without trying another performative first.
 func isTransfer(b []byte) bool {
-	if len(b) >= 3 && b[0] == 0 && b[1] == 0x53 {
-		return b[2] == 0x14
-	}
-	if len(b) >= 10 && b[0] == 0 && b[1] == 0x80 {
-		return b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0 && b[8] == 0 && b[9] == 0x14
-	}
-	return false
+	code, ok := descriptorOf(b)
+	return ok && code == 0x14
 }
 
 // performativeName names a performative for errors.

@@ -60,6 +60,11 @@ func startRigWith(t testing.TB, ro rigOptions, st store.Store) *rig {
 	opts := ro.opts
 	opts.Broker = b
 	opts.Auth = ro.auth
+	if opts.Ingest == nil {
+		// A gate of one slot, as on a machine of two processors, so that
+		// every test runs through the ingest gate as a server does.
+		opts.Ingest = protocol.NewIngestGate(1)
+	}
 	if opts.Auth == nil {
 		opts.Auth = testAuth{}
 	}

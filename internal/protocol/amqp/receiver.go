@@ -157,6 +157,7 @@ func (l *receiverLink) onTransfer(t *wire.Transfer, payload []byte) error {
 	case d.Aborted:
 		l.confirm(1)
 	case l.coordinator:
+		c.turn.Release() // a discharge commits, which may wait
 		c.onControl(l, d)
 		l.confirm(1)
 	default:
@@ -217,10 +218,11 @@ func (l *receiverLink) deliver(d *wire.Delivery) {
 		}
 		l.outcome(id, settled, txState, &wire.Accepted{})
 	}
+	c.pace(m, tx != nil)
 	if tx == nil && !settled && c.r.Buffered() == 0 {
 		// The client most likely waits for this outcome before sending
 		// again: let the store write the message on this goroutine if it
-		// is idle.
+		// is idle (pace gave the turn up).
 		c.session.SendDirect(m, nil, done)
 		return
 	}

@@ -41,7 +41,10 @@ type conn struct {
 	readLimit time.Duration // 1.5 × keep-alive; 0 = none
 	readSetAt time.Time
 	aliases   *wire.InboundAliases
-	outMax    int // in-flight QoS 1 and 2 deliveries the client accepts
+	// turn is the connection's place at the ingest gate (read goroutine;
+	// ingest.go).
+	turn   protocol.Turn
+	outMax int // in-flight QoS 1 and 2 deliveries the client accepts
 
 	// will is the CONNECT's will (nil: none), dropped by a normal
 	// DISCONNECT; touched by the read goroutine until the connection
@@ -121,6 +124,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		finished: make(chan struct{}),
 		inflight: map[uint16]*outFlight{},
 		inFreed:  make(chan struct{}, 1),
+		turn:     protocol.NewTurn(s.opts.Ingest),
 	}
 	c.r = wire.NewReader(nc, wire.ReaderOptions{MaxPacketSize: s.opts.MaxConnectPacketSize})
 	c.w = wire.NewWriter(nc)
@@ -252,11 +256,22 @@ func (c *conn) closeBodies() {
 // readLoop reads and handles packets until the connection ends.
 func (c *conn) readLoop() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	// However the connection ends, its turn goes back to the gate: a turn
+	// kept would stall every pipelining producer of the broker.
+	defer c.turn.Release()
 	for {
+		if c.turn.Held() && !c.r.HasPacket() {
+			// The next read may wait for the client: a client that stops
+			// in the middle of a packet must not hold the gate.
+			c.turn.Release()
+		}
 		p, err := c.r.ReadPacket()
 		if err != nil {
 			c.readFailed(err)
 			return
+		}
+		if !gated(p) {
+			c.turn.Release()
 		}
 		if !c.handle(p) {
 			return

@@ -67,6 +67,7 @@ func (c *conn) publish(p *wire.Publish) bool {
 		c.inMu.Unlock()
 	}
 	qos := p.QoS
+	c.pace(m, p.Retain || mk != nil)
 	c.srv.route(c.session, c.st, m, p.Retain, mk, c.txName(), func(err error) {
 		if qos == wire.QoS2 {
 			c.inMu.Lock()
@@ -242,6 +243,7 @@ func (c *conn) takeInSlot() bool {
 		if c.version == wire.V5 {
 			return false
 		}
+		c.turn.Release() // the slot may take a while
 		select {
 		case <-c.inFreed:
 		case <-c.closing:

@@ -70,6 +70,11 @@ func newRig(t *testing.T, edit func(o *Options, b *broker.Options)) *rig {
 	if edit != nil {
 		edit(&r.opts, &r.bopts)
 	}
+	if r.opts.Ingest == nil {
+		// A gate of one slot, as on a machine of two processors, so that
+		// every test runs through the ingest gate as a server does.
+		r.opts.Ingest = protocol.NewIngestGate(1)
+	}
 	r.start()
 	t.Cleanup(r.stop)
 	return r

@@ -115,6 +115,26 @@ func (r *Reader) MaxFrameSize() uint32 { return r.max }
 // returned, for a caller that hands the stream over (to TLS, say).
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// HasFrame reports whether the bytes already read from the stream hold a
+// whole frame, or a frame header ReadFrame refuses, so that the next
+// ReadFrame returns without waiting for the peer. A frame larger than the
+// read buffer is never whole in it, so never reported: a broker may hold
+// what other connections wait for (its turn at an ingest gate) across a
+// ReadFrame that HasFrame vouched for, and a peer that stops in the middle
+// of a frame must not stretch that.
+func (r *Reader) HasFrame() bool {
+	n := r.br.Buffered()
+	if n < frameHeaderSize {
+		return false
+	}
+	h, _ := r.br.Peek(frameHeaderSize) // buffered: Peek does not read
+	size, err := checkFrameHeader(h, r.max)
+	if err != nil {
+		return true // refused without reading
+	}
+	return int64(size) <= int64(n)
+}
+
 // ReadProtocolHeader reads an eight-byte protocol header. It fails with
 // ErrBadHeader when the bytes do not start with "AMQP".
 func (r *Reader) ReadProtocolHeader() (ProtocolHeader, error) {

@@ -103,6 +103,31 @@ func (r *Reader) Connected() bool { return r.connected }
 // decoded.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// HasPacket reports whether the bytes already read from the stream hold a
+// whole packet, or a fixed header ReadPacket refuses before the body (a
+// remaining length that is no valid variable byte integer, a packet over
+// the size limit), so that the next ReadPacket returns without waiting for
+// the peer. A packet larger than the read buffer is never whole in it, so
+// never reported: a broker may hold what other connections wait for (its
+// turn at an ingest gate) across a ReadPacket that HasPacket vouched for,
+// and a peer that stops in the middle of a packet must not stretch that.
+func (r *Reader) HasPacket() bool {
+	n := r.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := r.br.Peek(min(n, 5)) // buffered: Peek does not read
+	remaining, used := decodeVarint(b[1:])
+	switch {
+	case used < 0:
+		return true // refused without reading
+	case used == 0:
+		return false // the remaining length goes on past what is buffered
+	}
+	total := 1 + used + remaining
+	return total > r.max || total <= n
+}
+
 // ReadPacket reads and decodes the next packet. At a clean end of stream,
 // between packets, it returns io.EOF; an end inside a packet gives an
 // error wrapping io.ErrUnexpectedEOF. Bad input gives an *Error (see
