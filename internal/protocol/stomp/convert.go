@@ -323,12 +323,9 @@ func writeMessage(w *wire.Writer, of *outFrame) error {
 // noExtra stands for a message without the fields of message.Extra.
 var noExtra message.Extra
 
-// ackID is the value of a MESSAGE's ack header: it names the consumer and
-// the delivery, so an ACK needs no lookup table.
-func ackID(consumer, delivery uint64) string {
-	return strconv.FormatUint(consumer, 10) + "." + strconv.FormatUint(delivery, 10)
-}
-
+// parseAckID reads the value of a MESSAGE's ack header, which writeMessage
+// makes of the consumer's id and the delivery's, joined by a dot, so that
+// an ACK needs no lookup table.
 func parseAckID(s string) (consumer, delivery uint64, ok bool) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '.' {
