@@ -3,31 +3,12 @@ package amqp
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"testing"
+
+	"tandem/internal/wire/wiretest"
 )
-
-// chunkReader hands out data a few bytes per Read and records a Read made
-// while forbid is set.
-type chunkReader struct {
-	data   []byte
-	chunk  int
-	forbid bool
-	broke  bool
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.forbid {
-		c.broke = true
-	}
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), c.chunk, len(c.data))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
-}
 
 // newSizedReader is NewReader with a read buffer of the given size, so
 // that frames larger than the buffer can be tried with small inputs.
@@ -41,25 +22,12 @@ func newSizedReader(r io.Reader, buffer int, maxFrame uint32) *Reader {
 // HasFrame said yes.
 func checkHasFrame(t *testing.T, data []byte, chunk, buffer int, maxFrame uint32) int {
 	t.Helper()
-	cr := &chunkReader{data: data, chunk: max(chunk, 1)}
+	cr := wiretest.NewChunkReader(data, chunk)
 	r := newSizedReader(cr, buffer, maxFrame)
-	yes := 0
-	for range 64 {
-		cr.forbid = r.HasFrame()
-		if cr.forbid {
-			yes++
-		}
+	return wiretest.CountVouched(t, cr, r.HasFrame, func() error {
 		_, err := r.ReadFrame()
-		if cr.broke {
-			t.Fatalf("%d-byte reads, %d-byte buffer: HasFrame said a frame was buffered, but ReadFrame read from the stream (input %x)",
-				chunk, buffer, data)
-		}
-		cr.forbid = false
-		if err != nil {
-			return yes
-		}
-	}
-	return yes
+		return err
+	}, fmt.Sprintf("%d-byte reads, %d-byte buffer", chunk, buffer))
 }
 
 // frameHeader is a frame header announcing size bytes with data offset

@@ -2,31 +2,11 @@ package mqtt
 
 import (
 	"bytes"
-	"io"
+	"fmt"
 	"testing"
+
+	"tandem/internal/wire/wiretest"
 )
-
-// chunkReader hands out data a few bytes per Read and records a Read made
-// while forbid is set.
-type chunkReader struct {
-	data   []byte
-	chunk  int
-	forbid bool
-	broke  bool
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.forbid {
-		c.broke = true
-	}
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), c.chunk, len(c.data))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
-}
 
 // checkHasPacket reads every packet of data, chunk bytes per underlying
 // Read, through a buffer of the given size, and fails if a ReadPacket that
@@ -34,25 +14,12 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // HasPacket said yes.
 func checkHasPacket(t *testing.T, data []byte, chunk, buffer, maxPacket int) int {
 	t.Helper()
-	cr := &chunkReader{data: data, chunk: max(chunk, 1)}
+	cr := wiretest.NewChunkReader(data, chunk)
 	r := NewReader(cr, ReaderOptions{BufferSize: buffer, MaxPacketSize: maxPacket})
-	yes := 0
-	for range 64 {
-		cr.forbid = r.HasPacket()
-		if cr.forbid {
-			yes++
-		}
+	return wiretest.CountVouched(t, cr, r.HasPacket, func() error {
 		_, err := r.ReadPacket()
-		if cr.broke {
-			t.Fatalf("%d-byte reads, %d-byte buffer: HasPacket said a packet was buffered, but ReadPacket read from the stream (input %x)",
-				chunk, buffer, data)
-		}
-		cr.forbid = false
-		if err != nil {
-			return yes
-		}
-	}
-	return yes
+		return err
+	}, fmt.Sprintf("%d-byte reads, %d-byte buffer", chunk, buffer))
 }
 
 func TestHasPacket(t *testing.T) {

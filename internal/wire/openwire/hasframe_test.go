@@ -3,31 +3,11 @@ package openwire
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
+	"fmt"
 	"testing"
+
+	"tandem/internal/wire/wiretest"
 )
-
-// chunkReader hands out data a few bytes per Read and records a Read made
-// while forbid is set.
-type chunkReader struct {
-	data   []byte
-	chunk  int
-	forbid bool
-	broke  bool
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.forbid {
-		c.broke = true
-	}
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), c.chunk, len(c.data))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
-}
 
 // checkHasFrame reads every frame of data, chunk bytes per underlying Read,
 // through a buffer of the given size, and fails if a ReadFrame that
@@ -35,25 +15,12 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // HasFrame said yes.
 func checkHasFrame(t *testing.T, data []byte, chunk, buffer, maxFrame int) int {
 	t.Helper()
-	cr := &chunkReader{data: data, chunk: max(chunk, 1)}
+	cr := wiretest.NewChunkReader(data, chunk)
 	r := NewReader(cr, ReaderOptions{BufferSize: buffer, MaxFrameSize: maxFrame})
-	yes := 0
-	for range 64 {
-		cr.forbid = r.HasFrame()
-		if cr.forbid {
-			yes++
-		}
+	return wiretest.CountVouched(t, cr, r.HasFrame, func() error {
 		_, err := r.ReadFrame()
-		if cr.broke {
-			t.Fatalf("%d-byte reads, %d-byte buffer: HasFrame said a frame was buffered, but ReadFrame read from the stream (input %x)",
-				chunk, buffer, data)
-		}
-		cr.forbid = false
-		if err != nil {
-			return yes
-		}
-	}
-	return yes
+		return err
+	}, fmt.Sprintf("%d-byte reads, %d-byte buffer", chunk, buffer))
 }
 
 // sizePrefix is a frame header announcing n bytes.

@@ -2,56 +2,24 @@ package stomp
 
 import (
 	"bytes"
-	"io"
+	"fmt"
 	"testing"
+
+	"tandem/internal/wire/wiretest"
 )
-
-// chunkReader hands out data a few bytes per Read and records a Read made
-// while forbid is set.
-type chunkReader struct {
-	data   []byte
-	chunk  int
-	forbid bool
-	broke  bool
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.forbid {
-		c.broke = true
-	}
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), c.chunk, len(c.data))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
-}
 
 // checkHasFrame reads every frame of data, chunk bytes per underlying Read,
 // and fails if a ReadFrame that HasFrame vouched for read from the
 // connection. It returns how many times HasFrame said yes.
 func checkHasFrame(t *testing.T, data []byte, chunk, buffer int, v Version) int {
 	t.Helper()
-	cr := &chunkReader{data: data, chunk: max(chunk, 1)}
+	cr := wiretest.NewChunkReader(data, chunk)
 	r := NewReader(cr, ReaderOptions{MaxHeaders: 20, MaxHeaderSize: 512, MaxBodySize: 2048, BufferSize: buffer})
 	r.SetVersion(v)
-	yes := 0
-	for range 64 {
-		cr.forbid = r.HasFrame()
-		if cr.forbid {
-			yes++
-		}
+	return wiretest.CountVouched(t, cr, r.HasFrame, func() error {
 		_, err := r.ReadFrame()
-		if cr.broke {
-			t.Fatalf("version %s, %d-byte reads: HasFrame said a frame was buffered, but ReadFrame read from the connection (input %q)", v, chunk, data)
-		}
-		cr.forbid = false
-		if err != nil {
-			return yes
-		}
-	}
-	return yes
+		return err
+	}, fmt.Sprintf("version %s, %d-byte reads", v, chunk))
 }
 
 func TestHasFrame(t *testing.T) {
