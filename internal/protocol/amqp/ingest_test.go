@@ -11,6 +11,7 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/protocol"
+	"tandem/internal/protocol/protocoltest"
 	wire "tandem/internal/wire/amqp"
 )
 
@@ -99,24 +100,6 @@ func (c *rawClient) pipeline(raw []byte, id uint32, within time.Duration) <-chan
 	return done
 }
 
-// gateFree checks that a turn at g can be taken within a few seconds: no
-// connection keeps the slot.
-func gateFree(t *testing.T, g *protocol.IngestGate) {
-	t.Helper()
-	took := make(chan struct{})
-	turn := protocol.NewTurn(g)
-	go func() {
-		turn.Take()
-		close(took)
-	}()
-	select {
-	case <-took:
-		turn.Release()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the ingest gate's only slot is still held")
-	}
-}
-
 // settleAll receives n messages on rcv and accepts each, checking that
 // each producer's (by the text's prefix) arrive in order.
 func settleAll(t *testing.T, rcv *goamqp.Receiver, n int) {
@@ -167,7 +150,7 @@ func TestFloodingProducersAndAConsumerShareAOneSlotGate(t *testing.T) {
 		}
 	}
 	waitFor(t, "every message settled", func() bool { return r.depth(t, "flood") == 0 })
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestPipelinedSendsWaitForTheTurnAndSettlementsDoNot: while another
@@ -204,7 +187,7 @@ func TestPipelinedSendsWaitForTheTurnAndSettlementsDoNot(t *testing.T) {
 	if got := r.depth(t, "waiting"); got != n+1 {
 		t.Fatalf("%d messages in the producer's queue, want %d", got, n+1)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestConnectionEndingOnItsTurnFreesTheGate: a connection that pipelines
@@ -242,7 +225,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 				p1.nc.Close()
 			}
 			waitFor(t, "the pipelined messages taken", func() bool { return r.depth(t, "first") == n })
-			gateFree(t, gate)
+			protocoltest.GateFree(t, gate)
 
 			p2 := rawProducer(t, r.addr, "second")
 			raw, id := flood(t, "b", n, 20, true)
@@ -263,13 +246,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 // with it.
 func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	const limit, n = 4 << 10, 12
-	settings := func(addr string) broker.AddressSettings {
-		s := broker.DefaultAddressSettings()
-		if addr == "blocked" {
-			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullBlock
-		}
-		return s
-	}
+	settings := protocoltest.LimitAt("blocked", limit, broker.FullBlock)
 	gate := protocol.NewIngestGate(1)
 	r := startRig(t, rigOptions{opts: Options{Env: protocol.Env{Ingest: gate}}, settings: settings})
 	// Should a producer wait for room on its turn, closing the broker
@@ -298,7 +275,7 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("the producer to the full address: %v", err)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestDischargeWaitingForRoomDoesNotHoldTheGate: a transaction's
@@ -307,13 +284,7 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 // turn up first.
 func TestDischargeWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	const limit = 4 << 10
-	settings := func(addr string) broker.AddressSettings {
-		s := broker.DefaultAddressSettings()
-		if addr == "blocked" {
-			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullBlock
-		}
-		return s
-	}
+	settings := protocoltest.LimitAt("blocked", limit, broker.FullBlock)
 	gate := protocol.NewIngestGate(1)
 	r := startRig(t, rigOptions{opts: Options{Env: protocol.Env{Ingest: gate}}, settings: settings})
 	t.Cleanup(r.b.Close) // lets a commit waiting on its turn go, should the test fail
@@ -374,7 +345,7 @@ func TestDischargeWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	}
 	// The discharge is next in the buffer: its commit waits for room, and
 	// must not do so on the turn.
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 	answer := make(chan error, 1)
 	go func() { answer <- c.awaitOutcome(101, 30*time.Second) }()
 	expectNoAnswer := func() {

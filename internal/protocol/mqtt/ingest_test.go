@@ -10,6 +10,7 @@ import (
 	"tandem/internal/broker"
 	"tandem/internal/message"
 	"tandem/internal/protocol"
+	"tandem/internal/protocol/protocoltest"
 	wire "tandem/internal/wire/mqtt"
 )
 
@@ -84,24 +85,6 @@ func (c *client) pipeline(raw []byte, within time.Duration) <-chan error {
 	return done
 }
 
-// gateFree checks that a turn at g can be taken within a few seconds: no
-// connection keeps the slot.
-func gateFree(t *testing.T, g *protocol.IngestGate) {
-	t.Helper()
-	took := make(chan struct{})
-	turn := protocol.NewTurn(g)
-	go func() {
-		turn.Take()
-		close(took)
-	}()
-	select {
-	case <-took:
-		turn.Release()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the ingest gate's only slot is still held")
-	}
-}
-
 // ackAll reads n PUBLISHes on c and acknowledges each, checking that each
 // producer's (by the payload's prefix) arrive in order.
 func ackAll(t *testing.T, c *client, n int) {
@@ -152,7 +135,7 @@ func TestFloodingProducersAndAConsumerShareAOneSlotGate(t *testing.T) {
 			t.Fatalf("producer %d: %v", p, err)
 		}
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestPipelinedPublishesWaitForTheTurnAndAcksDoNot: while another
@@ -187,7 +170,7 @@ func TestPipelinedPublishesWaitForTheTurnAndAcksDoNot(t *testing.T) {
 	if got := r.queueDepth("waiting"); got != n+1 {
 		t.Fatalf("%d messages in the producer's queue, want %d", got, n+1)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestConnectionEndingOnItsTurnFreesTheGate: a connection that pipelines
@@ -225,7 +208,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 				p1.nc.Close()
 			}
 			waitFor(t, "the pipelined messages taken", func() bool { return r.queueDepth("first") == n })
-			gateFree(t, gate)
+			protocoltest.GateFree(t, gate)
 
 			p2 := r.connect(&wire.Connect{ClientID: "second", CleanStart: true})
 			if err := <-p2.pipeline(flood(t, "second", "b0", n, 20, true), 10*time.Second); err != nil {
@@ -245,13 +228,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 // it.
 func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	const limit, n = 4 << 10, 12
-	settings := func(addr string) broker.AddressSettings {
-		s := broker.DefaultAddressSettings()
-		if addr == "blocked" {
-			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullBlock
-		}
-		return s
-	}
+	settings := protocoltest.LimitAt("blocked", limit, broker.FullBlock)
 	r, gate := gatedRig(t, settings, "blocked", "free")
 	// Should a producer wait for room on its turn, closing the broker
 	// first lets it go, so that a failure ends instead of hanging.
@@ -280,7 +257,7 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("the producer to the full address: %v", err)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestRetainedPublishWaitingForRoomDoesNotHoldTheGate: a retained PUBLISH
@@ -290,13 +267,7 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 // first.
 func TestRetainedPublishWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	const limit = 4 << 10
-	settings := func(addr string) broker.AddressSettings {
-		s := broker.DefaultAddressSettings()
-		if addr == "paged" {
-			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullPage
-		}
-		return s
-	}
+	settings := protocoltest.LimitAt("paged", limit, broker.FullPage)
 	r, gate := gatedRig(t, settings, "paged", "free")
 	t.Cleanup(func() { r.b.Close() }) // lets a commit waiting on its turn go, should the test fail
 	c := r.connect(&wire.Connect{ClientID: "producer", CleanStart: true})
@@ -324,7 +295,7 @@ func TestRetainedPublishWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	if a, ok := c.next().(*wire.Puback); !ok || a.PacketID != 2 {
 		t.Fatalf("got %+v, want PUBACK 2", a)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 	if p, err := c.read(100 * time.Millisecond); err == nil {
 		t.Fatalf("got %T %+v before a consumer made room", p, p)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"tandem/internal/broker"
 	"tandem/internal/protocol"
+	"tandem/internal/protocol/protocoltest"
 	wire "tandem/internal/wire/openwire"
 )
 
@@ -73,24 +74,6 @@ func (c *client) pipeline(raw []byte, id int32, within time.Duration) <-chan err
 	return done
 }
 
-// gateFree checks that a turn at g can be taken within a few seconds: no
-// connection keeps the slot.
-func gateFree(t *testing.T, g *protocol.IngestGate) {
-	t.Helper()
-	took := make(chan struct{})
-	turn := protocol.NewTurn(g)
-	go func() {
-		turn.Take()
-		close(took)
-	}()
-	select {
-	case <-took:
-		turn.Release()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the ingest gate's only slot is still held")
-	}
-}
-
 // TestFloodingProducersAndAConsumerShareAOneSlotGate: two producers that
 // pipeline non-persistent sends and a consumer that acknowledges each
 // message all make progress through a gate of one slot: every message
@@ -137,7 +120,7 @@ func TestFloodingProducersAndAConsumerShareAOneSlotGate(t *testing.T) {
 		}
 	}
 	waitFor(t, "every message acknowledged", func() bool { return s.depth(t, "flood") == 0 })
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
 
 // TestConnectionEndingOnItsTurnFreesTheGate: a connection that pipelines
@@ -179,7 +162,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 				p1.nc.Close()
 			}
 			waitFor(t, "the pipelined messages taken", func() bool { return s.depth(t, "first") == n })
-			gateFree(t, gate)
+			protocoltest.GateFree(t, gate)
 
 			p2 := dial(t, s.addr, "", "", "")
 			raw, id := p2.flood(wire.NewQueue("second"), "b", n, 20, true)
@@ -199,13 +182,7 @@ func TestConnectionEndingOnItsTurnFreesTheGate(t *testing.T) {
 // slot, every other pipelining producer would wait with it.
 func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	const limit, n = 4 << 10, 12
-	settings := func(addr string) broker.AddressSettings {
-		s := broker.DefaultAddressSettings()
-		if addr == "blocked" {
-			s.MaxSizeBytes, s.FullPolicy = limit, broker.FullBlock
-		}
-		return s
-	}
+	settings := protocoltest.LimitAt("blocked", limit, broker.FullBlock)
 	gate := protocol.NewIngestGate(1)
 	s := startServer(t, Options{Env: protocol.Env{Ingest: gate}}, broker.Options{Settings: settings})
 	// Should a producer wait for room on its turn, closing the broker
@@ -243,5 +220,5 @@ func TestSendWaitingForRoomDoesNotHoldTheGate(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("the producer to the full address: %v", err)
 	}
-	gateFree(t, gate)
+	protocoltest.GateFree(t, gate)
 }
