@@ -376,16 +376,15 @@ func (c *conn) writeLoop() {
 		final := c.closeAfter
 		c.outMu.Unlock()
 		for i, of := range batch {
-			f := of.f
-			if f == nil {
-				receipt.Headers[0].Value = of.receipt
-				f = &receipt
-			}
 			var err error
-			if of.sub != nil {
+			switch {
+			case of.sub != nil:
 				err = writeMessage(c.w, &of)
-			} else {
-				err = c.w.WriteFrame(f)
+			case of.f != nil:
+				err = c.w.WriteFrame(of.f)
+			default:
+				receipt.Headers[0].Value = of.receipt
+				err = c.w.WriteFrame(&receipt)
 			}
 			if err != nil {
 				c.wmu.Unlock()
