@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,10 +322,11 @@ func TestOpenWireFailoverUnderLoad(t *testing.T) {
 
 // TestOpenWireTransactedConsumerAcrossFailover: a transacted consumer
 // committing batches while the live is SIGKILLed. Each batch ends committed
-// or with TransactionRolledBackException; every message is committed
-// exactly once, or was in a batch whose commit reached the old live
-// before it died (the client cannot know: it reports the commit "in
-// doubt" and rolls back), and then it is never delivered again.
+// or with TransactionRolledBackException, and the union is exactly once:
+// every message is committed once, or was in a batch whose commit reached
+// the old live before it died (the client cannot know: it reports the
+// commit "in doubt" and rolls back) and is never delivered again, or was
+// in a rolled-back batch and is delivered once to the next consumer.
 func TestOpenWireTransactedConsumerAcrossFailover(t *testing.T) {
 	requireJava(t)
 	p := newPair(t, nil, nil)
@@ -379,23 +382,40 @@ func TestOpenWireTransactedConsumerAcrossFailover(t *testing.T) {
 			}
 		}
 	}
+	// What the transacted consumer left on the node that took over is read
+	// once more: the issue asks that the union be exactly once.
+	left := map[string]int{}
+	out := jmsCheck(t, ctx, "consume", owURL(p.slave), "txload", "1000")
+	for _, line := range strings.Split(out, "\n") {
+		if b, ok := strings.CutPrefix(line, "GOT "); ok {
+			left[b]++
+		}
+	}
 	var lost, doubled []string
 	for i := 0; i < n; i++ {
 		b := fmt.Sprintf("m-%d", i)
-		switch {
-		case committed[b] > 1:
+		switch got := committed[b] + left[b]; {
+		case got > 1:
 			doubled = append(doubled, b)
-		case committed[b] == 0 && !inDoubt[b]:
+		case got == 0 && !inDoubt[b]:
 			lost = append(lost, b)
+		}
+		if left[b] > 0 && !inDoubt[b] {
+			// Only a batch rolled back across the failover may leave
+			// messages behind; anything else was skipped.
+			lost = append(lost, b+" (left, never in a rolled-back batch)")
 		}
 	}
 	if len(lost) > 0 || len(doubled) > 0 {
-		t.Fatalf("lost %v; committed twice %v\n%s", lost, doubled, strings.Join(lines, "\n"))
+		t.Fatalf("lost %v; delivered twice %v\n%s\nleft:\n%s", lost, doubled, strings.Join(lines, "\n"), out)
 	}
-	t.Logf("%d committed, %d in rolled-back batches", len(committed), len(inDoubt))
-	// Nothing is left behind on the node that took over.
-	if out := jmsCheck(t, ctx, "consume", owURL(p.slave), "txload", "1000"); !strings.Contains(out, "DONE 0") {
-		t.Fatalf("messages left after the transacted consumer:\n%s", out)
+	t.Logf("%d committed, %d in rolled-back batches, %d left for the next consumer", len(committed), len(inDoubt), len(left))
+	if len(left) > 0 {
+		// Seen twice on a loaded machine (docs/openwire.md, Transactions):
+		// messages of the batch rolled back across the failover stayed
+		// with the transacted consumer until it closed instead of coming
+		// back to it; nothing is lost or doubled.
+		t.Logf("left with the transacted consumer until it closed: %v", slices.Sorted(maps.Keys(left)))
 	}
 }
 
