@@ -59,6 +59,7 @@ public class JmsCheck {
                 case "produce": produce(url, args[2], Integer.parseInt(args[3])); break;
                 case "consume": consume(url, args[2], Integer.parseInt(args[3])); break;
                 case "txconsume": txconsume(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4])); break;
+                case "txheld": txheld(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5])); break;
                 case "fromstomp": fromStomp(url); break;
                 case "tostomp": toStomp(url); break;
                 case "connect": connect(url, args[2], args[3], args.length > 4 ? args[4] : null); break;
@@ -232,31 +233,82 @@ public class JmsCheck {
         try {
             Session s = c.createSession(true, Session.SESSION_TRANSACTED);
             MessageConsumer mc = s.createConsumer(s.createQueue(queue));
-            List<String> bodies = new ArrayList<>();
-            while (true) {
-                Message m = mc.receive(idleMs);
-                if (m != null) {
-                    bodies.add(((TextMessage) m).getText());
-                    Thread.sleep(2);
-                }
-                if (bodies.size() >= batch || (m == null && !bodies.isEmpty())) {
-                    try {
-                        s.commit();
-                        System.out.println("COMMITTED " + String.join(" ", bodies));
-                    } catch (TransactionRolledBackException e) {
-                        System.out.println("ROLLEDBACK " + String.join(" ", bodies));
-                    }
-                    System.out.flush();
-                    bodies.clear();
-                }
-                if (m == null) {
-                    break;
-                }
-            }
-            System.out.println("DONE");
+            commitBatches(s, mc, new ArrayList<>(), batch, idleMs);
         } finally {
             c.close();
         }
+    }
+
+    /**
+     * Receives held messages in a transaction, prints "HELD" and their bodies,
+     * and waits for a line on standard input: the test kills the live meanwhile.
+     * The next message it receives comes after the new live's dispatch of the
+     * held ones, which the client takes as the redeliveries it expects; the
+     * commit then rolls back (the transaction spanned a failover), and the
+     * batches that follow are committed as txconsume does: with batch equal to
+     * held, the first is exactly the held messages, which the client acks by
+     * the ids the old live gave them.
+     */
+    static void txheld(String url, String queue, int held, int batch, int idleMs) throws Exception {
+        Connection c = open(url);
+        try {
+            Session s = c.createSession(true, Session.SESSION_TRANSACTED);
+            MessageConsumer mc = s.createConsumer(s.createQueue(queue));
+            List<String> bodies = new ArrayList<>();
+            while (bodies.size() < held) {
+                Message m = mc.receive(idleMs);
+                if (m == null) {
+                    fail("txheld", "only " + bodies.size() + " messages arrived before the failover");
+                    return;
+                }
+                bodies.add(((TextMessage) m).getText());
+            }
+            System.out.println("HELD " + String.join(" ", bodies));
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            Message m = mc.receive(idleMs);
+            if (m == null) {
+                fail("txheld", "no message arrived after the failover");
+                return;
+            }
+            bodies.add(((TextMessage) m).getText());
+            commitBatches(s, mc, bodies, batch, idleMs);
+        } finally {
+            c.close();
+        }
+    }
+
+    /**
+     * Commits batches of the messages received, starting with the bodies
+     * already received in the open transaction, until the queue has been quiet
+     * for idleMs; then prints "DONE".
+     */
+    static void commitBatches(Session s, MessageConsumer mc, List<String> bodies, int batch, int idleMs) throws Exception {
+        while (true) {
+            Message m = bodies.size() >= batch ? null : mc.receive(idleMs);
+            if (m != null) {
+                bodies.add(((TextMessage) m).getText());
+                Thread.sleep(2);
+            }
+            boolean full = bodies.size() >= batch;
+            if (full || (m == null && !bodies.isEmpty())) {
+                try {
+                    s.commit();
+                    System.out.println("COMMITTED " + String.join(" ", bodies));
+                } catch (TransactionRolledBackException e) {
+                    System.out.println("ROLLEDBACK " + String.join(" ", bodies));
+                }
+                System.out.flush();
+                bodies.clear();
+                if (full) {
+                    continue;
+                }
+            }
+            if (m == null) {
+                break;
+            }
+        }
+        System.out.println("DONE");
     }
 
     /** Prints the messages a STOMP client sent to queue jms.fromstomp. */

@@ -29,7 +29,14 @@ func (c *conn) onAck(x *wire.MessageAck) {
 	case k == nil:
 		// The consumer is gone (its acks raced its close) or belongs to a
 		// connection this one replaced; its messages went back to their
-		// queues with it.
+		// queues with it. In a transaction the commit must then fail: the
+		// JMS client closes a consumer with a transaction open only once it
+		// ends, so the ack is one the client believes consumes messages.
+		if x.TransactionID != nil && (x.AckType == wire.AckStandard || x.AckType == wire.AckIndividual) {
+			if st := c.txs[x.TransactionID.String()]; st != nil {
+				st.work, st.unmatched = true, true
+			}
+		}
 		c.respond(x, nil)
 		return
 	case k.browser != nil:
@@ -47,6 +54,7 @@ func (c *conn) onAck(x *wire.MessageAck) {
 			c.respond(x, err)
 			return
 		}
+		st.work = true
 	}
 	var pbuf [4]*entry // most acks name one delivery, or a few
 	picked := k.pick(x, pbuf[:0])
@@ -124,21 +132,35 @@ func (k *consumer) pick(x *wire.MessageAck, buf []*entry) []*entry {
 	return append(buf[:0], last)
 }
 
-// find returns the entry of a message id the client sent back, checking
-// that the id is the one dispatched, so that an ack from another
-// connection's past never settles the wrong message.
+// find returns the entry of a message id the client sent back. The
+// broker sequence number finds it at once when the id is of this
+// connection's dispatch; the producer sequence is checked so that an id
+// from another connection's past never settles the wrong message.
+//
+// An id the client kept from the connection it had before a failover
+// carries the old live's broker sequence number: the JMS client keeps the
+// messages a transaction consumed across the failover, takes the new
+// live's dispatch of each as a redelivery it expected, and acks them by
+// their old ids when the transaction ends. Those are found by what
+// identifies the message itself, its producer id and sequence, as
+// ActiveMQ Classic matches acks; a scan, but only of the deliveries this
+// consumer holds, and only for ids not of this connection.
 func (k *consumer) find(id *wire.MessageID) *entry {
 	if id == nil {
 		return nil
 	}
-	e := k.entries[uint64(id.BrokerSequenceID-k.conn.seqBase)]
-	if e == nil {
+	if e := k.entries[uint64(id.BrokerSequenceID-k.conn.seqBase)]; e != nil && k.conn.producerSeq(e.msg) == id.ProducerSequenceID {
+		return e
+	}
+	if id.ProducerID == nil {
 		return nil
 	}
-	if k.conn.producerSeq(e.msg) != id.ProducerSequenceID {
-		return nil
+	for e := k.head; e != nil; e = e.next {
+		if k.conn.isMessage(e.msg, id) {
+			return e
+		}
 	}
-	return e
+	return nil
 }
 
 // grant is credit to give one member.

@@ -54,9 +54,12 @@ type conn struct {
 	// idPrefix is the producer connection id of the message ids this
 	// connection makes up for messages that have no OpenWire id.
 	idPrefix string
+	// resumed is set for the connection a failover client made to
+	// replace one it lost (ConnectionInfo.FailoverReconnect).
+	resumed bool
 	// seqBase offsets the broker sequence numbers the client sees, so
-	// that an ack replayed from an earlier connection never matches one of
-	// this connection's deliveries.
+	// that an id from an earlier connection is never taken, by its number
+	// alone, for one of this connection's deliveries.
 	seqBase int64
 
 	// tbuf holds the targets of the message being sent (read goroutine).

@@ -268,6 +268,17 @@ func (c *conn) producerSeq(m *message.Message) int64 {
 	return int64(m.ID)
 }
 
+// isMessage reports whether id names m: the producer id and sequence
+// fillMessageID gives m, whatever broker sequence number id carries.
+func (c *conn) isMessage(m *message.Message, id *wire.MessageID) bool {
+	p, seq, ok := parseMessageID(m.MessageID())
+	if !ok {
+		p, seq = wire.ProducerID{ConnectionID: c.idPrefix}, int64(m.ID)
+	}
+	q := id.ProducerID
+	return seq == id.ProducerSequenceID && p.ConnectionID == q.ConnectionID && p.SessionID == q.SessionID && p.Value == q.Value
+}
+
 // fillMessageID sets mid, with pid as its producer, to m's OpenWire id:
 // the producer's own when it came by OpenWire, else one made up from the
 // broker's message id, which stays the same for the message's every

@@ -194,6 +194,7 @@ func (c *conn) connect(x *wire.ConnectionInfo) bool {
 	}
 	c.session, c.user, c.release = sess, id.User, release
 	c.faultTolerant = x.FaultTolerant || x.FailoverReconnect
+	c.resumed = x.FailoverReconnect
 	c.idPrefix = c.srv.idPrefix()
 	if c.readLimit > 0 {
 		c.readSetAt = time.Time{}

@@ -365,6 +365,7 @@ func TestTransactions(t *testing.T) {
 	c.oneway(txInfo(5, wire.TransactionBegin))
 	forged := *md.Message.MessageID
 	forged.BrokerSequenceID += 1000
+	forged.ProducerSequenceID += 1000
 	c.ok(&wire.MessageAck{ConsumerID: cid, AckType: wire.AckStandard, LastMessageID: &forged, MessageCount: 1, TransactionID: txid(5)})
 	if e := c.fails(txInfo(5, wire.TransactionCommitOnePhase)); e.Class != classTxRolledBack {
 		t.Fatalf("commit failed with %s", e)
@@ -374,6 +375,119 @@ func TestTransactions(t *testing.T) {
 		TransactionID: &wire.XATransactionID{FormatID: 1, GlobalTransactionID: []byte{1}, BranchQualifier: []byte{2}}}
 	if e := c.fails(xa); e.Class != classXA || !strings.Contains(e.Message, "not supported") {
 		t.Fatalf("XA begin: %s", e)
+	}
+}
+
+// TestTransactionAcksByIdsFromBeforeAFailover: a transacted JMS consumer
+// keeps the messages its transaction consumed across a failover, takes
+// the new live's dispatch of each as the redelivery it expected (a
+// delivered ack), and at the end acks them by the ids the old connection
+// gave them. The ack is of the same messages: the commit consumes them,
+// whichever of the range's ends is old.
+func TestTransactionAcksByIdsFromBeforeAFailover(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		first, last func(old, fresh []*wire.MessageDispatch) *wire.MessageDispatch
+	}{
+		{"both ends old", func(old, _ []*wire.MessageDispatch) *wire.MessageDispatch { return old[0] },
+			func(old, _ []*wire.MessageDispatch) *wire.MessageDispatch { return old[2] }},
+		{"old first, new last", func(old, _ []*wire.MessageDispatch) *wire.MessageDispatch { return old[0] },
+			func(_, fresh []*wire.MessageDispatch) *wire.MessageDispatch { return fresh[2] }},
+		{"new first, old last", func(_, fresh []*wire.MessageDispatch) *wire.MessageDispatch { return fresh[0] },
+			func(old, _ []*wire.MessageDispatch) *wire.MessageDispatch { return old[2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, Options{}, broker.Options{})
+			old := dial(t, s.addr, "", "", "app")
+			q := wire.NewQueue("txfail")
+			cid := old.subscribe(1, q, 10)
+			for _, b := range []string{"a", "b", "c"} {
+				old.send(old.textMessage(q, b))
+			}
+			before := old.messages(3)
+
+			fresh := dialRaw(t, s.addr, wire.MaxVersion)
+			fresh.connID = old.connID
+			fresh.ok(&wire.ConnectionInfo{ConnectionID: &wire.ConnectionID{Value: old.connID}, ClientID: "app",
+				FailoverReconnect: true, FaultTolerant: true})
+			old.closed()
+			fresh.session = 1
+			fresh.ok(&wire.SessionInfo{SessionID: &wire.SessionID{ConnectionID: fresh.connID, Value: 1}})
+			fresh.subscribe(cid.Value, q, 10)
+			after := fresh.messages(3)
+			for i := range after {
+				if text(t, after[i]) != text(t, before[i]) {
+					t.Fatalf("redispatch %d is %q, was %q", i, text(t, after[i]), text(t, before[i]))
+				}
+				if after[i].Message.MessageID.BrokerSequenceID == before[i].Message.MessageID.BrokerSequenceID {
+					t.Fatal("the new connection gave a redispatch the old broker sequence number; the test needs them to differ")
+				}
+				fresh.ack(cid, wire.AckDelivered, after[i], after[i], 1, nil)
+			}
+			txid := &wire.LocalTransactionID{Value: 1, ConnectionID: &wire.ConnectionID{Value: fresh.connID}}
+			fresh.oneway(&wire.TransactionInfo{ConnectionID: &wire.ConnectionID{Value: fresh.connID}, TransactionID: txid, Type: wire.TransactionBegin})
+			fresh.ack(cid, wire.AckStandard, tc.first(before, after), tc.last(before, after), 3, txid)
+			fresh.ok(&wire.TransactionInfo{ConnectionID: &wire.ConnectionID{Value: fresh.connID}, TransactionID: txid, Type: wire.TransactionCommitOnePhase})
+			fresh.ok(&wire.RemoveInfo{ObjectID: cid, LastDeliveredSequenceID: wire.LastDeliveredUnknown})
+			if n := s.depth(t, "txfail"); n != 0 {
+				t.Fatalf("%d messages left after the commit, want 0", n)
+			}
+		})
+	}
+}
+
+// TestCommitThatLostItsAcksInAFailover: the failover transport replays a
+// transaction's begin and sends on the new connection but not its acks,
+// and drops an ack made while it reconnects; a commit that arrives without
+// any, on a connection made by failover, is of messages received on the
+// lost connection, and rolls back so that they are delivered again. An ack
+// in a transaction for a consumer the connection does not have fails the
+// commit too.
+func TestCommitThatLostItsAcksInAFailover(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		resumed  bool
+		work     func(c *client, tx wire.TransactionID)
+		rollback bool
+	}{
+		{"empty, first connection", false, nil, false},
+		{"empty, after a failover", true, nil, true},
+		{"a send, after a failover", true, func(c *client, tx wire.TransactionID) {
+			m := c.textMessage(wire.NewQueue("lostacks"), "x")
+			m.TransactionID = tx
+			c.send(m)
+		}, false},
+		{"an ack for a consumer the connection does not have", false, func(c *client, tx wire.TransactionID) {
+			md := &wire.MessageDispatch{Message: c.textMessage(wire.NewQueue("lostacks"), "x"), Destination: wire.NewQueue("lostacks")}
+			md.Message.MessageID.BrokerSequenceID = 7
+			c.ack(c.consumerID(42), wire.AckStandard, nil, md, 1, tx)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, Options{}, broker.Options{})
+			c := dialRaw(t, s.addr, wire.MaxVersion)
+			c.connID = "ID:lostacks-1"
+			c.ok(&wire.ConnectionInfo{ConnectionID: &wire.ConnectionID{Value: c.connID}, ClientID: "lostacks",
+				FailoverReconnect: tc.resumed, FaultTolerant: true})
+			c.session = 1
+			c.ok(&wire.SessionInfo{SessionID: &wire.SessionID{ConnectionID: c.connID, Value: 1}})
+			c.ok(&wire.ProducerInfo{ProducerID: c.producerID(1)})
+			tx := &wire.LocalTransactionID{Value: 1, ConnectionID: &wire.ConnectionID{Value: c.connID}}
+			info := func(typ byte) *wire.TransactionInfo {
+				return &wire.TransactionInfo{ConnectionID: &wire.ConnectionID{Value: c.connID}, TransactionID: tx, Type: typ}
+			}
+			c.ok(info(wire.TransactionBegin))
+			if tc.work != nil {
+				tc.work(c, tx)
+			}
+			if !tc.rollback {
+				c.ok(info(wire.TransactionCommitOnePhase))
+				return
+			}
+			if e := c.fails(info(wire.TransactionCommitOnePhase)); e.Class != classTxRolledBack {
+				t.Fatalf("commit failed with %s, want %s", e, classTxRolledBack)
+			}
+		})
 	}
 }
 

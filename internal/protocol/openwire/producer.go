@@ -48,7 +48,7 @@ func (c *conn) onMessage(x *wire.Message) {
 		var st *txState
 		st, err = c.txFor(x.TransactionID)
 		if st != nil {
-			tx = st.tx
+			tx, st.work = st.tx, true
 		}
 	}
 	var m *message.Message

@@ -21,6 +21,8 @@ type txState struct {
 	// unmatched is set when an ack in the transaction named a delivery
 	// this connection does not hold; the commit then fails.
 	unmatched bool
+	// work is set by the first send or consuming ack in the transaction.
+	work bool
 }
 
 // txAck is deliveries of one consumer that a transaction consumed.
@@ -97,6 +99,20 @@ func (c *conn) commit(x *wire.TransactionInfo, st *txState) {
 	if st.unmatched {
 		c.rollback(st)
 		c.respond(x, errorf(classTxRolledBack, "transaction %s acknowledged messages this connection does not hold (redelivered after a failover); it was rolled back", st.key))
+		return
+	}
+	if c.resumed && !st.work {
+		// The JMS client begins a transaction with its first send or
+		// receive and acks what it received just before the commit, so a
+		// commit with neither on a connection made by failover is of a
+		// transaction that received messages on the lost connection and
+		// whose ack was lost with it: the failover transport replays a
+		// transaction's begin and sends, never its acks, and drops an ack
+		// made while it reconnects. Committing would tell the client its
+		// messages were consumed while they wait here to be delivered
+		// again.
+		c.rollback(st)
+		c.respond(x, errorf(classTxRolledBack, "transaction %s reached the broker after a failover without the acknowledgement of the messages it received, which the failover lost; it was rolled back, and the messages will be delivered again", st.key))
 		return
 	}
 	for _, a := range st.acks {
