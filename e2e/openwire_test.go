@@ -72,7 +72,8 @@ func requireJava(t *testing.T) {
 		if len(e.missing) > 0 {
 			return
 		}
-		e.dir, e.err = os.MkdirTemp("", "tandem-openwire-")
+		// Inside the directory TestMain removes when the tests end.
+		e.dir, e.err = os.MkdirTemp(filepath.Dir(binary), "openwire-")
 		if e.err != nil {
 			return
 		}
