@@ -340,7 +340,7 @@ func TestOpenWireTransactedConsumerAcrossFailover(t *testing.T) {
 	// before the last rolled-back batch came back after the failover, and
 	// the check below found 9 messages still queued.
 	commits := 0
-	lines := runTransacted(t, ctx, func(line string, _ io.Writer) {
+	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
 		if strings.HasPrefix(line, "COMMITTED ") {
 			if commits++; commits == 40 {
 				master.kill()
@@ -382,7 +382,7 @@ func TestOpenWireTransactionHeldAcrossFailover(t *testing.T) {
 	defer cancel()
 	const n = 30
 	p, master, url := transactedPair(t, ctx, "txheld", n)
-	lines := runTransacted(t, ctx, func(line string, stdin io.Writer) {
+	lines := runJMS(t, ctx, func(line string, stdin io.Writer) {
 		if strings.HasPrefix(line, "HELD ") {
 			master.kill()
 			if _, err := io.WriteString(stdin, "go\n"); err != nil {
@@ -405,6 +405,51 @@ func TestOpenWireTransactionHeldAcrossFailover(t *testing.T) {
 	}
 }
 
+// TestOpenWireDurableSubscriberAcrossFailover: a durable topic subscriber
+// of the JMS client, behind a failover URL, is reading a backlog of 2,000
+// messages when the live is SIGKILLed. The client resubscribes on the node
+// that takes over, which has the subscription and its backlog from the
+// shared store: every message arrives, none twice, and nothing is left for
+// the subscription afterwards.
+func TestOpenWireDurableSubscriberAcrossFailover(t *testing.T) {
+	requireJava(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
+		owURL(p.master), owURL(p.slave))
+	jmsCheck(t, ctx, "durconsume", owURL(p.master), "durable-app", "prices", "0")
+	const n = 2000
+	if out := jmsCheck(t, ctx, "produce", owURL(p.master), "topic:prices", fmt.Sprint(n)); !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
+		t.Fatalf("publisher:\n%s", out)
+	}
+	got := map[string]int{}
+	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
+		if b, ok := strings.CutPrefix(line, "GOT "); ok {
+			if got[b]++; len(got) == 500 && got[b] == 1 {
+				master.kill()
+			}
+		}
+	}, "durconsume", url, "durable-app", "prices", "10000")
+	var lost, doubled []string
+	for i := 0; i < n; i++ {
+		switch b := fmt.Sprintf("m-%d", i); got[b] {
+		case 0:
+			lost = append(lost, b)
+		case 1:
+		default:
+			doubled = append(doubled, b)
+		}
+	}
+	if len(lost) > 0 || len(doubled) > 0 {
+		t.Fatalf("lost %d %v; delivered twice %d %v\n%s", len(lost), lost, len(doubled), doubled, strings.Join(lines, "\n"))
+	}
+	if out := jmsCheck(t, ctx, "durconsume", owURL(p.slave), "durable-app", "prices", "1000"); !strings.Contains(out, "DONE 0") {
+		t.Errorf("messages left for the subscription on the node that took over:\n%s", out)
+	}
+}
+
 // transactedPair starts a live and backup pair on one store with n
 // messages (m-0, m-1, ...) on queue, and returns the pair, its live and
 // the failover URL of both.
@@ -421,10 +466,10 @@ func transactedPair(t *testing.T, ctx context.Context, queue string, n int) (pai
 	return p, master, url
 }
 
-// runTransacted runs JmsCheck with args, passing each line it prints, and
+// runJMS runs JmsCheck with args, passing each line it prints, and
 // its standard input, to see; it returns the lines once JmsCheck exits,
 // and fails the test if it failed.
-func runTransacted(t *testing.T, ctx context.Context, see func(line string, stdin io.Writer), args ...string) []string {
+func runJMS(t *testing.T, ctx context.Context, see func(line string, stdin io.Writer), args ...string) []string {
 	t.Helper()
 	cmd := jmsCheckCmd(ctx, args...)
 	stdin, err := cmd.StdinPipe()

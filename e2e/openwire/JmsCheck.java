@@ -58,6 +58,7 @@ public class JmsCheck {
                 case "features": features(url); break;
                 case "produce": produce(url, args[2], Integer.parseInt(args[3])); break;
                 case "consume": consume(url, args[2], Integer.parseInt(args[3])); break;
+                case "durconsume": durconsume(url, args[2], args[3], Integer.parseInt(args[4])); break;
                 case "txconsume": txconsume(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4])); break;
                 case "txheld": txheld(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5])); break;
                 case "fromstomp": fromStomp(url); break;
@@ -190,7 +191,8 @@ public class JmsCheck {
         Connection c = open(url);
         try {
             Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
-            MessageProducer p = s.createProducer(s.createQueue(queue));
+            Destination d = queue.startsWith("topic:") ? s.createTopic(queue.substring(6)) : s.createQueue(queue);
+            MessageProducer p = s.createProducer(d);
             for (int i = 0; i < n; i++) {
                 TextMessage m = s.createTextMessage("m-" + i);
                 m.setIntProperty("seq", i);
@@ -198,6 +200,33 @@ public class JmsCheck {
                 if ((i + 1) % 100 == 0) {
                     System.out.println("SENT " + (i + 1));
                     System.out.flush();
+                }
+            }
+            System.out.println("DONE " + n);
+        } finally {
+            c.close();
+        }
+    }
+
+    /**
+     * Receives from the durable subscription "sub" of clientID on topic until it
+     * has been quiet for idleMs, printing each body, a millisecond apart; with
+     * idleMs 0 it only makes sure the subscription exists, and ends.
+     */
+    static void durconsume(String url, String clientID, String topic, int idleMs) throws Exception {
+        ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url);
+        Connection c = cf.createConnection();
+        c.setClientID(clientID);
+        c.start();
+        try {
+            Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer mc = s.createDurableSubscriber(s.createTopic(topic), "sub");
+            int n = 0;
+            if (idleMs > 0) {
+                for (Message m; (m = mc.receive(idleMs)) != null; n++) {
+                    System.out.println("GOT " + ((TextMessage) m).getText());
+                    System.out.flush();
+                    Thread.sleep(1);
                 }
             }
             System.out.println("DONE " + n);
