@@ -425,13 +425,18 @@ func TestOpenWireDurableSubscriberAcrossFailover(t *testing.T) {
 		t.Fatalf("publisher:\n%s", out)
 	}
 	got := map[string]int{}
+	killed := false
 	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
 		if b, ok := strings.CutPrefix(line, "GOT "); ok {
-			if got[b]++; len(got) == 500 && got[b] == 1 {
+			if got[b]++; len(got) == 500 && !killed {
 				master.kill()
+				killed = true
 			}
 		}
 	}, "durconsume", url, "durable-app", "prices", "10000")
+	if !killed {
+		t.Fatalf("the subscriber got %d messages; the live was never killed\n%s", len(got), strings.Join(lines, "\n"))
+	}
 	var lost, doubled []string
 	for i := 0; i < n; i++ {
 		switch b := fmt.Sprintf("m-%d", i); got[b] {
@@ -448,6 +453,36 @@ func TestOpenWireDurableSubscriberAcrossFailover(t *testing.T) {
 	if out := jmsCheck(t, ctx, "durconsume", owURL(p.slave), "durable-app", "prices", "1000"); !strings.Contains(out, "DONE 0") {
 		t.Errorf("messages left for the subscription on the node that took over:\n%s", out)
 	}
+}
+
+// TestOpenWireRequestReplyAcrossFailover: request and reply over a
+// temporary queue between two JMS connections behind a failover URL, while
+// the live is SIGKILLed. Both connections move to the node that takes over,
+// the requester's temporary queue is made again there and announced to the
+// replier, and the requests that follow are answered; one whose answer was
+// lost with the old live is sent again by the requester, as an application
+// would.
+func TestOpenWireRequestReplyAcrossFailover(t *testing.T) {
+	requireJava(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p := newPair(t, nil, nil)
+	master := startAnnounced(t, p)
+	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
+		owURL(p.master), owURL(p.slave))
+	const n = 60
+	killed := false
+	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
+		if line == "REPLY r-20" {
+			master.kill()
+			killed = true
+		}
+	}, "rrfail", url, fmt.Sprint(n))
+	out := strings.Join(lines, "\n")
+	if !killed || !strings.Contains(out, fmt.Sprintf("DONE %d ", n)) || strings.Contains(out, "FAIL") {
+		t.Fatalf("request and reply across the failover:\n%s", out)
+	}
+	t.Log(lines[len(lines)-1])
 }
 
 // transactedPair starts a live and backup pair on one store with n

@@ -58,6 +58,7 @@ public class JmsCheck {
                 case "features": features(url); break;
                 case "produce": produce(url, args[2], Integer.parseInt(args[3])); break;
                 case "consume": consume(url, args[2], Integer.parseInt(args[3])); break;
+                case "rrfail": rrFail(url, Integer.parseInt(args[2])); break;
                 case "durconsume": durconsume(url, args[2], args[3], Integer.parseInt(args[4])); break;
                 case "txconsume": txconsume(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4])); break;
                 case "txheld": txheld(url, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5])); break;
@@ -232,6 +233,67 @@ public class JmsCheck {
             System.out.println("DONE " + n);
         } finally {
             c.close();
+        }
+    }
+
+    /**
+     * Request and reply across a failover: a replier connection answers requests
+     * on jms.rr to their JMSReplyTo; a requester connection sends n requests in
+     * turn, each with a temporary queue to reply to, and prints "REPLY id" for
+     * each answer. A request whose answer does not come within 3 s (lost with the
+     * live that died) is sent again, up to 10 times.
+     */
+    static void rrFail(String url, int n) throws Exception {
+        Connection replier = open(url);
+        Connection requester = open(url);
+        try {
+            Session rs = replier.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer requests = rs.createConsumer(rs.createQueue("jms.rr"));
+            MessageProducer replies = rs.createProducer(null);
+            requests.setMessageListener(m -> {
+                try {
+                    TextMessage answer = rs.createTextMessage("re: " + ((TextMessage) m).getText());
+                    answer.setJMSCorrelationID(m.getJMSCorrelationID());
+                    replies.send(m.getJMSReplyTo(), answer);
+                } catch (JMSException e) {
+                    System.out.println("REPLIER " + e);
+                }
+            });
+            Session qs = requester.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TemporaryQueue tq = qs.createTemporaryQueue();
+            MessageConsumer answers = qs.createConsumer(tq);
+            MessageProducer asks = qs.createProducer(qs.createQueue("jms.rr"));
+            int resent = 0;
+            for (int i = 0; i < n; i++) {
+                String id = "r-" + i;
+                Message reply = null;
+                for (int attempt = 0; reply == null && attempt < 10; attempt++) {
+                    if (attempt > 0) {
+                        resent++;
+                    }
+                    TextMessage req = qs.createTextMessage(id);
+                    req.setJMSCorrelationID(id);
+                    req.setJMSReplyTo(tq);
+                    asks.send(req);
+                    // An answer to an earlier attempt may come first: skip it.
+                    for (Message m; (m = answers.receive(3000)) != null; ) {
+                        if (id.equals(m.getJMSCorrelationID())) {
+                            reply = m;
+                            break;
+                        }
+                    }
+                }
+                if (reply == null) {
+                    fail("rrfail", "no reply to " + id + " after 10 attempts");
+                    return;
+                }
+                System.out.println("REPLY " + id);
+                System.out.flush();
+            }
+            System.out.println("DONE " + n + " resent " + resent);
+        } finally {
+            requester.close();
+            replier.close();
         }
     }
 
