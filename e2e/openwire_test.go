@@ -405,53 +405,64 @@ func TestOpenWireTransactionHeldAcrossFailover(t *testing.T) {
 	}
 }
 
-// TestOpenWireDurableSubscriberAcrossFailover: a durable topic subscriber
-// of the JMS client, behind a failover URL, is reading a backlog of 2,000
-// messages when the live is SIGKILLed. The client resubscribes on the node
-// that takes over, which has the subscription and its backlog from the
-// shared store: every message arrives, none twice, and nothing is left for
-// the subscription afterwards.
-func TestOpenWireDurableSubscriberAcrossFailover(t *testing.T) {
-	requireJava(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	p := newPair(t, nil, nil)
-	master := startAnnounced(t, p)
-	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
-		owURL(p.master), owURL(p.slave))
-	jmsCheck(t, ctx, "durconsume", owURL(p.master), "durable-app", "prices", "0")
-	const n = 2000
-	if out := jmsCheck(t, ctx, "produce", owURL(p.master), "topic:prices", fmt.Sprint(n)); !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
-		t.Fatalf("publisher:\n%s", out)
-	}
-	got := map[string]int{}
-	killed := false
-	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
-		if b, ok := strings.CutPrefix(line, "GOT "); ok {
-			if got[b]++; len(got) == 500 && !killed {
-				master.kill()
-				killed = true
+// TestOpenWireConsumersAcrossFailover: a JMS consumer behind a failover
+// URL, auto-acknowledging, is reading a backlog of 2,000 messages when the
+// live is SIGKILLed: a queue consumer, and a durable topic subscriber,
+// which resubscribes on the node that takes over (the subscription and its
+// backlog are in the shared store). Every message reaches the application
+// once, and nothing is left behind.
+func TestOpenWireConsumersAcrossFailover(t *testing.T) {
+	for _, tc := range []struct {
+		name, clientID, dest, publishTo string
+	}{
+		{"queue", "-", "orders", "orders"},
+		{"durable subscription", "durable-app", "prices", "topic:prices"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireJava(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			p := newPair(t, nil, nil)
+			master := startAnnounced(t, p)
+			url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
+				owURL(p.master), owURL(p.slave))
+			if tc.clientID != "-" {
+				jmsCheck(t, ctx, "durconsume", owURL(p.master), tc.clientID, tc.dest, "0") // subscribe
 			}
-		}
-	}, "durconsume", url, "durable-app", "prices", "10000")
-	if !killed {
-		t.Fatalf("the subscriber got %d messages; the live was never killed\n%s", len(got), strings.Join(lines, "\n"))
-	}
-	var lost, doubled []string
-	for i := 0; i < n; i++ {
-		switch b := fmt.Sprintf("m-%d", i); got[b] {
-		case 0:
-			lost = append(lost, b)
-		case 1:
-		default:
-			doubled = append(doubled, b)
-		}
-	}
-	if len(lost) > 0 || len(doubled) > 0 {
-		t.Fatalf("lost %d %v; delivered twice %d %v\n%s", len(lost), lost, len(doubled), doubled, strings.Join(lines, "\n"))
-	}
-	if out := jmsCheck(t, ctx, "durconsume", owURL(p.slave), "durable-app", "prices", "1000"); !strings.Contains(out, "DONE 0") {
-		t.Errorf("messages left for the subscription on the node that took over:\n%s", out)
+			const n = 2000
+			if out := jmsCheck(t, ctx, "produce", owURL(p.master), tc.publishTo, fmt.Sprint(n)); !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
+				t.Fatalf("producer:\n%s", out)
+			}
+			got := map[string]int{}
+			killed := false
+			lines := runJMS(t, ctx, func(line string, _ io.Writer) {
+				if b, ok := strings.CutPrefix(line, "GOT "); ok {
+					if got[b]++; len(got) == 500 && !killed {
+						master.kill()
+						killed = true
+					}
+				}
+			}, "durconsume", url, tc.clientID, tc.dest, "10000")
+			if !killed {
+				t.Fatalf("the consumer got %d messages; the live was never killed\n%s", len(got), strings.Join(lines, "\n"))
+			}
+			var lost, doubled []string
+			for i := 0; i < n; i++ {
+				switch b := fmt.Sprintf("m-%d", i); got[b] {
+				case 0:
+					lost = append(lost, b)
+				case 1:
+				default:
+					doubled = append(doubled, b)
+				}
+			}
+			if len(lost) > 0 || len(doubled) > 0 {
+				t.Fatalf("lost %d %v; delivered twice %d %v\n%s", len(lost), lost, len(doubled), doubled, strings.Join(lines, "\n"))
+			}
+			if out := jmsCheck(t, ctx, "durconsume", owURL(p.slave), tc.clientID, tc.dest, "1000"); !strings.Contains(out, "DONE 0") {
+				t.Errorf("messages left on the node that took over:\n%s", out)
+			}
+		})
 	}
 }
 

@@ -210,18 +210,22 @@ public class JmsCheck {
     }
 
     /**
-     * Receives from the durable subscription "sub" of clientID on topic until it
-     * has been quiet for idleMs, printing each body, a millisecond apart; with
-     * idleMs 0 it only makes sure the subscription exists, and ends.
+     * Receives from the durable subscription "sub" of clientID on topic (or, with
+     * clientID "-", from the queue named topic) until it has been quiet for
+     * idleMs, printing each body, a millisecond apart; with idleMs 0 it only
+     * makes sure the subscription exists, and ends.
      */
     static void durconsume(String url, String clientID, String topic, int idleMs) throws Exception {
         ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url);
         Connection c = cf.createConnection();
-        c.setClientID(clientID);
+        if (!clientID.equals("-")) {
+            c.setClientID(clientID);
+        }
         c.start();
         try {
             Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
-            MessageConsumer mc = s.createDurableSubscriber(s.createTopic(topic), "sub");
+            MessageConsumer mc = clientID.equals("-") ? s.createConsumer(s.createQueue(topic))
+                    : s.createDurableSubscriber(s.createTopic(topic), "sub");
             int n = 0;
             if (idleMs > 0) {
                 for (Message m; (m = mc.receive(idleMs)) != null; n++) {
