@@ -230,9 +230,7 @@ func TestDatabaseStaleLive(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	raw := dialRaw(t, p.master.addr())
-	if err := master.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	master.freeze()
 	stalled := time.Now()
 	t.Cleanup(func() { master.cmd.Process.Signal(syscall.SIGCONT) })
 	// A send the frozen live will read when it wakes up.

@@ -206,6 +206,50 @@ func (p *proc) output() string {
 	return p.log.String()
 }
 
+// freeze sends SIGSTOP and waits until every thread of the process has
+// stopped: the signal is delivered to each thread as it next runs, so on a
+// loaded machine the process may go on for a moment after kill(2) returns,
+// and a test that acts on "the frozen live" must not race that moment.
+func (p *proc) freeze() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		p.t.Fatal(err)
+	}
+	tasks := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if allStopped(tasks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("process %d did not stop within 10 s of SIGSTOP", p.cmd.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStopped reports whether every thread listed under dir (a
+// /proc/PID/task directory) is in the stopped state.
+func allStopped(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself contain them.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
+
 // kill sends SIGKILL and waits for the process to go.
 func (p *proc) kill() {
 	select {
