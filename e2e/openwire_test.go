@@ -269,11 +269,7 @@ func TestOpenWireSeedLab002(t *testing.T) {
 // it replays to the backup are recognised as duplicates from the shared
 // store. Consuming them yields each exactly once.
 func TestOpenWireFailoverUnderLoad(t *testing.T) {
-	requireJava(t)
-	p := newPair(t, nil, nil)
-	master := startAnnounced(t, p)
-	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
-		owURL(p.master), owURL(p.slave))
+	p, master, url := failoverPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const n = 5000
@@ -307,16 +303,7 @@ func TestOpenWireFailoverUnderLoad(t *testing.T) {
 			seen[body]++
 		}
 	}
-	var missing, doubled []string
-	for i := 0; i < n; i++ {
-		switch body := fmt.Sprintf("m-%d", i); seen[body] {
-		case 0:
-			missing = append(missing, body)
-		case 1:
-		default:
-			doubled = append(doubled, body)
-		}
-	}
+	missing, doubled := onceEach(n, seen)
 	if len(seen) != n || len(missing) > 0 || len(doubled) > 0 {
 		t.Fatalf("%d distinct messages consumed, want %d; missing %v; doubled %v", len(seen), n, missing, doubled)
 	}
@@ -434,13 +421,9 @@ func TestOpenWireConsumersAcrossFailover(t *testing.T) {
 		{"durable subscription", "durable-app", "prices", "topic:prices"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			requireJava(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			p := newPair(t, nil, nil)
-			master := startAnnounced(t, p)
-			url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
-				owURL(p.master), owURL(p.slave))
+			p, master, url := failoverPair(t)
 			if tc.clientID != "-" {
 				jmsCheck(t, ctx, "durconsume", owURL(p.master), tc.clientID, tc.dest, "0") // subscribe
 			}
@@ -461,17 +444,7 @@ func TestOpenWireConsumersAcrossFailover(t *testing.T) {
 			if !killed {
 				t.Fatalf("the consumer got %d messages; the live was never killed\n%s", len(got), strings.Join(lines, "\n"))
 			}
-			var lost, doubled []string
-			for i := 0; i < n; i++ {
-				switch b := fmt.Sprintf("m-%d", i); got[b] {
-				case 0:
-					lost = append(lost, b)
-				case 1:
-				default:
-					doubled = append(doubled, b)
-				}
-			}
-			if len(lost) > 0 || len(doubled) > 0 {
+			if lost, doubled := onceEach(n, got); len(lost) > 0 || len(doubled) > 0 {
 				t.Fatalf("lost %d %v; delivered twice %d %v\n%s", len(lost), lost, len(doubled), doubled, strings.Join(lines, "\n"))
 			}
 			if out := jmsCheck(t, ctx, "durconsume", owURL(p.slave), tc.clientID, tc.dest, "1000"); !strings.Contains(out, "DONE 0") {
@@ -489,13 +462,9 @@ func TestOpenWireConsumersAcrossFailover(t *testing.T) {
 // lost with the old live is sent again by the requester, as an application
 // would.
 func TestOpenWireRequestReplyAcrossFailover(t *testing.T) {
-	requireJava(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	p := newPair(t, nil, nil)
-	master := startAnnounced(t, p)
-	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
-		owURL(p.master), owURL(p.slave))
+	_, master, url := failoverPair(t)
 	const n = 60
 	killed := false
 	lines := runJMS(t, ctx, func(line string, _ io.Writer) {
@@ -511,16 +480,39 @@ func TestOpenWireRequestReplyAcrossFailover(t *testing.T) {
 	t.Log(lines[len(lines)-1])
 }
 
-// transactedPair starts a live and backup pair on one store with n
-// messages (m-0, m-1, ...) on queue, and returns the pair, its live and
-// the failover URL of both.
-func transactedPair(t *testing.T, ctx context.Context, queue string, n int) (pair, *proc, string) {
+// onceEach checks that got, a count per body, holds each of m-0 … m-(n-1)
+// once: it returns the bodies that never came and those that came more
+// than once.
+func onceEach(n int, got map[string]int) (missing, doubled []string) {
+	for i := 0; i < n; i++ {
+		switch b := fmt.Sprintf("m-%d", i); got[b] {
+		case 0:
+			missing = append(missing, b)
+		case 1:
+		default:
+			doubled = append(doubled, b)
+		}
+	}
+	return missing, doubled
+}
+
+// failoverPair starts a live and backup pair on one store for the JMS
+// client, and returns the pair, its live and the failover URL of both,
+// which reconnects quickly.
+func failoverPair(t *testing.T) (pair, *proc, string) {
 	t.Helper()
 	requireJava(t)
 	p := newPair(t, nil, nil)
 	master := startAnnounced(t, p)
 	url := fmt.Sprintf("failover:(%s,%s)?randomize=false&initialReconnectDelay=50&maxReconnectDelay=500",
 		owURL(p.master), owURL(p.slave))
+	return p, master, url
+}
+
+// transactedPair is failoverPair with n messages (m-0, m-1, ...) on queue.
+func transactedPair(t *testing.T, ctx context.Context, queue string, n int) (pair, *proc, string) {
+	t.Helper()
+	p, master, url := failoverPair(t)
 	if out := jmsCheck(t, ctx, "produce", owURL(p.master), queue, fmt.Sprint(n)); !strings.Contains(out, fmt.Sprintf("DONE %d", n)) {
 		t.Fatalf("producer:\n%s", out)
 	}

@@ -34,7 +34,7 @@ func (c *conn) onAck(x *wire.MessageAck) {
 		// ends, so the ack is one the client believes consumes messages.
 		if x.TransactionID != nil && (x.AckType == wire.AckStandard || x.AckType == wire.AckIndividual) {
 			if st := c.txs[x.TransactionID.String()]; st != nil {
-				st.work, st.unmatched = true, true
+				st.unmatched = true
 			}
 		}
 		c.respond(x, nil)
